@@ -1,0 +1,51 @@
+//! Locating and loading the cache for read commands, and `capcache export`.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use capcache::record::Db;
+use capcache::store::{self, embedded, json, sqlite::SqliteStore};
+
+/// Where a read command's database came from.
+pub enum DbOrigin {
+    File(PathBuf),
+    Embedded,
+}
+
+impl std::fmt::Display for DbOrigin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            DbOrigin::File(p) => write!(f, "{}", p.display()),
+            DbOrigin::Embedded => f.write_str("the db.json built into capcache"),
+        }
+    }
+}
+
+/// `--db`, else `$CAPCACHE_DB`, else `./db.json`, else the embedded copy.
+pub fn load(explicit: Option<PathBuf>) -> anyhow::Result<(Db, DbOrigin)> {
+    let chosen = explicit.or_else(|| std::env::var_os("CAPCACHE_DB").filter(|v| !v.is_empty()).map(PathBuf::from));
+    if let Some(path) = chosen {
+        let db = store::load_any(&path)?;
+        return Ok((db, DbOrigin::File(path)));
+    }
+    let local = Path::new("db.json");
+    if local.exists() {
+        return Ok((json::read(local)?, DbOrigin::File(local.to_owned())));
+    }
+    Ok((embedded::load()?, DbOrigin::Embedded))
+}
+
+/// `capcache export`: SQLite store to db.json, atomically; an invalid existing db.json is refused.
+pub fn export(sqlite: &Path, db_path: &Path) -> anyhow::Result<u8> {
+    anyhow::ensure!(sqlite.exists(), "SQLite store {} does not exist", sqlite.display());
+    let db = SqliteStore::open_read_only(sqlite)?.export()?;
+    let changed = json::write(db_path, &db).with_context(|| format!("exporting {}", sqlite.display()))?;
+    eprintln!(
+        "{} {} models, {} failures{}",
+        db_path.display(),
+        db.models.len(),
+        db.failures.len(),
+        if changed { "" } else { " (unchanged)" }
+    );
+    Ok(0)
+}

@@ -1,0 +1,16 @@
+//! Command implementations. Each returns the exit code for a completed run (0 or 1) or an error
+//! for usage and unusable input (exit 2).
+
+mod db;
+mod query;
+
+use crate::cli::Command;
+
+pub fn run(command: Command) -> anyhow::Result<u8> {
+    match command {
+        Command::Get { model, json, db } => query::get(&model, json, db.db),
+        Command::List { filter, json, failures, db } => query::list(filter.as_deref(), json, failures, db.db),
+        Command::Stats { json, db } => query::stats(json, db.db),
+        Command::Export { sqlite, db } => db::export(&sqlite, &db),
+    }
+}

@@ -1,0 +1,173 @@
+//! Model ids (`org/name`) and revisions: validation against the Hub's naming rules, and the
+//! `models.txt` list format (one id a line, optional `@revision`, `#` comments, blank lines).
+
+use std::fmt;
+
+/// A validated Hub model id, `org/name`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ModelId(String);
+
+/// Why a string is not a model id.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum IdError {
+    #[error("{0:?} is not a model id: expected `org/name` (for example `facebook/opt-125m`)")]
+    Shape(String),
+    #[error("{0:?} is not a model id: URLs are not accepted, give `org/name`")]
+    Url(String),
+    #[error("{id:?} is not a model id: {part:?} {why}")]
+    Part { id: String, part: String, why: &'static str },
+    #[error("{0:?} is not a revision: use a branch, tag or commit sha without `..`, spaces or control characters")]
+    Revision(String),
+}
+
+const MAX_PART: usize = 96;
+
+fn check_part(id: &str, part: &str) -> Result<(), IdError> {
+    let err = |why| Err(IdError::Part { id: id.to_owned(), part: part.to_owned(), why });
+    if part.is_empty() {
+        return err("is empty");
+    }
+    if part.len() > MAX_PART {
+        return err("is longer than 96 characters");
+    }
+    if !part.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')) {
+        return err("may only contain letters, digits, '-', '_' and '.'");
+    }
+    if part.contains("..") || part.contains("--") {
+        return err("may not contain '..' or '--'");
+    }
+    if part.starts_with(['-', '.']) || part.ends_with(['-', '.']) {
+        return err("may not start or end with '-' or '.'");
+    }
+    Ok(())
+}
+
+impl ModelId {
+    /// Validates `org/name` by the Hub's rules.
+    pub fn parse(s: &str) -> Result<ModelId, IdError> {
+        if s.contains("://") || s.starts_with("www.") || s.starts_with("huggingface.co/") {
+            return Err(IdError::Url(s.to_owned()));
+        }
+        let mut parts = s.split('/');
+        let (Some(org), Some(name), None) = (parts.next(), parts.next(), parts.next()) else {
+            return Err(IdError::Shape(s.to_owned()));
+        };
+        check_part(s, org)?;
+        check_part(s, name)?;
+        Ok(ModelId(s.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// `(org, name)`.
+    pub fn parts(&self) -> (&str, &str) {
+        self.0.split_once('/').expect("validated ids have one slash")
+    }
+}
+
+impl fmt::Display for ModelId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Validates a revision (branch, tag or sha): printable, no `..`, no leading `/`, bounded length.
+pub fn check_revision(rev: &str) -> Result<(), IdError> {
+    let ok = !rev.is_empty()
+        && rev.len() <= 256
+        && !rev.contains("..")
+        && !rev.starts_with('/')
+        && rev.chars().all(|c| c.is_ascii_graphic());
+    if ok { Ok(()) } else { Err(IdError::Revision(rev.to_owned())) }
+}
+
+/// One entry of a model list.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entry {
+    pub id: ModelId,
+    /// The revision asked for (`None` = `main`).
+    pub revision: Option<String>,
+    /// 1-based line number in the list.
+    pub line: usize,
+}
+
+/// A line of a model list that is not a valid entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BadLine {
+    pub line: usize,
+    pub text: String,
+    pub error: IdError,
+}
+
+/// Parses `models.txt` text. Invalid lines are returned beside the valid entries, never fatal;
+/// a repeated id keeps its first occurrence.
+pub fn parse_list(text: &str) -> (Vec<Entry>, Vec<BadLine>) {
+    let mut entries: Vec<Entry> = Vec::new();
+    let mut bad = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    for (i, raw) in text.lines().enumerate() {
+        let line = raw.split('#').next().unwrap_or("").trim();
+        if line.is_empty() {
+            continue;
+        }
+        let (id, rev) = match line.split_once('@') {
+            Some((id, rev)) => (id.trim(), Some(rev.trim())),
+            None => (line, None),
+        };
+        let parsed = ModelId::parse(id).and_then(|id| {
+            if let Some(rev) = rev {
+                check_revision(rev)?;
+            }
+            Ok(id)
+        });
+        match parsed {
+            Ok(id) => {
+                if seen.insert(id.clone()) {
+                    entries.push(Entry { id, revision: rev.map(str::to_owned), line: i + 1 });
+                }
+            }
+            Err(error) => bad.push(BadLine { line: i + 1, text: raw.to_owned(), error }),
+        }
+    }
+    (entries, bad)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accepts_real_ids() {
+        for id in
+            ["facebook/opt-125m", "RedHatAI/Llama-3.3-70B-Instruct-FP8-dynamic", "Qwen/Qwen2.5-7B-Instruct", "a/b_c.d"]
+        {
+            assert_eq!(ModelId::parse(id).unwrap().as_str(), id);
+        }
+    }
+
+    #[test]
+    fn rejects_traversal_urls_and_shapes() {
+        assert!(matches!(ModelId::parse("../etc/passwd"), Err(IdError::Shape(_))));
+        assert!(matches!(ModelId::parse("../passwd"), Err(IdError::Part { .. })));
+        assert!(matches!(ModelId::parse("https://huggingface.co/a/b"), Err(IdError::Url(_))));
+        assert!(matches!(ModelId::parse("gpt2"), Err(IdError::Shape(_))));
+        assert!(matches!(ModelId::parse("a/b c"), Err(IdError::Part { .. })));
+        assert!(matches!(ModelId::parse("a/-b"), Err(IdError::Part { .. })));
+        assert!(check_revision("main").is_ok());
+        assert!(check_revision("refs/pr/1").is_ok());
+        assert!(check_revision("../x").is_err());
+    }
+
+    #[test]
+    fn list_reports_bad_lines_with_numbers_and_keeps_going() {
+        let (ok, bad) =
+            parse_list("# c\n\nfacebook/opt-125m\nbad id\nQwen/Qwen3-0.6B@abc123 # pinned\nfacebook/opt-125m\n");
+        assert_eq!(ok.len(), 2);
+        assert_eq!(ok[1].revision.as_deref(), Some("abc123"));
+        assert_eq!(ok[1].line, 5);
+        assert_eq!(bad.len(), 1);
+        assert_eq!(bad[0].line, 4);
+    }
+}

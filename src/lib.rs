@@ -1,0 +1,11 @@
+//! capcache: parameter counts per dtype and capacity facts for Hugging Face models, resolved once
+//! through a chain of strategies and kept in an authoritative cache (`db.json` + SQLite).
+//!
+//! The library reads no environment variables: the binary resolves settings and passes values.
+
+pub mod dtype;
+pub mod id;
+pub mod record;
+pub mod store;
+pub mod summary;
+pub mod time;

@@ -1,0 +1,130 @@
+//! Human-readable output: a record as the summary `capcache get` and `capcache resolve` print, and
+//! the number formatting it uses.
+
+use std::fmt::Write;
+
+use crate::record::{Failure, Record};
+
+/// `1234567` -> `1,234,567`.
+pub fn thousands(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// Bytes as `x.xx GiB (y.yy GB)`.
+pub fn gib_gb(bytes: u64) -> String {
+    format!("{:.2} GiB ({:.2} GB)", bytes as f64 / (1u64 << 30) as f64, bytes as f64 / 1e9)
+}
+
+/// The multi-line summary of one model's record.
+pub fn record(id: &str, r: &Record) -> String {
+    let mut s = String::new();
+    let kind = if r.exact { "exact" } else { "estimate" };
+    let _ = writeln!(s, "{id}");
+    let _ = writeln!(s, "  revision        {}", r.revision);
+    let _ = writeln!(s, "  strategy        {} ({kind})", r.strategy);
+    let width = r.parameters.keys().map(String::len).max().unwrap_or(0);
+    for (i, (dtype, n)) in r.parameters.iter().enumerate() {
+        let label = if i == 0 { "parameters" } else { "" };
+        let _ = writeln!(s, "  {label:<15} {dtype:<width$} {}", thousands(*n));
+    }
+    let _ = writeln!(s, "  total           {}", thousands(r.total));
+    let _ = writeln!(s, "  logical params  {}", thousands(r.logical_parameters));
+    let _ = writeln!(s, "  weight memory   {}", gib_gb(r.weight_bytes));
+    if let Some(dtype) = &r.dtype {
+        let _ = writeln!(s, "  dtype           {dtype}");
+    }
+    match r.kv_cache_bytes_per_token {
+        Some(kv) => {
+            let _ = writeln!(s, "  KV cache        {} bytes/token ({:.1} KiB)", thousands(kv), kv as f64 / 1024.0);
+        }
+        None => {
+            let _ = writeln!(s, "  KV cache        unknown (no usable config.json)");
+        }
+    }
+    if let Some(a) = &r.architecture {
+        let mut parts = Vec::new();
+        if let Some(t) = &a.model_type {
+            parts.push(t.clone());
+        }
+        parts.extend(a.architectures.iter().cloned());
+        let num = |label: &str, v: Option<u64>| v.map(|v| format!("{label} {v}"));
+        parts.extend(
+            [
+                num("layers", a.num_hidden_layers),
+                num("hidden", a.hidden_size),
+                num("heads", a.num_attention_heads),
+                num("kv_heads", a.num_key_value_heads),
+                num("head_dim", a.head_dim),
+                num("vocab", a.vocab_size),
+                num("max_pos", a.max_position_embeddings),
+            ]
+            .into_iter()
+            .flatten(),
+        );
+        if a.tie_word_embeddings == Some(true) {
+            parts.push("tied embeddings".into());
+        }
+        let _ = writeln!(s, "  architecture    {}", parts.join(", "));
+        if let Some(q) = &a.quantization {
+            let bits = q.bits.map(|b| format!(" {b}-bit")).unwrap_or_default();
+            let _ = writeln!(s, "  quantization    {}{bits}", q.method);
+        }
+        if let Some(m) = &a.moe {
+            let per = m.experts_per_token.map(|k| format!(", {k} per token")).unwrap_or_default();
+            let _ = writeln!(s, "  experts         {}{per}", m.num_experts);
+        }
+        if let Some(m) = &a.mla {
+            let _ = writeln!(
+                s,
+                "  MLA             kv_lora_rank {}, qk_rope_head_dim {}",
+                m.kv_lora_rank, m.qk_rope_head_dim
+            );
+        }
+    }
+    if !r.files.is_empty() {
+        let _ = writeln!(s, "  files           {}", r.files.join(", "));
+    }
+    for (source, n) in &r.cross_check {
+        let _ = writeln!(s, "  cross-check     {source}: {}", thousands(*n));
+    }
+    for t in &r.tried {
+        let msg = t.message.as_deref().map(|m| format!(" ({m})")).unwrap_or_default();
+        let _ = writeln!(s, "  tried           {}: {}{msg}", t.strategy, t.outcome);
+    }
+    for w in &r.warnings {
+        let _ = writeln!(s, "  warning         {w}");
+    }
+    let _ = writeln!(s, "  resolved at     {}", r.resolved_at);
+    s
+}
+
+/// The summary of a failure.
+pub fn failure(id: &str, f: &Failure) -> String {
+    let mut s = format!("{id}: {} ({})\n", f.outcome, f.message);
+    for t in &f.tried {
+        let msg = t.message.as_deref().map(|m| format!(": {m}")).unwrap_or_default();
+        let _ = writeln!(s, "  {}: {}{msg}", t.strategy, t.outcome);
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formats_numbers() {
+        assert_eq!(thousands(0), "0");
+        assert_eq!(thousands(999), "999");
+        assert_eq!(thousands(125239296), "125,239,296");
+        assert_eq!(gib_gb(1 << 30), "1.00 GiB (1.07 GB)");
+    }
+}
