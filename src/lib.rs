@@ -6,6 +6,7 @@
 pub mod dtype;
 pub mod id;
 pub mod record;
+pub mod source;
 pub mod store;
 pub mod summary;
 pub mod time;

@@ -1,0 +1,657 @@
+//! The Hugging Face Hub over HTTP: one blocking reqwest client for the whole run (connection reuse,
+//! HTTP/2 where offered, rustls), revisions pinned to a commit, byte ranges that must come back as
+//! `206` with a matching `Content-Range`, manual redirects (the token never leaves the endpoint's
+//! origin; `X-Linked-Size` is the file size; every range goes back through `/resolve` because Xet
+//! CDN URLs are signed for one range), typed errors from `X-Error-Code`, bounded retries with
+//! backoff and jitter, `Retry-After` / `RateLimit` honoured, and a per-host limit on requests in
+//! flight.
+
+use std::collections::{BTreeMap, HashMap};
+use std::io::Read;
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::Duration;
+
+use reqwest::blocking::{Client, Response};
+use reqwest::header::{
+    ACCEPT_ENCODING, AUTHORIZATION, CONTENT_LENGTH, CONTENT_RANGE, ETAG, HeaderMap, LOCATION, RANGE,
+};
+use reqwest::{Method, StatusCode, Url};
+use tracing::{debug, warn};
+
+use super::{Counters, RangeRead, Snapshot, Source, SourceError, check_repo_path};
+use crate::id::ModelId;
+
+/// The largest API answer read (the file list of a big repository).
+const MAX_API_BYTES: u64 = 32 << 20;
+/// Redirect hops followed.
+const MAX_REDIRECTS: usize = 5;
+/// Pages of a tree listing followed.
+const MAX_TREE_PAGES: usize = 1000;
+
+/// An access token. Its `Debug` form is redacted so it cannot leak through logs.
+#[derive(Clone)]
+pub struct Token(String);
+
+impl Token {
+    pub fn new(value: impl Into<String>) -> Token {
+        Token(value.into().trim().to_owned())
+    }
+    fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Token {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Token(<redacted>)")
+    }
+}
+
+/// How transient failures are retried.
+#[derive(Debug, Clone)]
+pub struct RetryPolicy {
+    /// Attempts in all, the first included.
+    pub max_attempts: u32,
+    /// First backoff; doubles each attempt, with jitter.
+    pub base_delay: Duration,
+    /// Longest backoff between attempts.
+    pub max_delay: Duration,
+    /// Longest wait a `429` may ask for before capcache gives up on that request.
+    pub max_wait: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        RetryPolicy {
+            max_attempts: 5,
+            base_delay: Duration::from_millis(500),
+            max_delay: Duration::from_secs(20),
+            max_wait: Duration::from_secs(120),
+        }
+    }
+}
+
+/// Settings of a Hub source. The CLI resolves them from flags and the environment.
+#[derive(Debug, Clone)]
+pub struct HubSettings {
+    /// Base URL, e.g. `https://huggingface.co`.
+    pub endpoint: String,
+    pub token: Option<Token>,
+    /// Requests in flight per host.
+    pub max_in_flight: usize,
+    pub retry: RetryPolicy,
+    pub connect_timeout: Duration,
+    /// Longest time one request may take, body included.
+    pub read_timeout: Duration,
+}
+
+impl HubSettings {
+    pub fn new(endpoint: impl Into<String>) -> HubSettings {
+        HubSettings {
+            endpoint: endpoint.into(),
+            token: None,
+            max_in_flight: 16,
+            retry: RetryPolicy::default(),
+            connect_timeout: Duration::from_secs(10),
+            read_timeout: Duration::from_secs(60),
+        }
+    }
+}
+
+/// A file entry of a tree listing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TreeEntry {
+    pub path: String,
+    pub size: u64,
+}
+
+/// The Hub source.
+pub struct HubSource {
+    client: Client,
+    endpoint: Url,
+    token: Option<Token>,
+    retry: RetryPolicy,
+    limiter: HostLimiter,
+    counters: Counters,
+    etags: Mutex<HashMap<(String, String), String>>,
+}
+
+/// A response with what its redirects said.
+struct Answer {
+    resp: Response,
+    linked_size: Option<u64>,
+    linked_etag: Option<String>,
+    _permit: Permit,
+}
+
+impl HubSource {
+    pub fn new(settings: HubSettings) -> Result<HubSource, String> {
+        let endpoint = Url::parse(settings.endpoint.trim_end_matches('/'))
+            .map_err(|e| format!("invalid endpoint {:?}: {e}", settings.endpoint))?;
+        if !matches!(endpoint.scheme(), "http" | "https") || endpoint.host_str().is_none() {
+            return Err(format!("invalid endpoint {:?}: expected http(s)://host", settings.endpoint));
+        }
+        let client = Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .connect_timeout(settings.connect_timeout)
+            .timeout(settings.read_timeout)
+            .user_agent(concat!("capcache/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| format!("cannot build the HTTP client: {e}"))?;
+        Ok(HubSource {
+            client,
+            endpoint,
+            token: settings.token,
+            retry: settings.retry,
+            limiter: HostLimiter::new(settings.max_in_flight.max(1)),
+            counters: Counters::default(),
+            etags: Mutex::new(HashMap::new()),
+        })
+    }
+
+    fn url(&self, path: &str) -> Url {
+        let base = self.endpoint.as_str().trim_end_matches('/');
+        Url::parse(&format!("{base}{path}")).expect("endpoint plus an encoded path is a URL")
+    }
+
+    fn resolve_url(&self, snap: &Snapshot, path: &str) -> Url {
+        self.url(&format!("/{}/resolve/{}/{}", snap.id, encode(&snap.sha), encode_path(path)))
+    }
+
+    /// One attempt: the request and its redirects, up to the response headers.
+    fn send(
+        &self,
+        id: &str,
+        what: &str,
+        method: &Method,
+        url: Url,
+        range: Option<(u64, u64)>,
+    ) -> Result<Answer, SourceError> {
+        let mut url = url;
+        let mut linked_size = None;
+        let mut linked_etag = None;
+        for _ in 0..=MAX_REDIRECTS {
+            let permit = self.limiter.acquire(url.host_str().unwrap_or(""), url.port_or_known_default());
+            let mut req = self.client.request(method.clone(), url.clone()).header(ACCEPT_ENCODING, "identity");
+            if let Some((start, end)) = range {
+                req = req.header(RANGE, format!("bytes={start}-{end}"));
+            }
+            if let Some(token) = &self.token
+                && url.origin() == self.endpoint.origin()
+            {
+                req = req.header(AUTHORIZATION, format!("Bearer {}", token.expose()));
+            }
+            debug!(method = %method, path = %url.path(), range = ?range, "request");
+            let resp = req.send().map_err(|e| network(id, what, &e))?;
+            self.counters.add(1, 0);
+            let status = resp.status();
+            if status.is_redirection() {
+                let headers = resp.headers();
+                linked_size = header_u64(headers, "x-linked-size").or(linked_size);
+                linked_etag = header_str(headers, "x-linked-etag").or(linked_etag);
+                let location = header_str(headers, LOCATION.as_str()).ok_or_else(|| SourceError::Malformed {
+                    id: id.into(),
+                    path: what.into(),
+                    message: format!("HTTP {status} without a Location header"),
+                })?;
+                url = url.join(&location).map_err(|e| SourceError::Malformed {
+                    id: id.into(),
+                    path: what.into(),
+                    message: format!("redirect to an invalid location: {e}"),
+                })?;
+                continue;
+            }
+            if status.is_success() || status == StatusCode::RANGE_NOT_SATISFIABLE {
+                return Ok(Answer { resp, linked_size, linked_etag, _permit: permit });
+            }
+            return Err(classify(status, resp.headers(), id, what, self.token.is_some()));
+        }
+        Err(SourceError::Malformed { id: id.into(), path: what.into(), message: "too many redirects".into() })
+    }
+
+    /// Runs `op` with retries for transient errors.
+    fn with_retry<T>(
+        &self,
+        id: &str,
+        what: &str,
+        mut op: impl FnMut() -> Result<T, SourceError>,
+    ) -> Result<T, SourceError> {
+        let mut attempt = 0u32;
+        loop {
+            match op() {
+                Err(e) if e.is_transient() && attempt + 1 < self.retry.max_attempts => {
+                    let wait = match &e {
+                        SourceError::RateLimited { retry_after: Some(d), .. } => {
+                            if *d > self.retry.max_wait {
+                                return Err(e);
+                            }
+                            *d + jitter(Duration::from_millis(100))
+                        }
+                        _ => backoff(&self.retry, attempt),
+                    };
+                    warn!(model = id, path = what, error = %e, wait_ms = wait.as_millis() as u64, "retrying");
+                    std::thread::sleep(wait);
+                    attempt += 1;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    fn check_etag(&self, snap: &Snapshot, path: &str, etag: Option<String>) -> Result<(), SourceError> {
+        let Some(etag) = etag else { return Ok(()) };
+        let mut etags = self.etags.lock().expect("etag map lock");
+        let key = (snap.sha.clone(), format!("{}/{path}", snap.id));
+        match etags.get(&key) {
+            Some(first) if *first != etag => Err(SourceError::EtagChanged {
+                id: snap.id.to_string(),
+                path: path.into(),
+                first: first.clone(),
+                now: etag,
+            }),
+            Some(_) => Ok(()),
+            None => {
+                etags.insert(key, etag);
+                Ok(())
+            }
+        }
+    }
+
+    /// The whole file tree at the snapshot's commit, with sizes (follows `Link: rel="next"` pages).
+    pub fn list_tree(&self, snap: &Snapshot) -> Result<Vec<TreeEntry>, SourceError> {
+        let id = snap.id.as_str();
+        let mut next = Some(self.url(&format!("/api/models/{id}/tree/{}?recursive=true", encode(&snap.sha))));
+        let mut out = Vec::new();
+        for _ in 0..MAX_TREE_PAGES {
+            let Some(url) = next.take() else { return Ok(out) };
+            let what = url.path().to_owned();
+            let (body, link) = self.with_retry(id, &what, || {
+                let ans = self.send(id, &what, &Method::GET, url.clone(), None)?;
+                let link = header_str(ans.resp.headers(), "link");
+                Ok((self.read_body(ans.resp, MAX_API_BYTES, id, &what)?, link))
+            })?;
+            let entries: Vec<serde_json::Value> = serde_json::from_slice(&body).map_err(|e| malformed(id, &what, e))?;
+            for e in entries {
+                if e.get("type").and_then(|t| t.as_str()) != Some("file") {
+                    continue;
+                }
+                let (Some(path), Some(size)) =
+                    (e.get("path").and_then(|p| p.as_str()), e.get("size").and_then(|s| s.as_u64()))
+                else {
+                    return Err(malformed(id, &what, "tree entry without path or size"));
+                };
+                if check_repo_path(path).is_ok() {
+                    out.push(TreeEntry { path: path.into(), size });
+                }
+            }
+            next = link
+                .as_deref()
+                .and_then(next_link)
+                .map(|l| url.join(&l))
+                .transpose()
+                .map_err(|e| malformed(id, &what, e))?;
+        }
+        Err(malformed(id, "tree", format!("more than {MAX_TREE_PAGES} pages")))
+    }
+
+    /// A file's size from a `HEAD` on `/resolve` (`X-Linked-Size` for LFS files).
+    pub fn file_size(&self, snap: &Snapshot, path: &str) -> Result<u64, SourceError> {
+        let id = snap.id.as_str();
+        self.with_retry(id, path, || {
+            let ans = self.send(id, path, &Method::HEAD, self.resolve_url(snap, path), None)?;
+            ans.linked_size
+                .or_else(|| header_u64(ans.resp.headers(), CONTENT_LENGTH.as_str()))
+                .ok_or_else(|| malformed(id, path, "no X-Linked-Size or Content-Length"))
+        })
+    }
+
+    /// Reads a body of at most `cap` bytes; counts the bytes.
+    fn read_body(&self, resp: Response, cap: u64, id: &str, what: &str) -> Result<Vec<u8>, SourceError> {
+        if let Some(len) = resp.content_length()
+            && len > cap
+        {
+            return Err(SourceError::TooLarge { id: id.into(), path: what.into(), size: len, cap });
+        }
+        let mut body = Vec::new();
+        let read = resp.take(cap + 1).read_to_end(&mut body);
+        self.counters.add(0, body.len() as u64);
+        read.map_err(|e| SourceError::Network {
+            id: id.into(),
+            path: what.into(),
+            message: format!("reading the body: {e}"),
+        })?;
+        if body.len() as u64 > cap {
+            return Err(SourceError::TooLarge { id: id.into(), path: what.into(), size: body.len() as u64, cap });
+        }
+        Ok(body)
+    }
+}
+
+impl Source for HubSource {
+    fn snapshot(&self, id: &ModelId, revision: &str) -> Result<Snapshot, SourceError> {
+        let path = format!(
+            "/api/models/{id}/revision/{}?expand[]=safetensors&expand[]=sha&expand[]=siblings&expand[]=gated",
+            encode(revision)
+        );
+        let url = self.url(&path);
+        let what = url.path().to_owned();
+        let ids = id.as_str();
+        let body = self.with_retry(ids, &what, || {
+            let ans = self.send(ids, &what, &Method::GET, url.clone(), None)?;
+            self.read_body(ans.resp, MAX_API_BYTES, ids, &what)
+        })?;
+        let info: ApiModel = serde_json::from_slice(&body).map_err(|e| malformed(ids, &what, e))?;
+        let sha = info
+            .sha
+            .filter(|s| !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric()))
+            .ok_or_else(|| malformed(ids, &what, "no commit sha in the answer"))?;
+        let mut files = Vec::with_capacity(info.siblings.len());
+        for s in info.siblings {
+            match check_repo_path(&s.rfilename) {
+                Ok(()) => files.push(s.rfilename),
+                Err(e) => warn!(model = ids, "{e}; skipped"),
+            }
+        }
+        let gated = info.gated.map(|g| match g {
+            serde_json::Value::String(s) => s,
+            other => other.to_string(),
+        });
+        Ok(Snapshot {
+            id: id.clone(),
+            requested: revision.to_owned(),
+            sha,
+            files,
+            hub_parameters: info.safetensors.map(|s| s.parameters),
+            gated,
+        })
+    }
+
+    fn read_range(&self, snap: &Snapshot, path: &str, start: u64, len: u64) -> Result<RangeRead, SourceError> {
+        let id = snap.id.as_str();
+        if len == 0 {
+            return Ok(RangeRead { bytes: Vec::new(), file_size: self.file_size(snap, path)? });
+        }
+        let end = start.checked_add(len - 1).ok_or_else(|| malformed(id, path, "range past 2^64"))?;
+        self.with_retry(id, path, || {
+            let ans = self.send(id, path, &Method::GET, self.resolve_url(snap, path), Some((start, end)))?;
+            let status = ans.resp.status();
+            let range = header_str(ans.resp.headers(), CONTENT_RANGE.as_str());
+            if status == StatusCode::OK {
+                // The range was ignored: drop the response without reading the body.
+                return Err(SourceError::RangeIgnored { id: id.into(), path: path.into() });
+            }
+            if status == StatusCode::RANGE_NOT_SATISFIABLE {
+                let total = range.as_deref().and_then(|r| r.strip_prefix("bytes */")).and_then(|t| t.parse().ok());
+                let file_size = total.ok_or_else(|| malformed(id, path, "416 without a Content-Range size"))?;
+                return Ok(RangeRead { bytes: Vec::new(), file_size });
+            }
+            if status != StatusCode::PARTIAL_CONTENT {
+                return Err(SourceError::Http { id: id.into(), path: path.into(), status: status.as_u16() });
+            }
+            let (first, last, total) = range
+                .as_deref()
+                .and_then(parse_content_range)
+                .ok_or_else(|| malformed(id, path, format!("206 with an unusable Content-Range {range:?}")))?;
+            if first != start || last > end || last < first || total.is_some_and(|t| last >= t) {
+                return Err(malformed(
+                    id,
+                    path,
+                    format!("asked for bytes {start}-{end}, got Content-Range {}", range.unwrap_or_default()),
+                ));
+            }
+            let file_size = ans.linked_size.or(total).ok_or_else(|| malformed(id, path, "file size unknown"))?;
+            let etag = ans.linked_etag.clone().or_else(|| header_str(ans.resp.headers(), ETAG.as_str()));
+            let want = last - first + 1;
+            let bytes = self.read_body(ans.resp, want, id, path)?;
+            if (bytes.len() as u64) < want {
+                return Err(SourceError::Network {
+                    id: id.into(),
+                    path: path.into(),
+                    message: format!("body ended after {} of {want} bytes", bytes.len()),
+                });
+            }
+            self.check_etag(snap, path, etag)?;
+            Ok(RangeRead { bytes, file_size })
+        })
+    }
+
+    fn read_small(&self, snap: &Snapshot, path: &str, cap: u64) -> Result<Vec<u8>, SourceError> {
+        let id = snap.id.as_str();
+        self.with_retry(id, path, || {
+            let ans = self.send(id, path, &Method::GET, self.resolve_url(snap, path), None)?;
+            let expected = ans.resp.content_length();
+            let etag = ans.linked_etag.clone().or_else(|| header_str(ans.resp.headers(), ETAG.as_str()));
+            let bytes = self.read_body(ans.resp, cap, id, path)?;
+            if expected.is_some_and(|n| n != bytes.len() as u64) {
+                return Err(SourceError::Network {
+                    id: id.into(),
+                    path: path.into(),
+                    message: format!("body ended after {} of {} bytes", bytes.len(), expected.unwrap_or(0)),
+                });
+            }
+            self.check_etag(snap, path, etag)?;
+            Ok(bytes)
+        })
+    }
+
+    fn counters(&self) -> &Counters {
+        &self.counters
+    }
+}
+
+#[derive(serde::Deserialize)]
+struct ApiModel {
+    sha: Option<String>,
+    #[serde(default)]
+    siblings: Vec<ApiSibling>,
+    safetensors: Option<ApiSafetensors>,
+    gated: Option<serde_json::Value>,
+}
+
+#[derive(serde::Deserialize)]
+struct ApiSibling {
+    rfilename: String,
+}
+
+#[derive(serde::Deserialize)]
+struct ApiSafetensors {
+    parameters: BTreeMap<String, u64>,
+}
+
+/// Maps an error status and its `X-Error-Code` to a typed error.
+fn classify(status: StatusCode, headers: &HeaderMap, id: &str, what: &str, has_token: bool) -> SourceError {
+    let (id, path) = (id.to_owned(), what.to_owned());
+    match header_str(headers, "x-error-code").as_deref() {
+        Some("GatedRepo") => return SourceError::Gated { id, path },
+        Some("RepoNotFound") => return SourceError::RepoNotFound { id, path },
+        Some("RevisionNotFound") => {
+            let revision = what.rsplit("/revision/").next().unwrap_or("").to_owned();
+            return SourceError::RevisionNotFound { id, revision, path };
+        }
+        Some("EntryNotFound") => return SourceError::EntryNotFound { id, path },
+        _ => {}
+    }
+    match status.as_u16() {
+        429 => SourceError::RateLimited { id, path, retry_after: retry_after(headers) },
+        401 if !has_token => SourceError::RepoNotFound { id, path },
+        401 | 403 => SourceError::Unauthorized { id, path, status: status.as_u16() },
+        404 if what.starts_with("/api/") => SourceError::RepoNotFound { id, path },
+        404 => SourceError::EntryNotFound { id, path },
+        s @ 500..=599 => SourceError::Server { id, path, status: s },
+        s => SourceError::Http { id, path, status: s },
+    }
+}
+
+/// Seconds to wait from `Retry-After: N` or `RateLimit: "api";r=0;t=N`.
+fn retry_after(headers: &HeaderMap) -> Option<Duration> {
+    if let Some(secs) = header_str(headers, "retry-after").and_then(|v| v.trim().parse::<u64>().ok()) {
+        return Some(Duration::from_secs(secs));
+    }
+    let rl = header_str(headers, "ratelimit")?;
+    rl.split(';').find_map(|p| p.trim().strip_prefix("t=")).and_then(|t| t.trim().parse().ok()).map(Duration::from_secs)
+}
+
+/// `bytes a-b/total` (total may be `*`).
+fn parse_content_range(v: &str) -> Option<(u64, u64, Option<u64>)> {
+    let rest = v.trim().strip_prefix("bytes ")?;
+    let (span, total) = rest.split_once('/')?;
+    let (a, b) = span.split_once('-')?;
+    let total = if total == "*" { None } else { Some(total.parse().ok()?) };
+    Some((a.parse().ok()?, b.parse().ok()?, total))
+}
+
+/// The `rel="next"` target of a `Link` header.
+fn next_link(link: &str) -> Option<String> {
+    link.split(',').find_map(|part| {
+        let (target, params) = part.split_once(';')?;
+        params.contains("rel=\"next\"").then(|| target.trim().trim_start_matches('<').trim_end_matches('>').to_owned())
+    })
+}
+
+fn header_str(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_owned)
+}
+
+fn header_u64(headers: &HeaderMap, name: &str) -> Option<u64> {
+    header_str(headers, name).and_then(|v| v.trim().parse().ok())
+}
+
+fn network(id: &str, what: &str, e: &reqwest::Error) -> SourceError {
+    // reqwest errors carry the URL, which holds no secret (tokens go in headers only).
+    let kind = if e.is_timeout() {
+        "timed out"
+    } else if e.is_connect() {
+        "cannot connect"
+    } else {
+        "request failed"
+    };
+    let mut message = kind.to_owned();
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        message = format!("{message}: {s}");
+        source = s.source();
+    }
+    SourceError::Network { id: id.into(), path: what.into(), message }
+}
+
+fn malformed(id: &str, what: &str, message: impl std::fmt::Display) -> SourceError {
+    SourceError::Malformed { id: id.into(), path: what.into(), message: message.to_string() }
+}
+
+/// Percent-encodes everything but RFC 3986 unreserved characters (`/` too: revisions like
+/// `refs/pr/1` become one segment).
+pub fn encode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// Encodes each segment of a repository path, keeping the `/` separators.
+fn encode_path(path: &str) -> String {
+    path.split('/').map(encode).collect::<Vec<_>>().join("/")
+}
+
+fn backoff(policy: &RetryPolicy, attempt: u32) -> Duration {
+    let exp = policy.base_delay.saturating_mul(1u32 << attempt.min(16));
+    let capped = exp.min(policy.max_delay);
+    capped / 2 + jitter(capped / 2)
+}
+
+/// A pseudo-random duration in `[0, max)`, from the clock and thread (no RNG crate needed).
+fn jitter(max: Duration) -> Duration {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u128(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_nanos());
+    let nanos = max.as_nanos().max(1) as u64;
+    Duration::from_nanos(h.finish() % nanos)
+}
+
+/// Bounds requests in flight per host.
+struct HostLimiter {
+    per_host: usize,
+    hosts: Mutex<HashMap<String, Arc<Semaphore>>>,
+}
+
+struct Semaphore {
+    free: Mutex<usize>,
+    cv: Condvar,
+}
+
+/// Returned to its semaphore on drop.
+struct Permit(Arc<Semaphore>);
+
+impl Drop for Permit {
+    fn drop(&mut self) {
+        *self.0.free.lock().expect("semaphore lock") += 1;
+        self.0.cv.notify_one();
+    }
+}
+
+impl HostLimiter {
+    fn new(per_host: usize) -> HostLimiter {
+        HostLimiter { per_host, hosts: Mutex::new(HashMap::new()) }
+    }
+
+    fn acquire(&self, host: &str, port: Option<u16>) -> Permit {
+        let key = format!("{host}:{}", port.unwrap_or(0));
+        let sem = Arc::clone(
+            self.hosts
+                .lock()
+                .expect("limiter lock")
+                .entry(key)
+                .or_insert_with(|| Arc::new(Semaphore { free: Mutex::new(self.per_host), cv: Condvar::new() })),
+        );
+        let mut free = sem.free.lock().expect("semaphore lock");
+        while *free == 0 {
+            free = sem.cv.wait(free).expect("semaphore lock");
+        }
+        *free -= 1;
+        drop(free);
+        Permit(sem)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_protocol_headers() {
+        assert_eq!(parse_content_range("bytes 0-99/1000"), Some((0, 99, Some(1000))));
+        assert_eq!(parse_content_range("bytes 5-9/*"), Some((5, 9, None)));
+        assert_eq!(parse_content_range("bytes x-9/10"), None);
+        assert_eq!(
+            next_link("<https://h/api/models/a/b/tree/main?cursor=xyz>; rel=\"next\""),
+            Some("https://h/api/models/a/b/tree/main?cursor=xyz".into())
+        );
+        let mut h = HeaderMap::new();
+        h.insert("ratelimit", "\"api\";r=0;t=37".parse().unwrap());
+        assert_eq!(retry_after(&h), Some(Duration::from_secs(37)));
+        h.insert("retry-after", "3".parse().unwrap());
+        assert_eq!(retry_after(&h), Some(Duration::from_secs(3)));
+        assert_eq!(encode("refs/pr/1"), "refs%2Fpr%2F1");
+        assert_eq!(encode_path("a b/c.json"), "a%20b/c.json");
+    }
+
+    #[test]
+    fn token_debug_is_redacted() {
+        let t = Token::new("hf_secretsecret");
+        assert!(!format!("{t:?}").contains("secret"));
+        let s = HubSettings { token: Some(t), ..HubSettings::new("http://127.0.0.1:1") };
+        assert!(!format!("{s:?}").contains("secret"));
+    }
+
+    #[test]
+    fn backoff_is_bounded() {
+        let p = RetryPolicy::default();
+        for a in 0..40 {
+            assert!(backoff(&p, a) <= p.max_delay);
+        }
+    }
+}

@@ -1,0 +1,658 @@
+//! The fixture hub: a loopback HTTP/1.1 server that speaks the Hugging Face Hub protocol over
+//! in-memory and on-disk model files, for capcache's tests and benchmarks. It never touches the
+//! real Hub.
+//!
+//! Serves `/api/models/{id}[/revision/{rev}]` (with `expand[]` fields), `/api/models/{id}/tree/{rev}`
+//! (paginated with `Link`), and `/{id}/resolve/{rev}/{path}` (GET/HEAD, `Range`, `ETag`,
+//! `X-Repo-Commit`); weight files redirect (302) to a second listener acting as the CDN, with
+//! `X-Linked-Size`, on URLs signed for exactly one range, as Xet URLs are. Per-model faults: gated,
+//! missing, 429s, 5xx, resets and truncation mid-body, ignored ranges, wrong `Content-Range`,
+//! changing ETags, latency. Every request is logged with its bytes served and its `Authorization`.
+
+#![allow(dead_code)] // each test binary uses a different part of this module
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader, Read, Seek, SeekFrom, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// A file's content.
+#[derive(Clone)]
+pub enum Body {
+    Bytes(Arc<Vec<u8>>),
+    /// Read from disk on demand.
+    File(PathBuf),
+    /// `head` followed by zeros up to `len` bytes: a huge checkpoint from its header alone.
+    Sparse {
+        head: Arc<Vec<u8>>,
+        len: u64,
+    },
+}
+
+impl Body {
+    pub fn len(&self) -> u64 {
+        match self {
+            Body::Bytes(b) => b.len() as u64,
+            Body::File(p) => std::fs::metadata(p).map(|m| m.len()).unwrap_or(0),
+            Body::Sparse { len, .. } => *len,
+        }
+    }
+
+    /// Bytes `[start, start + len)`.
+    fn slice(&self, start: u64, len: u64) -> Vec<u8> {
+        match self {
+            Body::Bytes(b) => b[start as usize..(start + len) as usize].to_vec(),
+            Body::File(p) => {
+                let mut f = std::fs::File::open(p).expect("fixture file");
+                f.seek(SeekFrom::Start(start)).unwrap();
+                let mut out = Vec::with_capacity(len as usize);
+                f.take(len).read_to_end(&mut out).unwrap();
+                out
+            }
+            Body::Sparse { head, .. } => {
+                let mut out = vec![0u8; len as usize];
+                for (i, o) in out.iter_mut().enumerate() {
+                    if let Some(b) = head.get(start as usize + i) {
+                        *o = *b;
+                    } else {
+                        break;
+                    }
+                }
+                out
+            }
+        }
+    }
+}
+
+/// Misbehaviours of one model's endpoints. Counted faults apply to that many requests, then stop.
+#[derive(Clone, Default, Debug)]
+pub struct Faults {
+    /// `/resolve` needs a token; 401 without one, 403 with a token that has no access.
+    pub gated: bool,
+    /// The repository does not exist (404 `RepoNotFound`).
+    pub missing: bool,
+    /// Answer this many requests with 429.
+    pub rate_limit: u32,
+    /// Say the wait in `RateLimit: "api";r=0;t=N` rather than `Retry-After`.
+    pub rate_limit_header: bool,
+    /// Seconds a 429 asks to wait.
+    pub retry_after_secs: u64,
+    /// Answer this many requests with 503.
+    pub server_errors: u32,
+    /// Reset the connection mid-body this many times.
+    pub resets: u32,
+    /// Close the connection after half the body this many times (Content-Length says more).
+    pub truncations: u32,
+    /// Answer ranged requests with 200 and the whole file.
+    pub ignore_range: bool,
+    /// Answer ranged requests with a Content-Range that starts one byte late.
+    pub wrong_content_range: bool,
+    /// Give every response of a file a new ETag.
+    pub etag_changes: bool,
+    /// Added before every response.
+    pub latency: Duration,
+}
+
+/// One model repository.
+#[derive(Clone)]
+pub struct Repo {
+    pub sha: String,
+    pub files: BTreeMap<String, Body>,
+    /// The API's `safetensors` field (`None`: absent, as for repos the Hub has no metadata for).
+    pub api_safetensors: Option<serde_json::Value>,
+    pub faults: Faults,
+}
+
+impl Repo {
+    pub fn new(id: &str) -> Repo {
+        Repo { sha: sha_of(id), files: BTreeMap::new(), api_safetensors: None, faults: Faults::default() }
+    }
+    pub fn bytes(mut self, path: &str, bytes: impl Into<Vec<u8>>) -> Repo {
+        self.files.insert(path.into(), Body::Bytes(Arc::new(bytes.into())));
+        self
+    }
+    pub fn disk(mut self, path: &str, file: impl Into<PathBuf>) -> Repo {
+        self.files.insert(path.into(), Body::File(file.into()));
+        self
+    }
+    pub fn sparse(mut self, path: &str, head: Vec<u8>, len: u64) -> Repo {
+        self.files.insert(path.into(), Body::Sparse { head: Arc::new(head), len });
+        self
+    }
+    pub fn api_safetensors(mut self, parameters: &BTreeMap<String, u64>) -> Repo {
+        let total: u64 = parameters.values().sum();
+        self.api_safetensors = Some(serde_json::json!({"parameters": parameters, "total": total}));
+        self
+    }
+    pub fn faults(mut self, faults: Faults) -> Repo {
+        self.faults = faults;
+        self
+    }
+    /// Loads every file below `dir` from disk.
+    pub fn from_dir(id: &str, dir: &Path) -> Repo {
+        let mut repo = Repo::new(id);
+        let mut stack = vec![dir.to_path_buf()];
+        while let Some(d) = stack.pop() {
+            for e in std::fs::read_dir(&d).unwrap().flatten() {
+                let p = e.path();
+                if p.is_dir() {
+                    stack.push(p);
+                } else {
+                    let rel = p.strip_prefix(dir).unwrap().to_string_lossy().replace('\\', "/");
+                    repo.files.insert(rel, Body::File(p));
+                }
+            }
+        }
+        repo
+    }
+}
+
+/// A deterministic 40-hex commit sha for an id.
+pub fn sha_of(id: &str) -> String {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    let mut out = String::new();
+    for round in 0..3u8 {
+        for b in id.bytes().chain([round]) {
+            h ^= u64::from(b);
+            h = h.wrapping_mul(0x0100_0000_01b3);
+        }
+        out.push_str(&format!("{h:016x}"));
+    }
+    out.truncate(40);
+    out
+}
+
+/// One request as the fixture hub saw it.
+#[derive(Clone, Debug)]
+pub struct Hit {
+    pub method: String,
+    /// Path and query as sent.
+    pub target: String,
+    pub model: Option<String>,
+    pub range: Option<String>,
+    pub status: u16,
+    /// Body bytes written to the socket.
+    pub bytes: u64,
+    pub authorization: Option<String>,
+    /// Served by the CDN listener.
+    pub cdn: bool,
+}
+
+struct State {
+    repos: Mutex<BTreeMap<String, Repo>>,
+    log: Mutex<Vec<Hit>>,
+    /// A token that opens gated repos.
+    token: Mutex<Option<String>>,
+    tree_page: Mutex<usize>,
+    cdn_base: Mutex<String>,
+    etag_counter: Mutex<u64>,
+}
+
+/// A running fixture hub. Its threads live until the process ends.
+pub struct FixtureHub {
+    pub url: String,
+    pub cdn_url: String,
+    state: Arc<State>,
+}
+
+impl FixtureHub {
+    /// Starts the hub and its CDN on loopback, ports chosen by the OS.
+    pub fn start() -> FixtureHub {
+        let state = Arc::new(State {
+            repos: Mutex::new(BTreeMap::new()),
+            log: Mutex::new(Vec::new()),
+            token: Mutex::new(None),
+            tree_page: Mutex::new(50),
+            cdn_base: Mutex::new(String::new()),
+            etag_counter: Mutex::new(0),
+        });
+        let main = TcpListener::bind("127.0.0.1:0").expect("bind fixture hub");
+        let cdn = TcpListener::bind("127.0.0.1:0").expect("bind fixture CDN");
+        let url = format!("http://{}", main.local_addr().unwrap());
+        let cdn_url = format!("http://{}", cdn.local_addr().unwrap());
+        *state.cdn_base.lock().unwrap() = cdn_url.clone();
+        for (listener, is_cdn) in [(main, false), (cdn, true)] {
+            let state = Arc::clone(&state);
+            std::thread::spawn(move || {
+                for stream in listener.incoming().flatten() {
+                    let state = Arc::clone(&state);
+                    std::thread::spawn(move || serve_connection(stream, &state, is_cdn));
+                }
+            });
+        }
+        FixtureHub { url, cdn_url, state }
+    }
+
+    pub fn add(&self, id: &str, repo: Repo) {
+        self.state.repos.lock().unwrap().insert(id.into(), repo);
+    }
+    pub fn set_faults(&self, id: &str, faults: Faults) {
+        self.state.repos.lock().unwrap().get_mut(id).expect("repo").faults = faults;
+    }
+    pub fn with_repo<T>(&self, id: &str, f: impl FnOnce(&mut Repo) -> T) -> T {
+        f(self.state.repos.lock().unwrap().get_mut(id).expect("repo"))
+    }
+    pub fn set_token(&self, token: &str) {
+        *self.state.token.lock().unwrap() = Some(token.into());
+    }
+    pub fn set_tree_page(&self, n: usize) {
+        *self.state.tree_page.lock().unwrap() = n;
+    }
+    pub fn log(&self) -> Vec<Hit> {
+        self.state.log.lock().unwrap().clone()
+    }
+    pub fn clear_log(&self) {
+        self.state.log.lock().unwrap().clear();
+    }
+    pub fn hits_for(&self, id: &str) -> Vec<Hit> {
+        self.log().into_iter().filter(|h| h.model.as_deref() == Some(id)).collect()
+    }
+    /// Requests that reached a file's bytes (`/resolve` answered directly, or the CDN).
+    pub fn file_reads(&self, id: &str) -> Vec<Hit> {
+        self.hits_for(id).into_iter().filter(|h| h.cdn || (h.target.contains("/resolve/") && h.status != 302)).collect()
+    }
+    pub fn bytes_for(&self, id: &str) -> u64 {
+        self.hits_for(id).iter().map(|h| h.bytes).sum()
+    }
+}
+
+struct Request {
+    method: String,
+    target: String,
+    headers: Vec<(String, String)>,
+}
+
+impl Request {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+    }
+}
+
+fn read_request(reader: &mut BufReader<TcpStream>) -> Option<Request> {
+    let mut line = String::new();
+    if reader.read_line(&mut line).ok()? == 0 {
+        return None;
+    }
+    let mut parts = line.split_whitespace();
+    let method = parts.next()?.to_owned();
+    let target = parts.next()?.to_owned();
+    let mut headers = Vec::new();
+    let mut total = 0;
+    loop {
+        let mut h = String::new();
+        let n = reader.read_line(&mut h).ok()?;
+        total += n;
+        if n == 0 || total > 64 * 1024 {
+            return None;
+        }
+        let h = h.trim_end();
+        if h.is_empty() {
+            break;
+        }
+        let (k, v) = h.split_once(':')?;
+        headers.push((k.trim().to_owned(), v.trim().to_owned()));
+    }
+    let req = Request { method, target, headers };
+    if let Some(len) = req.header("content-length").and_then(|v| v.parse::<u64>().ok()) {
+        std::io::copy(&mut reader.take(len.min(1 << 20)), &mut std::io::sink()).ok()?;
+    }
+    Some(req)
+}
+
+/// What to send.
+struct Reply {
+    status: u16,
+    headers: Vec<(String, String)>,
+    body: Vec<u8>,
+    /// Bytes the headers announce (differs from `body` for HEAD and truncation).
+    content_length: u64,
+    end: End,
+}
+
+#[derive(PartialEq)]
+enum End {
+    KeepAlive,
+    /// Send half the body, then close.
+    Truncate,
+    /// Send half the body, then reset.
+    Reset,
+}
+
+impl Reply {
+    fn new(status: u16, body: Vec<u8>) -> Reply {
+        Reply { status, headers: Vec::new(), content_length: body.len() as u64, body, end: End::KeepAlive }
+    }
+    fn json(status: u16, v: &serde_json::Value) -> Reply {
+        Reply::new(status, serde_json::to_vec(v).unwrap()).header("Content-Type", "application/json")
+    }
+    fn error(status: u16, code: &str, message: &str) -> Reply {
+        Reply::json(status, &serde_json::json!({"error": message}))
+            .header("X-Error-Code", code)
+            .header("X-Error-Message", message)
+    }
+    fn header(mut self, k: &str, v: impl Into<String>) -> Reply {
+        self.headers.push((k.into(), v.into()));
+        self
+    }
+}
+
+fn serve_connection(stream: TcpStream, state: &State, is_cdn: bool) {
+    let _ = stream.set_nodelay(true);
+    let mut reader = BufReader::new(stream.try_clone().expect("clone stream"));
+    let mut stream = stream;
+    while let Some(req) = read_request(&mut reader) {
+        let (model, reply, latency) = route(&req, state, is_cdn);
+        if !latency.is_zero() {
+            std::thread::sleep(latency);
+        }
+        let head_only = req.method == "HEAD";
+        let mut head = format!("HTTP/1.1 {} {}\r\n", reply.status, reason(reply.status));
+        for (k, v) in &reply.headers {
+            head.push_str(&format!("{k}: {v}\r\n"));
+        }
+        head.push_str(&format!("Content-Length: {}\r\n\r\n", reply.content_length));
+        let mut written = 0u64;
+        let mut ok = stream.write_all(head.as_bytes()).is_ok();
+        if ok && !head_only {
+            let send = if reply.end == End::KeepAlive { reply.body.len() } else { reply.body.len() / 2 };
+            for chunk in reply.body[..send].chunks(64 * 1024) {
+                if stream.write_all(chunk).is_err() {
+                    ok = false;
+                    break;
+                }
+                written += chunk.len() as u64;
+            }
+        }
+        state.log.lock().unwrap().push(Hit {
+            method: req.method.clone(),
+            target: req.target.clone(),
+            model,
+            range: req.header("range").map(str::to_owned),
+            status: reply.status,
+            bytes: written,
+            authorization: req.header("authorization").map(str::to_owned),
+            cdn: is_cdn,
+        });
+        match reply.end {
+            End::KeepAlive if ok => continue,
+            End::Reset => {
+                let _ = socket2::SockRef::from(&stream).set_linger(Some(Duration::ZERO));
+                return;
+            }
+            _ => {
+                let _ = stream.shutdown(std::net::Shutdown::Both);
+                return;
+            }
+        }
+    }
+}
+
+fn reason(status: u16) -> &'static str {
+    match status {
+        200 => "OK",
+        206 => "Partial Content",
+        302 => "Found",
+        400 => "Bad Request",
+        401 => "Unauthorized",
+        403 => "Forbidden",
+        404 => "Not Found",
+        416 => "Range Not Satisfiable",
+        429 => "Too Many Requests",
+        503 => "Service Unavailable",
+        _ => "Status",
+    }
+}
+
+fn percent_decode(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%'
+            && i + 2 < b.len()
+            && let Ok(v) = u8::from_str_radix(&s[i + 1..i + 3], 16)
+        {
+            out.push(v);
+            i += 3;
+            continue;
+        }
+        out.push(b[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+fn is_lfs(path: &str) -> bool {
+    [".safetensors", ".bin", ".gguf", ".pt", ".pth", ".ckpt"].iter().any(|e| path.ends_with(e))
+}
+
+/// Routes a request: `(model id for the log, reply, latency)`.
+fn route(req: &Request, state: &State, is_cdn: bool) -> (Option<String>, Reply, Duration) {
+    let (path, query) = req.target.split_once('?').unwrap_or((&req.target, ""));
+    let segs: Vec<String> = path.trim_start_matches('/').split('/').map(percent_decode).collect();
+    let model = if is_cdn {
+        segs.get(1..3).map(|s| s.join("/"))
+    } else if segs.first().map(String::as_str) == Some("api") {
+        segs.get(2..4).map(|s| s.join("/"))
+    } else {
+        segs.get(0..2).map(|s| s.join("/"))
+    };
+    let Some(model) = model else { return (None, Reply::new(404, b"no route".to_vec()), Duration::ZERO) };
+    let mut repos = state.repos.lock().unwrap();
+    let Some(repo) = repos.get_mut(&model) else {
+        let reply = if req.header("authorization").is_some() {
+            Reply::error(404, "RepoNotFound", "Repository not found")
+        } else {
+            Reply::error(401, "RepoNotFound", "Repository not found")
+        };
+        return (Some(model), reply, Duration::ZERO);
+    };
+    let latency = repo.faults.latency;
+    let f = &mut repo.faults;
+    if f.missing {
+        return (Some(model), Reply::error(404, "RepoNotFound", "Repository not found"), latency);
+    }
+    if f.rate_limit > 0 {
+        f.rate_limit -= 1;
+        let wait = f.retry_after_secs.to_string();
+        let reply = Reply::error(429, "RateLimited", "Too many requests");
+        let reply = if f.rate_limit_header {
+            reply
+                .header("RateLimit", format!("\"api\";r=0;t={wait}"))
+                .header("RateLimit-Policy", "\"fixed window\";q=500;w=300")
+        } else {
+            reply.header("Retry-After", wait)
+        };
+        return (Some(model), reply, latency);
+    }
+    if f.server_errors > 0 {
+        f.server_errors -= 1;
+        return (Some(model), Reply::new(503, b"upstream unavailable".to_vec()), latency);
+    }
+    let repo = repo.clone();
+    drop(repos);
+    let reply = if is_cdn {
+        cdn(req, state, &repo, &model, &segs, query)
+    } else if segs[0] == "api" {
+        api(req, state, &repo, &model, &segs, query)
+    } else if segs.get(2).map(String::as_str) == Some("resolve") && segs.len() >= 5 {
+        resolve(req, state, &repo, &model, &segs)
+    } else {
+        Reply::new(404, b"no route".to_vec())
+    };
+    (Some(model), reply, latency)
+}
+
+fn revision_ok(repo: &Repo, rev: &str) -> bool {
+    rev == "main" || rev == repo.sha
+}
+
+fn api(req: &Request, state: &State, repo: &Repo, model: &str, segs: &[String], query: &str) -> Reply {
+    let rev = match segs.get(4).map(String::as_str) {
+        None => "main".to_owned(),
+        Some("revision") | Some("tree") => segs.get(5).cloned().unwrap_or_default(),
+        Some(_) => return Reply::new(404, b"no route".to_vec()),
+    };
+    if !revision_ok(repo, &rev) {
+        return Reply::error(404, "RevisionNotFound", &format!("Invalid rev id: {rev}"));
+    }
+    if segs.get(4).map(String::as_str) == Some("tree") {
+        return tree(state, repo, model, query);
+    }
+    let _ = req;
+    let expand: Vec<String> = query
+        .split('&')
+        .filter_map(|kv| kv.split_once('='))
+        .filter(|(k, _)| percent_decode(k) == "expand[]" || *k == "expand")
+        .map(|(_, v)| percent_decode(v))
+        .collect();
+    let want = |f: &str| expand.is_empty() || expand.iter().any(|e| e == f);
+    let mut v = serde_json::json!({"_id": "fixture", "id": model});
+    if want("sha") {
+        v["sha"] = repo.sha.clone().into();
+    }
+    if want("siblings") {
+        v["siblings"] = repo.files.keys().map(|k| serde_json::json!({"rfilename": k})).collect();
+    }
+    if want("gated") {
+        v["gated"] = if repo.faults.gated { "manual".into() } else { false.into() };
+    }
+    if want("safetensors")
+        && let Some(s) = &repo.api_safetensors
+    {
+        v["safetensors"] = s.clone();
+    }
+    Reply::json(200, &v)
+}
+
+fn tree(state: &State, repo: &Repo, model: &str, query: &str) -> Reply {
+    let page = *state.tree_page.lock().unwrap();
+    let cursor: usize =
+        query.split('&').find_map(|kv| kv.strip_prefix("cursor=")).and_then(|c| c.parse().ok()).unwrap_or(0);
+    let entries: Vec<serde_json::Value> = repo
+        .files
+        .iter()
+        .skip(cursor)
+        .take(page)
+        .map(|(p, b)| serde_json::json!({"type": "file", "path": p, "size": b.len(), "oid": sha_of(p)}))
+        .collect();
+    let mut reply = Reply::json(200, &serde_json::Value::Array(entries));
+    if cursor + page < repo.files.len() {
+        reply = reply.header(
+            "Link",
+            format!("</api/models/{model}/tree/{}?recursive=true&cursor={}>; rel=\"next\"", repo.sha, cursor + page),
+        );
+    }
+    reply
+}
+
+fn authorized(req: &Request, state: &State) -> Result<(), Reply> {
+    let token = state.token.lock().unwrap().clone();
+    match (req.header("authorization"), token) {
+        (None, _) => {
+            Err(Reply::error(401, "GatedRepo", "Access to this model is restricted; you must be authenticated"))
+        }
+        (Some(h), Some(t)) if h == format!("Bearer {t}") => Ok(()),
+        (Some(_), _) => Err(Reply::error(403, "GatedRepo", "Access to this model is restricted; ask for access")),
+    }
+}
+
+fn etag(state: &State, repo: &Repo, path: &str) -> String {
+    if repo.faults.etag_changes {
+        let mut c = state.etag_counter.lock().unwrap();
+        *c += 1;
+        format!("\"{}-{c}\"", sha_of(path))
+    } else {
+        format!("\"{}\"", sha_of(&format!("{}{path}", repo.sha)))
+    }
+}
+
+fn resolve(req: &Request, state: &State, repo: &Repo, model: &str, segs: &[String]) -> Reply {
+    let rev = &segs[3];
+    let path = segs[4..].join("/");
+    if repo.faults.gated
+        && let Err(reply) = authorized(req, state)
+    {
+        return reply;
+    }
+    if !revision_ok(repo, rev) {
+        return Reply::error(404, "RevisionNotFound", &format!("Invalid rev id: {rev}"));
+    }
+    let Some(body) = repo.files.get(&path) else {
+        return Reply::error(404, "EntryNotFound", &format!("{path} does not exist"));
+    };
+    if is_lfs(&path) {
+        let base = state.cdn_base.lock().unwrap().clone();
+        let range = req.header("range").unwrap_or("all").replace(' ', "");
+        let location = format!("{base}/cdn/{model}/{}/{path}?signed-range={range}", repo.sha);
+        let mut reply = Reply::new(302, b"Found. Redirecting".to_vec())
+            .header("Location", location)
+            .header("X-Linked-Size", body.len().to_string())
+            .header("X-Linked-Etag", etag(state, repo, &path))
+            .header("X-Repo-Commit", repo.sha.clone());
+        reply.content_length = reply.body.len() as u64;
+        return reply;
+    }
+    serve_file(req, repo, body, state, model, &path).header("X-Repo-Commit", repo.sha.clone())
+}
+
+fn cdn(req: &Request, state: &State, repo: &Repo, model: &str, segs: &[String], query: &str) -> Reply {
+    // /cdn/{org}/{name}/{sha}/{path...}?signed-range=...
+    let path = segs.get(4..).map(|s| s.join("/")).unwrap_or_default();
+    let signed = query.strip_prefix("signed-range=").map(percent_decode).unwrap_or_default();
+    let asked = req.header("range").unwrap_or("all").replace(' ', "");
+    if signed != asked {
+        return Reply::new(403, b"signature does not match the requested range".to_vec());
+    }
+    let Some(body) = repo.files.get(&path) else { return Reply::new(404, b"no such object".to_vec()) };
+    serve_file(req, repo, body, state, model, &path)
+}
+
+fn serve_file(req: &Request, repo: &Repo, body: &Body, state: &State, model: &str, path: &str) -> Reply {
+    let len = body.len();
+    let etag = etag(state, repo, path);
+    let range = req.header("range").filter(|_| !repo.faults.ignore_range).and_then(|r| parse_range(r, len));
+    let mut reply = match range {
+        Some(Err(())) => return Reply::new(416, Vec::new()).header("Content-Range", format!("bytes */{len}")),
+        Some(Ok((start, end))) => {
+            let shown = if repo.faults.wrong_content_range { start + 1 } else { start };
+            let data = if req.method == "HEAD" { Vec::new() } else { body.slice(start, end - start + 1) };
+            let mut r = Reply::new(206, data).header("Content-Range", format!("bytes {shown}-{end}/{len}"));
+            r.content_length = end - start + 1;
+            r
+        }
+        None => {
+            let data = if req.method == "HEAD" { Vec::new() } else { body.slice(0, len) };
+            let mut r = Reply::new(200, data);
+            r.content_length = len;
+            r
+        }
+    };
+    reply = reply.header("ETag", etag).header("Accept-Ranges", "bytes");
+    if req.method != "HEAD" {
+        let mut repos = state.repos.lock().unwrap();
+        let f = &mut repos.get_mut(model).expect("repo").faults;
+        if f.resets > 0 {
+            f.resets -= 1;
+            reply.end = End::Reset;
+        } else if f.truncations > 0 {
+            f.truncations -= 1;
+            reply.end = End::Truncate;
+        }
+    }
+    reply
+}
+
+/// `bytes=a-b` / `bytes=a-` against a file of `len` bytes; `Err` when unsatisfiable.
+fn parse_range(h: &str, len: u64) -> Option<Result<(u64, u64), ()>> {
+    let spec = h.trim().strip_prefix("bytes=")?;
+    let (a, b) = spec.split_once('-')?;
+    let start: u64 = a.trim().parse().ok()?;
+    let end: u64 = if b.trim().is_empty() { len.saturating_sub(1) } else { b.trim().parse().ok()? };
+    if start >= len || end < start {
+        return Some(Err(()));
+    }
+    Some(Ok((start, end.min(len - 1))))
+}
