@@ -3,7 +3,9 @@
 //!
 //! The library reads no environment variables: the binary resolves settings and passes values.
 
+pub mod count;
 pub mod dtype;
+pub mod format;
 pub mod id;
 pub mod record;
 pub mod source;
