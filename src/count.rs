@@ -70,7 +70,10 @@ fn add(acc: &mut u64, n: u64, name: &str) -> Result<(), CountOverflow> {
 }
 
 /// Counts a checkpoint's tensors (all shards together).
-pub fn count<'a>(tensors: impl IntoIterator<Item = &'a TensorInfo>, opts: CountOptions) -> Result<Counts, CountOverflow> {
+pub fn count<'a>(
+    tensors: impl IntoIterator<Item = &'a TensorInfo>,
+    opts: CountOptions,
+) -> Result<Counts, CountOverflow> {
     let tensors: Vec<&TensorInfo> = tensors.into_iter().collect();
     let names: HashSet<&str> = tensors.iter().map(|t| t.name.as_str()).collect();
     let mut c = Counts::default();
@@ -79,7 +82,9 @@ pub fn count<'a>(tensors: impl IntoIterator<Item = &'a TensorInfo>, opts: CountO
         add(c.parameters.entry(t.dtype.clone()).or_default(), elems, &t.name)?;
         add(&mut c.total, elems, &t.name)?;
         match dtype::lookup(&t.dtype) {
-            Some(d) => add(&mut c.weight_bytes, d.bytes_for(elems).ok_or_else(|| CountOverflow(t.name.clone()))?, &t.name)?,
+            Some(d) => {
+                add(&mut c.weight_bytes, d.bytes_for(elems).ok_or_else(|| CountOverflow(t.name.clone()))?, &t.name)?
+            }
             None => {
                 c.unknown_dtypes.insert(t.dtype.clone());
             }
@@ -100,7 +105,10 @@ pub fn count<'a>(tensors: impl IntoIterator<Item = &'a TensorInfo>, opts: CountO
     }
     if !c.unknown_dtypes.is_empty() {
         let list: Vec<&str> = c.unknown_dtypes.iter().map(String::as_str).collect();
-        c.notes.push(format!("unknown dtypes {}: their elements are counted, their bytes are not in weight_bytes", list.join(", ")));
+        c.notes.push(format!(
+            "unknown dtypes {}: their elements are counted, their bytes are not in weight_bytes",
+            list.join(", ")
+        ));
     }
     Ok(c)
 }
@@ -108,7 +116,11 @@ pub fn count<'a>(tensors: impl IntoIterator<Item = &'a TensorInfo>, opts: CountO
 /// What one tensor adds to the logical parameter count.
 fn logical_elements(t: &TensorInfo, elems: u64, names: &HashSet<&str>, opts: CountOptions) -> Option<u64> {
     let last = t.name.rsplit('.').next().unwrap_or(&t.name);
-    if t.dtype == "F8_E8M0" || SIDE_DATA.contains(&last) || last.ends_with("_scales") || t.name.contains(".quant_state.") {
+    if t.dtype == "F8_E8M0"
+        || SIDE_DATA.contains(&last)
+        || last.ends_with("_scales")
+        || t.name.contains(".quant_state.")
+    {
         return Some(0);
     }
     let causal_mask = last == "bias" && t.name.ends_with("attn.bias") && t.shape.len() == 4;
@@ -124,9 +136,7 @@ fn logical_elements(t: &TensorInfo, elems: u64, names: &HashSet<&str>, opts: Cou
         return elems.checked_mul(2);
     }
     let bnb4 = t.dtype == "U8"
-        && ["nf4", "fp4"]
-            .iter()
-            .any(|k| names.contains(format!("{}.quant_state.bitsandbytes__{k}", t.name).as_str()));
+        && ["nf4", "fp4"].iter().any(|k| names.contains(format!("{}.quant_state.bitsandbytes__{k}", t.name).as_str()));
     if bnb4 {
         return elems.checked_mul(2);
     }
@@ -172,9 +182,14 @@ mod tests {
 
     #[test]
     fn fp8_mxfp4_and_bnb_rules() {
-        let fp8 = [t("w.weight", "F8_E4M3", &[8, 8]), t("w.weight_scale", "F32", &[8, 1]), t("w.input_scale", "F32", &[])];
+        let fp8 =
+            [t("w.weight", "F8_E4M3", &[8, 8]), t("w.weight_scale", "F32", &[8, 1]), t("w.input_scale", "F32", &[])];
         assert_eq!(count(&fp8, CountOptions::default()).unwrap().logical, 64);
-        let mx = [t("e.gate_up_proj_blocks", "U8", &[4, 8, 16]), t("e.gate_up_proj_scales", "U8", &[4, 8]), t("x", "F8_E8M0", &[9])];
+        let mx = [
+            t("e.gate_up_proj_blocks", "U8", &[4, 8, 16]),
+            t("e.gate_up_proj_scales", "U8", &[4, 8]),
+            t("x", "F8_E8M0", &[9]),
+        ];
         assert_eq!(count(&mx, CountOptions::default()).unwrap().logical, 4 * 8 * 16 * 2);
         let bnb = [
             t("q.weight", "U8", &[32, 1]),

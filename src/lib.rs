@@ -3,6 +3,7 @@
 //!
 //! The library reads no environment variables: the binary resolves settings and passes values.
 
+pub mod arch;
 pub mod count;
 pub mod dtype;
 pub mod format;

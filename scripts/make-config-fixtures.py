@@ -1,0 +1,101 @@
+#!/usr/bin/env python3
+"""Writes config.json fixtures for the architecture families that ../shared/fixtures lacks, and
+records transformers' own parameter count for each beside them.
+
+Each config is a transformers config class's defaults (`AutoConfig.for_model(model_type)`) with
+the overrides below (sizes shaped like a published model of that family, or a switch that changes
+the layout: qk norms, new decoder architecture, dense-only layers, ...). The ground truth comes
+from ../shared/tools/transformers_count.py (meta device, tied weights once).
+
+Usage (venv with torch + transformers + accelerate):
+    python scripts/make-config-fixtures.py [--shared ../shared]
+Writes tests/fixtures/written/<name>.json and tests/fixtures/written/expected_counts.json.
+"""
+import argparse, json, pathlib, subprocess, sys, warnings
+
+warnings.filterwarnings("ignore")
+from transformers import AutoConfig
+
+CASES = {
+    "mixtral-small": ("mixtral", {"hidden_size": 1024, "intermediate_size": 3584, "num_hidden_layers": 4, "num_local_experts": 4}),
+    "qwen2_moe-a2.7b": ("qwen2_moe", {}),
+    "qwen2_moe-dense-layers": ("qwen2_moe", {"num_hidden_layers": 6, "mlp_only_layers": [0, 3], "decoder_sparse_step": 2}),
+    "qwen3_moe-30b-a3b": ("qwen3_moe", {"hidden_size": 2048, "num_hidden_layers": 48, "num_experts": 128, "moe_intermediate_size": 768, "head_dim": 128, "num_key_value_heads": 4}),
+    "gemma3_text-1b": ("gemma3_text", {"hidden_size": 1152, "intermediate_size": 6912, "num_hidden_layers": 26, "num_attention_heads": 4, "num_key_value_heads": 1, "vocab_size": 262144}),
+    "gemma3-4b": ("gemma3", {"text_config": {"hidden_size": 2560, "intermediate_size": 10240, "num_hidden_layers": 34, "num_attention_heads": 8, "num_key_value_heads": 4, "vocab_size": 262208, "model_type": "gemma3_text"},
+                             "vision_config": {"hidden_size": 1152, "intermediate_size": 4304, "num_hidden_layers": 27, "num_attention_heads": 16, "image_size": 896, "patch_size": 14, "vision_use_head": False, "model_type": "siglip_vision_model"}}),
+    "gptj-6b": ("gptj", {}),
+    "falcon-7b": ("falcon", {}),
+    "falcon-40b-new-arch": ("falcon", {"hidden_size": 1024, "num_attention_heads": 16, "num_kv_heads": 4, "num_hidden_layers": 4, "new_decoder_architecture": True, "multi_query": False, "bias": False}),
+    "falcon-rw-1b": ("falcon", {"hidden_size": 2048, "num_attention_heads": 32, "num_hidden_layers": 24, "multi_query": False, "parallel_attn": False, "bias": True, "vocab_size": 50304}),
+    "bloom-560m": ("bloom", {"hidden_size": 1024, "n_layer": 24, "n_head": 16}),
+    "deepseek_v3-671b": ("deepseek_v3", {}),
+    "deepseek_v3-no-q-lora": ("deepseek_v3", {"hidden_size": 1024, "num_hidden_layers": 5, "first_k_dense_replace": 2, "q_lora_rank": None, "n_routed_experts": 8, "num_attention_heads": 8, "num_key_value_heads": 8}),
+    "granitemoe-3b": ("granitemoe", {"hidden_size": 1536, "intermediate_size": 512, "num_hidden_layers": 32, "num_attention_heads": 24, "num_key_value_heads": 8, "num_local_experts": 40, "num_experts_per_tok": 8, "vocab_size": 49155, "tie_word_embeddings": True}),
+    "starcoder2-3b": ("starcoder2", {"hidden_size": 3072, "intermediate_size": 12288, "num_hidden_layers": 30, "num_attention_heads": 24, "num_key_value_heads": 2}),
+    "stablelm-2-1.6b": ("stablelm", {"hidden_size": 2048, "intermediate_size": 5632, "num_hidden_layers": 24, "vocab_size": 100352, "use_qkv_bias": True}),
+    "stablelm-qk-layernorm-parallel": ("stablelm", {"hidden_size": 512, "intermediate_size": 1024, "num_hidden_layers": 2, "num_attention_heads": 8, "num_key_value_heads": 2, "qk_layernorm": True, "use_parallel_residual": True}),
+    "cohere-command-r": ("cohere", {}),
+    "cohere-qk-norm": ("cohere", {"hidden_size": 512, "intermediate_size": 1024, "num_hidden_layers": 2, "num_attention_heads": 8, "num_key_value_heads": 2, "use_qk_norm": True, "vocab_size": 1000}),
+    "mpt-7b": ("mpt", {"d_model": 4096, "n_heads": 32, "n_layers": 32, "vocab_size": 50432}),
+    "gpt_oss-20b": ("gpt_oss", {"num_hidden_layers": 24, "num_local_experts": 32}),
+    "gpt_oss-120b": ("gpt_oss", {}),
+    "bert-base-masked-lm": ("bert", {"architectures": ["BertForMaskedLM"]}),
+    "bert-minilm-l6": ("bert", {"architectures": ["BertModel"], "hidden_size": 384, "intermediate_size": 1536, "num_hidden_layers": 6}),
+    "opt-350m-projected": ("opt", {"hidden_size": 1024, "word_embed_proj_dim": 512, "ffn_dim": 4096, "num_hidden_layers": 24, "num_attention_heads": 16, "do_layer_norm_before": False}),
+    "llama4_text-small": ("llama4_text", {"hidden_size": 512, "intermediate_size": 256, "intermediate_size_mlp": 1024, "num_hidden_layers": 4, "interleave_moe_layer_step": 2, "num_local_experts": 4, "vocab_size": 1000}),
+    "gemma-7b": ("gemma", {}),
+    "granite-3b-biases": ("granite", {"hidden_size": 1024, "num_hidden_layers": 4, "attention_bias": True, "mlp_bias": True, "num_key_value_heads": 8}),
+    "llama-attention-bias": ("llama", {"hidden_size": 512, "intermediate_size": 1024, "num_hidden_layers": 2, "num_attention_heads": 8, "attention_bias": True, "mlp_bias": True}),
+}
+
+ARCH = {
+    "mixtral": "MixtralForCausalLM", "qwen2_moe": "Qwen2MoeForCausalLM", "qwen3_moe": "Qwen3MoeForCausalLM",
+    "gemma3_text": "Gemma3ForCausalLM", "gemma3": "Gemma3ForConditionalGeneration", "gptj": "GPTJForCausalLM",
+    "falcon": "FalconForCausalLM", "bloom": "BloomForCausalLM", "deepseek_v3": "DeepseekV3ForCausalLM",
+    "granitemoe": "GraniteMoeForCausalLM", "starcoder2": "Starcoder2ForCausalLM", "stablelm": "StableLmForCausalLM",
+    "cohere": "CohereForCausalLM", "mpt": "MptForCausalLM", "gpt_oss": "GptOssForCausalLM", "opt": "OPTForCausalLM",
+    "llama4_text": "Llama4ForCausalLM", "gemma": "GemmaForCausalLM", "granite": "GraniteForCausalLM", "llama": "LlamaForCausalLM",
+}
+
+KEEP_NULL = {"q_lora_rank"}
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--shared", default=str(pathlib.Path(__file__).resolve().parents[1].parent / "shared"))
+    args = ap.parse_args()
+    out = pathlib.Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "written"
+    out.mkdir(parents=True, exist_ok=True)
+    files = []
+    for name, (model_type, overrides) in CASES.items():
+        sub = {k: v for k, v in overrides.items() if isinstance(v, dict)}
+        flat = {k: v for k, v in overrides.items() if not isinstance(v, dict)}
+        cfg = AutoConfig.for_model(model_type, **flat, **sub)
+        d = cfg.to_diff_dict() if sub else cfg.to_dict()
+        d.update({k: v for k, v in flat.items()})
+        d = {k: v for k, v in d.items() if v is not None or k in KEEP_NULL}
+        d["model_type"] = model_type
+        if not d.get("architectures"):
+            d["architectures"] = [ARCH[model_type]]
+        for key in ("transformers_version", "_name_or_path", "dtype"):
+            d.pop(key, None)
+        d["torch_dtype"] = "bfloat16"
+        path = out / f"{name}.json"
+        path.write_text(json.dumps(d, indent=2, sort_keys=True, default=str) + "\n")
+        files.append(str(path))
+    tool = pathlib.Path(args.shared) / "tools" / "transformers_count.py"
+    res = subprocess.run([sys.executable, str(tool), *files], capture_output=True, text=True, check=True)
+    expected = {}
+    for line in res.stdout.splitlines():
+        r = json.loads(line)
+        name = pathlib.Path(r["file"]).stem
+        if "error" in r:
+            sys.exit(f"{name}: {r['error']}")
+        expected[name] = {"transformers_class": r["class"], "transformers_count": r["count"]}
+    (out / "expected_counts.json").write_text(json.dumps(expected, indent=1, sort_keys=True) + "\n")
+    print(f"wrote {len(expected)} configs to {out}")
+
+
+if __name__ == "__main__":
+    main()

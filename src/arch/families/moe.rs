@@ -1,0 +1,250 @@
+//! Mixture-of-experts decoders: mixtral, qwen2_moe, qwen3_moe, granitemoe, deepseek_v2/v3 (with
+//! multi-head latent attention), gpt_oss, llama4_text. Routers, stacked routed experts, shared
+//! experts, and dense-then-sparse layer layouts, as transformers builds them.
+
+use crate::arch::ArchError;
+use crate::arch::cfg::Cfg;
+use crate::arch::decoder::{
+    Attn, Defaults, Dims, Norm, QkNorm, attention, dims, embed_and_head, gated_mlp, norm, tied,
+};
+use crate::arch::model::{Model, Role};
+
+/// Routed experts with a gated MLP each, stacked as `[experts, 2*inter, hidden]` and
+/// `[experts, hidden, inter]`, and a bias-free router `[experts, hidden]`.
+fn experts(m: &mut Model, hidden: u64, inter: u64, n: u64, repeat: u64) {
+    m.add("mlp.gate", &[n, hidden], repeat, Role::Other);
+    m.add("mlp.experts.gate_up_proj", &[n, 2 * inter, hidden], repeat, Role::Experts);
+    m.add("mlp.experts.down_proj", &[n, hidden, inter], repeat, Role::Experts);
+}
+
+/// Embeddings, head, final norm, two RMSNorms per layer.
+fn frame(c: &Cfg, m: &mut Model, d: &Dims, tie_default: bool) {
+    embed_and_head(m, d.vocab, d.hidden, tied(c, tie_default), false);
+    norm(m, "layer_norms", d.hidden, Norm::Weight, 2 * d.layers);
+    norm(m, "norm", d.hidden, Norm::Weight, 1);
+}
+
+fn num_experts(c: &Cfg, default: u64) -> u64 {
+    c.u_any(&["num_local_experts", "num_experts", "n_routed_experts"]).unwrap_or(default)
+}
+
+pub fn mixtral(c: &Cfg) -> Result<Model, ArchError> {
+    let d = dims(
+        c,
+        &Defaults {
+            vocab: 32000,
+            hidden: 4096,
+            inter: 14336,
+            layers: 32,
+            heads: 32,
+            kv: Some(8),
+            head_dim: None,
+            tie: false,
+        },
+    )?;
+    let mut m = Model::new("mixtral");
+    frame(c, &mut m, &d, false);
+    attention(&mut m, &d, Attn::NO_BIAS, d.layers);
+    experts(&mut m, d.hidden, d.inter, num_experts(c, 8), d.layers);
+    Ok(m)
+}
+
+pub fn granitemoe(c: &Cfg) -> Result<Model, ArchError> {
+    let d = dims(
+        c,
+        &Defaults {
+            vocab: 32000,
+            hidden: 4096,
+            inter: 11008,
+            layers: 32,
+            heads: 32,
+            kv: None,
+            head_dim: None,
+            tie: false,
+        },
+    )?;
+    let mut m = Model::new("granitemoe");
+    frame(c, &mut m, &d, false);
+    attention(&mut m, &d, Attn::all_bias(c.flag("attention_bias", false)), d.layers);
+    experts(&mut m, d.hidden, d.inter, num_experts(c, 8), d.layers);
+    Ok(m)
+}
+
+/// Layers that are sparse in the Qwen MoE layout: not in `mlp_only_layers`, and every
+/// `decoder_sparse_step`-th.
+fn qwen_sparse_layers(c: &Cfg, layers: u64, n_experts: u64) -> u64 {
+    let step = c.u_or("decoder_sparse_step", 1).max(1);
+    let dense_only = c.list("mlp_only_layers").unwrap_or_default();
+    (0..layers).filter(|i| !dense_only.contains(i) && n_experts > 0 && (i + 1) % step == 0).count() as u64
+}
+
+pub fn qwen2_moe(c: &Cfg) -> Result<Model, ArchError> {
+    let d = dims(
+        c,
+        &Defaults {
+            vocab: 151936,
+            hidden: 2048,
+            inter: 5632,
+            layers: 24,
+            heads: 16,
+            kv: Some(16),
+            head_dim: None,
+            tie: false,
+        },
+    )?;
+    let n = num_experts(c, 60);
+    let sparse = qwen_sparse_layers(c, d.layers, n);
+    let mut m = Model::new("qwen2_moe");
+    frame(c, &mut m, &d, false);
+    let qkv = c.flag("qkv_bias", true);
+    attention(&mut m, &d, Attn { q_bias: qkv, kv_bias: qkv, o_bias: false, qk_norm: QkNorm::None }, d.layers);
+    gated_mlp(&mut m, d.hidden, d.inter, false, d.layers - sparse);
+    experts(&mut m, d.hidden, c.u_or("moe_intermediate_size", 1408), n, sparse);
+    gated_mlp(&mut m, d.hidden, c.u_or("shared_expert_intermediate_size", 5632), false, sparse);
+    m.add("mlp.shared_expert_gate", &[1, d.hidden], sparse, Role::Other);
+    Ok(m)
+}
+
+pub fn qwen3_moe(c: &Cfg) -> Result<Model, ArchError> {
+    let d = dims(
+        c,
+        &Defaults {
+            vocab: 151936,
+            hidden: 2048,
+            inter: 6144,
+            layers: 24,
+            heads: 32,
+            kv: Some(4),
+            head_dim: None,
+            tie: false,
+        },
+    )?;
+    let n = num_experts(c, 128);
+    let sparse = qwen_sparse_layers(c, d.layers, n);
+    let mut m = Model::new("qwen3_moe");
+    frame(c, &mut m, &d, false);
+    attention(&mut m, &d, Attn::all_bias(c.flag("attention_bias", false)).qk_norm(QkNorm::PerHead), d.layers);
+    gated_mlp(&mut m, d.hidden, d.inter, false, d.layers - sparse);
+    experts(&mut m, d.hidden, c.u_or("moe_intermediate_size", 768), n, sparse);
+    Ok(m)
+}
+
+/// DeepSeek V2/V3: multi-head latent attention; dense MLPs for the first `first_k_dense_replace`
+/// layers, then routed + shared experts.
+pub fn deepseek(c: &Cfg, v3: bool) -> Result<Model, ArchError> {
+    let defaults = if v3 {
+        Defaults {
+            vocab: 129280,
+            hidden: 7168,
+            inter: 18432,
+            layers: 61,
+            heads: 128,
+            kv: None,
+            head_dim: None,
+            tie: false,
+        }
+    } else {
+        Defaults {
+            vocab: 102400,
+            hidden: 4096,
+            inter: 11008,
+            layers: 32,
+            heads: 32,
+            kv: None,
+            head_dim: None,
+            tie: false,
+        }
+    };
+    let d = dims(c, &defaults)?;
+    let mut m = Model::new(if v3 { "deepseek_v3" } else { "deepseek_v2" });
+    frame(c, &mut m, &d, false);
+    let (l, h, heads) = (d.layers, d.hidden, d.heads);
+    let bias = c.flag("attention_bias", false);
+    let rope = c.u_or("qk_rope_head_dim", 64);
+    let nope = c.u_or("qk_nope_head_dim", 128);
+    let v_dim = c.u_or("v_head_dim", 128);
+    let kv_rank = c.u_or("kv_lora_rank", 512);
+    let q_rank =
+        if c.raw().get("q_lora_rank").is_some_and(|v| v.is_null()) { None } else { Some(c.u_or("q_lora_rank", 1536)) };
+    match q_rank {
+        None => m.linear("self_attn.q_proj", heads * (nope + rope), h, false, l),
+        Some(r) => {
+            m.linear("self_attn.q_a_proj", r, h, bias, l);
+            norm(&mut m, "self_attn.q_a_layernorm", r, Norm::Weight, l);
+            m.linear("self_attn.q_b_proj", heads * (nope + rope), r, false, l);
+        }
+    }
+    m.linear("self_attn.kv_a_proj_with_mqa", kv_rank + rope, h, bias, l);
+    norm(&mut m, "self_attn.kv_a_layernorm", kv_rank, Norm::Weight, l);
+    m.linear("self_attn.kv_b_proj", heads * (nope + v_dim), kv_rank, false, l);
+    m.linear("self_attn.o_proj", h, heads * v_dim, bias, l);
+    let dense = c.u_or("first_k_dense_replace", if v3 { 3 } else { 0 }).min(l);
+    let mlp_bias = !v3 && c.flag("mlp_bias", false);
+    gated_mlp(&mut m, h, d.inter, mlp_bias, dense);
+    let moe_inter = c.u_or("moe_intermediate_size", if v3 { 2048 } else { 1407 });
+    experts(&mut m, h, moe_inter, num_experts(c, if v3 { 256 } else { 64 }), l - dense);
+    let shared = c.u_or("n_shared_experts", if v3 { 1 } else { 2 });
+    gated_mlp(&mut m, h, moe_inter * shared, mlp_bias, l - dense);
+    Ok(m)
+}
+
+pub fn gpt_oss(c: &Cfg) -> Result<Model, ArchError> {
+    let d = dims(
+        c,
+        &Defaults {
+            vocab: 201088,
+            hidden: 2880,
+            inter: 2880,
+            layers: 36,
+            heads: 64,
+            kv: Some(8),
+            head_dim: Some(64),
+            tie: false,
+        },
+    )?;
+    let n = num_experts(c, 128);
+    let mut m = Model::new("gpt_oss");
+    frame(c, &mut m, &d, false);
+    attention(&mut m, &d, Attn::all_bias(c.flag("attention_bias", true)), d.layers);
+    m.add("self_attn.sinks", &[d.heads], d.layers, Role::Other);
+    m.add("mlp.router", &[n, d.hidden], d.layers, Role::Other);
+    m.add("mlp.router.bias", &[n], d.layers, Role::Other);
+    m.add("mlp.experts.gate_up_proj", &[n, 2 * d.inter, d.hidden], d.layers, Role::Experts);
+    m.add("mlp.experts.gate_up_proj_bias", &[n, 2 * d.inter], d.layers, Role::Other);
+    m.add("mlp.experts.down_proj", &[n, d.hidden, d.inter], d.layers, Role::Experts);
+    m.add("mlp.experts.down_proj_bias", &[n, d.hidden], d.layers, Role::Other);
+    Ok(m)
+}
+
+/// Llama 4 text: MoE layers (`moe_layers`, else every `interleave_moe_layer_step`-th) with routed
+/// experts and a shared expert; the other layers dense with `intermediate_size_mlp`.
+pub fn llama4_text(c: &Cfg) -> Result<Model, ArchError> {
+    let d = dims(
+        c,
+        &Defaults {
+            vocab: 202048,
+            hidden: 5120,
+            inter: 8192,
+            layers: 48,
+            heads: 40,
+            kv: Some(8),
+            head_dim: Some(128),
+            tie: false,
+        },
+    )?;
+    let n = num_experts(c, 16);
+    let moe_layers = match c.list("moe_layers") {
+        Some(list) => list.iter().filter(|i| **i < d.layers).count() as u64,
+        None => {
+            let step = c.u_or("interleave_moe_layer_step", 1).max(1);
+            (step - 1..d.layers).step_by(step as usize).count() as u64
+        }
+    };
+    let mut m = Model::new("llama4_text");
+    frame(c, &mut m, &d, false);
+    attention(&mut m, &d, Attn::all_bias(c.flag("attention_bias", false)), d.layers);
+    experts(&mut m, d.hidden, d.inter, n, moe_layers);
+    gated_mlp(&mut m, d.hidden, d.inter, false, moe_layers);
+    gated_mlp(&mut m, d.hidden, c.u_or("intermediate_size_mlp", 16384), false, d.layers - moe_layers);
+    Ok(m)
+}

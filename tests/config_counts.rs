@@ -1,0 +1,81 @@
+//! The config strategy against transformers' own counts: for every fixture config (the real
+//! published configs of `fixtures/configs`, and the configs written from transformers' config
+//! classes in `fixtures/written`), `logical_parameters` must equal `transformers_count` exactly.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+#[derive(serde::Deserialize)]
+struct Expected {
+    transformers_count: u64,
+}
+
+fn check(expected: &str, config_dir: &str, file_of: fn(&str) -> String, at_least: usize) {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+    let expected: BTreeMap<String, Expected> =
+        serde_json::from_str(&std::fs::read_to_string(dir.join(expected)).unwrap()).unwrap();
+    assert!(expected.len() >= at_least);
+    let mut failures = Vec::new();
+    for (id, e) in &expected {
+        let path = dir.join(config_dir).join(file_of(id));
+        let config: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        match capcache::arch::estimate(&config) {
+            Ok(est) if est.logical == e.transformers_count && !est.approximate => {}
+            Ok(est) => failures.push(format!(
+                "{id}: {} (family {}, approximate {}), transformers says {} (diff {})",
+                est.logical,
+                est.family,
+                est.approximate,
+                e.transformers_count,
+                i128::from(est.logical) - i128::from(e.transformers_count)
+            )),
+            Err(err) => failures.push(format!("{id}: {err}")),
+        }
+    }
+    assert!(failures.is_empty(), "{} mismatches:\n{}", failures.len(), failures.join("\n"));
+}
+
+#[test]
+fn published_configs_match_transformers_exactly() {
+    check("expected_counts.json", "configs", |id| format!("{}.json", id.replace('/', "__")), 23);
+}
+
+#[test]
+fn written_configs_of_the_other_families_match_transformers_exactly() {
+    check("written/expected_counts.json", "written", |name| format!("{name}.json"), 29);
+}
+
+#[test]
+fn every_registered_family_has_a_fixture() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+    let mut seen = std::collections::BTreeSet::new();
+    for sub in ["configs", "written"] {
+        for entry in std::fs::read_dir(dir.join(sub)).unwrap() {
+            let path = entry.unwrap().path();
+            if path.file_name().unwrap() == "expected_counts.json" {
+                continue;
+            }
+            let v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+            seen.insert(v["model_type"].as_str().unwrap().to_owned());
+            if let Some(t) = v.get("text_config").and_then(|t| t.get("model_type")).and_then(|t| t.as_str()) {
+                seen.insert(t.to_owned());
+            }
+        }
+    }
+    let missing: Vec<_> = capcache::arch::supported().filter(|t| !seen.contains(*t)).collect();
+    assert!(missing.is_empty(), "families without a fixture: {missing:?}");
+}
+
+#[test]
+fn unknown_types_are_approximate_or_unsupported() {
+    let generic: serde_json::Value = serde_json::json!({
+        "model_type": "brand_new", "hidden_size": 64, "num_hidden_layers": 2, "num_attention_heads": 4,
+        "intermediate_size": 128, "vocab_size": 100
+    });
+    let est = capcache::arch::estimate(&generic).unwrap();
+    assert!(est.approximate);
+    assert_eq!(est.logical, 100 * 64 * 2 + 2 * (4 * 64 * 64 + 3 * 64 * 128 + 2 * 64) + 64);
+    let odd = serde_json::json!({"model_type": "speech_thing", "d_conv": 3});
+    let err = capcache::arch::estimate(&odd).unwrap_err();
+    assert!(err.to_string().contains("speech_thing"), "{err}");
+}
