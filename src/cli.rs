@@ -51,6 +51,34 @@ pub enum Command {
         #[command(flatten)]
         db: DbArg,
     },
+    /// Resolve one model now through the strategy chain, print its record, write nothing.
+    ///
+    /// Exits 0 when a strategy answered, 1 when none could (each strategy's outcome is printed).
+    Resolve {
+        /// Model id, `org/name`.
+        model: String,
+        /// Branch, tag or commit to read.
+        #[arg(long, default_value = "main")]
+        revision: String,
+        /// Print the record as JSON (with an added "id" field), as `get --json` does.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        source: SourceArgs,
+        #[command(flatten)]
+        chain: ChainArgs,
+    },
+    /// Count a local config.json with the config strategy (nothing is downloaded).
+    Estimate {
+        /// Path to a config.json.
+        config: PathBuf,
+        /// Print the record as JSON.
+        #[arg(long)]
+        json: bool,
+        /// Also list the parameter tensors the architecture has.
+        #[arg(long)]
+        tensors: bool,
+    },
     /// Export a SQLite store (or any database) to db.json, atomically.
     Export {
         /// The store to read.
@@ -68,4 +96,32 @@ pub struct DbArg {
     /// A db.json or SQLite store [default: $CAPCACHE_DB, else ./db.json, else the built-in copy].
     #[arg(long, value_name = "PATH")]
     pub db: Option<PathBuf>,
+}
+
+/// Where model files come from.
+#[derive(Debug, Args)]
+pub struct SourceArgs {
+    /// `hub` for the Hugging Face Hub, or a folder of models (HF cache layout or `{org}/{name}/`).
+    #[arg(long, default_value = "hub", value_name = "hub|DIR")]
+    pub source: String,
+    /// Hub endpoint [default: $HF_ENDPOINT, else https://huggingface.co].
+    #[arg(long, value_name = "URL")]
+    pub endpoint: Option<String>,
+    /// Access token [default: $HF_TOKEN, else the file at $HF_TOKEN_PATH, else $HF_HOME/token].
+    #[arg(long, value_name = "TOKEN")]
+    pub token: Option<String>,
+    /// Requests in flight per host.
+    #[arg(long, default_value_t = 16, value_name = "N")]
+    pub max_in_flight: usize,
+}
+
+/// Which strategies to run.
+#[derive(Debug, Args)]
+pub struct ChainArgs {
+    /// Strategies to try, in order, comma-separated [default: all but download].
+    #[arg(long, value_delimiter = ',', value_name = "LIST")]
+    pub strategies: Option<Vec<String>>,
+    /// When the Hub metadata answers, also read the safetensors headers and compare.
+    #[arg(long)]
+    pub verify: bool,
 }

@@ -11,5 +11,6 @@ pub mod id;
 pub mod record;
 pub mod source;
 pub mod store;
+pub mod strategy;
 pub mod summary;
 pub mod time;

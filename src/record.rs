@@ -48,6 +48,9 @@ pub struct Record {
     pub strategy: String,
     /// Whether `parameters` were read from the checkpoint (true) or predicted from the config (false).
     pub exact: bool,
+    /// Set when the config strategy did not know the architecture and assumed a generic decoder.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub approximate: bool,
     /// Stored tensor elements per dtype name.
     pub parameters: BTreeMap<String, u64>,
     /// Sum of `parameters`.

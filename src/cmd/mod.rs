@@ -3,6 +3,8 @@
 
 mod db;
 mod query;
+mod resolve;
+mod settings;
 
 use crate::cli::Command;
 
@@ -12,5 +14,9 @@ pub fn run(command: Command) -> anyhow::Result<u8> {
         Command::List { filter, json, failures, db } => query::list(filter.as_deref(), json, failures, db.db),
         Command::Stats { json, db } => query::stats(json, db.db),
         Command::Export { sqlite, db } => db::export(&sqlite, &db),
+        Command::Resolve { model, revision, json, source, chain } => {
+            resolve::resolve(&model, &revision, json, &source, &chain)
+        }
+        Command::Estimate { config, json, tensors } => resolve::estimate(&config, json, tensors),
     }
 }

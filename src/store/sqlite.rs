@@ -236,6 +236,7 @@ mod tests {
             revision: rev.into(),
             strategy: "safetensors".into(),
             exact: true,
+            approximate: false,
             parameters: BTreeMap::from([("F32".to_owned(), 22713216), ("I64".to_owned(), 512)]),
             total: 22713728,
             logical_parameters: 22713216,

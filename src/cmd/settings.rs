@@ -1,0 +1,71 @@
+//! Resolving flags and the environment into library settings: the Hub endpoint and token
+//! (`--endpoint`/`HF_ENDPOINT`, `--token`/`HF_TOKEN`/`HF_TOKEN_PATH`/`$HF_HOME/token`), the source,
+//! the strategy list. This is the only place capcache reads the environment.
+
+use std::path::PathBuf;
+
+use anyhow::{Context, bail};
+use capcache::source::Source;
+use capcache::source::hub::{HubSettings, HubSource, Token};
+use capcache::source::local::LocalSource;
+use capcache::strategy::{Name, Options};
+
+use crate::cli::{ChainArgs, SourceArgs};
+
+const DEFAULT_ENDPOINT: &str = "https://huggingface.co";
+
+fn env(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
+}
+
+/// `$HF_HOME`, else `~/.cache/huggingface`.
+pub fn hf_home() -> Option<PathBuf> {
+    env("HF_HOME").map(PathBuf::from).or_else(|| env("HOME").map(|h| PathBuf::from(h).join(".cache/huggingface")))
+}
+
+/// The token: `--token`, `HF_TOKEN`, the file at `HF_TOKEN_PATH`, `$HF_HOME/token`.
+pub fn token(flag: Option<&str>) -> Option<Token> {
+    if let Some(t) = flag.filter(|t| !t.trim().is_empty()) {
+        return Some(Token::new(t));
+    }
+    if let Some(t) = env("HF_TOKEN") {
+        return Some(Token::new(t));
+    }
+    let file = env("HF_TOKEN_PATH").map(PathBuf::from).or_else(|| hf_home().map(|h| h.join("token")))?;
+    let text = std::fs::read_to_string(file).ok()?;
+    let t = text.trim();
+    (!t.is_empty()).then(|| Token::new(t))
+}
+
+pub fn endpoint(flag: Option<&str>) -> String {
+    flag.map(str::to_owned).or_else(|| env("HF_ENDPOINT")).unwrap_or_else(|| DEFAULT_ENDPOINT.to_owned())
+}
+
+/// The source the flags name.
+pub fn source(args: &SourceArgs) -> anyhow::Result<Box<dyn Source>> {
+    if args.source == "hub" {
+        let mut s = HubSettings::new(endpoint(args.endpoint.as_deref()));
+        s.token = token(args.token.as_deref());
+        s.max_in_flight = args.max_in_flight;
+        let hub = HubSource::new(s).map_err(anyhow::Error::msg)?;
+        return Ok(Box::new(hub));
+    }
+    let dir = PathBuf::from(&args.source);
+    if !dir.is_dir() {
+        bail!("--source {}: not `hub` and not a folder", dir.display());
+    }
+    Ok(Box::new(LocalSource::new(dir)))
+}
+
+/// Strategy options from the flags.
+pub fn chain(args: &ChainArgs) -> anyhow::Result<Options> {
+    let mut opts = Options { verify: args.verify, ..Options::default() };
+    if let Some(list) = &args.strategies {
+        opts.strategies = list
+            .iter()
+            .map(|s| s.trim().parse::<Name>().map_err(anyhow::Error::msg))
+            .collect::<anyhow::Result<_>>()
+            .context("--strategies")?;
+    }
+    Ok(opts)
+}

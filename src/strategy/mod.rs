@@ -1,0 +1,189 @@
+//! The strategy chain: for one model, try each strategy in order (the cheapest exact one first),
+//! keep why each that did not answer failed, cross-check the winner against the config strategy,
+//! and assemble the record.
+
+mod config;
+mod hub_metadata;
+mod record;
+mod safetensors;
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde_json::Value;
+
+use crate::count::{CountOptions, Counts};
+use crate::id::ModelId;
+use crate::record::{Failure, Record, Tried};
+use crate::source::{Snapshot, Source, SourceError};
+
+/// The largest `config.json` read.
+const MAX_CONFIG_BYTES: u64 = 16 << 20;
+
+/// A strategy's name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Name {
+    HubMetadata,
+    Safetensors,
+    Config,
+}
+
+impl Name {
+    /// Every strategy, in chain order.
+    pub const ALL: &[Name] = &[Name::HubMetadata, Name::Safetensors, Name::Config];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Name::HubMetadata => "hub-metadata",
+            Name::Safetensors => "safetensors",
+            Name::Config => "config",
+        }
+    }
+}
+
+impl fmt::Display for Name {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Name {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Name, String> {
+        Name::ALL.iter().copied().find(|n| n.as_str() == s).ok_or_else(|| {
+            let all: Vec<_> = Name::ALL.iter().map(|n| n.as_str()).collect();
+            format!("unknown strategy {s:?}; known: {}", all.join(", "))
+        })
+    }
+}
+
+/// How to resolve.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Strategies to try, in chain order.
+    pub strategies: Vec<Name>,
+    /// Also read safetensors headers when the Hub metadata answered, and compare.
+    pub verify: bool,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options { strategies: Name::ALL.to_vec(), verify: false }
+    }
+}
+
+/// What one strategy needs.
+pub struct Ctx<'a> {
+    pub source: &'a dyn Source,
+    pub snap: &'a Snapshot,
+    pub config: Option<&'a Value>,
+    pub count: CountOptions,
+}
+
+/// A strategy's answer.
+#[derive(Debug, Clone)]
+pub struct Found {
+    pub counts: Counts,
+    pub exact: bool,
+    pub approximate: bool,
+    pub files: Vec<String>,
+}
+
+/// Why a strategy did not answer.
+#[derive(Debug, Clone)]
+pub struct Miss {
+    /// `absent` (nothing for it in this repo), or an error outcome (`gated`, `invalid-file`, ...).
+    pub outcome: String,
+    pub message: String,
+    /// The model cannot be read at all (gated, not found): stop the chain.
+    pub fatal: bool,
+}
+
+impl Miss {
+    pub fn absent(message: impl Into<String>) -> Miss {
+        Miss { outcome: "absent".into(), message: message.into(), fatal: false }
+    }
+    pub fn invalid(file: &str, e: impl fmt::Display) -> Miss {
+        Miss { outcome: "invalid-file".into(), message: format!("{file}: {e}"), fatal: false }
+    }
+}
+
+impl From<SourceError> for Miss {
+    fn from(e: SourceError) -> Miss {
+        Miss { outcome: e.outcome().into(), message: e.to_string(), fatal: e.is_fatal_for_model() }
+    }
+}
+
+fn run(name: Name, ctx: &Ctx) -> Result<Found, Miss> {
+    match name {
+        Name::HubMetadata => hub_metadata::run(ctx),
+        Name::Safetensors => safetensors::run(ctx),
+        Name::Config => config::run(ctx),
+    }
+}
+
+/// Resolves one model: pins the revision, reads `config.json`, runs the chain.
+pub fn resolve(
+    source: &dyn Source,
+    id: &ModelId,
+    revision: &str,
+    opts: &Options,
+    now: &str,
+) -> Result<Record, Failure> {
+    let fail =
+        |e: SourceError| Failure { outcome: e.outcome().into(), message: e.to_string(), at: now.into(), tried: vec![] };
+    let snap = source.snapshot(id, revision).map_err(fail)?;
+    resolve_snapshot(source, &snap, opts, now)
+}
+
+/// Runs the chain on a pinned snapshot.
+pub fn resolve_snapshot(source: &dyn Source, snap: &Snapshot, opts: &Options, now: &str) -> Result<Record, Failure> {
+    let mut tried = Vec::new();
+    let mut warnings = Vec::new();
+    let config = match read_config(source, snap) {
+        Ok(c) => c,
+        Err(miss) if miss.fatal => {
+            return Err(Failure { outcome: miss.outcome, message: miss.message, at: now.into(), tried });
+        }
+        Err(miss) => {
+            warnings.push(format!("config.json unusable: {}", miss.message));
+            None
+        }
+    };
+    let count = record::count_options(config.as_ref());
+    let ctx = Ctx { source, snap, config: config.as_ref(), count };
+    for &name in &opts.strategies {
+        match run(name, &ctx) {
+            Ok(found) => {
+                let mut rec = record::assemble(&ctx, name, found, tried, warnings, now);
+                if opts.verify && name == Name::HubMetadata {
+                    record::verify_with_headers(&ctx, &mut rec);
+                }
+                return Ok(rec);
+            }
+            Err(miss) => {
+                let fatal = miss.fatal;
+                tracing::debug!(model = %snap.id, strategy = %name, outcome = %miss.outcome, "{}", miss.message);
+                tried.push(Tried { strategy: name.to_string(), outcome: miss.outcome, message: Some(miss.message) });
+                if fatal {
+                    break;
+                }
+            }
+        }
+    }
+    let main = tried
+        .iter()
+        .find(|t| t.outcome != "absent" && t.outcome != "skipped")
+        .map(|t| (t.outcome.clone(), t.message.clone().unwrap_or_default()))
+        .unwrap_or_else(|| ("unresolved".into(), "no strategy could count this model's parameters".into()));
+    Err(Failure { outcome: main.0, message: main.1, at: now.into(), tried })
+}
+
+/// `config.json`, parsed (`None` when the repo has none).
+fn read_config(source: &dyn Source, snap: &Snapshot) -> Result<Option<Value>, Miss> {
+    if !snap.has("config.json") {
+        return Ok(None);
+    }
+    let bytes = source.read_small(snap, "config.json", MAX_CONFIG_BYTES)?;
+    serde_json::from_slice(&bytes).map(Some).map_err(|e| Miss::invalid("config.json", e))
+}

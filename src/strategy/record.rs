@@ -1,0 +1,99 @@
+//! Assembling a record from a strategy's answer: dtype, architecture, KV cache, the config
+//! cross-check, and notes.
+
+use serde_json::Value;
+
+use super::{Ctx, Found, Name};
+use crate::arch;
+use crate::count::CountOptions;
+use crate::record::{Record, Tried};
+
+/// Count options from the config: packed-weight bits, and whether the head is tied.
+pub fn count_options(config: Option<&Value>) -> CountOptions {
+    let Some(config) = config else { return CountOptions::default() };
+    CountOptions {
+        quant_bits: arch::info::quantization(config).and_then(|q| q.bits),
+        tie_word_embeddings: arch::info::architecture(config).tie_word_embeddings.unwrap_or(false),
+    }
+}
+
+/// The dominant dtype by elements.
+fn dominant(parameters: &std::collections::BTreeMap<String, u64>) -> Option<String> {
+    parameters.iter().max_by_key(|(_, n)| **n).map(|(d, _)| d.clone())
+}
+
+pub fn assemble(
+    ctx: &Ctx,
+    name: Name,
+    found: Found,
+    tried: Vec<Tried>,
+    mut warnings: Vec<String>,
+    now: &str,
+) -> Record {
+    let Found { counts, exact, approximate, files } = found;
+    warnings.extend(counts.notes.iter().cloned());
+    let architecture = ctx.config.map(arch::info::architecture);
+    let dtype =
+        ctx.config.and_then(arch::info::config_dtype).map(str::to_owned).or_else(|| dominant(&counts.parameters));
+    let kv = match (&architecture, &dtype) {
+        (Some(a), Some(d)) => arch::info::kv_cache_bytes_per_token(a, d),
+        _ => None,
+    };
+    let mut cross_check = std::collections::BTreeMap::new();
+    if name != Name::Config
+        && let Some(config) = ctx.config
+    {
+        match arch::estimate(config) {
+            Ok(est) => {
+                cross_check.insert("config".to_owned(), est.logical);
+                if est.logical != counts.logical {
+                    let approx = if est.approximate { " (approximate: unknown architecture)" } else { "" };
+                    warnings.push(format!(
+                        "the config strategy counts {}{approx}, the checkpoint {}",
+                        est.logical, counts.logical
+                    ));
+                }
+            }
+            Err(e) => warnings.push(format!("no config cross-check: {e}")),
+        }
+    }
+    Record {
+        revision: ctx.snap.sha.clone(),
+        strategy: name.to_string(),
+        exact,
+        approximate,
+        parameters: counts.parameters,
+        total: counts.total,
+        logical_parameters: counts.logical,
+        weight_bytes: counts.weight_bytes,
+        dtype,
+        files,
+        architecture,
+        kv_cache_bytes_per_token: kv,
+        cross_check,
+        tried,
+        warnings,
+        resolved_at: now.to_owned(),
+    }
+}
+
+/// After `hub-metadata` answered: read the safetensors headers too and compare.
+pub fn verify_with_headers(ctx: &Ctx, rec: &mut Record) {
+    match super::safetensors::run(ctx) {
+        Ok(found) => {
+            rec.cross_check.insert(Name::Safetensors.to_string(), found.counts.total);
+            if found.counts.parameters != rec.parameters {
+                rec.warnings.push(format!(
+                    "the Hub metadata says {:?} but the safetensors headers say {:?}",
+                    rec.parameters, found.counts.parameters
+                ));
+            }
+            if rec.logical_parameters != found.counts.logical {
+                rec.logical_parameters = found.counts.logical;
+            }
+            rec.weight_bytes = found.counts.weight_bytes;
+            rec.files = found.files;
+        }
+        Err(miss) => rec.warnings.push(format!("could not verify against the headers: {}", miss.message)),
+    }
+}

@@ -1,0 +1,133 @@
+//! `safetensors`: the JSON header of each weight file, read by range: `model.safetensors`, the
+//! shards of `model.safetensors.index.json`, `consolidated.safetensors` (Mistral), diffusers
+//! components (`model_index.json`), sentence-transformers Dense modules (`modules.json`), and
+//! adapter repos. One range request per file, sized from the index's tensor count when there is
+//! one; a second only for the rest of a longer header. Shards are read in parallel.
+
+use rayon::prelude::*;
+
+use super::{Ctx, Found, Miss};
+use crate::count;
+use crate::format::{TensorInfo, index, safetensors};
+use crate::source::{Snapshot, Source};
+
+/// The first range when nothing says how long the header is (covers ~97% of headers).
+const DEFAULT_FIRST_READ: u64 = 100_000;
+/// Bytes of header JSON per tensor, generously (names run to ~100 characters).
+const BYTES_PER_TENSOR: u64 = 256;
+
+/// A weight file to read, with the number of tensors an index says it holds.
+struct WeightFile {
+    path: String,
+    tensors: Option<usize>,
+}
+
+pub fn run(ctx: &Ctx) -> Result<Found, Miss> {
+    let files = weight_files(ctx)?;
+    let headers: Vec<Vec<TensorInfo>> = files
+        .par_iter()
+        .map(|f| read_header(ctx.source, ctx.snap, &f.path, f.tensors).map(|h| h.tensors))
+        .collect::<Result<_, Miss>>()?;
+    let counts =
+        count::count(headers.iter().flatten(), ctx.count).map_err(|e| Miss::invalid("safetensors headers", e))?;
+    Ok(Found { counts, exact: true, approximate: false, files: files.into_iter().map(|f| f.path).collect() })
+}
+
+/// Reads and parses one header: one range sized to the expected header, and the remainder if needed.
+pub fn read_header(
+    source: &dyn Source,
+    snap: &Snapshot,
+    path: &str,
+    tensors: Option<usize>,
+) -> Result<safetensors::Header, Miss> {
+    let first_len = match tensors {
+        Some(n) => (n as u64).saturating_mul(BYTES_PER_TENSOR).saturating_add(4096).min(DEFAULT_FIRST_READ),
+        None => DEFAULT_FIRST_READ,
+    };
+    let first = source.read_range(snap, path, 0, first_len)?;
+    let len = safetensors::header_len(&first.bytes, first.file_size).map_err(|e| Miss::invalid(path, e))?;
+    let end = 8 + len;
+    let mut bytes = first.bytes;
+    if (bytes.len() as u64) < end {
+        let have = bytes.len() as u64;
+        let rest = source.read_range(snap, path, have, end - have)?;
+        if rest.bytes.len() as u64 != end - have {
+            return Err(Miss::invalid(path, "the file ended inside its header"));
+        }
+        bytes.extend_from_slice(&rest.bytes);
+    }
+    safetensors::parse_prefix(&bytes, first.file_size).map_err(|e| Miss::invalid(path, e))
+}
+
+/// Reads an index and lists its shards.
+fn shards_of(ctx: &Ctx, index_path: &str) -> Result<Vec<WeightFile>, Miss> {
+    let bytes = ctx.source.read_small(ctx.snap, index_path, index::MAX_INDEX_BYTES)?;
+    let idx = index::parse(&bytes, index_path).map_err(|e| Miss::invalid(index_path, e))?;
+    Ok(idx.shards.into_iter().map(|(path, n)| WeightFile { path, tensors: Some(n) }).collect())
+}
+
+/// The weights of a folder (`""` for the root): its sharded index, else its single file.
+fn folder_weights(ctx: &Ctx, dir: &str, names: &[&str]) -> Result<Option<Vec<WeightFile>>, Miss> {
+    for name in names {
+        let index = format!("{dir}{name}.index.json");
+        if ctx.snap.has(&index) {
+            return shards_of(ctx, &index).map(Some);
+        }
+        let file = format!("{dir}{name}");
+        if ctx.snap.has(&file) {
+            return Ok(Some(vec![WeightFile { path: file, tensors: None }]));
+        }
+    }
+    Ok(None)
+}
+
+fn weight_files(ctx: &Ctx) -> Result<Vec<WeightFile>, Miss> {
+    let snap = ctx.snap;
+    let mut files = match folder_weights(ctx, "", &["model.safetensors", "consolidated.safetensors"])? {
+        Some(f) => f,
+        None => Vec::new(),
+    };
+    if files.is_empty() && snap.has("model_index.json") {
+        // diffusers: one folder per component.
+        let bytes = ctx.source.read_small(snap, "model_index.json", 1 << 20)?;
+        let v: serde_json::Value = serde_json::from_slice(&bytes).map_err(|e| Miss::invalid("model_index.json", e))?;
+        let components: Vec<&String> =
+            v.as_object().map(|o| o.iter().filter(|(_, v)| v.is_array()).map(|(k, _)| k).collect()).unwrap_or_default();
+        for comp in components {
+            if crate::source::check_repo_path(comp).is_err() {
+                continue;
+            }
+            let dir = format!("{comp}/");
+            if let Some(f) = folder_weights(ctx, &dir, &["diffusion_pytorch_model.safetensors", "model.safetensors"])? {
+                files.extend(f);
+            }
+        }
+    }
+    let module_weights = snap.files.iter().any(|f| f.contains('/') && f.ends_with("/model.safetensors"));
+    if snap.has("modules.json") && !files.is_empty() && module_weights {
+        // sentence-transformers: Dense layers live in their own module folders.
+        let bytes = ctx.source.read_small(snap, "modules.json", 1 << 20)?;
+        let modules: Vec<serde_json::Value> =
+            serde_json::from_slice(&bytes).map_err(|e| Miss::invalid("modules.json", e))?;
+        for m in modules {
+            let (Some(path), Some(kind)) =
+                (m.get("path").and_then(|p| p.as_str()), m.get("type").and_then(|t| t.as_str()))
+            else {
+                continue;
+            };
+            if path.is_empty() || !kind.contains("Dense") || crate::source::check_repo_path(path).is_err() {
+                continue;
+            }
+            if let Some(f) = folder_weights(ctx, &format!("{path}/"), &["model.safetensors"])? {
+                files.extend(f);
+            }
+        }
+    }
+    if files.is_empty() && snap.has("adapter_model.safetensors") {
+        files.push(WeightFile { path: "adapter_model.safetensors".into(), tensors: None });
+    }
+    if files.is_empty() {
+        return Err(Miss::absent("no safetensors weights in the repository"));
+    }
+    Ok(files)
+}

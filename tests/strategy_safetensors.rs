@@ -1,0 +1,262 @@
+//! The hub-metadata and safetensors strategies against the fixture hub: a real published
+//! checkpoint, a 70B-scale sharded FP8 checkpoint served from its headers, GPTQ and AWQ layouts,
+//! and malformed files.
+
+mod support;
+
+use std::collections::BTreeMap;
+
+use capcache::id::ModelId;
+use capcache::source::hub::{HubSettings, HubSource};
+use capcache::strategy::{self, Name, Options};
+use support::hub::{FixtureHub, Repo};
+use support::{T, per_dtype, safetensors_file, safetensors_header, t};
+
+fn client(hub: &FixtureHub) -> HubSource {
+    HubSource::new(HubSettings::new(&hub.url)).unwrap()
+}
+
+fn resolve(hub: &FixtureHub, id: &str, opts: &Options) -> Result<capcache::record::Record, capcache::record::Failure> {
+    strategy::resolve(&client(hub), &ModelId::parse(id).unwrap(), "main", opts, "2026-11-26T03:00:00Z")
+}
+
+#[test]
+fn real_minilm_resolves_from_its_header_in_two_resolve_requests() {
+    let hub = FixtureHub::start();
+    let id = "sentence-transformers/all-MiniLM-L6-v2";
+    hub.add(id, Repo::from_dir(id, &support::minilm_dir()));
+    let r = resolve(&hub, id, &Options::default()).unwrap();
+    assert_eq!(r.strategy, "safetensors");
+    assert_eq!(r.parameters, BTreeMap::from([("F32".to_owned(), 22_713_216), ("I64".to_owned(), 512)]));
+    assert_eq!(r.total, 22_713_728);
+    assert_eq!(r.logical_parameters, 22_713_216, "position_ids is a buffer");
+    assert_eq!(r.weight_bytes, 22_713_216 * 4 + 512 * 8);
+    assert_eq!(r.cross_check.get("config"), Some(&22_713_216));
+    assert_eq!(r.tried[0].strategy, "hub-metadata");
+    assert_eq!(r.tried[0].outcome, "absent");
+    assert_eq!(r.revision, support::hub::sha_of(id));
+    let resolves: Vec<_> = hub.hits_for(id).into_iter().filter(|h| !h.cdn && h.target.contains("/resolve/")).collect();
+    assert!(resolves.len() <= 2, "{resolves:#?}");
+    assert!(hub.bytes_for(id) < 200_000, "read {} bytes of a 90 MB file", hub.bytes_for(id));
+}
+
+/// Llama-3.3-70B-Instruct-FP8-dynamic's tensors: FP8 linears with per-channel BF16 scales.
+fn llama70b_fp8() -> Vec<T> {
+    let (h, inter, layers, heads, kv, vocab, hd) = (8192, 28672, 80, 64, 8, 128256, 128);
+    let mut v = vec![t("model.embed_tokens.weight", "BF16", &[vocab, h])];
+    for i in 0..layers {
+        let linears = [
+            ("self_attn.q_proj", heads * hd, h),
+            ("self_attn.k_proj", kv * hd, h),
+            ("self_attn.v_proj", kv * hd, h),
+            ("self_attn.o_proj", h, heads * hd),
+            ("mlp.gate_proj", inter, h),
+            ("mlp.up_proj", inter, h),
+            ("mlp.down_proj", h, inter),
+        ];
+        for (name, out, inp) in linears {
+            v.push(t(format!("model.layers.{i}.{name}.weight"), "F8_E4M3", &[out, inp]));
+            v.push(t(format!("model.layers.{i}.{name}.weight_scale"), "BF16", &[out, 1]));
+        }
+        v.push(t(format!("model.layers.{i}.input_layernorm.weight"), "BF16", &[h]));
+        v.push(t(format!("model.layers.{i}.post_attention_layernorm.weight"), "BF16", &[h]));
+    }
+    v.push(t("model.norm.weight", "BF16", &[h]));
+    v.push(t("lm_head.weight", "BF16", &[vocab, h]));
+    v
+}
+
+const LLAMA70B_FP8_CONFIG: &str = r#"{"architectures":["LlamaForCausalLM"],"model_type":"llama","hidden_size":8192,
+ "intermediate_size":28672,"num_hidden_layers":80,"num_attention_heads":64,"num_key_value_heads":8,"vocab_size":128256,
+ "max_position_embeddings":131072,"tie_word_embeddings":false,"torch_dtype":"bfloat16","rms_norm_eps":1e-05,
+ "quantization_config":{"quant_method":"compressed-tensors","format":"float-quantized","ignore":["lm_head"],
+  "config_groups":{"group_0":{"targets":["Linear"],"weights":{"num_bits":8,"type":"float","strategy":"channel"},
+  "input_activations":{"num_bits":8,"type":"float","strategy":"token","dynamic":true}}}}}"#;
+
+fn sharded_repo(id: &str, tensors: &[T], shards: usize) -> Repo {
+    let per = tensors.len().div_ceil(shards);
+    let mut repo = Repo::new(id).bytes("config.json", LLAMA70B_FP8_CONFIG);
+    let mut weight_map = serde_json::Map::new();
+    for (i, chunk) in tensors.chunks(per).enumerate() {
+        let name = format!("model-{:05}-of-{shards:05}.safetensors", i + 1);
+        let (head, len) = safetensors_header(chunk);
+        repo = repo.sparse(&name, head, len);
+        for t in chunk {
+            weight_map.insert(t.name.clone(), name.clone().into());
+        }
+    }
+    let index = serde_json::json!({"metadata": {"total_size": 0}, "weight_map": weight_map});
+    repo.bytes("model.safetensors.index.json", serde_json::to_vec(&index).unwrap())
+}
+
+#[test]
+fn fp8_70b_in_30_shards_resolves_exactly_with_one_range_request_per_shard() {
+    let tensors = llama70b_fp8();
+    let expected = per_dtype(&tensors);
+    let id = "RedHatAI/Llama-3.3-70B-Instruct-FP8-dynamic";
+    let hub = FixtureHub::start();
+    hub.add(id, sharded_repo(id, &tensors, 30));
+    let r = resolve(&hub, id, &Options::default()).unwrap();
+    assert_eq!(r.strategy, "safetensors");
+    assert_eq!(r.parameters, expected);
+    assert!(r.parameters["F8_E4M3"] > 60_000_000_000);
+    assert_eq!(r.files.len(), 30);
+    assert_eq!(r.logical_parameters, 70_553_706_496, "scales excluded: the unquantized Llama 70B count");
+    assert_eq!(r.cross_check["config"], r.logical_parameters);
+    assert_eq!(r.weight_bytes, expected["F8_E4M3"] + 2 * expected["BF16"]);
+    assert_eq!(r.architecture.as_ref().unwrap().quantization.as_ref().unwrap().method, "compressed-tensors");
+    for i in 1..=30 {
+        let shard = format!("model-{i:05}-of-00030.safetensors");
+        let reads: Vec<_> = hub.hits_for(id).into_iter().filter(|h| h.cdn && h.target.contains(&shard)).collect();
+        assert_eq!(reads.len(), 1, "{shard}: {reads:#?}");
+    }
+    assert!(hub.bytes_for(id) < 1_000_000, "{} bytes", hub.bytes_for(id));
+
+    // With the Hub's metadata, one API call answers and no shard is read.
+    hub.with_repo(id, |r| *r = r.clone().api_safetensors(&expected));
+    hub.clear_log();
+    let r = resolve(&hub, id, &Options::default()).unwrap();
+    assert_eq!(r.strategy, "hub-metadata");
+    assert_eq!(r.parameters, expected);
+    assert_eq!(r.logical_parameters, 70_553_706_496);
+    assert!(hub.hits_for(id).iter().all(|h| !h.cdn), "no weight file read");
+
+    // --verify reads the headers too and agrees.
+    let verify = Options { verify: true, ..Options::default() };
+    let r = resolve(&hub, id, &verify).unwrap();
+    assert_eq!(r.cross_check["safetensors"], r.total);
+    assert!(r.warnings.iter().all(|w| !w.contains("headers say")), "{:?}", r.warnings);
+}
+
+/// A tiny llama quantized with `layout` ("gptq" or "awq") at 4 bits, group 128.
+fn quantized_llama(layout: &str) -> (Vec<T>, String) {
+    let (h, inter, layers, heads, vocab, g) = (256u64, 512u64, 2, 4, 1000u64, 128u64);
+    let mut v = vec![t("model.embed_tokens.weight", "F16", &[vocab, h]), t("lm_head.weight", "F16", &[vocab, h])];
+    for i in 0..layers {
+        for (name, out, inp) in [
+            ("self_attn.q_proj", h, h),
+            ("self_attn.k_proj", h, h),
+            ("self_attn.v_proj", h, h),
+            ("self_attn.o_proj", h, h),
+            ("mlp.gate_proj", inter, h),
+            ("mlp.up_proj", inter, h),
+            ("mlp.down_proj", h, inter),
+        ] {
+            let p = format!("model.layers.{i}.{name}");
+            if layout == "gptq" {
+                v.push(t(format!("{p}.qweight"), "I32", &[inp / 8, out]));
+                v.push(t(format!("{p}.qzeros"), "I32", &[inp / g, out / 8]));
+                v.push(t(format!("{p}.scales"), "F16", &[inp / g, out]));
+                v.push(t(format!("{p}.g_idx"), "I32", &[inp]));
+            } else {
+                v.push(t(format!("{p}.qweight"), "I32", &[inp, out / 8]));
+                v.push(t(format!("{p}.qzeros"), "I32", &[inp / g, out / 8]));
+                v.push(t(format!("{p}.scales"), "F16", &[inp / g, out]));
+            }
+        }
+        v.push(t(format!("model.layers.{i}.input_layernorm.weight"), "F16", &[h]));
+        v.push(t(format!("model.layers.{i}.post_attention_layernorm.weight"), "F16", &[h]));
+    }
+    v.push(t("model.norm.weight", "F16", &[h]));
+    let quant = if layout == "gptq" {
+        r#"{"quant_method":"gptq","bits":4,"group_size":128,"desc_act":false}"#
+    } else {
+        r#"{"quant_method":"awq","bits":4,"group_size":128,"version":"gemm","zero_point":true}"#
+    };
+    let config = format!(
+        r#"{{"model_type":"llama","architectures":["LlamaForCausalLM"],"hidden_size":{h},"intermediate_size":{inter},
+        "num_hidden_layers":{layers},"num_attention_heads":{heads},"vocab_size":{vocab},"torch_dtype":"float16",
+        "quantization_config":{quant}}}"#
+    );
+    (v, config)
+}
+
+#[test]
+fn gptq_and_awq_count_raw_storage_and_unpacked_logical_parameters() {
+    let (h, inter, layers, vocab) = (256u64, 512u64, 2u64, 1000u64);
+    let unquantized = 2 * vocab * h + layers * (4 * h * h + 3 * h * inter + 2 * h) + h;
+    for layout in ["gptq", "awq"] {
+        let (tensors, config) = quantized_llama(layout);
+        let id = format!("test/tiny-llama-{layout}");
+        let hub = FixtureHub::start();
+        hub.add(
+            &id,
+            Repo::new(&id).bytes("config.json", config.clone()).bytes("model.safetensors", safetensors_file(&tensors)),
+        );
+        let r = resolve(&hub, &id, &Options::default()).unwrap();
+        assert_eq!(r.parameters, per_dtype(&tensors), "{layout}");
+        assert_eq!(r.logical_parameters, unquantized, "{layout}");
+        let est = capcache::arch::estimate(&serde_json::from_str(&config).unwrap()).unwrap();
+        assert_eq!(est.logical, unquantized);
+        assert_eq!(r.cross_check["config"], unquantized);
+        assert_eq!(r.architecture.unwrap().quantization.unwrap().bits, Some(4));
+        // The config strategy predicts the stored layout of the same checkpoint.
+        let predicted: u64 = est.parameters.values().sum();
+        assert_eq!(predicted, r.total, "{layout}: predicted {:?} vs stored {:?}", est.parameters, r.parameters);
+    }
+}
+
+fn bad_file(json: &str, declared_len: Option<u64>, data: usize) -> Vec<u8> {
+    let mut v = declared_len.unwrap_or(json.len() as u64).to_le_bytes().to_vec();
+    v.extend_from_slice(json.as_bytes());
+    v.extend(std::iter::repeat_n(0u8, data));
+    v
+}
+
+#[test]
+fn malformed_checkpoints_each_fail_with_their_own_clear_error() {
+    let ok = r#"{"a":{"dtype":"F16","shape":[2],"data_offsets":[0,4]}}"#;
+    let cases: Vec<(&str, Vec<u8>, &str)> = vec![
+        ("past-end", bad_file(ok, Some(5000), 4), "runs past the end"),
+        ("over-cap", bad_file(ok, Some(200_000_000), 4), "over the 100000000-byte limit"),
+        ("bad-json", bad_file("{\"a\": [", None, 0), "not valid JSON"),
+        (
+            "overlap",
+            bad_file(
+                r#"{"a":{"dtype":"F16","shape":[2],"data_offsets":[0,4]},"b":{"dtype":"F16","shape":[2],"data_offsets":[2,6]}}"#,
+                None,
+                6,
+            ),
+            "overlap",
+        ),
+        (
+            "out-of-range",
+            bad_file(r#"{"a":{"dtype":"F16","shape":[2],"data_offsets":[0,4]}}"#, None, 2),
+            "past the 2-byte data section",
+        ),
+        ("shape", bad_file(r#"{"a":{"dtype":"F16","shape":[3],"data_offsets":[0,4]}}"#, None, 4), "needs 6 bytes"),
+    ];
+    let hub = FixtureHub::start();
+    let only = Options { strategies: vec![Name::Safetensors], ..Options::default() };
+    for (name, bytes, says) in cases {
+        let id = format!("bad/{name}");
+        hub.add(&id, Repo::new(&id).bytes("model.safetensors", bytes));
+        let f = resolve(&hub, &id, &only).unwrap_err();
+        assert_eq!(f.outcome, "invalid-file", "{name}: {f:?}");
+        assert!(f.message.contains(says) && f.message.contains("model.safetensors"), "{name}: {}", f.message);
+    }
+    let id = "bad/index-traversal";
+    let index = r#"{"weight_map":{"a":"../x.safetensors"}}"#;
+    hub.add(id, Repo::new(id).bytes("model.safetensors.index.json", index));
+    let f = resolve(&hub, id, &only).unwrap_err();
+    assert!(f.message.contains("unsafe shard") && f.message.contains("../x.safetensors"), "{}", f.message);
+    assert!(hub.hits_for(id).iter().all(|h| !h.target.contains("x.safetensors")), "the shard was not requested");
+}
+
+#[test]
+fn gated_and_missing_models_fail_with_their_outcome() {
+    let hub = FixtureHub::start();
+    let gated = support::hub::Faults { gated: true, ..Default::default() };
+    hub.add(
+        "org/gated",
+        Repo::new("org/gated")
+            .bytes("config.json", "{}")
+            .bytes("model.safetensors", safetensors_file(&[t("a", "F16", &[2])]))
+            .faults(gated),
+    );
+    let f = resolve(&hub, "org/gated", &Options::default()).unwrap_err();
+    assert_eq!(f.outcome, "gated");
+    assert!(f.message.contains("token"));
+    let f = resolve(&hub, "org/none", &Options::default()).unwrap_err();
+    assert_eq!(f.outcome, "not-found");
+}
