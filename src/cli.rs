@@ -17,6 +17,13 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Resolve every model of a list into the cache (the nightly job).
+    ///
+    /// Models whose commit is unchanged since their record was made cost one request. Each result
+    /// is committed to the SQLite store as soon as it is known (a killed build resumes), and
+    /// db.json is exported atomically at the end. Exit 0: all resolved; 1: some failed (the rest
+    /// written); 2: unusable input.
+    Build(BuildArgs),
     /// Show one model's cached facts (no network).
     ///
     /// Looks in --db (a .json or SQLite file), else $CAPCACHE_DB, else ./db.json, else the copy
@@ -88,6 +95,51 @@ pub enum Command {
         #[arg(long, default_value = "db.json")]
         db: PathBuf,
     },
+}
+
+/// `capcache build` flags.
+#[derive(Debug, Args)]
+pub struct BuildArgs {
+    /// The model list: one `org/name[@revision]` a line, `#` comments.
+    #[arg(long, default_value = "models.txt", value_name = "PATH")]
+    pub models: PathBuf,
+    /// The db.json to export to.
+    #[arg(long, default_value = "db.json", value_name = "PATH")]
+    pub db: PathBuf,
+    /// The SQLite working store.
+    #[arg(long, default_value = "capcache.sqlite", value_name = "PATH")]
+    pub sqlite: PathBuf,
+    #[command(flatten)]
+    pub source: SourceArgs,
+    #[command(flatten)]
+    pub chain: ChainArgs,
+    /// Models resolved in parallel.
+    #[arg(long, default_value_t = 8, value_name = "N")]
+    pub jobs: usize,
+    /// Re-resolve every model, even those whose commit is unchanged.
+    #[arg(long, conflicts_with = "max_age")]
+    pub refresh: bool,
+    /// Re-resolve models last resolved longer ago than this (`12h`, `7d`, `2w`).
+    #[arg(long, value_name = "DUR")]
+    pub max_age: Option<String>,
+    /// Build only shard K of N (1-based; a stable hash partition of the list).
+    #[arg(long, value_name = "K/N")]
+    pub shard: Option<String>,
+    /// Remove cached models that are no longer in the list (of this shard).
+    #[arg(long)]
+    pub prune: bool,
+    /// Stop starting new models after the first failure.
+    #[arg(long)]
+    pub fail_on_error: bool,
+    /// Export db.json after every N finished models too (0: only at the end).
+    #[arg(long, default_value_t = 50, value_name = "N")]
+    pub export_every: usize,
+    /// Print the summary as JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
+    /// The time to stamp on new records (RFC 3339 UTC), for reproducible builds.
+    #[arg(long, hide = true, value_name = "TIME")]
+    pub now: Option<String>,
 }
 
 /// Where to read the cache from.

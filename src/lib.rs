@@ -4,6 +4,7 @@
 //! The library reads no environment variables: the binary resolves settings and passes values.
 
 pub mod arch;
+pub mod batch;
 pub mod count;
 pub mod dtype;
 pub mod format;

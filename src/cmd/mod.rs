@@ -1,6 +1,7 @@
 //! Command implementations. Each returns the exit code for a completed run (0 or 1) or an error
 //! for usage and unusable input (exit 2).
 
+mod build;
 mod db;
 mod query;
 mod resolve;
@@ -10,6 +11,7 @@ use crate::cli::Command;
 
 pub fn run(command: Command) -> anyhow::Result<u8> {
     match command {
+        Command::Build(args) => build::build(&args),
         Command::Get { model, json, db } => query::get(&model, json, db.db),
         Command::List { filter, json, failures, db } => query::list(filter.as_deref(), json, failures, db.db),
         Command::Stats { json, db } => query::stats(json, db.db),

@@ -1,7 +1,8 @@
 //! Local model folders: the Hugging Face cache layout (`models--{org}--{name}/snapshots/{sha}/`,
 //! `refs/{revision}`, also under a `hub/` subfolder as in `$HF_HOME`) and plain `{root}/{org}/{name}/`
 //! mirrors. Ranges are file reads. The revision is the snapshot sha where the layout has one; a
-//! plain folder gets a fingerprint of its file names, sizes and modification times.
+//! plain folder gets a fingerprint of its file names, sizes and first 64 KiB, the same on every
+//! machine that holds the same files.
 
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
@@ -179,7 +180,7 @@ fn list_files(dir: &Path) -> Result<Vec<String>, String> {
     Ok(out)
 }
 
-/// A stable fingerprint of a plain folder: FNV-1a over each file's name, size and mtime.
+/// A stable fingerprint of a plain folder: FNV-1a over each file's name, size and first 64 KiB.
 fn fingerprint(dir: &Path, files: &[String]) -> String {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
     let mut feed = |bytes: &[u8]| {
@@ -190,11 +191,12 @@ fn fingerprint(dir: &Path, files: &[String]) -> String {
     };
     for f in files {
         feed(f.as_bytes());
-        if let Ok(m) = std::fs::metadata(dir.join(f)) {
-            feed(&m.len().to_le_bytes());
-            let mtime =
-                m.modified().ok().and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok()).unwrap_or_default();
-            feed(&mtime.as_secs().to_le_bytes());
+        if let Ok(file) = File::open(dir.join(f)) {
+            feed(&file.metadata().map(|m| m.len()).unwrap_or(0).to_le_bytes());
+            let mut head = Vec::with_capacity(64 << 10);
+            if file.take(64 << 10).read_to_end(&mut head).is_ok() {
+                feed(&head);
+            }
         }
     }
     format!("local-{h:016x}")

@@ -11,7 +11,7 @@ use crate::record::{Db, Failure, Record};
 
 /// Forward migrations; entry `i` takes the schema from version `i` to `i + 1`.
 const MIGRATIONS: &[&str] = &[
-    // 1: records, failures, and when each model was last checked upstream.
+    // 1: records, failures, and when each model was last resolved in full.
     "CREATE TABLE models (
         id TEXT PRIMARY KEY,
         revision TEXT NOT NULL,
@@ -28,7 +28,8 @@ const MIGRATIONS: &[&str] = &[
      );",
 ];
 
-/// A model's stored state, for incremental builds.
+/// A model's stored state, for incremental builds. `checked_at` is when it was last resolved in
+/// full (not when its commit was last found unchanged).
 #[derive(Debug, Clone)]
 pub struct Stored {
     pub record: Record,
@@ -101,13 +102,14 @@ impl SqliteStore {
         tx.commit().map_err(|e| sq(&self.path, e))
     }
 
-    /// Notes that a model's record was confirmed current upstream at `checked_at`.
-    pub fn touch(&mut self, id: &str, checked_at: &str) -> Result<(), StoreError> {
-        let tx = self.conn.transaction().map_err(|e| sq(&self.path, e))?;
-        tx.execute("UPDATE models SET checked_at = ?2 WHERE id = ?1", params![id, checked_at])
-            .map_err(|e| sq(&self.path, e))?;
-        tx.execute("DELETE FROM failures WHERE id = ?1", params![id]).map_err(|e| sq(&self.path, e))?;
-        tx.commit().map_err(|e| sq(&self.path, e))
+    /// Clears a model's failure (its record was confirmed current upstream).
+    pub fn clear_failure(&mut self, id: &str) -> Result<(), StoreError> {
+        self.conn.execute("DELETE FROM failures WHERE id = ?1", params![id]).map(drop).map_err(|e| sq(&self.path, e))
+    }
+
+    /// Whether the store holds nothing.
+    pub fn is_empty(&self) -> Result<bool, StoreError> {
+        Ok(self.ids()?.is_empty())
     }
 
     /// Records a failure. A model's earlier good record is kept.

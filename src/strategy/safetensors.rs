@@ -83,10 +83,7 @@ fn folder_weights(ctx: &Ctx, dir: &str, names: &[&str]) -> Result<Option<Vec<Wei
 
 fn weight_files(ctx: &Ctx) -> Result<Vec<WeightFile>, Miss> {
     let snap = ctx.snap;
-    let mut files = match folder_weights(ctx, "", &["model.safetensors", "consolidated.safetensors"])? {
-        Some(f) => f,
-        None => Vec::new(),
-    };
+    let mut files = folder_weights(ctx, "", &["model.safetensors", "consolidated.safetensors"])?.unwrap_or_default();
     if files.is_empty() && snap.has("model_index.json") {
         // diffusers: one folder per component.
         let bytes = ctx.source.read_small(snap, "model_index.json", 1 << 20)?;
