@@ -86,6 +86,18 @@ pub enum Command {
         #[arg(long)]
         tensors: bool,
     },
+    /// Merge several stores (SQLite files from sharded builds, or db.json files) into one db.json.
+    ///
+    /// For each model the newest record wins (by resolved_at); models whose records disagree are
+    /// reported.
+    Merge {
+        /// SQLite stores or db.json files.
+        #[arg(required = true, value_name = "STORE")]
+        inputs: Vec<PathBuf>,
+        /// The db.json to write.
+        #[arg(long, default_value = "db.json", value_name = "PATH")]
+        db: PathBuf,
+    },
     /// Export a SQLite store (or any database) to db.json, atomically.
     Export {
         /// The store to read.
@@ -165,6 +177,9 @@ pub struct SourceArgs {
     /// Requests in flight per host.
     #[arg(long, default_value_t = 16, value_name = "N")]
     pub max_in_flight: usize,
+    /// Attempts per request for transient errors (429, 5xx, resets, timeouts), the first included.
+    #[arg(long, default_value_t = 5, value_name = "N")]
+    pub attempts: u32,
 }
 
 /// Which strategies to run.

@@ -49,3 +49,47 @@ pub fn export(sqlite: &Path, db_path: &Path) -> anyhow::Result<u8> {
     );
     Ok(0)
 }
+
+/// `capcache merge`: newest record (and newest failure) per model wins; disagreements reported.
+pub fn merge(inputs: &[PathBuf], out: &Path) -> anyhow::Result<u8> {
+    let mut merged = Db::default();
+    let mut conflicts = 0usize;
+    for input in inputs {
+        let db = store::load_any(input).with_context(|| format!("merging {}", input.display()))?;
+        for (id, record) in db.models {
+            match merged.models.get(&id) {
+                Some(old) if !old.same_facts(&record) => {
+                    conflicts += 1;
+                    let (keep, other) =
+                        if record.resolved_at > old.resolved_at { (&record, old) } else { (old, &record) };
+                    eprintln!(
+                        "conflict: {id}: {} ({}, {}) vs {} ({}, {}); keeping the newer",
+                        keep.total, keep.revision, keep.resolved_at, other.total, other.revision, other.resolved_at
+                    );
+                    if record.resolved_at > old.resolved_at {
+                        merged.models.insert(id, record);
+                    }
+                }
+                Some(_) => {}
+                None => {
+                    merged.models.insert(id, record);
+                }
+            }
+        }
+        for (id, failure) in db.failures {
+            if merged.failures.get(&id).is_none_or(|old| failure.at > old.at) {
+                merged.failures.insert(id, failure);
+            }
+        }
+    }
+    let changed = json::write(out, &merged)?;
+    eprintln!(
+        "{}: {} models, {} failures from {} stores, {conflicts} conflicts{}",
+        out.display(),
+        merged.models.len(),
+        merged.failures.len(),
+        inputs.len(),
+        if changed { "" } else { " (unchanged)" }
+    );
+    Ok(0)
+}

@@ -16,6 +16,7 @@ pub fn run(command: Command) -> anyhow::Result<u8> {
         Command::List { filter, json, failures, db } => query::list(filter.as_deref(), json, failures, db.db),
         Command::Stats { json, db } => query::stats(json, db.db),
         Command::Export { sqlite, db } => db::export(&sqlite, &db),
+        Command::Merge { inputs, db } => db::merge(&inputs, &db),
         Command::Resolve { model, revision, json, source, chain } => {
             resolve::resolve(&model, &revision, json, &source, &chain)
         }

@@ -47,6 +47,7 @@ pub fn source(args: &SourceArgs) -> anyhow::Result<Box<dyn Source>> {
         let mut s = HubSettings::new(endpoint(args.endpoint.as_deref()));
         s.token = token(args.token.as_deref());
         s.max_in_flight = args.max_in_flight;
+        s.retry.max_attempts = args.attempts.max(1);
         let hub = HubSource::new(s).map_err(anyhow::Error::msg)?;
         return Ok(Box::new(hub));
     }
