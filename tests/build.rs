@@ -285,7 +285,7 @@ fn shards_partition_the_list_and_merge_back_to_the_whole() {
     }
     assert_eq!(counts.values().sum::<usize>(), 30, "{counts:?}");
     assert!(counts.values().all(|n| *n > 0), "{counts:?}");
-    let (code, _, stderr) = run(&mut Command::cargo_bin("capcache").unwrap().current_dir(dir.path()).args([
+    let (code, _, stderr) = run(Command::cargo_bin("capcache").unwrap().current_dir(dir.path()).args([
         "merge",
         "shard-1.sqlite",
         "shard-2.sqlite",
