@@ -191,4 +191,8 @@ pub struct ChainArgs {
     /// When the Hub metadata answers, also read the safetensors headers and compare.
     #[arg(long)]
     pub verify: bool,
+    /// The GGUF file to read when a repo has several quantizations (part of its name, e.g.
+    /// Q4_K_M) [default: the highest precision present].
+    #[arg(long, value_name = "NAME")]
+    pub gguf: Option<String>,
 }

@@ -89,6 +89,8 @@ pub const TABLE: &[DtypeInfo] = &[
     d("TQ1_0", 256, 54, Some(34)),
     d("TQ2_0", 256, 66, Some(35)),
     d("MXFP4", 32, 17, Some(39)),
+    d("NVFP4", 64, 36, Some(40)),
+    d("Q1_0", 128, 18, Some(41)),
 ];
 
 /// The layout of a dtype by name (exact, case-sensitive: `F16`, `Q4_K`). `None` for unknown names.
@@ -99,6 +101,32 @@ pub fn lookup(name: &str) -> Option<&'static DtypeInfo> {
 /// The dtype of a ggml type id, as GGUF tensor infos give it. `None` for ids this table lacks.
 pub fn from_ggml(id: u32) -> Option<&'static DtypeInfo> {
     TABLE.iter().find(|d| d.ggml_id == Some(id))
+}
+
+/// The safetensors dtype name for a PyTorch storage class (`FloatStorage`, `BFloat16Storage`, ...).
+pub fn from_torch_storage(name: &str) -> Option<&'static str> {
+    Some(match name {
+        "FloatStorage" => "F32",
+        "DoubleStorage" => "F64",
+        "HalfStorage" => "F16",
+        "BFloat16Storage" => "BF16",
+        "LongStorage" => "I64",
+        "IntStorage" => "I32",
+        "ShortStorage" => "I16",
+        "CharStorage" => "I8",
+        "ByteStorage" => "U8",
+        "BoolStorage" => "BOOL",
+        "UInt16Storage" => "U16",
+        "UInt32Storage" => "U32",
+        "UInt64Storage" => "U64",
+        "ComplexFloatStorage" => "C64",
+        "Float8_e4m3fnStorage" => "F8_E4M3",
+        "Float8_e5m2Storage" => "F8_E5M2",
+        "Float8_e4m3fnuzStorage" => "F8_E4M3FNUZ",
+        "Float8_e5m2fnuzStorage" => "F8_E5M2FNUZ",
+        "Float8_e8m0fnuStorage" => "F8_E8M0",
+        _ => return None,
+    })
 }
 
 /// The safetensors dtype name for a config `torch_dtype` string (`"bfloat16"` -> `BF16`).

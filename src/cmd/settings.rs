@@ -60,7 +60,7 @@ pub fn source(args: &SourceArgs) -> anyhow::Result<Box<dyn Source>> {
 
 /// Strategy options from the flags.
 pub fn chain(args: &ChainArgs) -> anyhow::Result<Options> {
-    let mut opts = Options { verify: args.verify, ..Options::default() };
+    let mut opts = Options { verify: args.verify, gguf: args.gguf.clone(), ..Options::default() };
     if let Some(list) = &args.strategies {
         opts.strategies = list
             .iter()

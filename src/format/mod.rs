@@ -1,8 +1,11 @@
 //! Pure parsers over bytes: safetensors headers, shard index files, PyTorch zip/pickle checkpoints,
 //! GGUF headers. No I/O here; strategies fetch the bytes (by range) and hand them in.
 
+pub mod gguf;
 pub mod index;
+pub mod pickle;
 pub mod safetensors;
+pub mod zip;
 
 /// A tensor as a checkpoint declares it: name, stored dtype name, shape.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -3,7 +3,9 @@
 //! and assemble the record.
 
 mod config;
+mod gguf;
 mod hub_metadata;
+mod pytorch;
 mod record;
 mod safetensors;
 
@@ -25,17 +27,21 @@ const MAX_CONFIG_BYTES: u64 = 16 << 20;
 pub enum Name {
     HubMetadata,
     Safetensors,
+    Pytorch,
+    Gguf,
     Config,
 }
 
 impl Name {
     /// Every strategy, in chain order.
-    pub const ALL: &[Name] = &[Name::HubMetadata, Name::Safetensors, Name::Config];
+    pub const ALL: &[Name] = &[Name::HubMetadata, Name::Safetensors, Name::Pytorch, Name::Gguf, Name::Config];
 
     pub fn as_str(self) -> &'static str {
         match self {
             Name::HubMetadata => "hub-metadata",
             Name::Safetensors => "safetensors",
+            Name::Pytorch => "pytorch",
+            Name::Gguf => "gguf",
             Name::Config => "config",
         }
     }
@@ -64,11 +70,13 @@ pub struct Options {
     pub strategies: Vec<Name>,
     /// Also read safetensors headers when the Hub metadata answered, and compare.
     pub verify: bool,
+    /// Which GGUF file set to read when a repo has several (a substring of its name).
+    pub gguf: Option<String>,
 }
 
 impl Default for Options {
     fn default() -> Self {
-        Options { strategies: Name::ALL.to_vec(), verify: false }
+        Options { strategies: Name::ALL.to_vec(), verify: false, gguf: None }
     }
 }
 
@@ -114,10 +122,12 @@ impl From<SourceError> for Miss {
     }
 }
 
-fn run(name: Name, ctx: &Ctx) -> Result<Found, Miss> {
+fn run(name: Name, ctx: &Ctx, opts: &Options) -> Result<Found, Miss> {
     match name {
         Name::HubMetadata => hub_metadata::run(ctx),
         Name::Safetensors => safetensors::run(ctx),
+        Name::Pytorch => pytorch::run(ctx),
+        Name::Gguf => gguf::run(ctx, opts.gguf.as_deref()),
         Name::Config => config::run(ctx),
     }
 }
@@ -153,7 +163,7 @@ pub fn resolve_snapshot(source: &dyn Source, snap: &Snapshot, opts: &Options, no
     let count = record::count_options(config.as_ref());
     let ctx = Ctx { source, snap, config: config.as_ref(), count };
     for &name in &opts.strategies {
-        match run(name, &ctx) {
+        match run(name, &ctx, opts) {
             Ok(found) => {
                 let mut rec = record::assemble(&ctx, name, found, tried, warnings, now);
                 if opts.verify && name == Name::HubMetadata {

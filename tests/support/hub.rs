@@ -24,9 +24,10 @@ pub enum Body {
     Bytes(Arc<Vec<u8>>),
     /// Read from disk on demand.
     File(PathBuf),
-    /// `head` followed by zeros up to `len` bytes: a huge checkpoint from its header alone.
+    /// `len` bytes of zeros except the given parts (offset, bytes): a huge checkpoint from its
+    /// header (and, for zips, its central directory) alone.
     Sparse {
-        head: Arc<Vec<u8>>,
+        parts: Arc<Vec<(u64, Vec<u8>)>>,
         len: u64,
     },
 }
@@ -51,13 +52,13 @@ impl Body {
                 f.take(len).read_to_end(&mut out).unwrap();
                 out
             }
-            Body::Sparse { head, .. } => {
+            Body::Sparse { parts, .. } => {
                 let mut out = vec![0u8; len as usize];
-                for (i, o) in out.iter_mut().enumerate() {
-                    if let Some(b) = head.get(start as usize + i) {
-                        *o = *b;
-                    } else {
-                        break;
+                for (at, bytes) in parts.iter() {
+                    let (lo, hi) = ((*at).max(start), (at + bytes.len() as u64).min(start + len));
+                    if lo < hi {
+                        out[(lo - start) as usize..(hi - start) as usize]
+                            .copy_from_slice(&bytes[(lo - at) as usize..(hi - at) as usize]);
                     }
                 }
                 out
@@ -117,8 +118,11 @@ impl Repo {
         self.files.insert(path.into(), Body::File(file.into()));
         self
     }
-    pub fn sparse(mut self, path: &str, head: Vec<u8>, len: u64) -> Repo {
-        self.files.insert(path.into(), Body::Sparse { head: Arc::new(head), len });
+    pub fn sparse(self, path: &str, head: Vec<u8>, len: u64) -> Repo {
+        self.segments(path, vec![(0, head)], len)
+    }
+    pub fn segments(mut self, path: &str, parts: Vec<(u64, Vec<u8>)>, len: u64) -> Repo {
+        self.files.insert(path.into(), Body::Sparse { parts: Arc::new(parts), len });
         self
     }
     pub fn api_safetensors(mut self, parameters: &BTreeMap<String, u64>) -> Repo {

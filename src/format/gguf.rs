@@ -1,0 +1,285 @@
+//! GGUF headers: magic, version, tensor and metadata counts, typed metadata (skipped: fixed-size
+//! arrays without reading them, string arrays by their lengths), then tensor infos (name, dims,
+//! ggml type). The parser sees only a range reader and pulls bytes through a growing buffer, so a
+//! multi-GB file costs its header. Counts and lengths are capped and arithmetic is checked.
+
+use super::TensorInfo;
+use crate::dtype;
+
+/// Caps on what a header may declare.
+const MAX_TENSORS: u64 = 1_000_000;
+const MAX_KV: u64 = 1_000_000;
+const MAX_STRING: u64 = 64 << 20;
+const MAX_DIMS: u32 = 8;
+/// Total header bytes read at the most.
+pub const MAX_HEADER_BYTES: u64 = 512 << 20;
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum GgufError {
+    #[error("not a GGUF file (magic {0:?})")]
+    BadMagic([u8; 4]),
+    #[error("GGUF version {0} is not supported (2 and 3 are)")]
+    Version(u32),
+    #[error("the header declares {n} {what}, over the limit of {cap}")]
+    TooMany { what: &'static str, n: u64, cap: u64 },
+    #[error("a string of {0} bytes at byte {1}, over the limit")]
+    StringTooLong(u64, u64),
+    #[error("unknown metadata value type {0} at byte {1}")]
+    BadValueType(u32, u64),
+    #[error("tensor {name:?} has {n} dimensions (at most {MAX_DIMS})")]
+    Dims { name: String, n: u32 },
+    #[error("the header runs past the end of the {0}-byte file")]
+    Truncated(u64),
+    #[error("the header is larger than {MAX_HEADER_BYTES} bytes")]
+    HeaderTooLarge,
+    #[error("tensor {0:?}: element count overflows 64 bits")]
+    Overflow(String),
+    #[error("reading the file: {0}")]
+    Read(String),
+}
+
+/// A parsed header.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Header {
+    pub version: u32,
+    pub tensors: Vec<TensorInfo>,
+    /// Metadata values that are strings or integers (`general.architecture`, `split.count`, ...).
+    pub metadata: Vec<(String, String)>,
+    /// Bytes of the file the header took.
+    pub header_bytes: u64,
+}
+
+/// Reads `len` bytes at `offset`; fewer only at the end of the file.
+pub type ReadAt<'a> = dyn FnMut(u64, u64) -> Result<Vec<u8>, String> + 'a;
+
+/// A cursor over the file through a window that grows as the parser needs more.
+struct Cursor<'r, 'a> {
+    read: &'r mut ReadAt<'a>,
+    file_size: u64,
+    buf: Vec<u8>,
+    buf_start: u64,
+    pos: u64,
+    chunk: u64,
+}
+
+impl Cursor<'_, '_> {
+    /// Makes `[pos, pos + n)` available in the window.
+    fn need(&mut self, n: u64) -> Result<&[u8], GgufError> {
+        let end = self.pos.checked_add(n).ok_or(GgufError::Truncated(self.file_size))?;
+        if end > self.file_size {
+            return Err(GgufError::Truncated(self.file_size));
+        }
+        if end > MAX_HEADER_BYTES {
+            return Err(GgufError::HeaderTooLarge);
+        }
+        let buf_end = self.buf_start + self.buf.len() as u64;
+        if self.pos < self.buf_start || end > buf_end {
+            let want = n.max(self.chunk).min(self.file_size - self.pos);
+            self.buf = (self.read)(self.pos, want).map_err(GgufError::Read)?;
+            self.buf_start = self.pos;
+            self.chunk = (self.chunk * 2).min(8 << 20);
+            if (self.buf.len() as u64) < n {
+                return Err(GgufError::Truncated(self.file_size));
+            }
+        }
+        let from = (self.pos - self.buf_start) as usize;
+        Ok(&self.buf[from..from + n as usize])
+    }
+    fn take(&mut self, n: u64) -> Result<Vec<u8>, GgufError> {
+        let v = self.need(n)?.to_vec();
+        self.pos += n;
+        Ok(v)
+    }
+    fn skip(&mut self, n: u64) -> Result<(), GgufError> {
+        let end =
+            self.pos.checked_add(n).filter(|e| *e <= self.file_size).ok_or(GgufError::Truncated(self.file_size))?;
+        self.pos = end;
+        Ok(())
+    }
+    fn u32(&mut self) -> Result<u32, GgufError> {
+        Ok(u32::from_le_bytes(self.take(4)?.try_into().expect("4 bytes")))
+    }
+    fn u64(&mut self) -> Result<u64, GgufError> {
+        Ok(u64::from_le_bytes(self.take(8)?.try_into().expect("8 bytes")))
+    }
+    fn string_len(&mut self) -> Result<u64, GgufError> {
+        let at = self.pos;
+        let len = self.u64()?;
+        if len > MAX_STRING {
+            return Err(GgufError::StringTooLong(len, at));
+        }
+        Ok(len)
+    }
+    fn string(&mut self) -> Result<String, GgufError> {
+        let len = self.string_len()?;
+        Ok(String::from_utf8_lossy(&self.take(len)?).into_owned())
+    }
+}
+
+/// Size of a fixed-size metadata value type, `None` for strings and arrays.
+fn fixed_size(t: u32) -> Option<u64> {
+    match t {
+        0 | 1 | 7 => Some(1), // u8, i8, bool
+        2 | 3 => Some(2),
+        4..=6 => Some(4),   // u32, i32, f32
+        10..=12 => Some(8), // u64, i64, f64
+        _ => None,
+    }
+}
+
+/// Reads one metadata value, returning it as text for scalars and strings.
+fn value(c: &mut Cursor, t: u32, depth: u32) -> Result<Option<String>, GgufError> {
+    let at = c.pos;
+    match t {
+        8 => c.string().map(Some),
+        9 => {
+            if depth > 2 {
+                return Err(GgufError::BadValueType(t, at));
+            }
+            let elem = c.u32()?;
+            let n = c.u64()?;
+            match fixed_size(elem) {
+                Some(size) => c.skip(n.checked_mul(size).ok_or(GgufError::Truncated(c.file_size))?)?,
+                None => {
+                    if n > c.file_size {
+                        return Err(GgufError::TooMany { what: "array elements", n, cap: c.file_size });
+                    }
+                    for _ in 0..n {
+                        if elem == 8 {
+                            let len = c.string_len()?;
+                            c.skip(len)?;
+                        } else {
+                            value(c, elem, depth + 1)?;
+                        }
+                    }
+                }
+            }
+            Ok(None)
+        }
+        t => {
+            let size = fixed_size(t).ok_or(GgufError::BadValueType(t, at))?;
+            let b = c.take(size)?;
+            Ok(Some(match t {
+                0 => b[0].to_string(),
+                1 => (b[0] as i8).to_string(),
+                7 => (b[0] != 0).to_string(),
+                2 => u16::from_le_bytes([b[0], b[1]]).to_string(),
+                3 => i16::from_le_bytes([b[0], b[1]]).to_string(),
+                4 => u32::from_le_bytes(b[..4].try_into().expect("4")).to_string(),
+                5 => i32::from_le_bytes(b[..4].try_into().expect("4")).to_string(),
+                10 => u64::from_le_bytes(b[..8].try_into().expect("8")).to_string(),
+                11 => i64::from_le_bytes(b[..8].try_into().expect("8")).to_string(),
+                _ => return Ok(None), // floats are not needed
+            }))
+        }
+    }
+}
+
+/// Parses a GGUF header through `read`, for a file of `file_size` bytes. `first_chunk` is the
+/// size of the first read.
+pub fn parse(read: &mut ReadAt, file_size: u64, first_chunk: u64) -> Result<Header, GgufError> {
+    let mut c = Cursor { read, file_size, buf: Vec::new(), buf_start: 0, pos: 0, chunk: first_chunk.max(64) };
+    let magic: [u8; 4] = c.take(4)?.try_into().expect("4 bytes");
+    if &magic != b"GGUF" {
+        return Err(GgufError::BadMagic(magic));
+    }
+    let version = c.u32()?;
+    if !(2..=3).contains(&version) {
+        return Err(GgufError::Version(version));
+    }
+    let n_tensors = c.u64()?;
+    if n_tensors > MAX_TENSORS {
+        return Err(GgufError::TooMany { what: "tensors", n: n_tensors, cap: MAX_TENSORS });
+    }
+    let n_kv = c.u64()?;
+    if n_kv > MAX_KV {
+        return Err(GgufError::TooMany { what: "metadata entries", n: n_kv, cap: MAX_KV });
+    }
+    let mut metadata = Vec::new();
+    for _ in 0..n_kv {
+        let key = c.string()?;
+        let t = c.u32()?;
+        if let Some(v) = value(&mut c, t, 0)? {
+            metadata.push((key, v));
+        }
+    }
+    let mut tensors = Vec::with_capacity(n_tensors.min(65_536) as usize);
+    for _ in 0..n_tensors {
+        let name = c.string()?;
+        let n_dims = c.u32()?;
+        if n_dims > MAX_DIMS {
+            return Err(GgufError::Dims { name, n: n_dims });
+        }
+        let mut shape = Vec::with_capacity(n_dims as usize);
+        for _ in 0..n_dims {
+            shape.push(c.u64()?);
+        }
+        let ggml = c.u32()?;
+        let _offset = c.u64()?;
+        let dtype = dtype::from_ggml(ggml).map(|d| d.name.to_owned()).unwrap_or_else(|| format!("GGML_TYPE_{ggml}"));
+        let info = TensorInfo { name, dtype, shape };
+        if info.elements().is_none() {
+            return Err(GgufError::Overflow(info.name));
+        }
+        tensors.push(info);
+    }
+    Ok(Header { version, tensors, metadata, header_bytes: c.pos })
+}
+
+/// Parses a header held in memory.
+pub fn parse_bytes(bytes: &[u8]) -> Result<Header, GgufError> {
+    let mut read = |off: u64, len: u64| -> Result<Vec<u8>, String> {
+        let start = off as usize;
+        let end = (off + len).min(bytes.len() as u64) as usize;
+        Ok(bytes.get(start..end).unwrap_or(&[]).to_vec())
+    };
+    parse(&mut read, bytes.len() as u64, 1 << 20)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn header(n_tensors: u64, n_kv: u64) -> Vec<u8> {
+        let mut v = b"GGUF".to_vec();
+        v.extend_from_slice(&3u32.to_le_bytes());
+        v.extend_from_slice(&n_tensors.to_le_bytes());
+        v.extend_from_slice(&n_kv.to_le_bytes());
+        v
+    }
+
+    #[test]
+    fn hostile_counts_and_lengths_are_refused_without_reading_them() {
+        assert!(matches!(parse_bytes(&header(1 << 60, 0)), Err(GgufError::TooMany { what: "tensors", .. })));
+        assert!(matches!(parse_bytes(&header(0, 1 << 60)), Err(GgufError::TooMany { .. })));
+        let mut long_key = header(0, 1);
+        long_key.extend_from_slice(&(1u64 << 60).to_le_bytes());
+        assert!(matches!(parse_bytes(&long_key), Err(GgufError::StringTooLong(..))));
+        let mut array = header(0, 1);
+        array.extend_from_slice(&1u64.to_le_bytes());
+        array.push(b'k');
+        array.extend_from_slice(&9u32.to_le_bytes()); // array
+        array.extend_from_slice(&4u32.to_le_bytes()); // of u32
+        array.extend_from_slice(&(1u64 << 62).to_le_bytes());
+        assert!(matches!(parse_bytes(&array), Err(GgufError::Truncated(_))));
+        assert_eq!(parse_bytes(b"GGML\x03\0\0\0"), Err(GgufError::BadMagic(*b"GGML")));
+        let mut v1 = b"GGUF".to_vec();
+        v1.extend_from_slice(&1u32.to_le_bytes());
+        assert_eq!(parse_bytes(&v1), Err(GgufError::Version(1)));
+    }
+
+    #[test]
+    fn reads_tensor_infos_and_keeps_unknown_types() {
+        let mut h = header(1, 0);
+        h.extend_from_slice(&3u64.to_le_bytes());
+        h.extend_from_slice(b"w.0");
+        h.extend_from_slice(&2u32.to_le_bytes());
+        h.extend_from_slice(&64u64.to_le_bytes());
+        h.extend_from_slice(&8u64.to_le_bytes());
+        h.extend_from_slice(&777u32.to_le_bytes());
+        h.extend_from_slice(&0u64.to_le_bytes());
+        let parsed = parse_bytes(&h).unwrap();
+        assert_eq!(parsed.tensors[0].dtype, "GGML_TYPE_777");
+        assert_eq!(parsed.tensors[0].elements(), Some(512));
+    }
+}

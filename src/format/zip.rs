@@ -1,0 +1,232 @@
+//! Just enough of the zip format to find a PyTorch checkpoint's `data.pkl` by range: the local
+//! header at offset 0 (torch writes `data.pkl` first, stored, often with sizes deferred to a data
+//! descriptor), and the end-of-central-directory records (ZIP64 included) as the fallback. Every
+//! offset and size is checked against the file size.
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ZipError {
+    #[error("not a zip local file header at byte {0}")]
+    NotLocalHeader(u64),
+    #[error("no end-of-central-directory record in the last bytes of the file")]
+    NoEocd,
+    #[error("the central directory ({offset} + {size} bytes) runs past the {file_size}-byte file")]
+    CdPastEnd { offset: u64, size: u64, file_size: u64 },
+    #[error("the ZIP64 end record at {offset} lies past the {file_size}-byte file")]
+    Zip64PastEnd { offset: u64, file_size: u64 },
+    #[error("malformed ZIP64 end record")]
+    BadZip64,
+    #[error("malformed central directory entry")]
+    BadCdEntry,
+    #[error("no {0} entry in the central directory")]
+    NoEntry(String),
+    #[error("{name} is compressed (method {method}); PyTorch writes it stored")]
+    Compressed { name: String, method: u16 },
+    #[error("{name} at {offset} + {size} bytes runs past the {file_size}-byte file")]
+    EntryPastEnd { name: String, offset: u64, size: u64, file_size: u64 },
+}
+
+fn u16_at(b: &[u8], at: usize) -> Option<u16> {
+    Some(u16::from_le_bytes(b.get(at..at + 2)?.try_into().ok()?))
+}
+fn u32_at(b: &[u8], at: usize) -> Option<u32> {
+    Some(u32::from_le_bytes(b.get(at..at + 4)?.try_into().ok()?))
+}
+fn u64_at(b: &[u8], at: usize) -> Option<u64> {
+    Some(u64::from_le_bytes(b.get(at..at + 8)?.try_into().ok()?))
+}
+
+/// A local file header.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LocalEntry {
+    pub name: String,
+    pub method: u16,
+    /// Offset of the entry's data, relative to the header's start.
+    pub data_start: u64,
+    /// Stored size when the header carries it (not deferred to a data descriptor).
+    pub size: Option<u64>,
+}
+
+/// Parses the local file header at the start of `b` (`offset` names it in errors).
+pub fn local_entry(b: &[u8], offset: u64) -> Result<LocalEntry, ZipError> {
+    let bad = ZipError::NotLocalHeader(offset);
+    if b.get(..4) != Some(b"PK\x03\x04") {
+        return Err(bad);
+    }
+    let flags = u16_at(b, 6).ok_or(bad.clone())?;
+    let method = u16_at(b, 8).ok_or(bad.clone())?;
+    let size32 = u32_at(b, 18).ok_or(bad.clone())?;
+    let name_len = u16_at(b, 26).ok_or(bad.clone())? as usize;
+    let extra_len = u16_at(b, 28).ok_or(bad.clone())? as usize;
+    let name = b.get(30..30 + name_len).ok_or(bad.clone())?;
+    let name = String::from_utf8_lossy(name).into_owned();
+    let extra = b.get(30 + name_len..30 + name_len + extra_len).unwrap_or(&[]);
+    let size = if flags & 0x08 != 0 {
+        None
+    } else if size32 == u32::MAX {
+        zip64_field(extra, 8) // ZIP64 extra: uncompressed then compressed size
+    } else {
+        Some(u64::from(size32))
+    };
+    Ok(LocalEntry { name, method, data_start: (30 + name_len + extra_len) as u64, size })
+}
+
+/// The `index`-th 8-byte value of the ZIP64 extended information extra field.
+fn zip64_field(extra: &[u8], skip: usize) -> Option<u64> {
+    let mut at = 0;
+    while at + 4 <= extra.len() {
+        let id = u16_at(extra, at)?;
+        let len = u16_at(extra, at + 2)? as usize;
+        if id == 0x0001 {
+            return u64_at(extra, at + 4 + skip);
+        }
+        at += 4 + len;
+    }
+    None
+}
+
+/// Where the central directory is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CdLocation {
+    pub offset: u64,
+    pub size: u64,
+}
+
+/// What the end of the file says: the central directory, or the offset of a ZIP64 end record to
+/// read next.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Eocd {
+    Cd(CdLocation),
+    Zip64At(u64),
+}
+
+/// Finds the end-of-central-directory record in `tail`, the last bytes of a `file_size`-byte file.
+pub fn eocd(tail: &[u8], file_size: u64) -> Result<Eocd, ZipError> {
+    let at = tail.windows(4).rposition(|w| w == b"PK\x05\x06").ok_or(ZipError::NoEocd)?;
+    let size = u32_at(tail, at + 12).ok_or(ZipError::NoEocd)?;
+    let offset = u32_at(tail, at + 16).ok_or(ZipError::NoEocd)?;
+    if (size == u32::MAX || offset == u32::MAX) && at >= 20 && tail.get(at - 20..at - 16) == Some(b"PK\x06\x07") {
+        let z64 = u64_at(tail, at - 20 + 8).ok_or(ZipError::BadZip64)?;
+        if z64 >= file_size {
+            return Err(ZipError::Zip64PastEnd { offset: z64, file_size });
+        }
+        return Ok(Eocd::Zip64At(z64));
+    }
+    check_cd(u64::from(offset), u64::from(size), file_size).map(Eocd::Cd)
+}
+
+/// Parses a ZIP64 end-of-central-directory record.
+pub fn zip64_eocd(b: &[u8], file_size: u64) -> Result<CdLocation, ZipError> {
+    if b.get(..4) != Some(b"PK\x06\x06") {
+        return Err(ZipError::BadZip64);
+    }
+    let size = u64_at(b, 40).ok_or(ZipError::BadZip64)?;
+    let offset = u64_at(b, 48).ok_or(ZipError::BadZip64)?;
+    check_cd(offset, size, file_size)
+}
+
+fn check_cd(offset: u64, size: u64, file_size: u64) -> Result<CdLocation, ZipError> {
+    if offset.checked_add(size).is_none_or(|end| end > file_size) {
+        return Err(ZipError::CdPastEnd { offset, size, file_size });
+    }
+    Ok(CdLocation { offset, size })
+}
+
+/// A central directory entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CdEntry {
+    pub name: String,
+    pub method: u16,
+    pub size: u64,
+    pub local_offset: u64,
+}
+
+/// Finds the first entry whose name ends with `suffix` in central directory bytes.
+pub fn find_entry(cd: &[u8], suffix: &str, file_size: u64) -> Result<CdEntry, ZipError> {
+    let mut at = 0usize;
+    while at + 46 <= cd.len() {
+        if cd.get(at..at + 4) != Some(b"PK\x01\x02") {
+            return Err(ZipError::BadCdEntry);
+        }
+        let method = u16_at(cd, at + 10).ok_or(ZipError::BadCdEntry)?;
+        let size32 = u32_at(cd, at + 20).ok_or(ZipError::BadCdEntry)?;
+        let usize32 = u32_at(cd, at + 24).ok_or(ZipError::BadCdEntry)?;
+        let name_len = u16_at(cd, at + 28).ok_or(ZipError::BadCdEntry)? as usize;
+        let extra_len = u16_at(cd, at + 30).ok_or(ZipError::BadCdEntry)? as usize;
+        let comment_len = u16_at(cd, at + 32).ok_or(ZipError::BadCdEntry)? as usize;
+        let local32 = u32_at(cd, at + 42).ok_or(ZipError::BadCdEntry)?;
+        let name = cd.get(at + 46..at + 46 + name_len).ok_or(ZipError::BadCdEntry)?;
+        let extra = cd.get(at + 46 + name_len..at + 46 + name_len + extra_len).ok_or(ZipError::BadCdEntry)?;
+        if name.ends_with(suffix.as_bytes()) {
+            // ZIP64 extra holds, in order, only the fields that overflowed.
+            let mut skip = 0;
+            let mut next = || {
+                let v = zip64_field(extra, skip);
+                skip += 8;
+                v
+            };
+            if usize32 == u32::MAX {
+                next();
+            }
+            let size = if size32 == u32::MAX { next().ok_or(ZipError::BadCdEntry)? } else { u64::from(size32) };
+            let local_offset =
+                if local32 == u32::MAX { next().ok_or(ZipError::BadCdEntry)? } else { u64::from(local32) };
+            let name = String::from_utf8_lossy(name).into_owned();
+            if local_offset.checked_add(size).is_none_or(|end| end > file_size) {
+                return Err(ZipError::EntryPastEnd { name, offset: local_offset, size, file_size });
+            }
+            return Ok(CdEntry { name, method, size, local_offset });
+        }
+        at += 46 + name_len + extra_len + comment_len;
+    }
+    Err(ZipError::NoEntry(suffix.to_owned()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn eocd_lies_are_caught() {
+        let mut tail = vec![0u8; 10];
+        tail.extend_from_slice(b"PK\x05\x06");
+        tail.extend_from_slice(&[0; 8]);
+        tail.extend_from_slice(&500u32.to_le_bytes()); // cd size
+        tail.extend_from_slice(&900u32.to_le_bytes()); // cd offset
+        tail.extend_from_slice(&[0, 0]);
+        assert!(matches!(eocd(&tail, 1000), Err(ZipError::CdPastEnd { .. })));
+        assert_eq!(eocd(&tail, 2000), Ok(Eocd::Cd(CdLocation { offset: 900, size: 500 })));
+        assert_eq!(eocd(b"no record here", 14), Err(ZipError::NoEocd));
+    }
+
+    #[test]
+    fn zip64_locator_past_the_end_is_an_error() {
+        let mut tail = b"PK\x06\x07".to_vec();
+        tail.extend_from_slice(&[0; 4]);
+        tail.extend_from_slice(&(1u64 << 60).to_le_bytes());
+        tail.extend_from_slice(&[0; 4]);
+        tail.extend_from_slice(b"PK\x05\x06");
+        tail.extend_from_slice(&[0xff; 16]);
+        tail.extend_from_slice(&[0, 0]);
+        assert!(matches!(eocd(&tail, 4096), Err(ZipError::Zip64PastEnd { .. })));
+    }
+
+    #[test]
+    fn local_header_and_cd_entry() {
+        assert_eq!(local_entry(b"nope", 0), Err(ZipError::NotLocalHeader(0)));
+        let mut cd = b"PK\x01\x02".to_vec();
+        cd.extend_from_slice(&[0; 6]);
+        cd.extend_from_slice(&0u16.to_le_bytes()); // method
+        cd.extend_from_slice(&[0; 8]);
+        cd.extend_from_slice(&100u32.to_le_bytes()); // compressed
+        cd.extend_from_slice(&100u32.to_le_bytes()); // uncompressed
+        cd.extend_from_slice(&16u16.to_le_bytes()); // name len
+        cd.extend_from_slice(&[0; 12]);
+        cd.extend_from_slice(&5000u32.to_le_bytes()); // local offset
+        cd.extend_from_slice(b"archive/data.pkl");
+        assert_eq!(cd.len(), 46 + 16);
+        let e = find_entry(&cd, "data.pkl", 10_000).unwrap();
+        assert_eq!((e.name.as_str(), e.size, e.local_offset), ("archive/data.pkl", 100, 5000));
+        assert!(matches!(find_entry(&cd, "data.pkl", 5050), Err(ZipError::EntryPastEnd { .. })));
+        assert_eq!(find_entry(&cd, "other.pkl", 10_000), Err(ZipError::NoEntry("other.pkl".into())));
+    }
+}
