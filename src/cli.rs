@@ -191,6 +191,16 @@ pub struct ChainArgs {
     /// When the Hub metadata answers, also read the safetensors headers and compare.
     #[arg(long)]
     pub verify: bool,
+    /// Allow the last resort: download the weight files into the Hugging Face cache and count
+    /// them there (for repos that cannot be read by range). Never on by default.
+    #[arg(long)]
+    pub allow_download: bool,
+    /// Refuse downloads larger than this many bytes (checked before any byte is fetched).
+    #[arg(long, default_value_t = 20_000_000_000, value_name = "BYTES")]
+    pub max_download_bytes: u64,
+    /// Remove the files this run downloaded once they are counted (never files already cached).
+    #[arg(long, requires = "allow_download")]
+    pub delete_after_download: bool,
     /// The GGUF file to read when a repo has several quantizations (part of its name, e.g.
     /// Q4_K_M) [default: the highest precision present].
     #[arg(long, value_name = "NAME")]

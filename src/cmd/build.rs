@@ -58,7 +58,7 @@ pub fn build(args: &BuildArgs) -> anyhow::Result<u8> {
     // Refuse before any work when the db.json we would export to is not ours to replace.
     let published = json::read_or_empty(&args.db)?;
     let source = settings::source(&args.source)?;
-    let chain = settings::chain(&args.chain)?;
+    let chain = settings::chain(&args.chain, &args.source)?;
     let _lock = lock::acquire(&args.sqlite, &now)?;
     let mut store = SqliteStore::open(&args.sqlite)?;
     seed_from_published(&mut store, &published)?;

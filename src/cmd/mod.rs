@@ -3,6 +3,7 @@
 
 mod build;
 mod db;
+mod progress;
 mod query;
 mod resolve;
 mod settings;

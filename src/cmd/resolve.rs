@@ -27,7 +27,7 @@ pub fn resolve(model: &str, revision: &str, json: bool, source: &SourceArgs, cha
     let id = ModelId::parse(model)?;
     check_revision(revision)?;
     let src = settings::source(source)?;
-    let opts = settings::chain(chain)?;
+    let opts = settings::chain(chain, source)?;
     match capcache::strategy::resolve(src.as_ref(), &id, revision, &opts, &time::now_rfc3339()) {
         Ok(record) => {
             print_record(id.as_str(), &record, json)?;

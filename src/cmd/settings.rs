@@ -8,7 +8,7 @@ use anyhow::{Context, bail};
 use capcache::source::Source;
 use capcache::source::hub::{HubSettings, HubSource, Token};
 use capcache::source::local::LocalSource;
-use capcache::strategy::{Name, Options};
+use capcache::strategy::{Name, Options, download};
 
 use crate::cli::{ChainArgs, SourceArgs};
 
@@ -58,9 +58,28 @@ pub fn source(args: &SourceArgs) -> anyhow::Result<Box<dyn Source>> {
     Ok(Box::new(LocalSource::new(dir)))
 }
 
+/// The hub cache folder: `$HF_HUB_CACHE`, else `$HF_HOME/hub`.
+pub fn hub_cache() -> Option<PathBuf> {
+    env("HF_HUB_CACHE").map(PathBuf::from).or_else(|| hf_home().map(|h| h.join("hub")))
+}
+
 /// Strategy options from the flags.
-pub fn chain(args: &ChainArgs) -> anyhow::Result<Options> {
+pub fn chain(args: &ChainArgs, source: &SourceArgs) -> anyhow::Result<Options> {
     let mut opts = Options { verify: args.verify, gguf: args.gguf.clone(), ..Options::default() };
+    if args.allow_download {
+        if source.source != "hub" {
+            bail!("--allow-download needs --source hub: a local folder has nothing to download");
+        }
+        let cache_dir = hub_cache().context("no cache folder: set HF_HOME (or HOME)")?;
+        opts.download = Some(download::Settings {
+            endpoint: endpoint(source.endpoint.as_deref()),
+            token: token(source.token.as_deref()),
+            cache_dir,
+            max_bytes: args.max_download_bytes,
+            delete_after: args.delete_after_download,
+            progress: Some(std::sync::Arc::new(crate::cmd::progress::DownloadBar::default())),
+        });
+    }
     if let Some(list) = &args.strategies {
         opts.strategies = list
             .iter()

@@ -36,7 +36,7 @@ impl Token {
     pub fn new(value: impl Into<String>) -> Token {
         Token(value.into().trim().to_owned())
     }
-    fn expose(&self) -> &str {
+    pub(crate) fn expose(&self) -> &str {
         &self.0
     }
 }
@@ -294,17 +294,6 @@ impl HubSource {
         Err(malformed(id, "tree", format!("more than {MAX_TREE_PAGES} pages")))
     }
 
-    /// A file's size from a `HEAD` on `/resolve` (`X-Linked-Size` for LFS files).
-    pub fn file_size(&self, snap: &Snapshot, path: &str) -> Result<u64, SourceError> {
-        let id = snap.id.as_str();
-        self.with_retry(id, path, || {
-            let ans = self.send(id, path, &Method::HEAD, self.resolve_url(snap, path), None)?;
-            ans.linked_size
-                .or_else(|| header_u64(ans.resp.headers(), CONTENT_LENGTH.as_str()))
-                .ok_or_else(|| malformed(id, path, "no X-Linked-Size or Content-Length"))
-        })
-    }
-
     /// Reads a body of at most `cap` bytes; counts the bytes.
     fn read_body(&self, resp: Response, cap: u64, id: &str, what: &str) -> Result<Vec<u8>, SourceError> {
         if let Some(len) = resp.content_length()
@@ -431,6 +420,17 @@ impl Source for HubSource {
             }
             self.check_etag(snap, path, etag)?;
             Ok(bytes)
+        })
+    }
+
+    /// A file's size from a `HEAD` on `/resolve` (`X-Linked-Size` for LFS files).
+    fn file_size(&self, snap: &Snapshot, path: &str) -> Result<u64, SourceError> {
+        let id = snap.id.as_str();
+        self.with_retry(id, path, || {
+            let ans = self.send(id, path, &Method::HEAD, self.resolve_url(snap, path), None)?;
+            ans.linked_size
+                .or_else(|| header_u64(ans.resp.headers(), CONTENT_LENGTH.as_str()))
+                .ok_or_else(|| malformed(id, path, "no X-Linked-Size or Content-Length"))
         })
     }
 

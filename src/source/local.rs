@@ -144,6 +144,10 @@ impl Source for LocalSource {
         Ok(bytes)
     }
 
+    fn file_size(&self, snap: &Snapshot, path: &str) -> Result<u64, SourceError> {
+        self.file(snap, path).map(|(_, size)| size)
+    }
+
     fn counters(&self) -> &Counters {
         &self.counters
     }

@@ -50,6 +50,9 @@ pub trait Source: Send + Sync {
     /// Reads up to `len` bytes at `start` (fewer at the end of the file).
     fn read_range(&self, snap: &Snapshot, path: &str, start: u64, len: u64) -> Result<RangeRead, SourceError>;
 
+    /// A file's size, without reading it.
+    fn file_size(&self, snap: &Snapshot, path: &str) -> Result<u64, SourceError>;
+
     /// Reads a whole file of at most `cap` bytes; larger files are an error, not read.
     fn read_small(&self, snap: &Snapshot, path: &str, cap: u64) -> Result<Vec<u8>, SourceError>;
 

@@ -46,7 +46,8 @@ fn precision(name: &str) -> f64 {
         .fold(0.0, f64::max)
 }
 
-pub fn run(ctx: &Ctx, prefer: Option<&str>) -> Result<Found, Miss> {
+/// The chosen file set: its name, its files, and the names of the other sets.
+pub fn choose(ctx: &Ctx, prefer: Option<&str>) -> Result<(String, Vec<String>, Vec<String>), Miss> {
     let mut sets: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for f in ctx.snap.files.iter().filter(|f| f.ends_with(".gguf")) {
         let base = f.rsplit('/').next().unwrap_or(f);
@@ -72,12 +73,16 @@ pub fn run(ctx: &Ctx, prefer: Option<&str>) -> Result<Found, Miss> {
             .expect("at least one set"),
     };
     let files = sets.remove(&chosen).expect("chosen set exists");
+    Ok((chosen, files, sets.into_keys().collect()))
+}
+
+pub fn run(ctx: &Ctx, prefer: Option<&str>) -> Result<Found, Miss> {
+    let (chosen, files, others) = choose(ctx, prefer)?;
     let headers: Vec<Vec<TensorInfo>> =
         files.par_iter().map(|f| read_header(ctx.source, ctx.snap, f)).collect::<Result<_, Miss>>()?;
     let mut counts =
         count::count(headers.iter().flatten(), CountOptions::default()).map_err(|e| Miss::invalid(&chosen, e))?;
-    if !sets.is_empty() {
-        let others: Vec<&str> = sets.keys().map(String::as_str).collect();
+    if !others.is_empty() {
         counts.notes.push(format!(
             "GGUF {chosen} chosen (highest precision, or --gguf); also in the repo: {}",
             others.join(", ")

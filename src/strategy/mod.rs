@@ -3,6 +3,7 @@
 //! and assemble the record.
 
 mod config;
+pub mod download;
 mod gguf;
 mod hub_metadata;
 mod pytorch;
@@ -29,12 +30,15 @@ pub enum Name {
     Safetensors,
     Pytorch,
     Gguf,
+    Download,
     Config,
 }
 
 impl Name {
-    /// Every strategy, in chain order.
-    pub const ALL: &[Name] = &[Name::HubMetadata, Name::Safetensors, Name::Pytorch, Name::Gguf, Name::Config];
+    /// Every strategy, in chain order. `download` runs only when allowed, and then before `config`:
+    /// whoever allows a download wants an exact count.
+    pub const ALL: &[Name] =
+        &[Name::HubMetadata, Name::Safetensors, Name::Pytorch, Name::Gguf, Name::Download, Name::Config];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -42,6 +46,7 @@ impl Name {
             Name::Safetensors => "safetensors",
             Name::Pytorch => "pytorch",
             Name::Gguf => "gguf",
+            Name::Download => "download",
             Name::Config => "config",
         }
     }
@@ -72,11 +77,13 @@ pub struct Options {
     pub verify: bool,
     /// Which GGUF file set to read when a repo has several (a substring of its name).
     pub gguf: Option<String>,
+    /// Settings of the `download` strategy; `None`: downloads are not allowed.
+    pub download: Option<download::Settings>,
 }
 
 impl Default for Options {
     fn default() -> Self {
-        Options { strategies: Name::ALL.to_vec(), verify: false, gguf: None }
+        Options { strategies: Name::ALL.to_vec(), verify: false, gguf: None, download: None }
     }
 }
 
@@ -128,6 +135,10 @@ fn run(name: Name, ctx: &Ctx, opts: &Options) -> Result<Found, Miss> {
         Name::Safetensors => safetensors::run(ctx),
         Name::Pytorch => pytorch::run(ctx),
         Name::Gguf => gguf::run(ctx, opts.gguf.as_deref()),
+        Name::Download => match &opts.download {
+            Some(settings) => download::run(ctx, settings, opts.gguf.as_deref()),
+            None => Err(Miss::absent("downloads are not allowed")),
+        },
         Name::Config => config::run(ctx),
     }
 }
@@ -163,6 +174,19 @@ pub fn resolve_snapshot(source: &dyn Source, snap: &Snapshot, opts: &Options, no
     let count = record::count_options(config.as_ref());
     let ctx = Ctx { source, snap, config: config.as_ref(), count };
     for &name in &opts.strategies {
+        if name == Name::Download && opts.download.is_none() {
+            // Only worth a word when a range read failed because the server ignores ranges.
+            if tried.iter().any(|t: &Tried| t.outcome == "range-unsupported") {
+                tried.push(Tried {
+                    strategy: name.to_string(),
+                    outcome: "not-allowed".into(),
+                    message: Some(
+                        "the server ignores byte ranges; pass --allow-download to fetch and count the weights".into(),
+                    ),
+                });
+            }
+            continue;
+        }
         match run(name, &ctx, opts) {
             Ok(found) => {
                 let mut rec = record::assemble(&ctx, name, found, tried, warnings, now);
@@ -183,7 +207,7 @@ pub fn resolve_snapshot(source: &dyn Source, snap: &Snapshot, opts: &Options, no
     }
     let main = tried
         .iter()
-        .find(|t| t.outcome != "absent" && t.outcome != "skipped")
+        .find(|t| !matches!(t.outcome.as_str(), "absent" | "not-allowed"))
         .map(|t| (t.outcome.clone(), t.message.clone().unwrap_or_default()))
         .unwrap_or_else(|| ("unresolved".into(), "no strategy could count this model's parameters".into()));
     Err(Failure { outcome: main.0, message: main.1, at: now.into(), tried })

@@ -34,7 +34,8 @@ pub fn run(ctx: &Ctx) -> Result<Found, Miss> {
     Ok(Found { counts, exact: true, approximate: false, files })
 }
 
-fn weight_files(ctx: &Ctx) -> Result<Vec<String>, Miss> {
+/// The checkpoint files this strategy would read (after reading any index).
+pub fn weight_files(ctx: &Ctx) -> Result<Vec<String>, Miss> {
     let snap = ctx.snap;
     if snap.has("pytorch_model.bin.index.json") {
         let bytes = ctx.source.read_small(snap, "pytorch_model.bin.index.json", index::MAX_INDEX_BYTES)?;

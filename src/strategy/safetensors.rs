@@ -81,6 +81,11 @@ fn folder_weights(ctx: &Ctx, dir: &str, names: &[&str]) -> Result<Option<Vec<Wei
     Ok(None)
 }
 
+/// The weight files this strategy would read (after reading any index).
+pub fn weight_paths(ctx: &Ctx) -> Result<Vec<String>, Miss> {
+    Ok(weight_files(ctx)?.into_iter().map(|f| f.path).collect())
+}
+
 fn weight_files(ctx: &Ctx) -> Result<Vec<WeightFile>, Miss> {
     let snap = ctx.snap;
     let mut files = folder_weights(ctx, "", &["model.safetensors", "consolidated.safetensors"])?.unwrap_or_default();

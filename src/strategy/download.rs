@@ -1,0 +1,213 @@
+//! `download` (opt-in, `--allow-download`): the last resort for repos that cannot be read by range.
+//! Fetches the weight files the range strategies would have read, through the `hf-hub` crate into
+//! the standard Hugging Face cache (`{cache}/models--{org}--{name}/snapshots/{sha}/`), so files
+//! already there are not fetched again and what is fetched is reused by transformers and vLLM.
+//! The size is checked against `max_bytes` and the free disk space before any byte is fetched;
+//! the files are then counted with the same parsers, read locally.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use super::{Ctx, Found, Miss, gguf, pytorch, safetensors};
+use crate::source::Source;
+use crate::source::hub::Token;
+use crate::source::local::LocalSource;
+
+/// Reports download progress (the CLI draws a bar or logs lines).
+pub trait Progress: Send + Sync {
+    fn start(&self, model: &str, files: usize, bytes: u64);
+    fn advance(&self, bytes: u64);
+    fn finish(&self);
+}
+
+/// Where and how much to download.
+#[derive(Clone)]
+pub struct Settings {
+    pub endpoint: String,
+    pub token: Option<Token>,
+    /// The hub cache folder (`$HF_HOME/hub`).
+    pub cache_dir: PathBuf,
+    /// Refuse downloads larger than this.
+    pub max_bytes: u64,
+    /// Remove what this run downloaded once it is counted.
+    pub delete_after: bool,
+    pub progress: Option<Arc<dyn Progress>>,
+}
+
+impl std::fmt::Debug for Settings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Settings")
+            .field("endpoint", &self.endpoint)
+            .field("token", &self.token)
+            .field("cache_dir", &self.cache_dir)
+            .field("max_bytes", &self.max_bytes)
+            .field("delete_after", &self.delete_after)
+            .finish_non_exhaustive()
+    }
+}
+
+fn miss(outcome: &str, message: String) -> Miss {
+    Miss { outcome: outcome.into(), message, fatal: false }
+}
+
+/// The files to fetch: the weights the range strategies would read, and the small JSON files
+/// (indexes, `model_index.json`, `modules.json`) that say how they fit together.
+fn files_to_fetch(ctx: &Ctx, gguf_prefer: Option<&str>) -> Result<Vec<String>, Miss> {
+    let weights = safetensors::weight_paths(ctx)
+        .or_else(|_| pytorch::weight_files(ctx))
+        .or_else(|_| gguf::choose(ctx, gguf_prefer).map(|(_, files, _)| files))
+        .map_err(|_| Miss::absent("no weight files to download"))?;
+    let dirs: Vec<&str> = weights.iter().map(|w| w.rsplit_once('/').map_or("", |(d, _)| d)).collect();
+    let mut out: Vec<String> = ctx
+        .snap
+        .files
+        .iter()
+        .filter(|f| f.ends_with(".json"))
+        .filter(|f| {
+            let dir = f.rsplit_once('/').map_or("", |(d, _)| d);
+            dir.is_empty() || dirs.contains(&dir)
+        })
+        .cloned()
+        .collect();
+    out.extend(weights);
+    out.sort();
+    out.dedup();
+    Ok(out)
+}
+
+/// The closest existing folder at or above `path` (for the free-space check).
+fn existing_ancestor(path: &Path) -> PathBuf {
+    let mut p = path.to_path_buf();
+    while !p.exists() {
+        if !p.pop() {
+            return PathBuf::from(".");
+        }
+    }
+    p
+}
+
+pub fn run(ctx: &Ctx, settings: &Settings, gguf_prefer: Option<&str>) -> Result<Found, Miss> {
+    let id = ctx.snap.id.as_str();
+    let (org, name) = ctx.snap.id.parts();
+    let snapshot_dir = settings.cache_dir.join(format!("models--{org}--{name}")).join("snapshots").join(&ctx.snap.sha);
+    let files = files_to_fetch(ctx, gguf_prefer)?;
+    let missing: Vec<&String> = files.iter().filter(|f| !snapshot_dir.join(f).exists()).collect();
+    let mut sizes = Vec::with_capacity(missing.len());
+    for f in &missing {
+        sizes.push(ctx.source.file_size(ctx.snap, f)?);
+    }
+    let total: u64 = sizes.iter().sum();
+    if total > settings.max_bytes {
+        return Err(miss(
+            "download-too-large",
+            format!(
+                "{id}: downloading {} files is {total} bytes, over --max-download-bytes {}; raise it to allow this download",
+                missing.len(),
+                settings.max_bytes
+            ),
+        ));
+    }
+    let probe = existing_ancestor(&settings.cache_dir);
+    let free = fs4::available_space(&probe).unwrap_or(u64::MAX);
+    if total.saturating_add(total / 20) > free {
+        return Err(miss(
+            "no-disk-space",
+            format!(
+                "{id}: downloading needs {total} bytes but {} has {free} free; free some space or set HF_HOME",
+                probe.display()
+            ),
+        ));
+    }
+    let mut fetched = Vec::new();
+    if !missing.is_empty() {
+        tracing::info!(model = id, files = missing.len(), bytes = total, "downloading");
+        let mut builder =
+            hf_hub::HFClientBuilder::new().endpoint(settings.endpoint.clone()).cache_dir(settings.cache_dir.clone());
+        if let Some(t) = &settings.token {
+            builder = builder.token(t.expose());
+        }
+        let client = builder.build_sync().map_err(|e| miss("download-failed", format!("{id}: {e}")))?;
+        let repo = client.model(org, name);
+        if let Some(p) = &settings.progress {
+            p.start(id, missing.len(), total);
+        }
+        let handler = settings
+            .progress
+            .clone()
+            .map(|sink| hf_hub::progress::Progress::new(Bytes { sink, seen: Default::default() }));
+        for f in &missing {
+            let result = repo
+                .download_file()
+                .filename(f.as_str())
+                .revision(ctx.snap.sha.clone())
+                .maybe_progress(handler.clone())
+                .send();
+            if let Err(e) = result {
+                if let Some(p) = &settings.progress {
+                    p.finish();
+                }
+                return Err(miss("download-failed", format!("{id}: downloading {f}: {e}")));
+            }
+            fetched.push((*f).clone());
+        }
+        if let Some(p) = &settings.progress {
+            p.finish();
+        }
+    }
+    let found = count_local(ctx, &settings.cache_dir, gguf_prefer);
+    if settings.delete_after {
+        for f in &fetched {
+            remove_cached(&snapshot_dir.join(f));
+        }
+    }
+    let mut found = found?;
+    found.counts.notes.push(if fetched.is_empty() {
+        format!("counted from files already in {}", settings.cache_dir.display())
+    } else {
+        format!("downloaded {} files ({total} bytes) into {}", fetched.len(), settings.cache_dir.display())
+    });
+    Ok(found)
+}
+
+/// Turns hf-hub's per-file progress (cumulative bytes per file) into byte deltas.
+struct Bytes {
+    sink: Arc<dyn Progress>,
+    seen: std::sync::Mutex<std::collections::HashMap<String, u64>>,
+}
+
+impl hf_hub::progress::ProgressHandler for Bytes {
+    fn on_progress(&self, event: &hf_hub::progress::ProgressEvent) {
+        use hf_hub::progress::{DownloadEvent, ProgressEvent};
+        if let ProgressEvent::Download(DownloadEvent::Progress { files }) = event {
+            let mut seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
+            for f in files {
+                let last = seen.entry(f.filename.clone()).or_default();
+                if f.bytes_completed > *last {
+                    self.sink.advance(f.bytes_completed - *last);
+                    *last = f.bytes_completed;
+                }
+            }
+        }
+    }
+}
+
+/// Counts the snapshot in the cache with the range strategies, reading local files.
+fn count_local(ctx: &Ctx, cache_dir: &Path, gguf_prefer: Option<&str>) -> Result<Found, Miss> {
+    let local = LocalSource::new(cache_dir);
+    let snap = local.snapshot(&ctx.snap.id, &ctx.snap.sha).map_err(Miss::from)?;
+    let local_ctx = Ctx { source: &local, snap: &snap, config: ctx.config, count: ctx.count };
+    safetensors::run(&local_ctx)
+        .or_else(|_| pytorch::run(&local_ctx))
+        .or_else(|_| gguf::run(&local_ctx, gguf_prefer))
+        .map_err(|m| miss("download-failed", format!("the downloaded files could not be counted: {}", m.message)))
+}
+
+/// Removes a cached file: the snapshot link and the blob it points to.
+fn remove_cached(path: &Path) {
+    if let Ok(target) = std::fs::canonicalize(path)
+        && target != path
+    {
+        let _ = std::fs::remove_file(&target);
+    }
+    let _ = std::fs::remove_file(path);
+}

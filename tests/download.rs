@@ -1,0 +1,150 @@
+//! The opt-in download strategy against the fixture hub: a model whose server ignores byte ranges,
+//! fetched through hf-hub into a temporary HF_HOME, counted exactly, not fetched again, refused
+//! when too large before any byte moves, and named in the failure when downloads are off.
+
+mod support;
+
+use std::path::Path;
+
+use assert_cmd::Command;
+use support::hub::{Faults, FixtureHub, Repo};
+use support::{per_dtype, safetensors_file, t};
+
+const ID: &str = "org/no-ranges";
+const TOKEN: &str = "hf_downloadSECRET99";
+
+fn setup() -> (FixtureHub, Vec<support::T>) {
+    let tensors = vec![t("a.weight", "BF16", &[512, 1024]), t("b.weight", "F32", &[1024]), t("c", "I64", &[3])];
+    let hub = FixtureHub::start();
+    hub.set_token(TOKEN);
+    hub.add(
+        ID,
+        Repo::new(ID)
+            .bytes("model.safetensors", safetensors_file(&tensors))
+            .bytes("README.md", "# a model")
+            .faults(Faults { ignore_range: true, ..Faults::default() }),
+    );
+    (hub, tensors)
+}
+
+fn capcache(home: &Path, hub: &FixtureHub) -> Command {
+    let mut c = Command::cargo_bin("capcache").unwrap();
+    c.env("HF_HOME", home).env("HF_TOKEN", TOKEN).env_remove("HF_HUB_CACHE").args([
+        "resolve",
+        ID,
+        "--json",
+        "--endpoint",
+        &hub.url,
+    ]);
+    c
+}
+
+fn run(c: &mut Command) -> (i32, String, String) {
+    let o = c.output().unwrap();
+    (
+        o.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&o.stdout).into_owned(),
+        String::from_utf8_lossy(&o.stderr).into_owned(),
+    )
+}
+
+/// Whole-file GETs (no Range header) that reached the file's bytes.
+fn downloads(hub: &FixtureHub) -> usize {
+    hub.hits_for(ID).iter().filter(|h| h.cdn && h.method == "GET" && h.range.is_none()).count()
+}
+
+#[test]
+fn without_permission_the_failure_names_the_flag() {
+    let (hub, _) = setup();
+    let home = tempfile::tempdir().unwrap();
+    let (code, stdout, stderr) = run(&mut capcache(home.path(), &hub));
+    assert_eq!(code, 1, "{stderr}");
+    let v: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(v["outcome"], "range-unsupported");
+    assert!(v["message"].as_str().unwrap().contains("--allow-download"), "{v}");
+    assert!(
+        v["tried"].as_array().unwrap().iter().any(|t| t["strategy"] == "download" && t["outcome"] == "not-allowed"),
+        "{v}"
+    );
+    assert_eq!(downloads(&hub), 0);
+}
+
+#[test]
+fn allowed_downloads_go_to_the_hf_cache_count_exactly_and_happen_once() {
+    let (hub, tensors) = setup();
+    let home = tempfile::tempdir().unwrap();
+    let (code, stdout, stderr) = run(capcache(home.path(), &hub).arg("--allow-download"));
+    assert_eq!(code, 0, "{stderr}");
+    let v: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(v["strategy"], "download");
+    assert_eq!(v["exact"], true);
+    assert_eq!(
+        serde_json::from_value::<std::collections::BTreeMap<String, u64>>(v["parameters"].clone()).unwrap(),
+        per_dtype(&tensors)
+    );
+    let sha = support::hub::sha_of(ID);
+    let cached = home.path().join("hub/models--org--no-ranges/snapshots").join(&sha).join("model.safetensors");
+    assert!(cached.exists(), "{} missing", cached.display());
+    assert_eq!(downloads(&hub), 1);
+    assert!(!stdout.contains("SECRET") && !stderr.contains("SECRET"));
+    assert!(hub.hits_for(ID).iter().filter(|h| h.cdn).all(|h| h.authorization.is_none()), "token sent to the CDN");
+    assert!(!home.path().join("hub").to_string_lossy().is_empty());
+    let incomplete = walk(home.path()).into_iter().filter(|p| p.to_string_lossy().ends_with(".incomplete")).count();
+    assert_eq!(incomplete, 0);
+
+    hub.clear_log();
+    let (code, stdout, _) = run(capcache(home.path(), &hub).arg("--allow-download"));
+    assert_eq!(code, 0);
+    assert!(stdout.contains("already in"), "{stdout}");
+    assert_eq!(downloads(&hub), 0, "the second run downloads nothing");
+}
+
+#[test]
+fn too_large_downloads_are_refused_before_any_byte() {
+    let (hub, _) = setup();
+    let home = tempfile::tempdir().unwrap();
+    let (code, stdout, _) = run(capcache(home.path(), &hub).args(["--allow-download", "--max-download-bytes", "1000"]));
+    assert_eq!(code, 1);
+    let v: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    let tried = v["tried"].as_array().unwrap();
+    let dl = tried.iter().find(|t| t["strategy"] == "download").unwrap();
+    assert_eq!(dl["outcome"], "download-too-large");
+    assert!(dl["message"].as_str().unwrap().contains("--max-download-bytes"), "{dl}");
+    assert_eq!(downloads(&hub), 0);
+    assert!(!home.path().join("hub").exists() || walk(&home.path().join("hub")).is_empty());
+}
+
+#[test]
+fn delete_after_download_removes_only_what_it_fetched() {
+    let (hub, _) = setup();
+    let home = tempfile::tempdir().unwrap();
+    let (code, _, stderr) = run(capcache(home.path(), &hub).args(["--allow-download", "--delete-after-download"]));
+    assert_eq!(code, 0, "{stderr}");
+    let files: Vec<_> = walk(&home.path().join("hub"))
+        .into_iter()
+        .filter(|p| p.to_string_lossy().contains("model.safetensors"))
+        .collect();
+    assert!(files.is_empty(), "{files:?}");
+    // A file that was already cached stays.
+    run(capcache(home.path(), &hub).arg("--allow-download"));
+    let (code, _, _) = run(capcache(home.path(), &hub).args(["--allow-download", "--delete-after-download"]));
+    assert_eq!(code, 0);
+    let sha = support::hub::sha_of(ID);
+    assert!(home.path().join("hub/models--org--no-ranges/snapshots").join(sha).join("model.safetensors").exists());
+}
+
+fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                out.push(p);
+            }
+        }
+    }
+    out
+}
