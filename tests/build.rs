@@ -10,65 +10,10 @@ use std::time::{Duration, Instant};
 
 use assert_cmd::Command;
 use support::hub::{Faults, FixtureHub, Repo};
-use support::{T, per_dtype, safetensors_file, t};
+use support::per_dtype;
+use support::world::{MIN_REQUESTS, layout, repo, tensors, world};
 
 const NOW: &str = "2026-11-26T03:00:00Z";
-
-/// The tensors of model `i`: a tiny llama whose sizes depend on `i`.
-fn tensors(i: usize) -> Vec<T> {
-    let h = 64 + 8 * (i as u64 % 16);
-    let mut v = vec![t("model.embed_tokens.weight", "BF16", &[1000 + i as u64, h])];
-    for l in 0..2 {
-        v.push(t(format!("model.layers.{l}.self_attn.q_proj.weight"), "BF16", &[h, h]));
-        v.push(t(format!("model.layers.{l}.mlp.up_proj.weight"), "BF16", &[2 * h, h]));
-        v.push(t(format!("model.layers.{l}.input_layernorm.weight"), "F32", &[h]));
-    }
-    v.push(t("lm_head.weight", "BF16", &[1000 + i as u64, h]));
-    v
-}
-
-/// Layout of model `i`: 0 = Hub metadata, 1 = single file, 2 = three shards.
-fn layout(i: usize) -> usize {
-    i % 3
-}
-
-/// The most requests a model of each layout may cost on a first build: the API call, config.json,
-/// then per weight file a `/resolve` redirect and the CDN read (and the index for shards).
-const MIN_REQUESTS: [usize; 3] = [2, 4, 9];
-
-fn repo(id: &str, i: usize) -> Repo {
-    let ts = tensors(i);
-    let config = r#"{"model_type":"llama","architectures":["LlamaForCausalLM"],"torch_dtype":"bfloat16"}"#;
-    let repo = Repo::new(id).bytes("config.json", config);
-    match layout(i) {
-        0 => repo.bytes("model.safetensors", safetensors_file(&ts)).api_safetensors(&per_dtype(&ts)),
-        1 => repo.bytes("model.safetensors", safetensors_file(&ts)),
-        _ => {
-            let mut repo = repo;
-            let mut map = serde_json::Map::new();
-            for (k, chunk) in ts.chunks(3).enumerate() {
-                let name = format!("model-{:05}-of-00003.safetensors", k + 1);
-                repo = repo.bytes(&name, safetensors_file(chunk));
-                for t in chunk {
-                    map.insert(t.name.clone(), name.clone().into());
-                }
-            }
-            repo.bytes(
-                "model.safetensors.index.json",
-                serde_json::to_vec(&serde_json::json!({"weight_map": map})).unwrap(),
-            )
-        }
-    }
-}
-
-fn world(n: usize, latency: Duration) -> (FixtureHub, Vec<String>) {
-    let hub = FixtureHub::start();
-    let ids: Vec<String> = (0..n).map(|i| format!("org{}/model-{i}", i % 7)).collect();
-    for (i, id) in ids.iter().enumerate() {
-        hub.add(id, repo(id, i).faults(Faults { latency, ..Faults::default() }));
-    }
-    (hub, ids)
-}
 
 fn capcache(dir: &Path, hub: &FixtureHub) -> Command {
     let mut c = Command::cargo_bin("capcache").unwrap();

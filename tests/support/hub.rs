@@ -369,16 +369,19 @@ fn serve_connection(stream: TcpStream, state: &State, is_cdn: bool) {
                 written += chunk.len() as u64;
             }
         }
-        state.log.lock().unwrap().push(Hit {
-            method: req.method.clone(),
-            target: req.target.clone(),
-            model,
-            range: req.header("range").map(str::to_owned),
-            status: reply.status,
-            bytes: written,
-            authorization: req.header("authorization").map(str::to_owned),
-            cdn: is_cdn,
-        });
+        let control = req.target.starts_with("/_fixture/");
+        if !control {
+            state.log.lock().unwrap().push(Hit {
+                method: req.method.clone(),
+                target: req.target.clone(),
+                model,
+                range: req.header("range").map(str::to_owned),
+                status: reply.status,
+                bytes: written,
+                authorization: req.header("authorization").map(str::to_owned),
+                cdn: is_cdn,
+            });
+        }
         match reply.end {
             End::KeepAlive if ok => continue,
             End::Reset => {
@@ -435,6 +438,16 @@ fn is_lfs(path: &str) -> bool {
 /// Routes a request: `(model id for the log, reply, latency)`.
 fn route(req: &Request, state: &State, is_cdn: bool) -> (Option<String>, Reply, Duration) {
     let (path, query) = req.target.split_once('?').unwrap_or((&req.target, ""));
+    if path == "/_fixture/stats" {
+        let log = state.log.lock().unwrap();
+        let bytes: u64 = log.iter().map(|h| h.bytes).sum();
+        let v = serde_json::json!({"requests": log.len(), "bytes": bytes});
+        return (None, Reply::json(200, &v), Duration::ZERO);
+    }
+    if path == "/_fixture/reset" {
+        state.log.lock().unwrap().clear();
+        return (None, Reply::json(200, &serde_json::json!({"reset": true})), Duration::ZERO);
+    }
     let segs: Vec<String> = path.trim_start_matches('/').split('/').map(percent_decode).collect();
     let model = if is_cdn {
         segs.get(1..3).map(|s| s.join("/"))

@@ -2,6 +2,7 @@
 #![allow(dead_code)]
 
 pub mod hub;
+pub mod world;
 
 use std::path::PathBuf;
 

@@ -1,0 +1,46 @@
+//! Config-strategy throughput on one core: every fixture config (real published ones and the
+//! written ones), counted over and over for a fixed time. Prints configs per second for counting a
+//! parsed config, and for parsing + counting from bytes, as JSON on stdout.
+//!
+//!     cargo bench --bench config_count [-- SECONDS]
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+fn main() {
+    let secs: f64 = std::env::args().skip(1).find_map(|a| a.parse().ok()).unwrap_or(2.0);
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+    let mut texts = Vec::new();
+    for sub in ["configs", "written"] {
+        for e in std::fs::read_dir(root.join(sub)).unwrap() {
+            let p = e.unwrap().path();
+            if p.file_name().unwrap() != "expected_counts.json" {
+                texts.push(std::fs::read_to_string(p).unwrap());
+            }
+        }
+    }
+    let values: Vec<serde_json::Value> = texts.iter().map(|t| serde_json::from_str(t).unwrap()).collect();
+    let budget = Duration::from_secs_f64(secs);
+    let rate = |f: &dyn Fn(usize) -> u64| {
+        let start = Instant::now();
+        let mut n = 0usize;
+        let mut sink = 0u64;
+        while start.elapsed() < budget {
+            for i in 0..values.len() {
+                sink = sink.wrapping_add(f(i));
+            }
+            n += values.len();
+        }
+        std::hint::black_box(sink);
+        n as f64 / start.elapsed().as_secs_f64()
+    };
+    let counted = rate(&|i| capcache::arch::estimate(&values[i]).map(|e| e.logical).unwrap_or(0));
+    let parsed = rate(&|i| {
+        let v: serde_json::Value = serde_json::from_str(&texts[i]).unwrap();
+        capcache::arch::estimate(&v).map(|e| e.logical).unwrap_or(0)
+    });
+    println!(
+        "{}",
+        serde_json::json!({"configs": values.len(), "count_per_sec": counted.round(), "parse_and_count_per_sec": parsed.round()})
+    );
+}

@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Fuzzes the four parsers (safetensors headers, pickles, GGUF headers, zip records) for SECONDS
+# each (default 300), seeded with the committed fixtures. cargo-fuzz needs nightly features: on a
+# stable toolchain RUSTC_BOOTSTRAP=1 enables them. Install with `cargo install cargo-fuzz`.
+set -euo pipefail
+secs=${1:-300}
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root/fuzz"
+export RUSTC_BOOTSTRAP=1
+seed() { mkdir -p "corpus/$1"; cp "${@:2}" "corpus/$1/" 2>/dev/null || true; }
+seed safetensors_header "$root"/tests/fixtures/pytorch/llama-bf16/config.json
+python3 - "$root" <<'PY'
+import pathlib, sys, struct, json
+root = pathlib.Path(sys.argv[1]); fuzz = root / "fuzz" / "corpus"
+hdr = json.dumps({"a": {"dtype": "F16", "shape": [2, 3], "data_offsets": [0, 12]}, "__metadata__": {"format": "pt"}}).encode()
+(fuzz / "safetensors_header" / "seed.safetensors").write_bytes(struct.pack("<Q", len(hdr)) + hdr + b"\0" * 12)
+(fuzz / "pickle").mkdir(parents=True, exist_ok=True)
+for case in ["llama-bf16", "gpt2-tied", "llama-legacy"]:
+    b = (root / "tests/fixtures/pytorch" / case / "pytorch_model.bin").read_bytes()
+    if b.startswith(b"PK\x03\x04"):
+        n, e = struct.unpack("<HH", b[26:30]); start = 30 + n + e
+        b = b[start:start + 200_000]
+    (fuzz / "pickle" / f"{case}.pkl").write_bytes(b[:200_000])
+(fuzz / "gguf_header").mkdir(parents=True, exist_ok=True)
+(fuzz / "gguf_header" / "tiny.gguf").write_bytes((root / "tests/fixtures/gguf/tiny-q8_0.gguf").read_bytes()[:400_000])
+(fuzz / "zip_records").mkdir(parents=True, exist_ok=True)
+b = (root / "tests/fixtures/pytorch/llama-legacy/pytorch_model.bin").read_bytes()
+(fuzz / "zip_records" / "tail.bin").write_bytes((root / "tests/fixtures/pytorch/opt-125m-skeleton/tail.bin").read_bytes()[-4096:])
+(fuzz / "zip_records" / "head.bin").write_bytes((root / "tests/fixtures/pytorch/llama-bf16/pytorch_model.bin").read_bytes()[:4096])
+PY
+for target in safetensors_header pickle gguf_header zip_records; do
+  echo "== $target: ${secs}s"
+  cargo fuzz run -O "$target" "corpus/$target" -- -max_total_time="$secs" -rss_limit_mb=2048 -timeout=10 2>&1 | grep -E "^(Done|#[0-9]+ *DONE)|ERROR|SUMMARY|crash-|panicked" || true
+done
