@@ -25,4 +25,4 @@ echo "sentence-transformers/all-MiniLM-L6-v2" >> "$list"
 cargo build --release --quiet
 # --now keeps the stamps stable: a rebuild of unchanged inputs is byte-identical.
 ./target/release/capcache build --models "$list" --source "$mirror" --sqlite "$work/capcache.sqlite" \
-  --db db.json --now 2026-11-26T00:00:00Z "$@"
+  --db db.json --refresh --now 2026-11-26T00:00:00Z "$@"

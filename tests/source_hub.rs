@@ -235,3 +235,18 @@ fn the_token_appears_in_no_error_message() {
     assert!(!format!("{e} {e:?}").contains("SECRET"));
     drop(dead);
 }
+
+#[test]
+fn a_shared_limit_bounds_requests_in_flight_per_host() {
+    let hub = hub_with("org/m", Faults { latency: Duration::from_millis(50), ..Faults::default() });
+    let mut s = HubSettings::new(&hub.url);
+    s.max_in_flight = 3;
+    let c = HubSource::new(s).unwrap();
+    let snap = c.snapshot(&id("org/m"), "main").unwrap();
+    std::thread::scope(|scope| {
+        for _ in 0..12 {
+            scope.spawn(|| c.read_small(&snap, "config.json", 1000).unwrap());
+        }
+    });
+    assert_eq!(hub.max_in_flight(), 3, "12 concurrent reads, at most 3 at once, and the limit was reached");
+}

@@ -192,6 +192,8 @@ struct State {
     tree_page: Mutex<usize>,
     cdn_base: Mutex<String>,
     etag_counter: Mutex<u64>,
+    /// Requests being answered now, and the most seen at once (main listener).
+    in_flight: Mutex<(usize, usize)>,
 }
 
 /// A running fixture hub. Its threads live until the process ends.
@@ -211,6 +213,7 @@ impl FixtureHub {
             tree_page: Mutex::new(50),
             cdn_base: Mutex::new(String::new()),
             etag_counter: Mutex::new(0),
+            in_flight: Mutex::new((0, 0)),
         });
         let main = TcpListener::bind("127.0.0.1:0").expect("bind fixture hub");
         let cdn = TcpListener::bind("127.0.0.1:0").expect("bind fixture CDN");
@@ -243,6 +246,10 @@ impl FixtureHub {
     }
     pub fn set_tree_page(&self, n: usize) {
         *self.state.tree_page.lock().unwrap() = n;
+    }
+    /// The most requests the main listener answered at once.
+    pub fn max_in_flight(&self) -> usize {
+        self.state.in_flight.lock().unwrap().1
     }
     pub fn log(&self) -> Vec<Hit> {
         self.state.log.lock().unwrap().clone()
@@ -347,6 +354,11 @@ fn serve_connection(stream: TcpStream, state: &State, is_cdn: bool) {
     let mut reader = BufReader::new(stream.try_clone().expect("clone stream"));
     let mut stream = stream;
     while let Some(req) = read_request(&mut reader) {
+        if !is_cdn {
+            let mut f = state.in_flight.lock().unwrap();
+            f.0 += 1;
+            f.1 = f.1.max(f.0);
+        }
         let (model, reply, latency) = route(&req, state, is_cdn);
         if !latency.is_zero() {
             std::thread::sleep(latency);
@@ -368,6 +380,9 @@ fn serve_connection(stream: TcpStream, state: &State, is_cdn: bool) {
                 }
                 written += chunk.len() as u64;
             }
+        }
+        if !is_cdn {
+            state.in_flight.lock().unwrap().0 -= 1;
         }
         let control = req.target.starts_with("/_fixture/");
         if !control {
