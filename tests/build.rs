@@ -249,3 +249,49 @@ fn shards_partition_the_list_and_merge_back_to_the_whole() {
     let (_, _, stderr) = run(capcache(dir.path(), &hub).args(["--shard", "4/3"]));
     assert!(stderr.contains("between 1 and N"), "{stderr}");
 }
+
+#[test]
+fn max_age_re_resolves_old_records_and_local_folders_build_offline() {
+    let (hub, ids) = world(4, Duration::ZERO);
+    let dir = tempfile::tempdir().unwrap();
+    write_list(dir.path(), &ids);
+    run(&mut capcache(dir.path(), &hub));
+    let mut later = Command::cargo_bin("capcache").unwrap();
+    later.current_dir(dir.path()).args(["build", "--endpoint", &hub.url, "--now", "2026-12-05T03:00:00Z", "--json"]);
+    let (_, stdout, _) = run(later.args(["--max-age", "7d"]));
+    let v: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(v["unchanged"], 0, "records 9 days old are re-resolved: {v}");
+    assert_eq!(v["resolved_by_strategy"].as_object().unwrap().values().map(|n| n.as_u64().unwrap()).sum::<u64>(), 4);
+    let (_, stdout, _) = run(Command::cargo_bin("capcache").unwrap().current_dir(dir.path()).args([
+        "build",
+        "--endpoint",
+        &hub.url,
+        "--now",
+        "2026-12-06T03:00:00Z",
+        "--json",
+        "--max-age",
+        "7d",
+    ]));
+    let v: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(v["unchanged"], 4, "records resolved a day ago are kept: {v}");
+
+    // --source DIR: the same build from a plain {org}/{name} folder, no network.
+    let mirror = tempfile::tempdir().unwrap();
+    let id = "sentence-transformers/all-MiniLM-L6-v2";
+    let model_dir = mirror.path().join(id);
+    std::fs::create_dir_all(&model_dir).unwrap();
+    for f in ["config.json", "model.safetensors", "modules.json"] {
+        std::fs::copy(support::minilm_dir().join(f), model_dir.join(f)).unwrap();
+    }
+    let out = tempfile::tempdir().unwrap();
+    std::fs::write(out.path().join("models.txt"), format!("{id}\n")).unwrap();
+    let (code, _, stderr) = run(Command::cargo_bin("capcache")
+        .unwrap()
+        .current_dir(out.path())
+        .arg("build")
+        .arg("--source")
+        .arg(mirror.path()));
+    assert_eq!(code, 0, "{stderr}");
+    let r = &read_db(out.path()).models[id];
+    assert_eq!((r.strategy.as_str(), r.total), ("safetensors", 22_713_728));
+}

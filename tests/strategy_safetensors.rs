@@ -260,3 +260,71 @@ fn gated_and_missing_models_fail_with_their_outcome() {
     let f = resolve(&hub, "org/none", &Options::default()).unwrap_err();
     assert_eq!(f.outcome, "not-found");
 }
+
+#[test]
+fn other_repo_layouts_are_read_too() {
+    let hub = FixtureHub::start();
+    let a = [t("w", "F16", &[4, 4])];
+    let b = [t("x", "F32", &[8]), t("y", "BF16", &[2, 3])];
+    let c = [t("dense.linear.weight", "F32", &[16, 32])];
+    let mut expected = per_dtype(&a);
+    for (k, v) in per_dtype(&b) {
+        *expected.entry(k).or_default() += v;
+    }
+    // diffusers: components in folders, one of them sharded.
+    let unet_index = serde_json::json!({"weight_map": {"x": "diffusion_pytorch_model-00001-of-00001.safetensors", "y": "diffusion_pytorch_model-00001-of-00001.safetensors"}});
+    hub.add(
+        "d/diffusers",
+        Repo::new("d/diffusers")
+            .bytes("model_index.json", r#"{"_class_name": "StableDiffusionPipeline", "text_encoder": ["transformers", "CLIPTextModel"], "unet": ["diffusers", "UNet2DConditionModel"], "scheduler": ["diffusers", "PNDMScheduler"]}"#)
+            .bytes("text_encoder/model.safetensors", safetensors_file(&a))
+            .bytes("unet/diffusion_pytorch_model.safetensors.index.json", serde_json::to_vec(&unet_index).unwrap())
+            .bytes("unet/diffusion_pytorch_model-00001-of-00001.safetensors", safetensors_file(&b)),
+    );
+    let r = resolve(&hub, "d/diffusers", &Options::default()).unwrap();
+    assert_eq!(r.parameters, expected);
+    assert_eq!(r.files, ["text_encoder/model.safetensors", "unet/diffusion_pytorch_model-00001-of-00001.safetensors"]);
+
+    // sentence-transformers with a Dense module.
+    let modules = r#"[{"idx":0,"name":"0","path":"","type":"sentence_transformers.models.Transformer"},
+                      {"idx":1,"name":"1","path":"1_Pooling","type":"sentence_transformers.models.Pooling"},
+                      {"idx":2,"name":"2","path":"2_Dense","type":"sentence_transformers.models.Dense"}]"#;
+    hub.add(
+        "s/st-dense",
+        Repo::new("s/st-dense")
+            .bytes("modules.json", modules)
+            .bytes("model.safetensors", safetensors_file(&a))
+            .bytes("1_Pooling/config.json", "{}")
+            .bytes("2_Dense/model.safetensors", safetensors_file(&c)),
+    );
+    let r = resolve(&hub, "s/st-dense", &Options::default()).unwrap();
+    assert_eq!(r.files, ["model.safetensors", "2_Dense/model.safetensors"]);
+    assert_eq!(r.total, 16 + 16 * 32);
+
+    // Mistral's consolidated file, and an adapter repo.
+    hub.add("m/consolidated", Repo::new("m/consolidated").bytes("consolidated.safetensors", safetensors_file(&b)));
+    assert_eq!(resolve(&hub, "m/consolidated", &Options::default()).unwrap().parameters, per_dtype(&b));
+    hub.add(
+        "p/adapter",
+        Repo::new("p/adapter")
+            .bytes("adapter_config.json", "{}")
+            .bytes("adapter_model.safetensors", safetensors_file(&c)),
+    );
+    assert_eq!(resolve(&hub, "p/adapter", &Options::default()).unwrap().files, ["adapter_model.safetensors"]);
+}
+
+#[test]
+fn hub_metadata_that_disagrees_with_the_headers_is_recorded_not_hidden() {
+    let hub = FixtureHub::start();
+    let ts = [t("w", "BF16", &[10, 10])];
+    let wrong = BTreeMap::from([("BF16".to_owned(), 99u64)]);
+    hub.add(
+        "o/disagree",
+        Repo::new("o/disagree").bytes("model.safetensors", safetensors_file(&ts)).api_safetensors(&wrong),
+    );
+    let r = resolve(&hub, "o/disagree", &Options { verify: true, ..Options::default() }).unwrap();
+    assert_eq!(r.strategy, "hub-metadata");
+    assert_eq!(r.parameters, wrong, "the record keeps what the winning strategy said");
+    assert_eq!(r.cross_check["safetensors"], 100, "and what the headers say beside it");
+    assert!(r.warnings.iter().any(|w| w.contains("headers say")), "{:?}", r.warnings);
+}
