@@ -20,6 +20,23 @@ pub struct Defaults {
     pub tie: bool,
 }
 
+impl Defaults {
+    /// Vocabulary, hidden size, intermediate size, layers, heads; as many KV heads as heads,
+    /// head_dim = hidden / heads, untied head.
+    pub const fn new(vocab: u64, hidden: u64, inter: u64, layers: u64, heads: u64) -> Defaults {
+        Defaults { vocab, hidden, inter, layers, heads, kv: None, head_dim: None, tie: false }
+    }
+    pub const fn kv(self, kv: u64) -> Defaults {
+        Defaults { kv: Some(kv), ..self }
+    }
+    pub const fn head_dim(self, head_dim: u64) -> Defaults {
+        Defaults { head_dim: Some(head_dim), ..self }
+    }
+    pub const fn tied(self) -> Defaults {
+        Defaults { tie: true, ..self }
+    }
+}
+
 /// The standard dimensions of a decoder.
 #[derive(Debug, Clone, Copy)]
 pub struct Dims {

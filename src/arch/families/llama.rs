@@ -42,161 +42,62 @@ fn rms(family: &'static str, defaults: Defaults, attn: Attn, mlp_bias: bool) -> 
 }
 
 pub fn llama(c: &Cfg) -> Result<Model, ArchError> {
-    let d = Defaults {
-        vocab: 32000,
-        hidden: 4096,
-        inter: 11008,
-        layers: 32,
-        heads: 32,
-        kv: None,
-        head_dim: None,
-        tie: false,
-    };
+    let d = Defaults::new(32000, 4096, 11008, 32, 32);
     build(c, &rms("llama", d, Attn::all_bias(c.flag("attention_bias", false)), c.flag("mlp_bias", false)))
 }
 
 pub fn mistral(c: &Cfg) -> Result<Model, ArchError> {
-    let d = Defaults {
-        vocab: 32000,
-        hidden: 4096,
-        inter: 14336,
-        layers: 32,
-        heads: 32,
-        kv: Some(8),
-        head_dim: None,
-        tie: false,
-    };
+    let d = Defaults::new(32000, 4096, 14336, 32, 32).kv(8);
     build(c, &rms("mistral", d, Attn::NO_BIAS, false))
 }
 
 pub fn qwen2(c: &Cfg) -> Result<Model, ArchError> {
-    let d = Defaults {
-        vocab: 151936,
-        hidden: 4096,
-        inter: 22016,
-        layers: 32,
-        heads: 32,
-        kv: Some(32),
-        head_dim: None,
-        tie: false,
-    };
+    let d = Defaults::new(151936, 4096, 22016, 32, 32).kv(32);
     build(c, &rms("qwen2", d, Attn { q_bias: true, kv_bias: true, o_bias: false, qk_norm: QkNorm::None }, false))
 }
 
 pub fn qwen3(c: &Cfg) -> Result<Model, ArchError> {
-    let d = Defaults {
-        vocab: 151936,
-        hidden: 4096,
-        inter: 22016,
-        layers: 32,
-        heads: 32,
-        kv: Some(32),
-        head_dim: Some(128),
-        tie: false,
-    };
+    let d = Defaults::new(151936, 4096, 22016, 32, 32).kv(32).head_dim(128);
     let attn = Attn::all_bias(c.flag("attention_bias", false)).qk_norm(QkNorm::PerHead);
     build(c, &rms("qwen3", d, attn, false))
 }
 
 pub fn granite(c: &Cfg) -> Result<Model, ArchError> {
-    let d = Defaults {
-        vocab: 32000,
-        hidden: 4096,
-        inter: 11008,
-        layers: 32,
-        heads: 32,
-        kv: None,
-        head_dim: None,
-        tie: false,
-    };
+    let d = Defaults::new(32000, 4096, 11008, 32, 32);
     build(c, &rms("granite", d, Attn::all_bias(c.flag("attention_bias", false)), c.flag("mlp_bias", false)))
 }
 
 pub fn olmo2(c: &Cfg) -> Result<Model, ArchError> {
-    let d = Defaults {
-        vocab: 50304,
-        hidden: 4096,
-        inter: 11008,
-        layers: 32,
-        heads: 32,
-        kv: None,
-        head_dim: None,
-        tie: false,
-    };
+    let d = Defaults::new(50304, 4096, 11008, 32, 32);
     let attn = Attn::all_bias(c.flag("attention_bias", false)).qk_norm(QkNorm::Full);
     build(c, &rms("olmo2", d, attn, false))
 }
 
 pub fn phi3(c: &Cfg) -> Result<Model, ArchError> {
     // Fused qkv_proj and gate_up_proj hold the same elements as the separate projections.
-    let d = Defaults {
-        vocab: 32064,
-        hidden: 3072,
-        inter: 8192,
-        layers: 32,
-        heads: 32,
-        kv: None,
-        head_dim: None,
-        tie: false,
-    };
+    let d = Defaults::new(32064, 3072, 8192, 32, 32);
     build(c, &rms("phi3", d, Attn::NO_BIAS, false))
 }
 
 pub fn gemma(c: &Cfg) -> Result<Model, ArchError> {
-    let d = Defaults {
-        vocab: 256000,
-        hidden: 3072,
-        inter: 24576,
-        layers: 28,
-        heads: 16,
-        kv: Some(16),
-        head_dim: Some(256),
-        tie: true,
-    };
+    let d = Defaults::new(256000, 3072, 24576, 28, 16).kv(16).head_dim(256).tied();
     build(c, &rms("gemma", d, Attn::all_bias(c.flag("attention_bias", false)), false))
 }
 
 pub fn gemma2(c: &Cfg) -> Result<Model, ArchError> {
-    let d = Defaults {
-        vocab: 256000,
-        hidden: 2304,
-        inter: 9216,
-        layers: 26,
-        heads: 8,
-        kv: Some(4),
-        head_dim: Some(256),
-        tie: true,
-    };
+    let d = Defaults::new(256000, 2304, 9216, 26, 8).kv(4).head_dim(256).tied();
     let v = Variant { norms_per_layer: 4, ..rms("gemma2", d, Attn::all_bias(c.flag("attention_bias", false)), false) };
     build(c, &v)
 }
 
 pub fn gemma3_text(c: &Cfg) -> Result<Model, ArchError> {
-    let d = Defaults {
-        vocab: 262208,
-        hidden: 2304,
-        inter: 9216,
-        layers: 26,
-        heads: 8,
-        kv: Some(4),
-        head_dim: Some(256),
-        tie: true,
-    };
+    let d = Defaults::new(262208, 2304, 9216, 26, 8).kv(4).head_dim(256).tied();
     let attn = Attn::all_bias(c.flag("attention_bias", false)).qk_norm(QkNorm::PerHead);
     build(c, &Variant { norms_per_layer: 4, ..rms("gemma3_text", d, attn, false) })
 }
 
 pub fn starcoder2(c: &Cfg) -> Result<Model, ArchError> {
-    let d = Defaults {
-        vocab: 49152,
-        hidden: 3072,
-        inter: 12288,
-        layers: 30,
-        heads: 24,
-        kv: Some(2),
-        head_dim: None,
-        tie: true,
-    };
+    let d = Defaults::new(49152, 3072, 12288, 30, 24).kv(2).tied();
     let bias = c.flag("use_bias", true);
     build(
         c,
@@ -213,16 +114,7 @@ pub fn starcoder2(c: &Cfg) -> Result<Model, ArchError> {
 }
 
 pub fn stablelm(c: &Cfg) -> Result<Model, ArchError> {
-    let d = Defaults {
-        vocab: 50304,
-        hidden: 2560,
-        inter: 6912,
-        layers: 32,
-        heads: 32,
-        kv: None,
-        head_dim: None,
-        tie: false,
-    };
+    let d = Defaults::new(50304, 2560, 6912, 32, 32);
     let qkv = c.flag("use_qkv_bias", false);
     let qk = if c.flag("qk_layernorm", false) { QkNorm::Stacked } else { QkNorm::None };
     let norms = if c.flag("use_parallel_residual", false) { 1 } else { 2 };
@@ -242,16 +134,7 @@ pub fn stablelm(c: &Cfg) -> Result<Model, ArchError> {
 }
 
 pub fn cohere(c: &Cfg) -> Result<Model, ArchError> {
-    let d = Defaults {
-        vocab: 256000,
-        hidden: 8192,
-        inter: 22528,
-        layers: 40,
-        heads: 64,
-        kv: None,
-        head_dim: None,
-        tie: true,
-    };
+    let d = Defaults::new(256000, 8192, 22528, 40, 64).tied();
     let qk = if c.flag("use_qk_norm", false) { QkNorm::Stacked } else { QkNorm::None };
     let attn = Attn::all_bias(c.flag("attention_bias", false)).qk_norm(qk);
     build(c, &Variant { norms_per_layer: 1, ..rms("cohere", d, attn, false) })
@@ -263,7 +146,7 @@ pub fn generic(c: &Cfg) -> Result<Model, ArchError> {
     for key in ["hidden_size", "num_hidden_layers", "num_attention_heads", "intermediate_size", "vocab_size"] {
         c.req(key)?;
     }
-    let d = Defaults { vocab: 0, hidden: 0, inter: 0, layers: 0, heads: 1, kv: None, head_dim: None, tie: false };
+    let d = Defaults::new(0, 0, 0, 0, 1);
     let attn = Attn::all_bias(c.flag("attention_bias", false));
     let mut m = build(c, &rms("generic-decoder", d, attn, c.flag("mlp_bias", false)))?;
     m.approximate = true;

@@ -29,19 +29,7 @@ fn num_experts(c: &Cfg, default: u64) -> u64 {
 }
 
 pub fn mixtral(c: &Cfg) -> Result<Model, ArchError> {
-    let d = dims(
-        c,
-        &Defaults {
-            vocab: 32000,
-            hidden: 4096,
-            inter: 14336,
-            layers: 32,
-            heads: 32,
-            kv: Some(8),
-            head_dim: None,
-            tie: false,
-        },
-    )?;
+    let d = dims(c, &Defaults::new(32000, 4096, 14336, 32, 32).kv(8))?;
     let mut m = Model::new("mixtral");
     frame(c, &mut m, &d, false);
     attention(&mut m, &d, Attn::NO_BIAS, d.layers);
@@ -50,19 +38,7 @@ pub fn mixtral(c: &Cfg) -> Result<Model, ArchError> {
 }
 
 pub fn granitemoe(c: &Cfg) -> Result<Model, ArchError> {
-    let d = dims(
-        c,
-        &Defaults {
-            vocab: 32000,
-            hidden: 4096,
-            inter: 11008,
-            layers: 32,
-            heads: 32,
-            kv: None,
-            head_dim: None,
-            tie: false,
-        },
-    )?;
+    let d = dims(c, &Defaults::new(32000, 4096, 11008, 32, 32))?;
     let mut m = Model::new("granitemoe");
     frame(c, &mut m, &d, false);
     attention(&mut m, &d, Attn::all_bias(c.flag("attention_bias", false)), d.layers);
@@ -79,19 +55,7 @@ fn qwen_sparse_layers(c: &Cfg, layers: u64, n_experts: u64) -> u64 {
 }
 
 pub fn qwen2_moe(c: &Cfg) -> Result<Model, ArchError> {
-    let d = dims(
-        c,
-        &Defaults {
-            vocab: 151936,
-            hidden: 2048,
-            inter: 5632,
-            layers: 24,
-            heads: 16,
-            kv: Some(16),
-            head_dim: None,
-            tie: false,
-        },
-    )?;
+    let d = dims(c, &Defaults::new(151936, 2048, 5632, 24, 16).kv(16))?;
     let n = num_experts(c, 60);
     let sparse = qwen_sparse_layers(c, d.layers, n);
     let mut m = Model::new("qwen2_moe");
@@ -106,19 +70,7 @@ pub fn qwen2_moe(c: &Cfg) -> Result<Model, ArchError> {
 }
 
 pub fn qwen3_moe(c: &Cfg) -> Result<Model, ArchError> {
-    let d = dims(
-        c,
-        &Defaults {
-            vocab: 151936,
-            hidden: 2048,
-            inter: 6144,
-            layers: 24,
-            heads: 32,
-            kv: Some(4),
-            head_dim: None,
-            tie: false,
-        },
-    )?;
+    let d = dims(c, &Defaults::new(151936, 2048, 6144, 24, 32).kv(4))?;
     let n = num_experts(c, 128);
     let sparse = qwen_sparse_layers(c, d.layers, n);
     let mut m = Model::new("qwen3_moe");
@@ -132,29 +84,8 @@ pub fn qwen3_moe(c: &Cfg) -> Result<Model, ArchError> {
 /// DeepSeek V2/V3: multi-head latent attention; dense MLPs for the first `first_k_dense_replace`
 /// layers, then routed + shared experts.
 pub fn deepseek(c: &Cfg, v3: bool) -> Result<Model, ArchError> {
-    let defaults = if v3 {
-        Defaults {
-            vocab: 129280,
-            hidden: 7168,
-            inter: 18432,
-            layers: 61,
-            heads: 128,
-            kv: None,
-            head_dim: None,
-            tie: false,
-        }
-    } else {
-        Defaults {
-            vocab: 102400,
-            hidden: 4096,
-            inter: 11008,
-            layers: 32,
-            heads: 32,
-            kv: None,
-            head_dim: None,
-            tie: false,
-        }
-    };
+    let defaults =
+        if v3 { Defaults::new(129280, 7168, 18432, 61, 128) } else { Defaults::new(102400, 4096, 11008, 32, 32) };
     let d = dims(c, &defaults)?;
     let mut m = Model::new(if v3 { "deepseek_v3" } else { "deepseek_v2" });
     frame(c, &mut m, &d, false);
@@ -189,19 +120,7 @@ pub fn deepseek(c: &Cfg, v3: bool) -> Result<Model, ArchError> {
 }
 
 pub fn gpt_oss(c: &Cfg) -> Result<Model, ArchError> {
-    let d = dims(
-        c,
-        &Defaults {
-            vocab: 201088,
-            hidden: 2880,
-            inter: 2880,
-            layers: 36,
-            heads: 64,
-            kv: Some(8),
-            head_dim: Some(64),
-            tie: false,
-        },
-    )?;
+    let d = dims(c, &Defaults::new(201088, 2880, 2880, 36, 64).kv(8).head_dim(64))?;
     let n = num_experts(c, 128);
     let mut m = Model::new("gpt_oss");
     frame(c, &mut m, &d, false);
@@ -219,19 +138,7 @@ pub fn gpt_oss(c: &Cfg) -> Result<Model, ArchError> {
 /// Llama 4 text: MoE layers (`moe_layers`, else every `interleave_moe_layer_step`-th) with routed
 /// experts and a shared expert; the other layers dense with `intermediate_size_mlp`.
 pub fn llama4_text(c: &Cfg) -> Result<Model, ArchError> {
-    let d = dims(
-        c,
-        &Defaults {
-            vocab: 202048,
-            hidden: 5120,
-            inter: 8192,
-            layers: 48,
-            heads: 40,
-            kv: Some(8),
-            head_dim: Some(128),
-            tie: false,
-        },
-    )?;
+    let d = dims(c, &Defaults::new(202048, 5120, 8192, 48, 40).kv(8).head_dim(128))?;
     let n = num_experts(c, 16);
     let moe_layers = match c.list("moe_layers") {
         Some(list) => list.iter().filter(|i| **i < d.layers).count() as u64,
