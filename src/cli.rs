@@ -9,7 +9,22 @@ use clap::{Args, Parser, Subcommand};
 /// `get` answers from the cache (a db.json, a SQLite store, or the copy built into this binary)
 /// with no network.
 #[derive(Debug, Parser)]
-#[command(name = "capcache", version, about, long_about, propagate_version = true)]
+#[command(
+    name = "capcache",
+    version,
+    about,
+    long_about,
+    propagate_version = true,
+    after_long_help = "Examples:
+  capcache get meta-llama/Llama-3.1-8B            a model's cached record
+  capcache get facebook/opt-125m --json           the record as JSON, for scripts
+  capcache resolve Qwen/Qwen3-0.6B                resolve one model from the Hub now
+  capcache estimate ./config.json                 count a local config before downloading anything
+  HF_TOKEN=hf_... capcache build                  the nightly job over models.txt
+  capcache build --shard 2/4 --sqlite s2.sqlite   one of four machines; then `capcache merge`
+
+Exit codes: 0 all good; 1 some models failed or were not found; 2 usage or unusable input."
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
