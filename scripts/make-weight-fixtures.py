@@ -114,6 +114,8 @@ def gguf_files():
         w.add_context_length(2048)
         w.add_embedding_length(256)
         w.add_block_count(2)
+        w.add_head_count(4)
+        w.add_head_count_kv(2)
         w.add_token_list([f"tok{i}" for i in range(20000)])  # a large array the reader must skip
         w.add_tensor("token_embd.weight", rng.standard_normal((1000, 256), dtype=np.float32).astype(np.float16))
         for b in range(2):

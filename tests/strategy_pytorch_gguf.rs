@@ -216,6 +216,13 @@ fn gguf_files_resolve_to_what_the_gguf_package_reports() {
     assert_eq!(r.strategy, "gguf");
     assert_eq!(r.parameters, sum(&["tiny-q8_0.gguf"], "parameters"));
     assert_eq!(r.weight_bytes, sum(&["tiny-q8_0.gguf"], "bytes").values().sum::<u64>());
+    // No config.json: the architecture comes from the GGUF metadata, the KV cache at llama.cpp's F16.
+    let a = r.architecture.as_ref().unwrap();
+    assert_eq!(a.model_type.as_deref(), Some("llama"));
+    assert_eq!((a.num_hidden_layers, a.hidden_size, a.num_attention_heads), (Some(2), Some(256), Some(4)));
+    assert_eq!((a.num_key_value_heads, a.head_dim, a.vocab_size), (Some(2), Some(64), Some(1000)));
+    assert_eq!(a.max_position_embeddings, Some(2048));
+    assert_eq!(r.kv_cache_bytes_per_token, Some(2 * 2 * 64 * 2 * 2));
 
     let parts = ["tiny-split-00001-of-00002.gguf", "tiny-split-00002-of-00002.gguf"];
     let mut split = Repo::new("g/split");

@@ -259,6 +259,13 @@ fn gated_and_missing_models_fail_with_their_outcome() {
     assert!(f.message.contains("token"));
     let f = resolve(&hub, "org/none", &Options::default()).unwrap_err();
     assert_eq!(f.outcome, "not-found");
+
+    // The Hub metadata of a gated repo is public: it still answers, and says what it could not read.
+    let params = BTreeMap::from([("F16".to_owned(), 2u64)]);
+    hub.with_repo("org/gated", |r| *r = r.clone().api_safetensors(&params));
+    let r = resolve(&hub, "org/gated", &Options::default()).unwrap();
+    assert_eq!((r.strategy.as_str(), &r.parameters), ("hub-metadata", &params));
+    assert!(r.warnings.iter().any(|w| w.contains("gated")), "{:?}", r.warnings);
 }
 
 #[test]

@@ -28,5 +28,11 @@ pub fn run(ctx: &Ctx) -> Result<Found, Miss> {
         unknown_dtypes: Default::default(),
         notes,
     };
-    Ok(Found { counts, exact: false, approximate: est.approximate, files: vec!["config.json".into()] })
+    Ok(Found {
+        counts,
+        exact: false,
+        approximate: est.approximate,
+        files: vec!["config.json".into()],
+        architecture: None,
+    })
 }

@@ -11,6 +11,7 @@ use super::{Ctx, Found, Miss};
 use crate::count::{self, CountOptions};
 use crate::dtype;
 use crate::format::{TensorInfo, gguf};
+use crate::record::{Architecture, Mla, Moe};
 use crate::source::{Snapshot, Source};
 
 const FIRST_READ: u64 = 256 << 10;
@@ -78,8 +79,10 @@ pub fn choose(ctx: &Ctx, prefer: Option<&str>) -> Result<(String, Vec<String>, V
 
 pub fn run(ctx: &Ctx, prefer: Option<&str>) -> Result<Found, Miss> {
     let (chosen, files, others) = choose(ctx, prefer)?;
-    let headers: Vec<Vec<TensorInfo>> =
+    let parsed: Vec<gguf::Header> =
         files.par_iter().map(|f| read_header(ctx.source, ctx.snap, f)).collect::<Result<_, Miss>>()?;
+    let first_metadata = parsed.first().map(|h| h.metadata.clone()).unwrap_or_default();
+    let headers: Vec<Vec<TensorInfo>> = parsed.into_iter().map(|h| h.tensors).collect();
     let mut counts =
         count::count(headers.iter().flatten(), CountOptions::default()).map_err(|e| Miss::invalid(&chosen, e))?;
     if !others.is_empty() {
@@ -88,10 +91,10 @@ pub fn run(ctx: &Ctx, prefer: Option<&str>) -> Result<Found, Miss> {
             others.join(", ")
         ));
     }
-    Ok(Found { counts, exact: true, approximate: false, files })
+    Ok(Found { architecture: architecture(&first_metadata, &headers), ..Found::exact(counts, files) })
 }
 
-fn read_header(source: &dyn Source, snap: &Snapshot, path: &str) -> Result<Vec<TensorInfo>, Miss> {
+fn read_header(source: &dyn Source, snap: &Snapshot, path: &str) -> Result<gguf::Header, Miss> {
     let first = source.read_range(snap, path, 0, FIRST_READ)?;
     let size = first.file_size;
     let mut err = None;
@@ -106,10 +109,47 @@ fn read_header(source: &dyn Source, snap: &Snapshot, path: &str) -> Result<Vec<T
         })
     };
     match gguf::parse(&mut read, size, FIRST_READ) {
-        Ok(h) => Ok(h.tensors),
+        Ok(h) => Ok(h),
         Err(gguf::GgufError::Read(_)) if err.is_some() => Err(err.expect("checked").into()),
         Err(e) => Err(Miss::invalid(path, e)),
     }
+}
+
+/// The architecture block from GGUF metadata (`general.architecture`, `{arch}.block_count`, ...).
+fn architecture(meta: &[(String, String)], tensors: &[Vec<TensorInfo>]) -> Option<Architecture> {
+    let get = |k: &str| meta.iter().find(|(key, _)| key == k).map(|(_, v)| v.as_str());
+    let arch = get("general.architecture")?.to_owned();
+    let num = |k: &str| get(&format!("{arch}.{k}")).and_then(|v| v.parse::<u64>().ok());
+    let heads = num("attention.head_count");
+    let hidden = num("embedding_length");
+    let vocab = num("vocab_size").or_else(|| {
+        tensors.iter().flatten().find(|t| t.name == "token_embd.weight").and_then(|t| t.shape.get(1).copied())
+    });
+    let experts = num("expert_count").filter(|n| *n > 0);
+    let mla = match (num("attention.kv_lora_rank"), num("rope.dimension_count")) {
+        (Some(kv_lora_rank), Some(qk_rope_head_dim)) => Some(Mla { kv_lora_rank, qk_rope_head_dim }),
+        _ => None,
+    };
+    Some(Architecture {
+        model_type: Some(arch.clone()),
+        architectures: Vec::new(),
+        num_hidden_layers: num("block_count"),
+        hidden_size: hidden,
+        num_attention_heads: heads,
+        num_key_value_heads: num("attention.head_count_kv").or(heads),
+        head_dim: num("attention.key_length").or_else(|| Some(hidden? / heads.filter(|h| *h > 0)?)),
+        vocab_size: vocab,
+        max_position_embeddings: num("context_length"),
+        tie_word_embeddings: Some(!tensors.iter().flatten().any(|t| t.name == "output.weight")),
+        quantization: None,
+        moe: experts.map(|num_experts| Moe {
+            num_experts,
+            experts_per_token: num("expert_used_count"),
+            num_shared_experts: num("expert_shared_count"),
+            moe_intermediate_size: num("expert_feed_forward_length"),
+        }),
+        mla,
+    })
 }
 
 #[cfg(test)]

@@ -41,5 +41,5 @@ pub fn run(ctx: &Ctx) -> Result<Found, Miss> {
         }
     };
     let files = ctx.snap.files.iter().filter(|f| f.ends_with(".safetensors")).cloned().collect();
-    Ok(Found { counts: c, exact: true, approximate: false, files })
+    Ok(Found::exact(c, files))
 }

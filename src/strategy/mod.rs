@@ -102,6 +102,16 @@ pub struct Found {
     pub exact: bool,
     pub approximate: bool,
     pub files: Vec<String>,
+    /// Architecture facts the weight files themselves carry (GGUF metadata), for repos without a
+    /// `config.json`.
+    pub architecture: Option<crate::record::Architecture>,
+}
+
+impl Found {
+    /// An exact answer read from weight files.
+    pub fn exact(counts: Counts, files: Vec<String>) -> Found {
+        Found { counts, exact: true, approximate: false, files, architecture: None }
+    }
 }
 
 /// Why a strategy did not answer.
@@ -161,13 +171,16 @@ pub fn resolve(
 pub fn resolve_snapshot(source: &dyn Source, snap: &Snapshot, opts: &Options, now: &str) -> Result<Record, Failure> {
     let mut tried = Vec::new();
     let mut warnings = Vec::new();
+    // A gated repo's files need a token, but its Hub metadata is public: the chain goes on so that
+    // `hub-metadata` can still answer, and the first file read stops it.
+    let mut config_fatal = None;
     let config = match read_config(source, snap) {
         Ok(c) => c,
-        Err(miss) if miss.fatal => {
-            return Err(Failure { outcome: miss.outcome, message: miss.message, at: now.into(), tried });
-        }
         Err(miss) => {
             warnings.push(format!("config.json unusable: {}", miss.message));
+            if miss.fatal {
+                config_fatal = Some(miss);
+            }
             None
         }
     };
@@ -205,10 +218,14 @@ pub fn resolve_snapshot(source: &dyn Source, snap: &Snapshot, opts: &Options, no
             }
         }
     }
-    let main = tried
-        .iter()
-        .find(|t| !matches!(t.outcome.as_str(), "absent" | "not-allowed"))
-        .map(|t| (t.outcome.clone(), t.message.clone().unwrap_or_default()))
+    let main = config_fatal
+        .map(|m| (m.outcome, m.message))
+        .or_else(|| {
+            tried
+                .iter()
+                .find(|t| !matches!(t.outcome.as_str(), "absent" | "not-allowed"))
+                .map(|t| (t.outcome.clone(), t.message.clone().unwrap_or_default()))
+        })
         .unwrap_or_else(|| ("unresolved".into(), "no strategy could count this model's parameters".into()));
     Err(Failure { outcome: main.0, message: main.1, at: now.into(), tried })
 }

@@ -31,7 +31,7 @@ pub fn run(ctx: &Ctx) -> Result<Found, Miss> {
     let per_file: Vec<Vec<TensorInfo>> =
         files.par_iter().map(|f| read_tensors(ctx.source, ctx.snap, f)).collect::<Result<_, Miss>>()?;
     let counts = count::count(per_file.iter().flatten(), ctx.count).map_err(|e| Miss::invalid("pickle", e))?;
-    Ok(Found { counts, exact: true, approximate: false, files })
+    Ok(Found::exact(counts, files))
 }
 
 /// The checkpoint files this strategy would read (after reading any index).

@@ -30,15 +30,15 @@ pub fn assemble(
     mut warnings: Vec<String>,
     now: &str,
 ) -> Record {
-    let Found { counts, exact, approximate, files } = found;
+    let Found { counts, exact, approximate, files, architecture: from_weights } = found;
     warnings.extend(counts.notes.iter().cloned());
-    let architecture = ctx.config.map(arch::info::architecture);
+    let architecture = ctx.config.map(arch::info::architecture).or(from_weights);
     let dtype =
         ctx.config.and_then(arch::info::config_dtype).map(str::to_owned).or_else(|| dominant(&counts.parameters));
-    let kv = match (&architecture, &dtype) {
-        (Some(a), Some(d)) => arch::info::kv_cache_bytes_per_token(a, d),
-        _ => None,
-    };
+    // A block-quantized weight dtype (GGUF's Q4_K) is no KV cache dtype: use llama.cpp's default, F16.
+    let kv_dtype =
+        dtype.as_deref().filter(|d| crate::dtype::lookup(d).is_some_and(|i| i.block_elems == 1)).unwrap_or("F16");
+    let kv = architecture.as_ref().and_then(|a| arch::info::kv_cache_bytes_per_token(a, kv_dtype));
     let mut cross_check = std::collections::BTreeMap::new();
     if name != Name::Config
         && let Some(config) = ctx.config

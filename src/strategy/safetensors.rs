@@ -30,7 +30,7 @@ pub fn run(ctx: &Ctx) -> Result<Found, Miss> {
         .collect::<Result<_, Miss>>()?;
     let counts =
         count::count(headers.iter().flatten(), ctx.count).map_err(|e| Miss::invalid("safetensors headers", e))?;
-    Ok(Found { counts, exact: true, approximate: false, files: files.into_iter().map(|f| f.path).collect() })
+    Ok(Found::exact(counts, files.into_iter().map(|f| f.path).collect()))
 }
 
 /// Reads and parses one header: one range sized to the expected header, and the remainder if needed.
