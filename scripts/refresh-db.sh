@@ -3,7 +3,7 @@
 #
 #   HF_TOKEN=hf_... scripts/refresh-db.sh            # from cron, e.g. `0 3 * * *`
 #
-# - Models whose commit is unchanged since their record cost one API request each.
+# - Models whose commit is unchanged since their record cost one HEAD request each (resolver bucket).
 # - capcache.sqlite (kept between runs, next to db.json) is the working store: a killed run
 #   resumes where it stopped. A second concurrent run is refused.
 # - db.json is rewritten atomically, and only when something changed upstream, so committing it

@@ -146,28 +146,27 @@ fn one(
             time::parse_rfc3339(checked_at).is_some_and(|t| now.saturating_sub(t) <= max)
         }
     };
-    let result = source.snapshot(&entry.id, revision).map_err(|e| Failure {
+    let fail = |e: crate::source::SourceError| Failure {
         outcome: e.outcome().into(),
         message: e.to_string(),
         at: opts.now.clone(),
         tried: vec![],
-    });
-    let result = match result {
-        Ok(snap) => {
-            if let Some(s) = &stored
-                && !opts.refresh
-                && s.record.revision == snap.sha
-                && fresh(&s.checked_at)
-            {
-                if old_failure.is_some() {
-                    lock(store).clear_failure(id)?;
-                }
-                return Ok(Outcome::Unchanged);
-            }
-            strategy::resolve_snapshot(source, &snap, &opts.chain, &opts.now)
-        }
-        Err(f) => Err(f),
     };
+    // A record whose commit is unchanged upstream costs one cheap request and nothing else.
+    if let Some(s) = &stored
+        && !opts.refresh
+        && fresh(&s.checked_at)
+        && source.commit(&entry.id, revision).is_ok_and(|sha| sha == s.record.revision)
+    {
+        if old_failure.is_some() {
+            lock(store).clear_failure(id)?;
+        }
+        return Ok(Outcome::Unchanged);
+    }
+    let result = source
+        .snapshot(&entry.id, revision)
+        .map_err(fail)
+        .and_then(|snap| strategy::resolve_snapshot(source, &snap, &opts.chain, &opts.now));
     match result {
         Ok(mut record) => {
             let same = stored.as_ref().is_some_and(|s| s.record.same_facts(&record));

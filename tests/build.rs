@@ -78,7 +78,12 @@ fn two_hundred_models_resolve_exactly_and_an_unchanged_rerun_costs_one_request_e
     assert_eq!(summary["unchanged"], 200);
     assert_eq!(summary["db_changed"], false);
     for id in &ids {
-        assert_eq!(hub.hits_for(id).len(), 1, "{id}: {:#?}", hub.hits_for(id));
+        let hits = hub.hits_for(id);
+        assert_eq!(hits.len(), 1, "{id}: {hits:#?}");
+        assert!(
+            hits[0].method == "HEAD" && hits[0].target.contains("/resolve/"),
+            "a cheap resolver request: {hits:#?}"
+        );
     }
     assert_eq!(std::fs::read(dir.path().join("db.json")).unwrap(), first, "byte-identical db.json");
 

@@ -355,6 +355,22 @@ impl Source for HubSource {
         })
     }
 
+    fn commit(&self, id: &ModelId, revision: &str) -> Result<String, SourceError> {
+        // `X-Repo-Commit` of a small file: one request in the cheap resolver bucket. Repos without
+        // a config.json fall back to the API.
+        let what = format!("/{id}/resolve/{}/config.json", encode(revision));
+        let ids = id.as_str();
+        let head = self.with_retry(ids, &what, || {
+            let ans = self.send(ids, &what, &Method::HEAD, self.url(&what), None)?;
+            Ok(header_str(ans.resp.headers(), "x-repo-commit"))
+        });
+        match head {
+            Ok(Some(sha)) if !sha.is_empty() && sha.chars().all(|c| c.is_ascii_alphanumeric()) => Ok(sha),
+            Ok(_) | Err(SourceError::EntryNotFound { .. }) => self.snapshot(id, revision).map(|s| s.sha),
+            Err(e) => Err(e),
+        }
+    }
+
     fn read_range(&self, snap: &Snapshot, path: &str, start: u64, len: u64) -> Result<RangeRead, SourceError> {
         let id = snap.id.as_str();
         if len == 0 {

@@ -47,6 +47,12 @@ pub trait Source: Send + Sync {
     /// Resolves `revision` to a commit and lists the snapshot's files.
     fn snapshot(&self, id: &ModelId, revision: &str) -> Result<Snapshot, SourceError>;
 
+    /// The commit `revision` points at, as cheaply as the source can tell (for the Hub, a `HEAD` in
+    /// the resolver rate-limit bucket rather than an API call).
+    fn commit(&self, id: &ModelId, revision: &str) -> Result<String, SourceError> {
+        self.snapshot(id, revision).map(|s| s.sha)
+    }
+
     /// Reads up to `len` bytes at `start` (fewer at the end of the file).
     fn read_range(&self, snap: &Snapshot, path: &str, start: u64, len: u64) -> Result<RangeRead, SourceError>;
 
