@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 
 use capcache::id::ModelId;
+use capcache::source::Source;
 use capcache::source::hub::{HubSettings, HubSource};
 use capcache::strategy::{self, Options};
 
