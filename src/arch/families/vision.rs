@@ -55,14 +55,28 @@ fn retie(m: &mut Model, tied: bool) {
     }
 }
 
+static NULL: serde_json::Value = serde_json::Value::Null;
+
+/// The text model of `text_config` (its family by its `model_type`, else `default_type`), named
+/// `family`, and its hidden size.
+fn text_part(c: &Cfg, default_type: &str, family: &'static str) -> Result<(Model, u64), ArchError> {
+    let mut m = text_model(&c.sub("text_config").unwrap_or(Cfg::new(&NULL)), default_type)?;
+    m.family = family;
+    let hidden = m
+        .params
+        .iter()
+        .find(|p| p.name == "embed_tokens")
+        .map(|p| p.shape[1])
+        .ok_or(ArchError::Invalid("text model without embeddings".into()))?;
+    Ok((m, hidden))
+}
+
 pub fn llava(c: &Cfg) -> Result<Model, ArchError> {
-    let text_cfg = c.sub("text_config").unwrap_or(Cfg::new(&serde_json::Value::Null));
-    let mut m = text_model(&text_cfg, "llama")?;
-    m.family = "llava";
-    let text_h = m.params.iter().find(|p| p.name == "embed_tokens").map(|p| p.shape[1]).unwrap_or(4096);
+    let (mut m, text_h) = text_part(c, "llama", "llava")?;
+    let text_tie = c.sub("text_config").is_some_and(|t| t.flag("tie_word_embeddings", false));
     let t = match c.sub("vision_config") {
         Some(v) => tower(&v, [768, 3072, 12, 224, 32])?,
-        None => tower(&Cfg::new(&serde_json::Value::Null), [1024, 4096, 24, 336, 14])?,
+        None => tower(&Cfg::new(&NULL), [1024, 4096, 24, 336, 14])?,
     };
     m.add("vision.class_embedding", &[t.h], 1, Role::Other);
     m.add("vision.patch_embedding", &[t.h, t.channels, t.patch, t.patch], 1, Role::Other);
@@ -73,18 +87,13 @@ pub fn llava(c: &Cfg) -> Result<Model, ArchError> {
     let bias = c.flag("multimodal_projector_bias", true);
     m.linear("multi_modal_projector.linear_1", text_h, t.h * feature_layers, bias, 1);
     m.linear("multi_modal_projector.linear_2", text_h, text_h, bias, 1);
-    let text_tie = text_cfg.flag("tie_word_embeddings", false);
     retie(&mut m, c.flag("tie_word_embeddings", false) || text_tie);
     Ok(m)
 }
 
 pub fn gemma3(c: &Cfg) -> Result<Model, ArchError> {
-    let null = serde_json::Value::Null;
-    let text_cfg = c.sub("text_config").unwrap_or(Cfg::new(&null));
-    let mut m = text_model(&text_cfg, "gemma3_text")?;
-    m.family = "gemma3";
-    let text_h = m.params.iter().find(|p| p.name == "embed_tokens").map(|p| p.shape[1]).unwrap_or(2304);
-    let v = c.sub("vision_config").unwrap_or(Cfg::new(&null));
+    let (mut m, text_h) = text_part(c, "gemma3_text", "gemma3")?;
+    let v = c.sub("vision_config").unwrap_or(Cfg::new(&NULL));
     let t = tower(&v, [768, 3072, 12, 224, 16])?;
     m.add("vision.patch_embedding", &[t.h, t.channels, t.patch, t.patch], 1, Role::Other);
     m.add("vision.patch_embedding.bias", &[t.h], 1, Role::Other);
@@ -106,12 +115,8 @@ pub fn gemma3(c: &Cfg) -> Result<Model, ArchError> {
 }
 
 pub fn llama4(c: &Cfg) -> Result<Model, ArchError> {
-    let null = serde_json::Value::Null;
-    let text_cfg = c.sub("text_config").unwrap_or(Cfg::new(&null));
-    let mut m = text_model(&text_cfg, "llama4_text")?;
-    m.family = "llama4";
-    let text_h = m.params.iter().find(|p| p.name == "embed_tokens").map(|p| p.shape[1]).unwrap_or(5120);
-    let v = c.sub("vision_config").unwrap_or(Cfg::new(&null));
+    let (mut m, text_h) = text_part(c, "llama4_text", "llama4")?;
+    let v = c.sub("vision_config").unwrap_or(Cfg::new(&NULL));
     let t = tower(&v, [768, 5632, 34, 448, 14])?;
     m.add("vision.patch_embedding.linear", &[t.h, t.channels * t.patch * t.patch], 1, Role::Other);
     m.add("vision.class_embedding", &[t.h], 1, Role::Other);
