@@ -75,6 +75,29 @@ fn files_to_fetch(ctx: &Ctx, gguf_prefer: Option<&str>) -> Result<Vec<String>, M
     Ok(out)
 }
 
+/// Refuses a download of `total` bytes over `max_bytes`, or that would leave less than 5% of it
+/// spare on a disk with `free` bytes.
+fn check_budget(id: &str, files: usize, total: u64, max_bytes: u64, free: u64, probe: &Path) -> Result<(), Miss> {
+    if total > max_bytes {
+        return Err(miss(
+            "download-too-large",
+            format!(
+                "{id}: downloading {files} files is {total} bytes, over --max-download-bytes {max_bytes}; raise it to allow this download"
+            ),
+        ));
+    }
+    if total.saturating_add(total / 20) > free {
+        return Err(miss(
+            "no-disk-space",
+            format!(
+                "{id}: downloading needs {total} bytes but {} has {free} free; free some space or set HF_HOME",
+                probe.display()
+            ),
+        ));
+    }
+    Ok(())
+}
+
 /// The closest existing folder at or above `path` (for the free-space check).
 fn existing_ancestor(path: &Path) -> PathBuf {
     let mut p = path.to_path_buf();
@@ -97,27 +120,9 @@ pub fn run(ctx: &Ctx, settings: &Settings, gguf_prefer: Option<&str>) -> Result<
         sizes.push(ctx.source.file_size(ctx.snap, f)?);
     }
     let total: u64 = sizes.iter().sum();
-    if total > settings.max_bytes {
-        return Err(miss(
-            "download-too-large",
-            format!(
-                "{id}: downloading {} files is {total} bytes, over --max-download-bytes {}; raise it to allow this download",
-                missing.len(),
-                settings.max_bytes
-            ),
-        ));
-    }
     let probe = existing_ancestor(&settings.cache_dir);
     let free = fs4::available_space(&probe).unwrap_or(u64::MAX);
-    if total.saturating_add(total / 20) > free {
-        return Err(miss(
-            "no-disk-space",
-            format!(
-                "{id}: downloading needs {total} bytes but {} has {free} free; free some space or set HF_HOME",
-                probe.display()
-            ),
-        ));
-    }
+    check_budget(id, missing.len(), total, settings.max_bytes, free, &probe)?;
     let mut fetched = Vec::new();
     if !missing.is_empty() {
         tracing::info!(model = id, files = missing.len(), bytes = total, "downloading");
@@ -210,4 +215,22 @@ fn remove_cached(path: &Path) {
         let _ = std::fs::remove_file(&target);
     }
     let _ = std::fs::remove_file(path);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn downloads_over_the_limit_or_the_free_space_are_refused() {
+        let p = Path::new("/cache");
+        assert!(check_budget("a/b", 2, 1_000, 10_000, 1 << 40, p).is_ok());
+        let m = check_budget("a/b", 2, 20_000, 10_000, 1 << 40, p).unwrap_err();
+        assert_eq!(m.outcome, "download-too-large");
+        assert!(m.message.contains("--max-download-bytes"));
+        let m = check_budget("a/b", 2, 1_000, 10_000, 1_020, p).unwrap_err();
+        assert_eq!(m.outcome, "no-disk-space");
+        assert!(m.message.contains("/cache") && m.message.contains("1020 free"), "{}", m.message);
+        assert!(existing_ancestor(Path::new("/definitely/not/here/at/all")).exists());
+    }
 }
