@@ -148,3 +148,57 @@ fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
     }
     out
 }
+
+#[test]
+fn an_interrupted_download_leaves_no_file_under_its_real_name() {
+    let hub = FixtureHub::start();
+    let tensors = vec![t("big.weight", "BF16", &[4096, 1024])]; // 8 MiB
+    hub.add(
+        ID,
+        Repo::new(ID).bytes("model.safetensors", safetensors_file(&tensors)).faults(Faults {
+            ignore_range: true,
+            throttle: Some(2 << 20),
+            ..Faults::default()
+        }),
+    );
+    let home = tempfile::tempdir().unwrap();
+    let bin = assert_cmd::cargo::cargo_bin("capcache");
+    let mut child = std::process::Command::new(bin)
+        .env("HF_HOME", home.path())
+        .env_remove("HF_TOKEN")
+        .args(["resolve", ID, "--allow-download", "--endpoint", &hub.url])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let partial = loop {
+        if let Some(p) = walk(home.path()).into_iter().find(|p| p.to_string_lossy().ends_with(".incomplete")) {
+            if std::fs::metadata(&p).map(|m| m.len()).unwrap_or(0) > 0 {
+                break p;
+            }
+        }
+        assert!(std::time::Instant::now() < deadline, "the download never started");
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    };
+    std::process::Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
+    child.wait().unwrap();
+    let snapshot = home
+        .path()
+        .join("hub/models--org--no-ranges/snapshots")
+        .join(support::hub::sha_of(ID))
+        .join("model.safetensors");
+    assert!(!snapshot.exists(), "a half-written file stands where the complete one is expected");
+    let blob = partial.to_string_lossy().trim_end_matches(".incomplete").to_owned();
+    assert!(!Path::new(&blob).exists(), "the blob was completed after the interrupt");
+
+    hub.set_faults(ID, Faults { ignore_range: true, ..Faults::default() });
+    let (code, stdout, stderr) = run(Command::cargo_bin("capcache")
+        .unwrap()
+        .env("HF_HOME", home.path())
+        .env_remove("HF_TOKEN")
+        .args(["resolve", ID, "--json", "--allow-download", "--endpoint", &hub.url]));
+    assert_eq!(code, 0, "{stderr}");
+    let v: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(v["total"], 4096 * 1024, "a rerun completes the download and counts it");
+}

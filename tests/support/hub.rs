@@ -94,6 +94,8 @@ pub struct Faults {
     pub etag_changes: bool,
     /// Added before every response.
     pub latency: Duration,
+    /// Bodies trickle out at this many bytes per second.
+    pub throttle: Option<u64>,
 }
 
 /// One model repository.
@@ -360,6 +362,8 @@ fn serve_connection(stream: TcpStream, state: &State, is_cdn: bool) {
             f.1 = f.1.max(f.0);
         }
         let (model, reply, latency) = route(&req, state, is_cdn);
+        let throttle =
+            model.as_deref().and_then(|m| state.repos.lock().unwrap().get(m).and_then(|r| r.faults.throttle));
         if !latency.is_zero() {
             std::thread::sleep(latency);
         }
@@ -379,6 +383,9 @@ fn serve_connection(stream: TcpStream, state: &State, is_cdn: bool) {
                     break;
                 }
                 written += chunk.len() as u64;
+                if let Some(rate) = throttle {
+                    std::thread::sleep(Duration::from_secs_f64(chunk.len() as f64 / rate.max(1) as f64));
+                }
             }
         }
         if !is_cdn {
