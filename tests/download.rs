@@ -173,10 +173,10 @@ fn an_interrupted_download_leaves_no_file_under_its_real_name() {
         .unwrap();
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
     let partial = loop {
-        if let Some(p) = walk(home.path()).into_iter().find(|p| p.to_string_lossy().ends_with(".incomplete")) {
-            if std::fs::metadata(&p).map(|m| m.len()).unwrap_or(0) > 0 {
-                break p;
-            }
+        if let Some(p) = walk(home.path()).into_iter().find(|p| p.to_string_lossy().ends_with(".incomplete"))
+            && std::fs::metadata(&p).map(|m| m.len()).unwrap_or(0) > 0
+        {
+            break p;
         }
         assert!(std::time::Instant::now() < deadline, "the download never started");
         std::thread::sleep(std::time::Duration::from_millis(10));
