@@ -335,3 +335,16 @@ fn hub_metadata_that_disagrees_with_the_headers_is_recorded_not_hidden() {
     assert_eq!(r.cross_check["safetensors"], 100, "and what the headers say beside it");
     assert!(r.warnings.iter().any(|w| w.contains("headers say")), "{:?}", r.warnings);
 }
+
+#[test]
+fn a_checkpoint_storing_a_tied_head_is_counted_once_and_the_difference_stated() {
+    // Qwen3-0.6B's real config ties lm_head, but its checkpoint stores it: the Hub says 751,632,384.
+    let config = std::fs::read_to_string(support::fixtures().join("configs/Qwen__Qwen3-0.6B.json")).unwrap();
+    let hub = FixtureHub::start();
+    let hub_total = BTreeMap::from([("BF16".to_owned(), 751_632_384u64)]);
+    hub.add("Qwen/Qwen3-0.6B", Repo::new("Qwen/Qwen3-0.6B").bytes("config.json", config).api_safetensors(&hub_total));
+    let r = resolve(&hub, "Qwen/Qwen3-0.6B", &Options::default()).unwrap();
+    assert_eq!(r.total, 751_632_384);
+    assert_eq!(r.logical_parameters, 596_049_920, "transformers' count");
+    assert!(r.warnings.iter().any(|w| w.contains("751632384") && w.contains("596049920")), "{:?}", r.warnings);
+}

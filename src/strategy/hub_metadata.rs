@@ -33,6 +33,13 @@ pub fn run(ctx: &Ctx) -> Result<Found, Miss> {
             c.notes.push(
                 "logical_parameters from the config strategy (the Hub metadata has per-dtype totals only)".into(),
             );
+            let quantized = ctx.config.and_then(arch::info::quantization).is_some();
+            if !quantized && est.logical != c.total {
+                c.notes.push(format!(
+                    "the checkpoint stores {} elements where transformers counts {} parameters (tied weights stored twice, buffers, or extra tensors)",
+                    c.total, est.logical
+                ));
+            }
             est.logical
         }
         _ => {
