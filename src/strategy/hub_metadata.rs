@@ -9,7 +9,7 @@ use crate::dtype;
 
 pub fn run(ctx: &Ctx) -> Result<Found, Miss> {
     let Some(params) = &ctx.snap.hub_parameters else {
-        return Err(Miss::absent("the Hub has no safetensors metadata for this revision"));
+        return Err(Miss::absent("no Hub safetensors metadata for this revision"));
     };
     if params.is_empty() {
         return Err(Miss::absent("the Hub's safetensors metadata is empty"));
