@@ -348,3 +348,26 @@ fn a_checkpoint_storing_a_tied_head_is_counted_once_and_the_difference_stated() 
     assert_eq!(r.logical_parameters, 596_049_920, "transformers' count");
     assert!(r.warnings.iter().any(|w| w.contains("751632384") && w.contains("596049920")), "{:?}", r.warnings);
 }
+
+#[test]
+fn a_transient_error_fails_the_model_instead_of_falling_back_to_an_estimate() {
+    let hub = FixtureHub::start();
+    let ts = [t("w", "BF16", &[10, 10])];
+    let config = r#"{"model_type":"llama","hidden_size":8,"intermediate_size":16,"num_hidden_layers":1,"num_attention_heads":2,"vocab_size":10}"#;
+    let faults = support::hub::Faults { cdn_errors: 1000, ..Default::default() };
+    hub.add(
+        "o/flaky",
+        Repo::new("o/flaky")
+            .bytes("config.json", config)
+            .bytes("model.safetensors", safetensors_file(&ts))
+            .faults(faults),
+    );
+    let mut settings = HubSettings::new(&hub.url);
+    settings.retry.max_attempts = 2;
+    settings.retry.base_delay = std::time::Duration::from_millis(5);
+    let client = HubSource::new(settings).unwrap();
+    let f =
+        strategy::resolve(&client, &ModelId::parse("o/flaky").unwrap(), "main", &Options::default(), "t").unwrap_err();
+    assert_eq!(f.outcome, "server-error", "{f:?}");
+    assert!(f.tried.iter().all(|t| t.strategy != "config"), "no estimate replaces the exact answer: {:?}", f.tried);
+}

@@ -9,7 +9,7 @@ pub fn run(ctx: &Ctx) -> Result<Found, Miss> {
     let Some(config) = ctx.config else { return Err(Miss::absent("no config.json")) };
     let est = arch::estimate(config).map_err(|e| match e {
         ArchError::Unsupported(_) | ArchError::NoModelType => {
-            Miss { outcome: "unsupported-architecture".into(), message: e.to_string(), fatal: false }
+            Miss { outcome: "unsupported-architecture".into(), message: e.to_string(), fatal: false, transient: false }
         }
         other => Miss::invalid("config.json", other),
     })?;

@@ -47,7 +47,7 @@ impl std::fmt::Debug for Settings {
 }
 
 fn miss(outcome: &str, message: String) -> Miss {
-    Miss { outcome: outcome.into(), message, fatal: false }
+    Miss { outcome: outcome.into(), message, fatal: false, transient: false }
 }
 
 /// The files to fetch: the weights the range strategies would read, and the small JSON files

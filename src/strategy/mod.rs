@@ -120,22 +120,31 @@ pub struct Miss {
     /// `absent` (nothing for it in this repo), or an error outcome (`gated`, `invalid-file`, ...).
     pub outcome: String,
     pub message: String,
-    /// The model cannot be read at all (gated, not found): stop the chain.
+    /// Stop the chain: the model cannot be read (gated, not found), or a transient error outlasted
+    /// the retries, and a cheaper answer now would replace a better one.
     pub fatal: bool,
+    /// A transient error (rate limit, server error, network): the model is retried on the next run.
+    pub transient: bool,
 }
 
 impl Miss {
     pub fn absent(message: impl Into<String>) -> Miss {
-        Miss { outcome: "absent".into(), message: message.into(), fatal: false }
+        Miss { outcome: "absent".into(), message: message.into(), fatal: false, transient: false }
     }
     pub fn invalid(file: &str, e: impl fmt::Display) -> Miss {
-        Miss { outcome: "invalid-file".into(), message: format!("{file}: {e}"), fatal: false }
+        Miss { outcome: "invalid-file".into(), message: format!("{file}: {e}"), fatal: false, transient: false }
     }
 }
 
 impl From<SourceError> for Miss {
     fn from(e: SourceError) -> Miss {
-        Miss { outcome: e.outcome().into(), message: e.to_string(), fatal: e.is_fatal_for_model() }
+        let transient = e.is_transient();
+        Miss {
+            outcome: e.outcome().into(),
+            message: e.to_string(),
+            fatal: transient || e.is_fatal_for_model(),
+            transient,
+        }
     }
 }
 
@@ -176,6 +185,9 @@ pub fn resolve_snapshot(source: &dyn Source, snap: &Snapshot, opts: &Options, no
     let mut config_fatal = None;
     let config = match read_config(source, snap) {
         Ok(c) => c,
+        Err(miss) if miss.transient => {
+            return Err(Failure { outcome: miss.outcome, message: miss.message, at: now.into(), tried });
+        }
         Err(miss) => {
             warnings.push(format!("config.json unusable: {}", miss.message));
             if miss.fatal {

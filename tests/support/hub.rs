@@ -82,6 +82,8 @@ pub struct Faults {
     pub retry_after_secs: u64,
     /// Answer this many requests with 503.
     pub server_errors: u32,
+    /// Answer this many CDN requests with 503 (the API and small files stay healthy).
+    pub cdn_errors: u32,
     /// Reset the connection mid-body this many times.
     pub resets: u32,
     /// Close the connection after half the body this many times (Content-Length says more).
@@ -506,8 +508,12 @@ fn route(req: &Request, state: &State, is_cdn: bool) -> (Option<String>, Reply, 
         };
         return (Some(model), reply, latency);
     }
-    if f.server_errors > 0 {
-        f.server_errors -= 1;
+    if f.server_errors > 0 || (is_cdn && f.cdn_errors > 0) {
+        if f.server_errors > 0 {
+            f.server_errors -= 1;
+        } else {
+            f.cdn_errors -= 1;
+        }
         return (Some(model), Reply::new(503, b"upstream unavailable".to_vec()), latency);
     }
     let repo = repo.clone();
