@@ -358,16 +358,21 @@ fn serve_connection(stream: TcpStream, state: &State, is_cdn: bool) {
     let mut reader = BufReader::new(stream.try_clone().expect("clone stream"));
     let mut stream = stream;
     while let Some(req) = read_request(&mut reader) {
+        let (model, reply, latency) = route(&req, state, is_cdn);
+        let throttle =
+            model.as_deref().and_then(|m| state.repos.lock().unwrap().get(m).and_then(|r| r.faults.throttle));
+        // Requests in flight are counted while they wait out the latency: a client cannot see the
+        // answer before the count drops, so the count never includes a request already answered.
         if !is_cdn {
             let mut f = state.in_flight.lock().unwrap();
             f.0 += 1;
             f.1 = f.1.max(f.0);
         }
-        let (model, reply, latency) = route(&req, state, is_cdn);
-        let throttle =
-            model.as_deref().and_then(|m| state.repos.lock().unwrap().get(m).and_then(|r| r.faults.throttle));
         if !latency.is_zero() {
             std::thread::sleep(latency);
+        }
+        if !is_cdn {
+            state.in_flight.lock().unwrap().0 -= 1;
         }
         let head_only = req.method == "HEAD";
         let mut head = format!("HTTP/1.1 {} {}\r\n", reply.status, reason(reply.status));
@@ -389,9 +394,6 @@ fn serve_connection(stream: TcpStream, state: &State, is_cdn: bool) {
                     std::thread::sleep(Duration::from_secs_f64(chunk.len() as f64 / rate.max(1) as f64));
                 }
             }
-        }
-        if !is_cdn {
-            state.in_flight.lock().unwrap().0 -= 1;
         }
         let control = req.target.starts_with("/_fixture/");
         if !control {
