@@ -110,7 +110,6 @@ pub struct Estimate {
     pub dtype: String,
     pub family: &'static str,
     pub approximate: bool,
-    pub tied: bool,
 }
 
 /// Runs the config strategy on a parsed `config.json`.
@@ -124,15 +123,7 @@ pub fn estimate(config: &Value) -> Result<Estimate, ArchError> {
         let bytes = dtype::lookup(d).and_then(|i| i.bytes_for(*n)).ok_or(ArchError::Overflow)?;
         acc.checked_add(bytes).ok_or(ArchError::Overflow)
     })?;
-    Ok(Estimate {
-        logical,
-        parameters,
-        weight_bytes,
-        dtype,
-        family: m.family,
-        approximate: m.approximate,
-        tied: m.tied,
-    })
+    Ok(Estimate { logical, parameters, weight_bytes, dtype, family: m.family, approximate: m.approximate })
 }
 
 /// The stored-layout scheme of a `quantization_config`.

@@ -45,8 +45,6 @@ pub struct Header {
     pub tensors: Vec<TensorInfo>,
     /// Metadata values that are strings or integers (`general.architecture`, `split.count`, ...).
     pub metadata: Vec<(String, String)>,
-    /// Bytes of the file the header took.
-    pub header_bytes: u64,
 }
 
 /// Reads `len` bytes at `offset`; fewer only at the end of the file.
@@ -223,7 +221,7 @@ pub fn parse(read: &mut ReadAt, file_size: u64, first_chunk: u64) -> Result<Head
         }
         tensors.push(info);
     }
-    Ok(Header { version, tensors, metadata, header_bytes: c.pos })
+    Ok(Header { version, tensors, metadata })
 }
 
 /// Parses a header held in memory.

@@ -28,15 +28,12 @@ pub enum IndexError {
 pub struct Index {
     /// Shard paths relative to the repository root, sorted, each with its number of tensors.
     pub shards: BTreeMap<String, usize>,
-    pub total_size: Option<u64>,
 }
 
 /// Parses an index located at `index_path` (shard names are relative to its folder).
 pub fn parse(bytes: &[u8], index_path: &str) -> Result<Index, IndexError> {
     #[derive(serde::Deserialize)]
     struct Raw {
-        #[serde(default)]
-        metadata: Option<serde_json::Value>,
         weight_map: Option<BTreeMap<String, String>>,
     }
     let raw: Raw = serde_json::from_slice(bytes).map_err(|e| IndexError::Json(e.to_string()))?;
@@ -50,8 +47,7 @@ pub fn parse(bytes: &[u8], index_path: &str) -> Result<Index, IndexError> {
             return Err(IndexError::TooManyShards(shards.len()));
         }
     }
-    let total_size = raw.metadata.as_ref().and_then(|m| m.get("total_size")).and_then(|t| t.as_u64());
-    Ok(Index { shards, total_size })
+    Ok(Index { shards })
 }
 
 #[cfg(test)]
@@ -66,7 +62,6 @@ mod tests {
         )
         .unwrap();
         assert_eq!(i.shards["unet/m-1.safetensors"], 2);
-        assert_eq!(i.total_size, Some(10));
     }
 
     #[test]

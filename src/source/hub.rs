@@ -319,7 +319,7 @@ impl HubSource {
 impl Source for HubSource {
     fn snapshot(&self, id: &ModelId, revision: &str) -> Result<Snapshot, SourceError> {
         let path = format!(
-            "/api/models/{id}/revision/{}?expand[]=safetensors&expand[]=sha&expand[]=siblings&expand[]=gated",
+            "/api/models/{id}/revision/{}?expand[]=safetensors&expand[]=sha&expand[]=siblings",
             encode(revision)
         );
         let url = self.url(&path);
@@ -341,18 +341,7 @@ impl Source for HubSource {
                 Err(e) => warn!(model = ids, "{e}; skipped"),
             }
         }
-        let gated = info.gated.map(|g| match g {
-            serde_json::Value::String(s) => s,
-            other => other.to_string(),
-        });
-        Ok(Snapshot {
-            id: id.clone(),
-            requested: revision.to_owned(),
-            sha,
-            files,
-            hub_parameters: info.safetensors.map(|s| s.parameters),
-            gated,
-        })
+        Ok(Snapshot { id: id.clone(), sha, files, hub_parameters: info.safetensors.map(|s| s.parameters) })
     }
 
     fn commit(&self, id: &ModelId, revision: &str) -> Result<String, SourceError> {
@@ -461,7 +450,6 @@ struct ApiModel {
     #[serde(default)]
     siblings: Vec<ApiSibling>,
     safetensors: Option<ApiSafetensors>,
-    gated: Option<serde_json::Value>,
 }
 
 #[derive(serde::Deserialize)]

@@ -94,14 +94,7 @@ impl Source for LocalSource {
                 path: dir.display().to_string(),
                 message,
             })?;
-            return Ok(Snapshot {
-                id: id.clone(),
-                requested: revision.into(),
-                sha,
-                files,
-                hub_parameters: None,
-                gated: None,
-            });
+            return Ok(Snapshot { id: id.clone(), sha, files, hub_parameters: None });
         }
         let (org, name) = id.parts();
         let plain = self.root.join(org).join(name);
@@ -114,7 +107,7 @@ impl Source for LocalSource {
             message,
         })?;
         let sha = fingerprint(&plain, &files);
-        Ok(Snapshot { id: id.clone(), requested: revision.into(), sha, files, hub_parameters: None, gated: None })
+        Ok(Snapshot { id: id.clone(), sha, files, hub_parameters: None })
     }
 
     fn read_range(&self, snap: &Snapshot, path: &str, start: u64, len: u64) -> Result<RangeRead, SourceError> {

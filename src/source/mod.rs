@@ -17,16 +17,12 @@ use crate::id::ModelId;
 #[derive(Debug, Clone)]
 pub struct Snapshot {
     pub id: ModelId,
-    /// The revision asked for (`main`, a tag, a sha).
-    pub requested: String,
     /// The commit sha every file is read at (a local folder without one: its folder name).
     pub sha: String,
     /// Repository-relative paths of the snapshot's files.
     pub files: Vec<String>,
     /// The Hub's own `safetensors` parameter counts, when the source is the Hub and it has them.
     pub hub_parameters: Option<BTreeMap<String, u64>>,
-    /// The Hub's `gated` field (`false`, `"auto"`, `"manual"`), when known.
-    pub gated: Option<String>,
 }
 
 impl Snapshot {
