@@ -212,6 +212,9 @@ fn tree_listing_follows_link_pagination() {
     assert_eq!(tree[6].size, 6);
     assert_eq!(hub.log().iter().filter(|h| h.target.contains("/tree/")).count(), 3);
     assert_eq!(c.file_size(&snap, "f5.json").unwrap(), 5);
+    hub.clear_log();
+    assert_eq!(c.file_sizes(&snap, &["f6.json", "f2.json", "f4.json"]).unwrap(), [6, 2, 4]);
+    assert!(hub.log().iter().all(|h| h.target.contains("/tree/")), "sizes from the listing, no HEAD per file");
 }
 
 #[test]

@@ -428,6 +428,14 @@ impl Source for HubSource {
         })
     }
 
+    fn file_sizes(&self, snap: &Snapshot, paths: &[&str]) -> Result<Vec<u64>, SourceError> {
+        if paths.len() < 2 {
+            return paths.iter().map(|p| self.file_size(snap, p)).collect();
+        }
+        let tree: HashMap<String, u64> = self.list_tree(snap)?.into_iter().map(|e| (e.path, e.size)).collect();
+        paths.iter().map(|p| tree.get(*p).copied().map_or_else(|| self.file_size(snap, p), Ok)).collect()
+    }
+
     /// A file's size from a `HEAD` on `/resolve` (`X-Linked-Size` for LFS files).
     fn file_size(&self, snap: &Snapshot, path: &str) -> Result<u64, SourceError> {
         let id = snap.id.as_str();

@@ -55,6 +55,11 @@ pub trait Source: Send + Sync {
     /// A file's size, without reading it.
     fn file_size(&self, snap: &Snapshot, path: &str) -> Result<u64, SourceError>;
 
+    /// The sizes of several files, in order (the Hub answers from one paginated tree listing).
+    fn file_sizes(&self, snap: &Snapshot, paths: &[&str]) -> Result<Vec<u64>, SourceError> {
+        paths.iter().map(|p| self.file_size(snap, p)).collect()
+    }
+
     /// Reads a whole file of at most `cap` bytes; larger files are an error, not read.
     fn read_small(&self, snap: &Snapshot, path: &str, cap: u64) -> Result<Vec<u8>, SourceError>;
 

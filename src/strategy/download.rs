@@ -115,11 +115,8 @@ pub fn run(ctx: &Ctx, settings: &Settings, gguf_prefer: Option<&str>) -> Result<
     let snapshot_dir = settings.cache_dir.join(format!("models--{org}--{name}")).join("snapshots").join(&ctx.snap.sha);
     let files = files_to_fetch(ctx, gguf_prefer)?;
     let missing: Vec<&String> = files.iter().filter(|f| !snapshot_dir.join(f).exists()).collect();
-    let mut sizes = Vec::with_capacity(missing.len());
-    for f in &missing {
-        sizes.push(ctx.source.file_size(ctx.snap, f)?);
-    }
-    let total: u64 = sizes.iter().sum();
+    let paths: Vec<&str> = missing.iter().map(|f| f.as_str()).collect();
+    let total: u64 = ctx.source.file_sizes(ctx.snap, &paths)?.iter().sum();
     let probe = existing_ancestor(&settings.cache_dir);
     let free = fs4::available_space(&probe).unwrap_or(u64::MAX);
     check_budget(id, missing.len(), total, settings.max_bytes, free, &probe)?;
