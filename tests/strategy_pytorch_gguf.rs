@@ -91,8 +91,9 @@ fn opt_125m_resolves_from_a_few_hundred_kilobytes() {
     );
 }
 
-/// A stored zip of `entries`, optionally lying in its central directory.
-fn stored_zip(entries: &[(&str, &[u8])], lie_offset: Option<u32>) -> Vec<u8> {
+/// A stored zip of `entries`, optionally lying in its central directory, with `local_extra` bytes
+/// of extra field in each local header.
+fn stored_zip_with(entries: &[(&str, &[u8])], lie_offset: Option<u32>, local_extra: usize) -> Vec<u8> {
     let mut out = Vec::new();
     let mut cd = Vec::new();
     for (name, data) in entries {
@@ -102,8 +103,9 @@ fn stored_zip(entries: &[(&str, &[u8])], lie_offset: Option<u32>) -> Vec<u8> {
         out.extend_from_slice(&(data.len() as u32).to_le_bytes());
         out.extend_from_slice(&(data.len() as u32).to_le_bytes());
         out.extend_from_slice(&(name.len() as u16).to_le_bytes());
-        out.extend_from_slice(&0u16.to_le_bytes());
+        out.extend_from_slice(&(local_extra as u16).to_le_bytes());
         out.extend_from_slice(name.as_bytes());
+        out.extend(std::iter::repeat_n(0u8, local_extra));
         out.extend_from_slice(data);
         cd.extend_from_slice(b"PK\x01\x02");
         cd.extend_from_slice(&[20, 0, 20, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
@@ -126,6 +128,10 @@ fn stored_zip(entries: &[(&str, &[u8])], lie_offset: Option<u32>) -> Vec<u8> {
     out
 }
 
+fn stored_zip(entries: &[(&str, &[u8])], lie_offset: Option<u32>) -> Vec<u8> {
+    stored_zip_with(entries, lie_offset, 0)
+}
+
 /// data.pkl of a real torch checkpoint.
 fn real_data_pkl() -> Vec<u8> {
     let bin = std::fs::read(support::fixtures().join("pytorch/llama-bf16/pytorch_model.bin")).unwrap();
@@ -140,12 +146,15 @@ fn real_data_pkl() -> Vec<u8> {
 #[test]
 fn data_pkl_is_found_through_the_central_directory_when_it_is_not_first() {
     let pkl = real_data_pkl();
-    let zip = stored_zip(&[("archive/version", b"3\n"), ("archive/data.pkl", &pkl)], None);
-    let hub = FixtureHub::start();
-    hub.add("x/cd", Repo::new("x/cd").bytes("pytorch_model.bin", zip));
-    let r = resolve(&hub, "x/cd", &Options { strategies: vec![Name::Pytorch], ..Options::default() }).unwrap();
     let dir = support::fixtures().join("pytorch/llama-bf16");
-    assert_eq!(r.parameters, params(&expected(&dir)["parameters"]));
+    let hub = FixtureHub::start();
+    // A local header with a long extra field too: its data starts past the first guess.
+    for (id, extra) in [("x/cd", 0), ("x/cd-long-extra", 3000)] {
+        let zip = stored_zip_with(&[("archive/version", b"3\n"), ("archive/data.pkl", &pkl)], None, extra);
+        hub.add(id, Repo::new(id).bytes("pytorch_model.bin", zip));
+        let r = resolve(&hub, id, &Options { strategies: vec![Name::Pytorch], ..Options::default() }).unwrap();
+        assert_eq!(r.parameters, params(&expected(&dir)["parameters"]), "{id}");
+    }
 }
 
 #[test]

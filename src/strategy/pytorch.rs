@@ -163,10 +163,19 @@ fn via_central_directory(source: &dyn Source, snap: &Snapshot, path: &str, size:
             ),
         ));
     }
-    let start = local.data_start as usize;
-    let end = start + entry.size as usize;
-    let pkl = head.get(start..end.min(head.len())).unwrap_or(&[]);
-    pickle::parse(pkl).map_err(|e| Miss::invalid(path, e))
+    // The first read guessed 1 KiB for the local name and extra fields; fetch what a longer one hid.
+    let mut pkl = head.get(local.data_start as usize..).unwrap_or(&[]).to_vec();
+    if (pkl.len() as u64) < entry.size {
+        let more = source.read_range(
+            snap,
+            path,
+            entry.local_offset + local.data_start + pkl.len() as u64,
+            entry.size - pkl.len() as u64,
+        )?;
+        pkl.extend_from_slice(&more.bytes);
+    }
+    pkl.truncate(entry.size as usize);
+    pickle::parse(&pkl).map_err(|e| Miss::invalid(path, e))
 }
 
 /// A legacy checkpoint: magic number, protocol version and system info pickles, then the object.
