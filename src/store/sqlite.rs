@@ -90,14 +90,8 @@ impl SqliteStore {
 
     /// Stores a model's record (and clears any failure of it) in one transaction.
     pub fn put_record(&mut self, id: &str, record: &Record, checked_at: &str) -> Result<(), StoreError> {
-        let json = serde_json::to_string(record).expect("records serialize");
         let tx = self.conn.transaction().map_err(|e| sq(&self.path, e))?;
-        tx.execute(
-            "INSERT INTO models (id, revision, strategy, resolved_at, checked_at, record) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
-             ON CONFLICT(id) DO UPDATE SET revision = ?2, strategy = ?3, resolved_at = ?4, checked_at = ?5, record = ?6",
-            params![id, record.revision, record.strategy, record.resolved_at, checked_at, json],
-        )
-        .map_err(|e| sq(&self.path, e))?;
+        upsert_model(&tx, id, record, checked_at).map_err(|e| sq(&self.path, e))?;
         tx.execute("DELETE FROM failures WHERE id = ?1", params![id]).map_err(|e| sq(&self.path, e))?;
         tx.commit().map_err(|e| sq(&self.path, e))
     }
@@ -107,22 +101,9 @@ impl SqliteStore {
         self.conn.execute("DELETE FROM failures WHERE id = ?1", params![id]).map(drop).map_err(|e| sq(&self.path, e))
     }
 
-    /// Whether the store holds nothing.
-    pub fn is_empty(&self) -> Result<bool, StoreError> {
-        Ok(self.ids()?.is_empty())
-    }
-
     /// Records a failure. A model's earlier good record is kept.
     pub fn put_failure(&mut self, id: &str, failure: &Failure) -> Result<(), StoreError> {
-        let json = serde_json::to_string(failure).expect("failures serialize");
-        self.conn
-            .execute(
-                "INSERT INTO failures (id, outcome, at, failure) VALUES (?1, ?2, ?3, ?4)
-                 ON CONFLICT(id) DO UPDATE SET outcome = ?2, at = ?3, failure = ?4",
-                params![id, failure.outcome, failure.at, json],
-            )
-            .map(drop)
-            .map_err(|e| sq(&self.path, e))
+        upsert_failure(&self.conn, id, failure).map_err(|e| sq(&self.path, e))
     }
 
     /// Removes a model and its failure (for `--prune`).
@@ -173,28 +154,27 @@ impl SqliteStore {
         })
     }
 
+    /// Every `(id, json)` row of `sql`, decoded.
+    fn rows<T: serde::de::DeserializeOwned>(&self, sql: &str) -> Result<Vec<(String, T)>, StoreError> {
+        let mut stmt = self.conn.prepare(sql).map_err(|e| sq(&self.path, e))?;
+        let rows = stmt
+            .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))
+            .map_err(|e| sq(&self.path, e))?;
+        rows.map(|row| {
+            let (id, json) = row.map_err(|e| sq(&self.path, e))?;
+            let value = self.decode(&id, &json)?;
+            Ok((id, value))
+        })
+        .collect()
+    }
+
     /// The whole store as a database document.
     pub fn export(&self) -> Result<Db, StoreError> {
-        let mut db = Db::default();
-        let mut stmt = self.conn.prepare("SELECT id, record FROM models").map_err(|e| sq(&self.path, e))?;
-        let rows = stmt
-            .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))
-            .map_err(|e| sq(&self.path, e))?;
-        for row in rows {
-            let (id, json) = row.map_err(|e| sq(&self.path, e))?;
-            let record = self.decode(&id, &json)?;
-            db.models.insert(id, record);
-        }
-        let mut stmt = self.conn.prepare("SELECT id, failure FROM failures").map_err(|e| sq(&self.path, e))?;
-        let rows = stmt
-            .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))
-            .map_err(|e| sq(&self.path, e))?;
-        for row in rows {
-            let (id, json) = row.map_err(|e| sq(&self.path, e))?;
-            let failure = self.decode(&id, &json)?;
-            db.failures.insert(id, failure);
-        }
-        Ok(db)
+        Ok(Db {
+            models: self.rows("SELECT id, record FROM models")?.into_iter().collect(),
+            failures: self.rows("SELECT id, failure FROM failures")?.into_iter().collect(),
+            ..Db::default()
+        })
     }
 
     /// Loads every record and failure of `db` in one transaction. `checked_at` of imported records
@@ -202,25 +182,33 @@ impl SqliteStore {
     pub fn import(&mut self, db: &Db) -> Result<(), StoreError> {
         let tx = self.conn.transaction().map_err(|e| sq(&self.path, e))?;
         for (id, r) in &db.models {
-            let json = serde_json::to_string(r).expect("records serialize");
-            tx.execute(
-                "INSERT INTO models (id, revision, strategy, resolved_at, checked_at, record) VALUES (?1, ?2, ?3, ?4, ?4, ?5)
-                 ON CONFLICT(id) DO UPDATE SET revision = ?2, strategy = ?3, resolved_at = ?4, checked_at = ?4, record = ?5",
-                params![id, r.revision, r.strategy, r.resolved_at, json],
-            )
-            .map_err(|e| sq(&self.path, e))?;
+            upsert_model(&tx, id, r, &r.resolved_at).map_err(|e| sq(&self.path, e))?;
         }
         for (id, f) in &db.failures {
-            let json = serde_json::to_string(f).expect("failures serialize");
-            tx.execute(
-                "INSERT INTO failures (id, outcome, at, failure) VALUES (?1, ?2, ?3, ?4)
-                 ON CONFLICT(id) DO UPDATE SET outcome = ?2, at = ?3, failure = ?4",
-                params![id, f.outcome, f.at, json],
-            )
-            .map_err(|e| sq(&self.path, e))?;
+            upsert_failure(&tx, id, f).map_err(|e| sq(&self.path, e))?;
         }
         tx.commit().map_err(|e| sq(&self.path, e))
     }
+}
+
+fn upsert_model(conn: &Connection, id: &str, r: &Record, checked_at: &str) -> rusqlite::Result<()> {
+    let json = serde_json::to_string(r).expect("records serialize");
+    conn.execute(
+        "INSERT INTO models (id, revision, strategy, resolved_at, checked_at, record) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+         ON CONFLICT(id) DO UPDATE SET revision = ?2, strategy = ?3, resolved_at = ?4, checked_at = ?5, record = ?6",
+        params![id, r.revision, r.strategy, r.resolved_at, checked_at, json],
+    )
+    .map(drop)
+}
+
+fn upsert_failure(conn: &Connection, id: &str, f: &Failure) -> rusqlite::Result<()> {
+    let json = serde_json::to_string(f).expect("failures serialize");
+    conn.execute(
+        "INSERT INTO failures (id, outcome, at, failure) VALUES (?1, ?2, ?3, ?4)
+         ON CONFLICT(id) DO UPDATE SET outcome = ?2, at = ?3, failure = ?4",
+        params![id, f.outcome, f.at, json],
+    )
+    .map(drop)
 }
 
 fn sq(path: &Path, source: rusqlite::Error) -> StoreError {
