@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# Fuzzes the four parsers (safetensors headers, pickles, GGUF headers, zip records) for SECONDS
-# each (default 300), seeded with the committed fixtures. cargo-fuzz needs nightly features: on a
-# stable toolchain RUSTC_BOOTSTRAP=1 enables them. Install with `cargo install cargo-fuzz`.
+# Fuzzes the four parsers (safetensors headers, pickles, GGUF headers, zip records) and the config
+# path (arbitrary JSON into the config strategy) for SECONDS each (default 300), seeded with the
+# committed fixtures (the config target also with a dictionary of the keys and values they use).
+# cargo-fuzz needs nightly features: on a stable toolchain RUSTC_BOOTSTRAP=1 enables them. Install
+# with `cargo install cargo-fuzz`.
 set -euo pipefail
 secs=${1:-300}
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -27,8 +29,28 @@ for case in ["llama-bf16", "gpt2-tied", "llama-legacy"]:
 b = (root / "tests/fixtures/pytorch/llama-legacy/pytorch_model.bin").read_bytes()
 (fuzz / "zip_records" / "tail.bin").write_bytes((root / "tests/fixtures/pytorch/opt-125m-skeleton/tail.bin").read_bytes()[-4096:])
 (fuzz / "zip_records" / "head.bin").write_bytes((root / "tests/fixtures/pytorch/llama-bf16/pytorch_model.bin").read_bytes()[:4096])
+(fuzz / "config").mkdir(parents=True, exist_ok=True)
+words = {"null", "true", "false", "-1", "0", "1e15", "4096.5", "[]", "{}"}
+def walk(v):
+    if isinstance(v, dict):
+        for k, x in v.items():
+            words.add(json.dumps(k)); walk(x)
+    elif isinstance(v, list):
+        for x in v: walk(x)
+    elif isinstance(v, str) and len(v) < 40:
+        words.add(json.dumps(v))
+for sub in ["configs", "written"]:
+    for f in sorted((root / "tests/fixtures" / sub).glob("*.json")):
+        if f.name == "expected_counts.json":
+            continue
+        (fuzz / "config" / f"{sub}-{f.name}").write_bytes(f.read_bytes())
+        walk(json.loads(f.read_text()))
+(fuzz / "config.dict").write_text("".join(json.dumps(w) + "\n" for w in sorted(words)))
 PY
-for target in safetensors_header pickle gguf_header zip_records; do
+for target in safetensors_header pickle gguf_header zip_records config; do
   echo "== $target: ${secs}s"
-  cargo fuzz run -O "$target" "corpus/$target" -- -max_total_time="$secs" -rss_limit_mb=2048 -timeout=10 2>&1 | grep -E "^(Done|#[0-9]+ *DONE)|ERROR|SUMMARY|crash-|panicked" || true
+  dict=()
+  [ "$target" = config ] && dict=(-dict=corpus/config.dict)
+  cargo fuzz run -O "$target" "corpus/$target" -- -max_total_time="$secs" -rss_limit_mb=2048 -timeout=10 \
+    "${dict[@]}" 2>&1 | grep -E "^(Done|#[0-9]+ *DONE)|ERROR|SUMMARY|crash-|panicked" || true
 done

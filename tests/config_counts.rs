@@ -1,6 +1,9 @@
 //! The config strategy against transformers' own counts: for every fixture config (the real
 //! published configs of `fixtures/configs`, and the configs written from transformers' config
 //! classes in `fixtures/written`), `logical_parameters` must equal `transformers_count` exactly.
+//! And a config with invalid values never stops the record the weights give.
+
+mod support;
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -78,4 +81,33 @@ fn unknown_types_are_approximate_or_unsupported() {
     let odd = serde_json::json!({"model_type": "speech_thing", "d_conv": 3});
     let err = capcache::arch::estimate(&odd).unwrap_err();
     assert!(err.to_string().contains("speech_thing"), "{err}");
+}
+
+#[test]
+fn an_invalid_config_beside_exact_weights_is_a_warning_not_a_crash() {
+    // A FP8 block size of 0 once divided by zero in the config cross-check after the weights were read.
+    let dir = tempfile::tempdir().unwrap();
+    let model = dir.path().join("org/fp8");
+    std::fs::create_dir_all(&model).unwrap();
+    let config = serde_json::json!({"model_type": "llama", "architectures": ["LlamaForCausalLM"], "hidden_size": 64,
+        "num_hidden_layers": 1, "num_attention_heads": 4, "intermediate_size": 128, "vocab_size": 10,
+        "quantization_config": {"quant_method": "fp8", "weight_block_size": [0, 128]}});
+    std::fs::write(model.join("config.json"), config.to_string()).unwrap();
+    let tensors = [support::t("model.embed_tokens.weight", "BF16", &[10, 64])];
+    std::fs::write(model.join("model.safetensors"), support::safetensors_file(&tensors)).unwrap();
+    let source = capcache::source::local::LocalSource::new(dir.path());
+    let id = capcache::id::ModelId::parse("org/fp8").unwrap();
+    let opts = capcache::strategy::Options::default();
+    let r = capcache::strategy::resolve(&source, &id, "main", &opts, "2026-01-01T00:00:00Z").unwrap();
+    assert!(r.exact);
+    assert_eq!(r.total, 640);
+    let why = "quantization_config.weight_block_size = 0: below 1";
+    assert!(r.warnings.iter().any(|w| w.starts_with("no config cross-check") && w.contains(why)), "{:?}", r.warnings);
+
+    // Alone, the config strategy misses with `invalid-config`, naming the field and the value.
+    std::fs::remove_file(model.join("model.safetensors")).unwrap();
+    let failure = capcache::strategy::resolve(&source, &id, "main", &opts, "2026-01-01T00:00:00Z").unwrap_err();
+    let config_try = failure.tried.iter().find(|t| t.strategy == "config").unwrap();
+    assert_eq!(config_try.outcome, "invalid-config");
+    assert!(config_try.message.as_deref().unwrap().contains(why), "{failure:?}");
 }

@@ -3,6 +3,7 @@
 
 use super::ArchError;
 use super::cfg::Cfg;
+use super::checked::Checked;
 use super::model::{Model, Role};
 
 /// A family's config defaults (transformers' config class defaults) for the standard keys.
@@ -51,22 +52,22 @@ pub struct Dims {
 
 /// Reads the standard keys, falling back to `d`.
 pub fn dims(c: &Cfg, d: &Defaults) -> Result<Dims, ArchError> {
-    let hidden = c.u_or("hidden_size", d.hidden);
-    let heads = c.u_or("num_attention_heads", d.heads);
-    if heads == 0 {
-        return Err(ArchError::Invalid("num_attention_heads is 0".into()));
-    }
-    let head_dim = c.u("head_dim").or(d.head_dim).unwrap_or(hidden / heads);
-    let kv = match c.get("num_key_value_heads") {
-        Some(_) => c.req("num_key_value_heads")?,
-        None if c.raw().get("num_key_value_heads").is_some_and(|v| v.is_null()) => heads,
+    let hidden = c.u_or("hidden_size", d.hidden)?;
+    let heads = c.u_or("num_attention_heads", d.heads)?;
+    let head_dim = match (c.u("head_dim")?, d.head_dim) {
+        (Some(h), _) | (None, Some(h)) => h,
+        (None, None) => hidden.over(heads)?,
+    };
+    let kv = match c.u("num_key_value_heads")? {
+        Some(kv) => kv,
+        None if c.is_null("num_key_value_heads") => heads,
         None => d.kv.unwrap_or(heads),
     };
     Ok(Dims {
-        vocab: c.u_or("vocab_size", d.vocab),
+        vocab: c.u_or("vocab_size", d.vocab)?,
         hidden,
-        inter: c.u_or("intermediate_size", d.inter),
-        layers: c.u_or("num_hidden_layers", d.layers),
+        inter: c.u_or("intermediate_size", d.inter)?,
+        layers: c.u_or("num_hidden_layers", d.layers)?,
         heads,
         kv,
         head_dim,
@@ -74,7 +75,7 @@ pub fn dims(c: &Cfg, d: &Defaults) -> Result<Dims, ArchError> {
 }
 
 /// `tie_word_embeddings`, else the family default.
-pub fn tied(c: &Cfg, default: bool) -> bool {
+pub fn tied(c: &Cfg, default: bool) -> Result<bool, ArchError> {
     c.flag("tie_word_embeddings", default)
 }
 
@@ -129,8 +130,8 @@ impl Attn {
 }
 
 /// q/k/v/o projections for `repeat` layers.
-pub fn attention(m: &mut Model, d: &Dims, a: Attn, repeat: u64) {
-    let (q, kv) = (d.heads * d.head_dim, d.kv * d.head_dim);
+pub fn attention(m: &mut Model, d: &Dims, a: Attn, repeat: u64) -> Result<(), ArchError> {
+    let (q, kv) = (d.heads.times(d.head_dim)?, d.kv.times(d.head_dim)?);
     m.linear("self_attn.q_proj", q, d.hidden, a.q_bias, repeat);
     m.linear("self_attn.k_proj", kv, d.hidden, a.kv_bias, repeat);
     m.linear("self_attn.v_proj", kv, d.hidden, a.kv_bias, repeat);
@@ -150,6 +151,7 @@ pub fn attention(m: &mut Model, d: &Dims, a: Attn, repeat: u64) {
             m.add("self_attn.k_norm", &[d.kv, d.head_dim], repeat, Role::Other);
         }
     }
+    Ok(())
 }
 
 /// gate/up/down MLP.

@@ -4,11 +4,17 @@
 //! count must equal transformers' own `num_parameters()`. Unknown model types with the standard
 //! decoder keys get a generic decoder estimate marked approximate; others are unsupported.
 //! Also the `architecture` block and KV-cache size of a record ([`info`]).
+//!
+//! Config values are validated as they are read ([`cfg`], bounds in [`limits`]) and all arithmetic
+//! on them is checked ([`checked`]; unchecked integer arithmetic is denied in this module).
+#![deny(clippy::arithmetic_side_effects)]
 
 pub mod cfg;
+pub mod checked;
 pub mod decoder;
 pub mod families;
 pub mod info;
+pub mod limits;
 pub mod model;
 
 use std::collections::BTreeMap;
@@ -28,9 +34,10 @@ pub enum ArchError {
     NoModelType,
     #[error("config.json lacks {0:?}, which this architecture needs")]
     Missing(String),
-    #[error("config.json: {0}")]
-    Invalid(String),
-    #[error("parameter counts overflow 64 bits")]
+    /// A value of the wrong JSON type, negative, fractional or out of its bound.
+    #[error("config.json: {field} = {value}: {why}")]
+    InvalidConfig { field: String, value: String, why: String },
+    #[error("config.json: sizes computed from the config overflow 64 bits")]
     Overflow,
 }
 
@@ -80,13 +87,13 @@ pub fn supported() -> impl Iterator<Item = &'static str> {
 /// Lists the model of a config.
 pub fn model(config: &Value) -> Result<Model, ArchError> {
     let c = Cfg::new(config);
-    let model_type = c.model_type().ok_or(ArchError::NoModelType)?;
+    let model_type = c.model_type()?.ok_or(ArchError::NoModelType)?;
     dispatch(&c, model_type)
 }
 
 /// The text model of a multimodal config (`default_type` when it names none).
 pub(crate) fn text_model(c: &Cfg, default_type: &str) -> Result<Model, ArchError> {
-    dispatch(c, c.model_type().unwrap_or(default_type))
+    dispatch(c, c.model_type()?.unwrap_or(default_type))
 }
 
 fn dispatch(c: &Cfg, model_type: &str) -> Result<Model, ArchError> {
@@ -116,8 +123,8 @@ pub struct Estimate {
 pub fn estimate(config: &Value) -> Result<Estimate, ArchError> {
     let m = model(config)?;
     let logical = m.total()?;
-    let dtype = info::config_dtype(config).unwrap_or("F32").to_owned();
-    let scheme = scheme(config);
+    let dtype = info::config_dtype(config)?.unwrap_or("F32").to_owned();
+    let scheme = scheme(config)?;
     let parameters = model::stored_layout(&m, &dtype, scheme.as_ref())?;
     let weight_bytes = parameters.iter().try_fold(0u64, |acc, (d, n)| {
         let bytes = dtype::lookup(d).and_then(|i| i.bytes_for(*n)).ok_or(ArchError::Overflow)?;
@@ -127,19 +134,12 @@ pub fn estimate(config: &Value) -> Result<Estimate, ArchError> {
 }
 
 /// The stored-layout scheme of a `quantization_config`.
-pub fn scheme(config: &Value) -> Option<Scheme> {
-    let q = info::quantization(config)?;
+pub fn scheme(config: &Value) -> Result<Option<Scheme>, ArchError> {
+    let Some(q) = info::quantization(config)? else { return Ok(None) };
     let group = q.group_size.and_then(|g| u64::try_from(g).ok());
     let bits = q.bits.unwrap_or(4);
-    Some(match q.method.as_str() {
-        "fp8" | "fbgemm_fp8" => {
-            let block = config
-                .get("quantization_config")
-                .and_then(|c| c.get("weight_block_size"))
-                .and_then(|b| b.as_array())
-                .and_then(|b| Some((b.first()?.as_u64()?, b.get(1)?.as_u64()?)));
-            Scheme::Fp8 { block, per_channel: false }
-        }
+    Ok(Some(match q.method.as_str() {
+        "fp8" | "fbgemm_fp8" => Scheme::Fp8 { block: info::weight_block_size(config)?, per_channel: false },
         "gptq" => Scheme::PackedInt { bits, group, g_idx: true },
         "awq" => Scheme::PackedInt { bits, group, g_idx: false },
         "bitsandbytes" if bits == 8 => Scheme::Bnb8,
@@ -149,6 +149,141 @@ pub fn scheme(config: &Value) -> Option<Scheme> {
             Scheme::CompressedPacked { bits, group }
         }
         "compressed-tensors" if bits == 8 => Scheme::Fp8 { block: None, per_channel: true },
-        _ => return None,
-    })
+        _ => return Ok(None),
+    }))
+}
+
+#[cfg(test)]
+#[allow(clippy::arithmetic_side_effects)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn invalid(field: &str, value: &str, why: &str) -> ArchError {
+        ArchError::InvalidConfig { field: field.into(), value: value.into(), why: why.into() }
+    }
+
+    fn llama(key: &str, value: Value) -> Value {
+        let mut c = json!({"model_type": "llama", "hidden_size": 256, "num_hidden_layers": 2,
+                           "num_attention_heads": 4, "intermediate_size": 512, "vocab_size": 100});
+        c[key] = value;
+        c
+    }
+
+    #[test]
+    fn a_value_of_the_wrong_type_is_an_error_naming_its_path() {
+        assert_eq!(
+            estimate(&llama("hidden_size", json!("4096"))),
+            Err(invalid("hidden_size", "\"4096\"", "expected an integer"))
+        );
+        assert_eq!(
+            estimate(&llama("attention_bias", json!("yes"))),
+            Err(invalid("attention_bias", "\"yes\"", "expected true or false"))
+        );
+        let llava = json!({"model_type": "llava", "text_config": {"model_type": "llama", "hidden_size": [4096]}});
+        assert_eq!(estimate(&llava), Err(invalid("text_config.hidden_size", "[4096]", "expected an integer")));
+        assert_eq!(
+            estimate(&json!({"model_type": "llava", "vision_config": 7})),
+            Err(invalid("vision_config", "7", "expected an object"))
+        );
+        assert_eq!(estimate(&json!({"model_type": 5})), Err(invalid("model_type", "5", "expected a string")));
+    }
+
+    #[test]
+    fn a_negative_value_is_an_error() {
+        assert_eq!(estimate(&llama("hidden_size", json!(-1))), Err(invalid("hidden_size", "-1", "negative")));
+    }
+
+    #[test]
+    fn a_fractional_value_is_an_error() {
+        assert_eq!(
+            estimate(&llama("hidden_size", json!(4096.5))),
+            Err(invalid("hidden_size", "4096.5", "not an integer"))
+        );
+        // An integral float is an integer.
+        assert_eq!(estimate(&llama("hidden_size", json!(256.0))), estimate(&llama("hidden_size", json!(256))));
+    }
+
+    #[test]
+    fn a_value_past_its_bound_is_an_error() {
+        assert_eq!(
+            estimate(&llama("num_hidden_layers", json!(1025))),
+            Err(invalid("num_hidden_layers", "1025", "above 1024, the bound on layer counts and indices"))
+        );
+        assert_eq!(
+            estimate(&llama("num_key_value_heads", json!(0))),
+            Err(invalid("num_key_value_heads", "0", "below 1, the least head counts accepted"))
+        );
+    }
+
+    #[test]
+    fn an_overflowing_product_is_an_error() {
+        // Each value within its bound, the stacked experts of all layers past 64 bits.
+        let c = json!({"model_type": "qwen3_moe", "hidden_size": 1 << 20, "num_hidden_layers": 1000,
+                       "num_experts": 1 << 16, "moe_intermediate_size": 1 << 22});
+        assert_eq!(estimate(&c), Err(ArchError::Overflow));
+    }
+
+    #[test]
+    fn a_zero_block_size_is_an_error_not_a_division_by_zero() {
+        let mut c = llama("torch_dtype", json!("bfloat16"));
+        c["quantization_config"] = json!({"quant_method": "fp8", "weight_block_size": [0, 128]});
+        assert_eq!(
+            estimate(&c),
+            Err(invalid(
+                "quantization_config.weight_block_size",
+                "0",
+                "below 1, the least quantization block sizes accepted"
+            ))
+        );
+        c["quantization_config"]["weight_block_size"] = json!([128]);
+        assert_eq!(
+            estimate(&c),
+            Err(invalid("quantization_config.weight_block_size", "[128]", "expected two block sizes"))
+        );
+    }
+
+    #[test]
+    fn a_huge_layer_count_returns_at_once() {
+        let c = json!({"model_type": "qwen2_moe", "num_hidden_layers": 1e15});
+        assert_eq!(
+            estimate(&c),
+            Err(invalid(
+                "num_hidden_layers",
+                "1000000000000000.0",
+                "above 1024, the bound on layer counts and indices"
+            ))
+        );
+        let c = json!({"model_type": "qwen3_moe", "num_hidden_layers": 1e300});
+        assert!(matches!(estimate(&c), Err(ArchError::InvalidConfig { field, .. }) if field == "num_hidden_layers"));
+    }
+
+    #[test]
+    fn a_huge_list_returns_at_once() {
+        let list: Vec<u64> = (0..200_000).collect();
+        let c = json!({"model_type": "qwen2_moe", "mlp_only_layers": list});
+        assert_eq!(
+            estimate(&c),
+            Err(invalid(
+                "mlp_only_layers",
+                "[0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,...",
+                "more than 16384 entries"
+            ))
+        );
+    }
+
+    #[test]
+    fn sparse_layers_are_counted_as_transformers_does() {
+        // 6 layers, every 2nd sparse (1, 3, 5), 3 dense-only: duplicates and indices past the end
+        // change nothing.
+        let base = json!({"model_type": "qwen2_moe", "num_hidden_layers": 6, "decoder_sparse_step": 2,
+                          "mlp_only_layers": [0, 3]});
+        let mut noisy = base.clone();
+        noisy["mlp_only_layers"] = json!([3, 0, 3, 3, 700]);
+        assert_eq!(estimate(&base).unwrap().logical, estimate(&noisy).unwrap().logical);
+        let m = model(&base).unwrap();
+        let experts = m.params.iter().find(|p| p.name == "mlp.experts.down_proj").unwrap();
+        assert_eq!(experts.repeat, 2);
+    }
 }

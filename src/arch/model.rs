@@ -5,6 +5,7 @@
 use std::collections::BTreeMap;
 
 use super::ArchError;
+use super::checked::Checked;
 
 /// What a parameter is, for the stored-layout prediction.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -66,9 +67,7 @@ impl Model {
 
     /// Total parameters, checked.
     pub fn total(&self) -> Result<u64, ArchError> {
-        self.params
-            .iter()
-            .try_fold(0u64, |acc, p| p.elements().and_then(|n| acc.checked_add(n)).ok_or(ArchError::Overflow))
+        self.params.iter().try_fold(0u64, |acc, p| p.elements().ok_or(ArchError::Overflow)?.plus(acc))
     }
 }
 
@@ -91,7 +90,7 @@ pub enum Scheme {
 
 fn put(map: &mut BTreeMap<String, u64>, dtype: &str, n: u64) -> Result<(), ArchError> {
     let slot = map.entry(dtype.to_owned()).or_default();
-    *slot = slot.checked_add(n).ok_or(ArchError::Overflow)?;
+    *slot = slot.plus(n)?;
     Ok(())
 }
 
@@ -114,39 +113,43 @@ pub fn stored_layout(model: &Model, dtype: &str, scheme: Option<&Scheme>) -> Res
             [.., o, i] => (*o, *i),
             _ => (n, 1),
         };
-        let mats = n / (rows * cols).max(1);
-        let groups = |group: Option<u64>| cols.div_ceil(group.unwrap_or(cols).max(1));
+        let mats = n.over(rows.times(cols)?.max(1))?;
+        let groups = |group: Option<u64>| cols.over_ceil(group.unwrap_or(cols).max(1));
         match scheme {
             Scheme::Fp8 { block, per_channel } => {
                 put(&mut out, "F8_E4M3", n)?;
                 match block {
-                    Some((bo, bi)) => put(&mut out, "F32", mats * rows.div_ceil(*bo) * cols.div_ceil(*bi))?,
-                    None if *per_channel => put(&mut out, dtype, mats * rows)?,
+                    Some((bo, bi)) => {
+                        put(&mut out, "F32", mats.times(rows.over_ceil(*bo)?)?.times(cols.over_ceil(*bi)?)?)?
+                    }
+                    None if *per_channel => put(&mut out, dtype, mats.times(rows)?)?,
                     None => put(&mut out, "F32", mats)?,
                 }
             }
             Scheme::PackedInt { bits, group, g_idx } => {
-                let g = groups(*group);
-                put(&mut out, "I32", mats * (rows * cols * bits / 32 + g * rows * bits / 32))?;
-                put(&mut out, "F16", mats * g * rows)?;
+                let g = groups(*group)?;
+                let packed = rows.times(cols)?.times(*bits)?.over(32)?;
+                let zeros = g.times(rows)?.times(*bits)?.over(32)?;
+                put(&mut out, "I32", mats.times(packed.plus(zeros)?)?)?;
+                put(&mut out, "F16", mats.times(g)?.times(rows)?)?;
                 if *g_idx {
-                    put(&mut out, "I32", mats * cols)?;
+                    put(&mut out, "I32", mats.times(cols)?)?;
                 }
             }
             Scheme::CompressedPacked { bits, group } => {
-                put(&mut out, "I32", n * bits / 32)?;
-                put(&mut out, dtype, mats * groups(*group) * rows)?;
-                put(&mut out, "I64", 2 * mats)?;
+                put(&mut out, "I32", n.times(*bits)?.over(32)?)?;
+                put(&mut out, dtype, mats.times(groups(*group)?)?.times(rows)?)?;
+                put(&mut out, "I64", mats.times(2)?)?;
             }
             Scheme::Bnb4 => {
                 put(&mut out, "U8", n.div_ceil(2))?;
-                put(&mut out, "F32", n.div_ceil(64) + 16 * mats)?;
+                put(&mut out, "F32", n.div_ceil(64).plus(mats.times(16)?)?)?;
             }
             Scheme::Bnb8 => {
                 put(&mut out, "I8", n)?;
-                put(&mut out, "F32", mats * rows)?;
+                put(&mut out, "F32", mats.times(rows)?)?;
             }
-            Scheme::Mxfp4 => put(&mut out, "U8", n / 2 + n.div_ceil(32))?,
+            Scheme::Mxfp4 => put(&mut out, "U8", n.over(2)?.plus(n.div_ceil(32))?)?,
         }
     }
     Ok(out)

@@ -50,7 +50,7 @@ pub fn estimate(path: &Path, json: bool, tensors: bool) -> anyhow::Result<u8> {
     let config: serde_json::Value =
         serde_json::from_str(&text).with_context(|| format!("{} is not valid JSON", path.display()))?;
     let est = arch::estimate(&config).with_context(|| format!("{}", path.display()))?;
-    let architecture = arch::info::architecture(&config);
+    let architecture = arch::info::architecture(&config).with_context(|| format!("{}", path.display()))?;
     let kv = arch::info::kv_cache_bytes_per_token(&architecture, &est.dtype);
     let record = Record {
         revision: "local".into(),

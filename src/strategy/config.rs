@@ -11,6 +11,9 @@ pub fn run(ctx: &Ctx) -> Result<Found, Miss> {
         ArchError::Unsupported(_) | ArchError::NoModelType => {
             Miss { outcome: "unsupported-architecture".into(), message: e.to_string(), fatal: false, transient: false }
         }
+        ArchError::InvalidConfig { .. } | ArchError::Overflow => {
+            Miss { outcome: "invalid-config".into(), message: e.to_string(), fatal: false, transient: false }
+        }
         other => Miss::invalid("config.json", other),
     })?;
     let mut notes = vec![format!(

@@ -33,7 +33,7 @@ pub fn run(ctx: &Ctx) -> Result<Found, Miss> {
             c.notes.push(
                 "logical_parameters from the config strategy (the Hub metadata has per-dtype totals only)".into(),
             );
-            let quantized = ctx.config.and_then(arch::info::quantization).is_some();
+            let quantized = matches!(ctx.config.map(arch::info::quantization), Some(Ok(Some(_))));
             if !quantized && est.logical != c.total {
                 c.notes.push(format!(
                     "the checkpoint stores {} elements where transformers counts {} parameters (tied weights stored twice, buffers, or extra tensors)",

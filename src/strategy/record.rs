@@ -12,8 +12,9 @@ use crate::record::{Record, Tried};
 pub fn count_options(config: Option<&Value>) -> CountOptions {
     let Some(config) = config else { return CountOptions::default() };
     CountOptions {
-        quant_bits: arch::info::quantization(config).and_then(|q| q.bits),
-        tie_word_embeddings: arch::info::architecture(config).tie_word_embeddings.unwrap_or(false),
+        // An invalid config leaves the defaults; the record's warnings say why it was not used.
+        quant_bits: arch::info::quantization(config).ok().flatten().and_then(|q| q.bits),
+        tie_word_embeddings: arch::info::architecture(config).ok().and_then(|a| a.tie_word_embeddings).unwrap_or(false),
     }
 }
 
@@ -32,9 +33,19 @@ pub fn assemble(
 ) -> Record {
     let Found { counts, exact, approximate, files, architecture: from_weights } = found;
     warnings.extend(counts.notes.iter().cloned());
-    let architecture = ctx.config.map(arch::info::architecture).or(from_weights);
-    let dtype =
-        ctx.config.and_then(arch::info::config_dtype).map(str::to_owned).or_else(|| dominant(&counts.parameters));
+    // A config with invalid values is not used for facts (one warning says why).
+    let (architecture, config_dtype) = match ctx
+        .config
+        .map(|c| -> Result<_, arch::ArchError> { Ok((arch::info::architecture(c)?, arch::info::config_dtype(c)?)) })
+    {
+        Some(Ok((a, d))) => (Some(a), d),
+        Some(Err(e)) => {
+            warnings.push(format!("config.json not used for the architecture facts: {e}"));
+            (from_weights, None)
+        }
+        None => (from_weights, None),
+    };
+    let dtype = config_dtype.map(str::to_owned).or_else(|| dominant(&counts.parameters));
     // A block-quantized weight dtype (GGUF's Q4_K) is no KV cache dtype: use llama.cpp's default, F16.
     let kv_dtype =
         dtype.as_deref().filter(|d| crate::dtype::lookup(d).is_some_and(|i| i.block_elems == 1)).unwrap_or("F16");

@@ -3,32 +3,33 @@
 
 use crate::arch::ArchError;
 use crate::arch::cfg::Cfg;
+use crate::arch::checked::Checked;
 use crate::arch::decoder::{Norm, norm};
 use crate::arch::model::{Model, Role};
 
 pub fn bert(c: &Cfg) -> Result<Model, ArchError> {
-    let h = c.u_or("hidden_size", 768);
-    let l = c.u_or("num_hidden_layers", 12);
-    let inter = c.u_or("intermediate_size", 3072);
-    let vocab = c.u_or("vocab_size", 30522);
-    let class = c.get("architectures").and_then(|a| a.get(0)).and_then(|a| a.as_str()).unwrap_or("BertLMHeadModel");
+    let h = c.u_or("hidden_size", 768)?;
+    let l = c.u_or("num_hidden_layers", 12)?;
+    let inter = c.u_or("intermediate_size", 3072)?;
+    let vocab = c.u_or("vocab_size", 30522)?;
+    let class = c.strs("architectures")?.and_then(|a| a.first().copied()).unwrap_or("BertLMHeadModel");
     let mut m = Model::new("bert");
     m.add("embeddings.word_embeddings", &[vocab, h], 1, Role::Other);
-    m.add("embeddings.position_embeddings", &[c.u_or("max_position_embeddings", 512), h], 1, Role::Other);
-    m.add("embeddings.token_type_embeddings", &[c.u_or("type_vocab_size", 2), h], 1, Role::Other);
+    m.add("embeddings.position_embeddings", &[c.u_or("max_position_embeddings", 512)?, h], 1, Role::Other);
+    m.add("embeddings.token_type_embeddings", &[c.u_or("type_vocab_size", 2)?, h], 1, Role::Other);
     norm(&mut m, "embeddings.LayerNorm", h, Norm::WeightBias, 1);
     for name in ["attention.self.query", "attention.self.key", "attention.self.value", "attention.output.dense"] {
         m.linear(name, h, h, true, l);
     }
     m.linear("intermediate.dense", inter, h, true, l);
     m.linear("output.dense", h, inter, true, l);
-    norm(&mut m, "layer.LayerNorms", h, Norm::WeightBias, 2 * l);
-    let labels = c.get("id2label").and_then(|v| v.as_object()).map(|o| o.len() as u64).unwrap_or(2);
+    norm(&mut m, "layer.LayerNorms", h, Norm::WeightBias, l.times(2)?);
+    let labels = c.entries("id2label")?.unwrap_or(2);
     match class {
         "BertForMaskedLM" | "BertLMHeadModel" | "BertForPreTraining" => {
             m.linear("cls.predictions.transform.dense", h, h, true, 1);
             norm(&mut m, "cls.predictions.transform.LayerNorm", h, Norm::WeightBias, 1);
-            m.tied = c.flag("tie_word_embeddings", true);
+            m.tied = c.flag("tie_word_embeddings", true)?;
             if !m.tied {
                 m.add("cls.predictions.decoder", &[vocab, h], 1, Role::Other);
             }

@@ -3,6 +3,7 @@
 
 use crate::arch::ArchError;
 use crate::arch::cfg::Cfg;
+use crate::arch::checked::Checked;
 use crate::arch::decoder::{Norm, norm};
 use crate::arch::model::{Model, Role};
 
@@ -22,46 +23,46 @@ fn head(m: &mut Model, vocab: u64, dim: u64, tied: bool, bias: bool) {
 }
 
 pub fn gpt2(c: &Cfg) -> Result<Model, ArchError> {
-    let h = c.u_any(&["n_embd", "hidden_size"]).unwrap_or(768);
-    let l = c.u_any(&["n_layer", "num_hidden_layers"]).unwrap_or(12);
-    let vocab = c.u_or("vocab_size", 50257);
-    let inner = c.u("n_inner").unwrap_or(4 * h);
+    let h = c.u_any_or(&["n_embd", "hidden_size"], 768)?;
+    let l = c.u_any_or(&["n_layer", "num_hidden_layers"], 12)?;
+    let vocab = c.u_or("vocab_size", 50257)?;
+    let inner = c.u("n_inner")?.map_or_else(|| h.times(4), Ok)?;
     let mut m = Model::new("gpt2");
     embed(&mut m, "wte", vocab, h);
-    embed(&mut m, "wpe", c.u_any(&["n_positions", "max_position_embeddings"]).unwrap_or(1024), h);
-    norm(&mut m, "h.ln", h, Norm::WeightBias, 2 * l);
-    m.linear("h.attn.c_attn", 3 * h, h, true, l);
+    embed(&mut m, "wpe", c.u_any_or(&["n_positions", "max_position_embeddings"], 1024)?, h);
+    norm(&mut m, "h.ln", h, Norm::WeightBias, l.times(2)?);
+    m.linear("h.attn.c_attn", h.times(3)?, h, true, l);
     m.linear("h.attn.c_proj", h, h, true, l);
     m.linear("h.mlp.c_fc", inner, h, true, l);
     m.linear("h.mlp.c_proj", h, inner, true, l);
     norm(&mut m, "ln_f", h, Norm::WeightBias, 1);
-    head(&mut m, vocab, h, c.flag("tie_word_embeddings", true), false);
+    head(&mut m, vocab, h, c.flag("tie_word_embeddings", true)?, false);
     Ok(m)
 }
 
 pub fn gpt_neox(c: &Cfg) -> Result<Model, ArchError> {
-    let h = c.u_or("hidden_size", 6144);
-    let l = c.u_or("num_hidden_layers", 44);
-    let vocab = c.u_or("vocab_size", 50432);
-    let inter = c.u_or("intermediate_size", 24576);
-    let bias = c.flag("attention_bias", true);
+    let h = c.u_or("hidden_size", 6144)?;
+    let l = c.u_or("num_hidden_layers", 44)?;
+    let vocab = c.u_or("vocab_size", 50432)?;
+    let inter = c.u_or("intermediate_size", 24576)?;
+    let bias = c.flag("attention_bias", true)?;
     let mut m = Model::new("gpt_neox");
     embed(&mut m, "embed_in", vocab, h);
-    norm(&mut m, "layers.layernorms", h, Norm::WeightBias, 2 * l);
-    m.linear("attention.query_key_value", 3 * h, h, bias, l);
+    norm(&mut m, "layers.layernorms", h, Norm::WeightBias, l.times(2)?);
+    m.linear("attention.query_key_value", h.times(3)?, h, bias, l);
     m.linear("attention.dense", h, h, bias, l);
     m.linear("mlp.dense_h_to_4h", inter, h, true, l);
     m.linear("mlp.dense_4h_to_h", h, inter, true, l);
     norm(&mut m, "final_layer_norm", h, Norm::WeightBias, 1);
-    head(&mut m, vocab, h, c.flag("tie_word_embeddings", false), false);
+    head(&mut m, vocab, h, c.flag("tie_word_embeddings", false)?, false);
     Ok(m)
 }
 
 pub fn gptj(c: &Cfg) -> Result<Model, ArchError> {
-    let h = c.u_any(&["n_embd", "hidden_size"]).unwrap_or(4096);
-    let l = c.u_any(&["n_layer", "num_hidden_layers"]).unwrap_or(28);
-    let vocab = c.u_or("vocab_size", 50400);
-    let inner = c.u("n_inner").unwrap_or(4 * h);
+    let h = c.u_any_or(&["n_embd", "hidden_size"], 4096)?;
+    let l = c.u_any_or(&["n_layer", "num_hidden_layers"], 28)?;
+    let vocab = c.u_or("vocab_size", 50400)?;
+    let inner = c.u("n_inner")?.map_or_else(|| h.times(4), Ok)?;
     let mut m = Model::new("gptj");
     embed(&mut m, "wte", vocab, h);
     norm(&mut m, "h.ln_1", h, Norm::WeightBias, l);
@@ -71,79 +72,76 @@ pub fn gptj(c: &Cfg) -> Result<Model, ArchError> {
     m.linear("mlp.fc_in", inner, h, true, l);
     m.linear("mlp.fc_out", h, inner, true, l);
     norm(&mut m, "ln_f", h, Norm::WeightBias, 1);
-    let tied = c.flag("tie_word_embeddings", false);
+    let tied = c.flag("tie_word_embeddings", false)?;
     head(&mut m, vocab, h, tied, true);
     Ok(m)
 }
 
 pub fn opt(c: &Cfg) -> Result<Model, ArchError> {
-    let h = c.u_or("hidden_size", 768);
-    let l = c.u_or("num_hidden_layers", 12);
-    let vocab = c.u_or("vocab_size", 50272);
-    let proj = c.u_or("word_embed_proj_dim", h);
-    let ffn = c.u_or("ffn_dim", 3072);
-    let bias = c.flag("enable_bias", true);
-    let affine = c.flag("layer_norm_elementwise_affine", true);
+    let h = c.u_or("hidden_size", 768)?;
+    let l = c.u_or("num_hidden_layers", 12)?;
+    let vocab = c.u_or("vocab_size", 50272)?;
+    let proj = c.u_or("word_embed_proj_dim", h)?;
+    let ffn = c.u_or("ffn_dim", 3072)?;
+    let bias = c.flag("enable_bias", true)?;
+    let affine = c.flag("layer_norm_elementwise_affine", true)?;
     let mut m = Model::new("opt");
     embed(&mut m, "embed_tokens", vocab, proj);
-    embed(&mut m, "embed_positions", c.u_or("max_position_embeddings", 2048) + 2, h);
+    embed(&mut m, "embed_positions", c.u_or("max_position_embeddings", 2048)?.plus(2)?, h);
     if proj != h {
         m.linear("project_out", proj, h, false, 1);
         m.linear("project_in", h, proj, false, 1);
     }
-    if c.flag("do_layer_norm_before", true) && !c.flag("_remove_final_layer_norm", false) {
+    if c.flag("do_layer_norm_before", true)? && !c.flag("_remove_final_layer_norm", false)? {
         norm(&mut m, "final_layer_norm", h, Norm::WeightBias, 1);
     }
     for name in ["self_attn.k_proj", "self_attn.v_proj", "self_attn.q_proj", "self_attn.out_proj"] {
         m.linear(name, h, h, bias, l);
     }
     if affine {
-        norm(&mut m, "layers.layer_norms", h, Norm::WeightBias, 2 * l);
+        norm(&mut m, "layers.layer_norms", h, Norm::WeightBias, l.times(2)?);
     }
     m.linear("fc1", ffn, h, bias, l);
     m.linear("fc2", h, ffn, bias, l);
-    head(&mut m, vocab, proj, c.flag("tie_word_embeddings", true), false);
+    head(&mut m, vocab, proj, c.flag("tie_word_embeddings", true)?, false);
     Ok(m)
 }
 
 pub fn bloom(c: &Cfg) -> Result<Model, ArchError> {
-    let h = c.u_any(&["hidden_size", "n_embed"]).unwrap_or(64);
-    let l = c.u_any(&["n_layer", "num_hidden_layers"]).unwrap_or(2);
-    let vocab = c.u_or("vocab_size", 250880);
+    let h = c.u_any_or(&["hidden_size", "n_embed"], 64)?;
+    let l = c.u_any_or(&["n_layer", "num_hidden_layers"], 2)?;
+    let vocab = c.u_or("vocab_size", 250880)?;
     let mut m = Model::new("bloom");
     embed(&mut m, "word_embeddings", vocab, h);
     norm(&mut m, "word_embeddings_layernorm", h, Norm::WeightBias, 1);
-    norm(&mut m, "h.layernorms", h, Norm::WeightBias, 2 * l);
-    m.linear("self_attention.query_key_value", 3 * h, h, true, l);
+    norm(&mut m, "h.layernorms", h, Norm::WeightBias, l.times(2)?);
+    m.linear("self_attention.query_key_value", h.times(3)?, h, true, l);
     m.linear("self_attention.dense", h, h, true, l);
-    m.linear("mlp.dense_h_to_4h", 4 * h, h, true, l);
-    m.linear("mlp.dense_4h_to_h", h, 4 * h, true, l);
+    m.linear("mlp.dense_h_to_4h", h.times(4)?, h, true, l);
+    m.linear("mlp.dense_4h_to_h", h, h.times(4)?, true, l);
     norm(&mut m, "ln_f", h, Norm::WeightBias, 1);
-    head(&mut m, vocab, h, c.flag("tie_word_embeddings", true), false);
+    head(&mut m, vocab, h, c.flag("tie_word_embeddings", true)?, false);
     Ok(m)
 }
 
 pub fn falcon(c: &Cfg) -> Result<Model, ArchError> {
-    let h = c.u_or("hidden_size", 4544);
-    let l = c.u_any(&["num_hidden_layers", "n_layer"]).unwrap_or(32);
-    let heads = c.u_any(&["num_attention_heads", "n_head"]).unwrap_or(71);
-    if heads == 0 {
-        return Err(ArchError::Invalid("num_attention_heads is 0".into()));
-    }
-    let kv = c.u_any(&["num_kv_heads", "n_head_kv"]).unwrap_or(heads);
-    let vocab = c.u_or("vocab_size", 65024);
-    let head_dim = h / heads;
-    let new_arch = c.flag("new_decoder_architecture", false);
-    let multi_query = c.flag("multi_query", true);
-    let parallel = c.flag("parallel_attn", true);
-    let bias = c.flag("bias", false);
-    let ffn = c.u("ffn_hidden_size").unwrap_or(4 * h);
+    let h = c.u_or("hidden_size", 4544)?;
+    let l = c.u_any_or(&["num_hidden_layers", "n_layer"], 32)?;
+    let heads = c.u_any_or(&["num_attention_heads", "n_head"], 71)?;
+    let kv = c.u_any_or(&["num_kv_heads", "n_head_kv"], heads)?;
+    let vocab = c.u_or("vocab_size", 65024)?;
+    let head_dim = h.over(heads)?;
+    let new_arch = c.flag("new_decoder_architecture", false)?;
+    let multi_query = c.flag("multi_query", true)?;
+    let parallel = c.flag("parallel_attn", true)?;
+    let bias = c.flag("bias", false)?;
+    let ffn = c.u("ffn_hidden_size")?.map_or_else(|| h.times(4), Ok)?;
     let qkv = if new_arch {
-        (2 * kv + heads) * head_dim
+        kv.times(2)?.plus(heads)?.times(head_dim)?
     } else if multi_query {
-        h + 2 * head_dim
+        h.plus(head_dim.times(2)?)?
     } else {
-        3 * h
+        h.times(3)?
     };
     let mut m = Model::new("falcon");
     embed(&mut m, "word_embeddings", vocab, h);
@@ -151,27 +149,27 @@ pub fn falcon(c: &Cfg) -> Result<Model, ArchError> {
     m.linear("self_attention.dense", h, h, bias, l);
     m.linear("mlp.dense_h_to_4h", ffn, h, bias, l);
     m.linear("mlp.dense_4h_to_h", h, ffn, bias, l);
-    let lns_in_parallel = c.u("num_ln_in_parallel_attn").unwrap_or(if new_arch { 2 } else { 1 });
+    let lns_in_parallel = c.u_or("num_ln_in_parallel_attn", if new_arch { 2 } else { 1 })?;
     let norms = if !parallel || (new_arch && lns_in_parallel == 2) { 2 } else { 1 };
-    norm(&mut m, "h.layernorms", h, Norm::WeightBias, norms * l);
+    norm(&mut m, "h.layernorms", h, Norm::WeightBias, l.times(norms)?);
     norm(&mut m, "ln_f", h, Norm::WeightBias, 1);
-    head(&mut m, vocab, h, c.flag("tie_word_embeddings", true), false);
+    head(&mut m, vocab, h, c.flag("tie_word_embeddings", true)?, false);
     Ok(m)
 }
 
 pub fn mpt(c: &Cfg) -> Result<Model, ArchError> {
-    let h = c.u_any(&["d_model", "hidden_size"]).unwrap_or(2048);
-    let l = c.u_any(&["n_layers", "num_hidden_layers"]).unwrap_or(24);
-    let vocab = c.u_or("vocab_size", 50368);
+    let h = c.u_any_or(&["d_model", "hidden_size"], 2048)?;
+    let l = c.u_any_or(&["n_layers", "num_hidden_layers"], 24)?;
+    let vocab = c.u_or("vocab_size", 50368)?;
     let mut m = Model::new("mpt");
     embed(&mut m, "wte", vocab, h);
     // transformers' MPT drops the LayerNorm biases and uses a 4x MLP whatever expansion_ratio says.
-    norm(&mut m, "blocks.norms", h, Norm::Weight, 2 * l);
-    m.linear("attn.Wqkv", 3 * h, h, false, l);
+    norm(&mut m, "blocks.norms", h, Norm::Weight, l.times(2)?);
+    m.linear("attn.Wqkv", h.times(3)?, h, false, l);
     m.linear("attn.out_proj", h, h, false, l);
-    m.linear("ffn.up_proj", 4 * h, h, false, l);
-    m.linear("ffn.down_proj", h, 4 * h, false, l);
+    m.linear("ffn.up_proj", h.times(4)?, h, false, l);
+    m.linear("ffn.down_proj", h, h.times(4)?, false, l);
     norm(&mut m, "norm_f", h, Norm::Weight, 1);
-    head(&mut m, vocab, h, c.flag("tie_word_embeddings", true), false);
+    head(&mut m, vocab, h, c.flag("tie_word_embeddings", true)?, false);
     Ok(m)
 }

@@ -4,6 +4,7 @@
 
 use crate::arch::ArchError;
 use crate::arch::cfg::Cfg;
+use crate::arch::checked::Checked;
 use crate::arch::decoder::{
     Attn, Defaults, Norm, QkNorm, attention, dims, embed_and_head, gated_mlp, norm, plain_mlp, tied,
 };
@@ -25,14 +26,14 @@ pub struct Variant {
 pub fn build(c: &Cfg, v: &Variant) -> Result<Model, ArchError> {
     let d = dims(c, &v.defaults)?;
     let mut m = Model::new(v.family);
-    embed_and_head(&mut m, d.vocab, d.hidden, tied(c, v.defaults.tie), false);
-    attention(&mut m, &d, v.attn, d.layers);
+    embed_and_head(&mut m, d.vocab, d.hidden, tied(c, v.defaults.tie)?, false);
+    attention(&mut m, &d, v.attn, d.layers)?;
     if v.plain_mlp {
         plain_mlp(&mut m, d.hidden, d.inter, v.mlp_bias, d.layers);
     } else {
         gated_mlp(&mut m, d.hidden, d.inter, v.mlp_bias, d.layers);
     }
-    norm(&mut m, "layer_norms", d.hidden, v.norm, v.norms_per_layer * d.layers);
+    norm(&mut m, "layer_norms", d.hidden, v.norm, v.norms_per_layer.times(d.layers)?);
     norm(&mut m, "norm", d.hidden, v.norm, 1);
     Ok(m)
 }
@@ -43,7 +44,7 @@ fn rms(family: &'static str, defaults: Defaults, attn: Attn, mlp_bias: bool) -> 
 
 pub fn llama(c: &Cfg) -> Result<Model, ArchError> {
     let d = Defaults::new(32000, 4096, 11008, 32, 32);
-    build(c, &rms("llama", d, Attn::all_bias(c.flag("attention_bias", false)), c.flag("mlp_bias", false)))
+    build(c, &rms("llama", d, Attn::all_bias(c.flag("attention_bias", false)?), c.flag("mlp_bias", false)?))
 }
 
 pub fn mistral(c: &Cfg) -> Result<Model, ArchError> {
@@ -58,18 +59,18 @@ pub fn qwen2(c: &Cfg) -> Result<Model, ArchError> {
 
 pub fn qwen3(c: &Cfg) -> Result<Model, ArchError> {
     let d = Defaults::new(151936, 4096, 22016, 32, 32).kv(32).head_dim(128);
-    let attn = Attn::all_bias(c.flag("attention_bias", false)).qk_norm(QkNorm::PerHead);
+    let attn = Attn::all_bias(c.flag("attention_bias", false)?).qk_norm(QkNorm::PerHead);
     build(c, &rms("qwen3", d, attn, false))
 }
 
 pub fn granite(c: &Cfg) -> Result<Model, ArchError> {
     let d = Defaults::new(32000, 4096, 11008, 32, 32);
-    build(c, &rms("granite", d, Attn::all_bias(c.flag("attention_bias", false)), c.flag("mlp_bias", false)))
+    build(c, &rms("granite", d, Attn::all_bias(c.flag("attention_bias", false)?), c.flag("mlp_bias", false)?))
 }
 
 pub fn olmo2(c: &Cfg) -> Result<Model, ArchError> {
     let d = Defaults::new(50304, 4096, 11008, 32, 32);
-    let attn = Attn::all_bias(c.flag("attention_bias", false)).qk_norm(QkNorm::Full);
+    let attn = Attn::all_bias(c.flag("attention_bias", false)?).qk_norm(QkNorm::Full);
     build(c, &rms("olmo2", d, attn, false))
 }
 
@@ -81,24 +82,24 @@ pub fn phi3(c: &Cfg) -> Result<Model, ArchError> {
 
 pub fn gemma(c: &Cfg) -> Result<Model, ArchError> {
     let d = Defaults::new(256000, 3072, 24576, 28, 16).kv(16).head_dim(256).tied();
-    build(c, &rms("gemma", d, Attn::all_bias(c.flag("attention_bias", false)), false))
+    build(c, &rms("gemma", d, Attn::all_bias(c.flag("attention_bias", false)?), false))
 }
 
 pub fn gemma2(c: &Cfg) -> Result<Model, ArchError> {
     let d = Defaults::new(256000, 2304, 9216, 26, 8).kv(4).head_dim(256).tied();
-    let v = Variant { norms_per_layer: 4, ..rms("gemma2", d, Attn::all_bias(c.flag("attention_bias", false)), false) };
+    let v = Variant { norms_per_layer: 4, ..rms("gemma2", d, Attn::all_bias(c.flag("attention_bias", false)?), false) };
     build(c, &v)
 }
 
 pub fn gemma3_text(c: &Cfg) -> Result<Model, ArchError> {
     let d = Defaults::new(262208, 2304, 9216, 26, 8).kv(4).head_dim(256).tied();
-    let attn = Attn::all_bias(c.flag("attention_bias", false)).qk_norm(QkNorm::PerHead);
+    let attn = Attn::all_bias(c.flag("attention_bias", false)?).qk_norm(QkNorm::PerHead);
     build(c, &Variant { norms_per_layer: 4, ..rms("gemma3_text", d, attn, false) })
 }
 
 pub fn starcoder2(c: &Cfg) -> Result<Model, ArchError> {
     let d = Defaults::new(49152, 3072, 12288, 30, 24).kv(2).tied();
-    let bias = c.flag("use_bias", true);
+    let bias = c.flag("use_bias", true)?;
     build(
         c,
         &Variant {
@@ -115,9 +116,9 @@ pub fn starcoder2(c: &Cfg) -> Result<Model, ArchError> {
 
 pub fn stablelm(c: &Cfg) -> Result<Model, ArchError> {
     let d = Defaults::new(50304, 2560, 6912, 32, 32);
-    let qkv = c.flag("use_qkv_bias", false);
-    let qk = if c.flag("qk_layernorm", false) { QkNorm::Stacked } else { QkNorm::None };
-    let norms = if c.flag("use_parallel_residual", false) { 1 } else { 2 };
+    let qkv = c.flag("use_qkv_bias", false)?;
+    let qk = if c.flag("qk_layernorm", false)? { QkNorm::Stacked } else { QkNorm::None };
+    let norms = if c.flag("use_parallel_residual", false)? { 1 } else { 2 };
     let attn = Attn { q_bias: qkv, kv_bias: qkv, o_bias: false, qk_norm: qk };
     build(
         c,
@@ -135,8 +136,8 @@ pub fn stablelm(c: &Cfg) -> Result<Model, ArchError> {
 
 pub fn cohere(c: &Cfg) -> Result<Model, ArchError> {
     let d = Defaults::new(256000, 8192, 22528, 40, 64).tied();
-    let qk = if c.flag("use_qk_norm", false) { QkNorm::Stacked } else { QkNorm::None };
-    let attn = Attn::all_bias(c.flag("attention_bias", false)).qk_norm(qk);
+    let qk = if c.flag("use_qk_norm", false)? { QkNorm::Stacked } else { QkNorm::None };
+    let attn = Attn::all_bias(c.flag("attention_bias", false)?).qk_norm(qk);
     build(c, &Variant { norms_per_layer: 1, ..rms("cohere", d, attn, false) })
 }
 
@@ -147,8 +148,8 @@ pub fn generic(c: &Cfg) -> Result<Model, ArchError> {
         c.req(key)?;
     }
     let d = Defaults::new(0, 0, 0, 0, 1);
-    let attn = Attn::all_bias(c.flag("attention_bias", false));
-    let mut m = build(c, &rms("generic-decoder", d, attn, c.flag("mlp_bias", false)))?;
+    let attn = Attn::all_bias(c.flag("attention_bias", false)?);
+    let mut m = build(c, &rms("generic-decoder", d, attn, c.flag("mlp_bias", false)?))?;
     m.approximate = true;
     Ok(m)
 }

@@ -4,6 +4,7 @@
 
 use crate::arch::ArchError;
 use crate::arch::cfg::Cfg;
+use crate::arch::checked::Checked;
 use crate::arch::decoder::{
     Attn, Defaults, Dims, Norm, QkNorm, attention, dims, embed_and_head, gated_mlp, norm, tied,
 };
@@ -11,73 +12,93 @@ use crate::arch::model::{Model, Role};
 
 /// Routed experts with a gated MLP each, stacked as `[experts, 2*inter, hidden]` and
 /// `[experts, hidden, inter]`, and a bias-free router `[experts, hidden]`.
-fn experts(m: &mut Model, hidden: u64, inter: u64, n: u64, repeat: u64) {
+fn experts(m: &mut Model, hidden: u64, inter: u64, n: u64, repeat: u64) -> Result<(), ArchError> {
     m.add("mlp.gate", &[n, hidden], repeat, Role::Other);
-    m.add("mlp.experts.gate_up_proj", &[n, 2 * inter, hidden], repeat, Role::Experts);
+    m.add("mlp.experts.gate_up_proj", &[n, inter.times(2)?, hidden], repeat, Role::Experts);
     m.add("mlp.experts.down_proj", &[n, hidden, inter], repeat, Role::Experts);
+    Ok(())
 }
 
 /// Embeddings, head, final norm, two RMSNorms per layer.
-fn frame(c: &Cfg, m: &mut Model, d: &Dims, tie_default: bool) {
-    embed_and_head(m, d.vocab, d.hidden, tied(c, tie_default), false);
-    norm(m, "layer_norms", d.hidden, Norm::Weight, 2 * d.layers);
+fn frame(c: &Cfg, m: &mut Model, d: &Dims, tie_default: bool) -> Result<(), ArchError> {
+    embed_and_head(m, d.vocab, d.hidden, tied(c, tie_default)?, false);
+    norm(m, "layer_norms", d.hidden, Norm::Weight, d.layers.times(2)?);
     norm(m, "norm", d.hidden, Norm::Weight, 1);
+    Ok(())
 }
 
-fn num_experts(c: &Cfg, default: u64) -> u64 {
-    c.u_any(&["num_local_experts", "num_experts", "n_routed_experts"]).unwrap_or(default)
+fn num_experts(c: &Cfg, default: u64) -> Result<u64, ArchError> {
+    c.u_any_or(&["num_local_experts", "num_experts", "n_routed_experts"], default)
+}
+
+/// How many of the layers `0..layers` are in `list` (duplicates and indices past the end ignored,
+/// as transformers' `layer_idx in list` does): sorted once, no loop over the layers.
+fn listed(list: &[u64], layers: u64) -> u64 {
+    let mut inside: Vec<u64> = list.iter().copied().filter(|i| *i < layers).collect();
+    inside.sort_unstable();
+    inside.dedup();
+    inside.len() as u64
+}
+
+/// Layers that are sparse in the Qwen MoE layout: `(i + 1) % decoder_sparse_step == 0` and not in
+/// `mlp_only_layers`; none without experts. Counted arithmetically.
+fn qwen_sparse_layers(c: &Cfg, layers: u64, n_experts: u64) -> Result<u64, ArchError> {
+    if n_experts == 0 {
+        return Ok(0);
+    }
+    let step = c.u_or("decoder_sparse_step", 1)?;
+    let mut dense_on_step = Vec::new();
+    for i in c.list("mlp_only_layers")?.unwrap_or_default() {
+        if i.plus(1)?.modulo(step)? == 0 {
+            dense_on_step.push(i);
+        }
+    }
+    layers.over(step)?.minus(listed(&dense_on_step, layers))
 }
 
 pub fn mixtral(c: &Cfg) -> Result<Model, ArchError> {
     let d = dims(c, &Defaults::new(32000, 4096, 14336, 32, 32).kv(8))?;
     let mut m = Model::new("mixtral");
-    frame(c, &mut m, &d, false);
-    attention(&mut m, &d, Attn::NO_BIAS, d.layers);
-    experts(&mut m, d.hidden, d.inter, num_experts(c, 8), d.layers);
+    frame(c, &mut m, &d, false)?;
+    attention(&mut m, &d, Attn::NO_BIAS, d.layers)?;
+    experts(&mut m, d.hidden, d.inter, num_experts(c, 8)?, d.layers)?;
     Ok(m)
 }
 
 pub fn granitemoe(c: &Cfg) -> Result<Model, ArchError> {
     let d = dims(c, &Defaults::new(32000, 4096, 11008, 32, 32))?;
     let mut m = Model::new("granitemoe");
-    frame(c, &mut m, &d, false);
-    attention(&mut m, &d, Attn::all_bias(c.flag("attention_bias", false)), d.layers);
-    experts(&mut m, d.hidden, d.inter, num_experts(c, 8), d.layers);
+    frame(c, &mut m, &d, false)?;
+    attention(&mut m, &d, Attn::all_bias(c.flag("attention_bias", false)?), d.layers)?;
+    experts(&mut m, d.hidden, d.inter, num_experts(c, 8)?, d.layers)?;
     Ok(m)
-}
-
-/// Layers that are sparse in the Qwen MoE layout: not in `mlp_only_layers`, and every
-/// `decoder_sparse_step`-th.
-fn qwen_sparse_layers(c: &Cfg, layers: u64, n_experts: u64) -> u64 {
-    let step = c.u_or("decoder_sparse_step", 1).max(1);
-    let dense_only = c.list("mlp_only_layers").unwrap_or_default();
-    (0..layers).filter(|i| !dense_only.contains(i) && n_experts > 0 && (i + 1) % step == 0).count() as u64
 }
 
 pub fn qwen2_moe(c: &Cfg) -> Result<Model, ArchError> {
     let d = dims(c, &Defaults::new(151936, 2048, 5632, 24, 16).kv(16))?;
-    let n = num_experts(c, 60);
-    let sparse = qwen_sparse_layers(c, d.layers, n);
+    let n = num_experts(c, 60)?;
+    let sparse = qwen_sparse_layers(c, d.layers, n)?;
     let mut m = Model::new("qwen2_moe");
-    frame(c, &mut m, &d, false);
-    let qkv = c.flag("qkv_bias", true);
-    attention(&mut m, &d, Attn { q_bias: qkv, kv_bias: qkv, o_bias: false, qk_norm: QkNorm::None }, d.layers);
-    gated_mlp(&mut m, d.hidden, d.inter, false, d.layers - sparse);
-    experts(&mut m, d.hidden, c.u_or("moe_intermediate_size", 1408), n, sparse);
-    gated_mlp(&mut m, d.hidden, c.u_or("shared_expert_intermediate_size", 5632), false, sparse);
+    frame(c, &mut m, &d, false)?;
+    let qkv = c.flag("qkv_bias", true)?;
+    attention(&mut m, &d, Attn { q_bias: qkv, kv_bias: qkv, o_bias: false, qk_norm: QkNorm::None }, d.layers)?;
+    gated_mlp(&mut m, d.hidden, d.inter, false, d.layers.minus(sparse)?);
+    experts(&mut m, d.hidden, c.u_or("moe_intermediate_size", 1408)?, n, sparse)?;
+    gated_mlp(&mut m, d.hidden, c.u_or("shared_expert_intermediate_size", 5632)?, false, sparse);
     m.add("mlp.shared_expert_gate", &[1, d.hidden], sparse, Role::Other);
     Ok(m)
 }
 
 pub fn qwen3_moe(c: &Cfg) -> Result<Model, ArchError> {
     let d = dims(c, &Defaults::new(151936, 2048, 6144, 24, 32).kv(4))?;
-    let n = num_experts(c, 128);
-    let sparse = qwen_sparse_layers(c, d.layers, n);
+    let n = num_experts(c, 128)?;
+    let sparse = qwen_sparse_layers(c, d.layers, n)?;
     let mut m = Model::new("qwen3_moe");
-    frame(c, &mut m, &d, false);
-    attention(&mut m, &d, Attn::all_bias(c.flag("attention_bias", false)).qk_norm(QkNorm::PerHead), d.layers);
-    gated_mlp(&mut m, d.hidden, d.inter, false, d.layers - sparse);
-    experts(&mut m, d.hidden, c.u_or("moe_intermediate_size", 768), n, sparse);
+    frame(c, &mut m, &d, false)?;
+    let attn = Attn::all_bias(c.flag("attention_bias", false)?).qk_norm(QkNorm::PerHead);
+    attention(&mut m, &d, attn, d.layers)?;
+    gated_mlp(&mut m, d.hidden, d.inter, false, d.layers.minus(sparse)?);
+    experts(&mut m, d.hidden, c.u_or("moe_intermediate_size", 768)?, n, sparse)?;
     Ok(m)
 }
 
@@ -88,48 +109,49 @@ pub fn deepseek(c: &Cfg, v3: bool) -> Result<Model, ArchError> {
         if v3 { Defaults::new(129280, 7168, 18432, 61, 128) } else { Defaults::new(102400, 4096, 11008, 32, 32) };
     let d = dims(c, &defaults)?;
     let mut m = Model::new(if v3 { "deepseek_v3" } else { "deepseek_v2" });
-    frame(c, &mut m, &d, false);
+    frame(c, &mut m, &d, false)?;
     let (l, h, heads) = (d.layers, d.hidden, d.heads);
-    let bias = c.flag("attention_bias", false);
-    let rope = c.u_or("qk_rope_head_dim", 64);
-    let nope = c.u_or("qk_nope_head_dim", 128);
-    let v_dim = c.u_or("v_head_dim", 128);
-    let kv_rank = c.u_or("kv_lora_rank", 512);
-    let q_rank =
-        if c.raw().get("q_lora_rank").is_some_and(|v| v.is_null()) { None } else { Some(c.u_or("q_lora_rank", 1536)) };
+    let bias = c.flag("attention_bias", false)?;
+    let rope = c.u_or("qk_rope_head_dim", 64)?;
+    let nope = c.u_or("qk_nope_head_dim", 128)?;
+    let v_dim = c.u_or("v_head_dim", 128)?;
+    let kv_rank = c.u_or("kv_lora_rank", 512)?;
+    let q_rank = if c.is_null("q_lora_rank") { None } else { Some(c.u_or("q_lora_rank", 1536)?) };
+    let q_out = heads.times(nope.plus(rope)?)?;
     match q_rank {
-        None => m.linear("self_attn.q_proj", heads * (nope + rope), h, false, l),
+        None => m.linear("self_attn.q_proj", q_out, h, false, l),
         Some(r) => {
             m.linear("self_attn.q_a_proj", r, h, bias, l);
             norm(&mut m, "self_attn.q_a_layernorm", r, Norm::Weight, l);
-            m.linear("self_attn.q_b_proj", heads * (nope + rope), r, false, l);
+            m.linear("self_attn.q_b_proj", q_out, r, false, l);
         }
     }
-    m.linear("self_attn.kv_a_proj_with_mqa", kv_rank + rope, h, bias, l);
+    m.linear("self_attn.kv_a_proj_with_mqa", kv_rank.plus(rope)?, h, bias, l);
     norm(&mut m, "self_attn.kv_a_layernorm", kv_rank, Norm::Weight, l);
-    m.linear("self_attn.kv_b_proj", heads * (nope + v_dim), kv_rank, false, l);
-    m.linear("self_attn.o_proj", h, heads * v_dim, bias, l);
-    let dense = c.u_or("first_k_dense_replace", if v3 { 3 } else { 0 }).min(l);
-    let mlp_bias = !v3 && c.flag("mlp_bias", false);
+    m.linear("self_attn.kv_b_proj", heads.times(nope.plus(v_dim)?)?, kv_rank, false, l);
+    m.linear("self_attn.o_proj", h, heads.times(v_dim)?, bias, l);
+    let dense = c.u_or("first_k_dense_replace", if v3 { 3 } else { 0 })?.min(l);
+    let mlp_bias = !v3 && c.flag("mlp_bias", false)?;
     gated_mlp(&mut m, h, d.inter, mlp_bias, dense);
-    let moe_inter = c.u_or("moe_intermediate_size", if v3 { 2048 } else { 1407 });
-    experts(&mut m, h, moe_inter, num_experts(c, if v3 { 256 } else { 64 }), l - dense);
-    let shared = c.u_or("n_shared_experts", if v3 { 1 } else { 2 });
-    gated_mlp(&mut m, h, moe_inter * shared, mlp_bias, l - dense);
+    let moe_inter = c.u_or("moe_intermediate_size", if v3 { 2048 } else { 1407 })?;
+    experts(&mut m, h, moe_inter, num_experts(c, if v3 { 256 } else { 64 })?, l.minus(dense)?)?;
+    let shared = c.u_or("n_shared_experts", if v3 { 1 } else { 2 })?;
+    gated_mlp(&mut m, h, moe_inter.times(shared)?, mlp_bias, l.minus(dense)?);
     Ok(m)
 }
 
 pub fn gpt_oss(c: &Cfg) -> Result<Model, ArchError> {
     let d = dims(c, &Defaults::new(201088, 2880, 2880, 36, 64).kv(8).head_dim(64))?;
-    let n = num_experts(c, 128);
+    let n = num_experts(c, 128)?;
     let mut m = Model::new("gpt_oss");
-    frame(c, &mut m, &d, false);
-    attention(&mut m, &d, Attn::all_bias(c.flag("attention_bias", true)), d.layers);
+    frame(c, &mut m, &d, false)?;
+    attention(&mut m, &d, Attn::all_bias(c.flag("attention_bias", true)?), d.layers)?;
     m.add("self_attn.sinks", &[d.heads], d.layers, Role::Other);
     m.add("mlp.router", &[n, d.hidden], d.layers, Role::Other);
     m.add("mlp.router.bias", &[n], d.layers, Role::Other);
-    m.add("mlp.experts.gate_up_proj", &[n, 2 * d.inter, d.hidden], d.layers, Role::Experts);
-    m.add("mlp.experts.gate_up_proj_bias", &[n, 2 * d.inter], d.layers, Role::Other);
+    let gate_up = d.inter.times(2)?;
+    m.add("mlp.experts.gate_up_proj", &[n, gate_up, d.hidden], d.layers, Role::Experts);
+    m.add("mlp.experts.gate_up_proj_bias", &[n, gate_up], d.layers, Role::Other);
     m.add("mlp.experts.down_proj", &[n, d.hidden, d.inter], d.layers, Role::Experts);
     m.add("mlp.experts.down_proj_bias", &[n, d.hidden], d.layers, Role::Other);
     Ok(m)
@@ -139,19 +161,17 @@ pub fn gpt_oss(c: &Cfg) -> Result<Model, ArchError> {
 /// experts and a shared expert; the other layers dense with `intermediate_size_mlp`.
 pub fn llama4_text(c: &Cfg) -> Result<Model, ArchError> {
     let d = dims(c, &Defaults::new(202048, 5120, 8192, 48, 40).kv(8).head_dim(128))?;
-    let n = num_experts(c, 16);
-    let moe_layers = match c.list("moe_layers") {
-        Some(list) => list.iter().filter(|i| **i < d.layers).count() as u64,
-        None => {
-            let step = c.u_or("interleave_moe_layer_step", 1).max(1);
-            (step - 1..d.layers).step_by(step as usize).count() as u64
-        }
+    let n = num_experts(c, 16)?;
+    let moe_layers = match c.list("moe_layers")? {
+        Some(list) => listed(&list, d.layers),
+        // range(step - 1, layers, step) has layers / step entries.
+        None => d.layers.over(c.u_or("interleave_moe_layer_step", 1)?)?,
     };
     let mut m = Model::new("llama4_text");
-    frame(c, &mut m, &d, false);
-    attention(&mut m, &d, Attn::all_bias(c.flag("attention_bias", false)), d.layers);
-    experts(&mut m, d.hidden, d.inter, n, moe_layers);
+    frame(c, &mut m, &d, false)?;
+    attention(&mut m, &d, Attn::all_bias(c.flag("attention_bias", false)?), d.layers)?;
+    experts(&mut m, d.hidden, d.inter, n, moe_layers)?;
     gated_mlp(&mut m, d.hidden, d.inter, false, moe_layers);
-    gated_mlp(&mut m, d.hidden, c.u_or("intermediate_size_mlp", 16384), false, d.layers - moe_layers);
+    gated_mlp(&mut m, d.hidden, c.u_or("intermediate_size_mlp", 16384)?, false, d.layers.minus(moe_layers)?);
     Ok(m)
 }
