@@ -65,8 +65,9 @@ pub struct Record {
     pub files: Vec<String>,
     /// Facts from `config.json` (null when no config was readable).
     pub architecture: Option<Architecture>,
-    /// KV cache bytes per token at the model dtype (null without a usable config).
-    pub kv_cache_bytes_per_token: Option<u64>,
+    /// KV cache and recurrent state sizes (null without a usable config).
+    #[serde(flatten)]
+    pub capacity: Capacity,
     /// Other counts beside the winning one, by source (`config`, `hub-metadata`, `safetensors`).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub cross_check: BTreeMap<String, u64>,
@@ -89,7 +90,26 @@ impl Record {
     }
 }
 
-/// Architecture facts a KV-cache / parallelism planner needs.
+/// What a planner prices memory with beside the weights, at the model dtype (`dtype`; F16 for
+/// block-quantized GGUF weights), and as element counts for planners that use their own dtype.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Capacity {
+    /// KV cache per token, over every layer that keeps one (full, sliding-window and chunked
+    /// attention; not state-space or linear-attention layers).
+    pub kv_cache_bytes_per_token: Option<u64>,
+    #[serde(default)]
+    pub kv_cache_elements_per_token: Option<u64>,
+    /// Recurrent state per sequence, whatever its length: convolution and SSM state of
+    /// state-space layers, state of linear-attention and short-convolution layers; 0 for a model
+    /// without such layers.
+    #[serde(default)]
+    pub state_bytes_per_sequence: Option<u64>,
+    #[serde(default)]
+    pub state_elements_per_sequence: Option<u64>,
+}
+
+/// Architecture facts a KV-cache / parallelism planner needs, with transformers' defaults applied
+/// where the config leaves a value out.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Architecture {
     pub model_type: Option<String>,
@@ -100,12 +120,59 @@ pub struct Architecture {
     pub num_attention_heads: Option<u64>,
     pub num_key_value_heads: Option<u64>,
     pub head_dim: Option<u64>,
+    /// The MLP width, whatever the family calls it (`ffn_dim`, `n_inner`, `d_ff`, ...); for MoE
+    /// models the config's `intermediate_size` where the family has one, else the expert width.
+    #[serde(default)]
+    pub intermediate_size: Option<u64>,
     pub vocab_size: Option<u64>,
     pub max_position_embeddings: Option<u64>,
     pub tie_word_embeddings: Option<bool>,
+    /// Token-mixing layers of each kind (a layer with attention and a state-space mixer side by
+    /// side counts in both).
+    #[serde(default)]
+    pub layer_types: Option<LayerTypes>,
+    /// The window of the sliding-window attention layers.
+    #[serde(default)]
+    pub sliding_window: Option<u64>,
+    /// The chunk of the chunked-attention layers (Llama 4).
+    #[serde(default)]
+    pub attention_chunk_size: Option<u64>,
     pub quantization: Option<Quantization>,
+    /// The config's own `quantization_config`, verbatim.
+    #[serde(default)]
+    pub quantization_config: Option<serde_json::Value>,
+    /// The config's own `torch_dtype` (or `dtype`) string, verbatim.
+    #[serde(default)]
+    pub torch_dtype: Option<String>,
     pub moe: Option<Moe>,
     pub mla: Option<Mla>,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
+/// Layers by the way they mix tokens (kinds with no layer are left out).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LayerTypes {
+    /// Attention over the whole context: a KV cache growing with it.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub full_attention: u64,
+    /// Attention over the last `sliding_window` tokens: a KV cache capped at the window.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub sliding_attention: u64,
+    /// Attention within chunks of `attention_chunk_size` tokens: a KV cache capped at the chunk.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub chunked_attention: u64,
+    /// Linear attention (Gated DeltaNet, lightning attention): a fixed-size state, no KV cache.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub linear_attention: u64,
+    /// State-space (Mamba, Mamba-2) mixers: a fixed-size convolution and SSM state.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub mamba: u64,
+    /// Short gated convolutions (LFM2): a fixed-size convolution state.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub conv: u64,
 }
 
 /// `quantization_config`, summarized.

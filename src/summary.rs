@@ -41,7 +41,7 @@ pub fn record(id: &str, r: &Record) -> String {
     if let Some(dtype) = &r.dtype {
         let _ = writeln!(s, "  dtype           {dtype}");
     }
-    match r.kv_cache_bytes_per_token {
+    match r.capacity.kv_cache_bytes_per_token {
         Some(kv) => {
             let _ = writeln!(s, "  KV cache        {} bytes/token ({:.1} KiB)", thousands(kv), kv as f64 / 1024.0);
         }

@@ -82,7 +82,7 @@ fn opt_125m_resolves_from_a_few_hundred_kilobytes() {
     assert_eq!(r.logical_parameters, 125_239_296);
     assert_eq!(r.weight_bytes, 250_478_592);
     assert_eq!(r.cross_check["config"], 125_239_296);
-    assert_eq!(r.kv_cache_bytes_per_token, Some(36_864));
+    assert_eq!(r.capacity.kv_cache_bytes_per_token, Some(36_864));
     assert!(
         hub.bytes_for(id) < 400_000,
         "read {} bytes of a {}-byte file",
@@ -231,7 +231,7 @@ fn gguf_files_resolve_to_what_the_gguf_package_reports() {
     assert_eq!((a.num_hidden_layers, a.hidden_size, a.num_attention_heads), (Some(2), Some(256), Some(4)));
     assert_eq!((a.num_key_value_heads, a.head_dim, a.vocab_size), (Some(2), Some(64), Some(1000)));
     assert_eq!(a.max_position_embeddings, Some(2048));
-    assert_eq!(r.kv_cache_bytes_per_token, Some(2 * 2 * 64 * 2 * 2));
+    assert_eq!(r.capacity.kv_cache_bytes_per_token, Some(2 * 2 * 64 * 2 * 2));
 
     let parts = ["tiny-split-00001-of-00002.gguf", "tiny-split-00002-of-00002.gguf"];
     let mut split = Repo::new("g/split");

@@ -46,6 +46,11 @@ impl<'a> Cfg<'a> {
         Cfg { v, path: String::new() }
     }
 
+    /// The JSON value of this view.
+    pub fn value(&self) -> &'a Value {
+        self.v
+    }
+
     /// The path of `key` in this view (`text_config.hidden_size`).
     pub fn field(&self, key: &str) -> String {
         if self.path.is_empty() { key.to_owned() } else { format!("{}.{key}", self.path) }
@@ -121,9 +126,9 @@ impl<'a> Cfg<'a> {
         Ok(self.u_any(keys)?.unwrap_or(default))
     }
 
-    /// A required integer.
-    pub fn req(&self, key: &str) -> Result<u64, ArchError> {
-        self.u(key)?.ok_or_else(|| ArchError::Missing(self.field(key)))
+    /// An integer whose explicit `null` means "none" (a `sliding_window`), else `default` when absent.
+    pub fn nullable(&self, key: &str, default: Option<u64>) -> Result<Option<u64>, ArchError> {
+        if self.is_null(key) { Ok(None) } else { Ok(self.u(key)?.or(default)) }
     }
 
     /// A finite, non-negative number at most `max`.

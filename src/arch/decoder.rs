@@ -4,7 +4,8 @@
 use super::ArchError;
 use super::cfg::Cfg;
 use super::checked::Checked;
-use super::model::{Model, Role};
+use super::kinds::{self, Kind};
+use super::model::{Facts, Model, Role};
 
 /// A family's config defaults (transformers' config class defaults) for the standard keys.
 #[derive(Debug, Clone, Copy)]
@@ -19,13 +20,15 @@ pub struct Defaults {
     /// `None`: hidden / heads.
     pub head_dim: Option<u64>,
     pub tie: bool,
+    /// `max_position_embeddings`.
+    pub positions: Option<u64>,
 }
 
 impl Defaults {
     /// Vocabulary, hidden size, intermediate size, layers, heads; as many KV heads as heads,
     /// head_dim = hidden / heads, untied head.
     pub const fn new(vocab: u64, hidden: u64, inter: u64, layers: u64, heads: u64) -> Defaults {
-        Defaults { vocab, hidden, inter, layers, heads, kv: None, head_dim: None, tie: false }
+        Defaults { vocab, hidden, inter, layers, heads, kv: None, head_dim: None, tie: false, positions: None }
     }
     pub const fn kv(self, kv: u64) -> Defaults {
         Defaults { kv: Some(kv), ..self }
@@ -35,6 +38,9 @@ impl Defaults {
     }
     pub const fn tied(self) -> Defaults {
         Defaults { tie: true, ..self }
+    }
+    pub const fn positions(self, positions: u64) -> Defaults {
+        Defaults { positions: Some(positions), ..self }
     }
 }
 
@@ -48,6 +54,26 @@ pub struct Dims {
     pub heads: u64,
     pub kv: u64,
     pub head_dim: u64,
+    pub positions: Option<u64>,
+}
+
+impl Dims {
+    /// The facts of a decoder whose every layer attends over the whole context and has an MLP of
+    /// `inter` (families adjust what differs).
+    pub fn facts(&self) -> Result<Facts, ArchError> {
+        Ok(Facts {
+            layers: Some(self.layers),
+            hidden: Some(self.hidden),
+            heads: Some(self.heads),
+            kv_heads: Some(self.kv),
+            head_dim: Some(self.head_dim),
+            intermediate: Some(self.inter),
+            vocab: Some(self.vocab),
+            positions: self.positions,
+            layer_types: kinds::all(Kind::Full, self.layers)?,
+            ..Facts::default()
+        })
+    }
 }
 
 /// Reads the standard keys, falling back to `d`.
@@ -71,6 +97,10 @@ pub fn dims(c: &Cfg, d: &Defaults) -> Result<Dims, ArchError> {
         heads,
         kv,
         head_dim,
+        positions: match c.u("max_position_embeddings")? {
+            Some(p) => Some(p),
+            None => d.positions,
+        },
     })
 }
 

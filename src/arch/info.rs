@@ -1,13 +1,15 @@
-//! The record's `architecture` block and `kv_cache_bytes_per_token`, read from `config.json`
-//! (the text part of multimodal configs), for every strategy.
+//! The record's `architecture` block and capacity facts (KV cache per token, recurrent state per
+//! sequence) from `config.json`, for every strategy: the dimensions come from the family's own
+//! resolution ([`super::model::Facts`], the text model's for multimodal configs), the
+//! quantization and dtype from the config as written.
 
 use serde_json::Value;
 
 use super::ArchError;
 use super::cfg::Cfg;
-use super::checked::Checked;
+use super::model::Facts;
 use crate::dtype;
-use crate::record::{Architecture, Mla, Moe, Quantization};
+use crate::record::{Architecture, Capacity, Quantization};
 
 /// The checkpoint dtype the config declares (`torch_dtype`, or `dtype` in newer configs), as a
 /// safetensors dtype name. A name torch does not know is an error.
@@ -96,89 +98,90 @@ pub fn weight_block_size(config: &Value) -> Result<Option<(u64, u64)>, ArchError
     }
 }
 
-/// The `architecture` block.
-pub fn architecture(config: &Value) -> Result<Architecture, ArchError> {
+/// What a config says about a model beyond its parameters: the record's architecture block and
+/// the recurrent state per sequence, both from the dimensions its family resolved.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Described {
+    pub architecture: Architecture,
+    /// `None` when the architecture is unknown.
+    pub state_elements_per_sequence: Option<u64>,
+    /// The family is not known and a generic decoder was assumed.
+    pub approximate: bool,
+}
+
+/// The `architecture` block of a config and its recurrent state. An unknown architecture leaves
+/// the dimensions null; a config with invalid values is an error.
+pub fn describe(config: &Value) -> Result<Described, ArchError> {
     let root = Cfg::new(config);
-    let c = root.text()?;
-    let heads = c.u_any(&["num_attention_heads", "n_head", "n_heads", "num_heads"])?;
-    let hidden = c.u_any(&["hidden_size", "n_embd", "d_model", "dim"])?;
-    let falcon = c.model_type()? == Some("falcon");
-    let mut kv = c.u_any(&["num_key_value_heads", "num_kv_heads", "n_head_kv", "multi_query_group_num"])?;
-    if kv.is_none()
-        && let Some(a) = c.sub("attn_config")?
-    {
-        kv = a.u("kv_n_heads")?;
-    }
-    if kv.is_none() && !falcon && c.flag("multi_query", false)? {
-        kv = Some(1);
-    }
-    if kv.is_none() && falcon && c.flag("multi_query", true)? && !c.flag("new_decoder_architecture", false)? {
-        kv = Some(1);
-    }
-    let kv = kv.or(heads);
-    let head_dim = match (c.u("head_dim")?, hidden, heads) {
-        (Some(d), _, _) => Some(d),
-        (None, Some(h), Some(n)) => Some(h.over(n)?),
-        _ => None,
+    let text = root.text()?;
+    let model = match super::model(config) {
+        Ok(m) => Some(m),
+        Err(ArchError::Unsupported(_) | ArchError::NoModelType) => None,
+        Err(e) => return Err(e),
     };
-    let experts =
-        c.u_any(&["num_local_experts", "num_experts", "n_routed_experts", "moe_num_experts"])?.filter(|n| *n > 0);
-    let moe = match experts {
-        Some(num_experts) => Some(Moe {
-            num_experts,
-            experts_per_token: c.u_any(&["num_experts_per_tok", "num_experts_per_token", "moe_top_k", "top_k"])?,
-            num_shared_experts: c.u_any(&["n_shared_experts", "num_shared_experts"])?,
-            moe_intermediate_size: c.u_any(&["moe_intermediate_size", "expert_intermediate_size"])?,
-        }),
-        None => None,
+    let f = model.as_ref().map(|m| &m.facts);
+    let get = |pick: fn(&Facts) -> Option<u64>| f.and_then(pick);
+    let torch_dtype = match root.s("torch_dtype")?.or(root.s("dtype")?) {
+        Some(d) => Some(d),
+        None => text.s("torch_dtype")?.or(text.s("dtype")?),
     };
-    let mla = match (c.u("kv_lora_rank")?, c.u("qk_rope_head_dim")?) {
-        (Some(kv_lora_rank), Some(qk_rope_head_dim)) => Some(Mla { kv_lora_rank, qk_rope_head_dim }),
-        _ => None,
-    };
-    let architectures = root.strs("architectures")?.unwrap_or_default().into_iter().map(str::to_owned).collect();
-    let tie = match root.get("tie_word_embeddings").or_else(|| c.get("tie_word_embeddings")) {
-        Some(_) => Some(root.flag("tie_word_embeddings", false)? || c.flag("tie_word_embeddings", false)?),
-        None => super::model(config).ok().map(|m| m.tied),
-    };
-    Ok(Architecture {
+    let architecture = Architecture {
         model_type: root.model_type()?.map(str::to_owned),
-        architectures,
-        num_hidden_layers: c.u_any(&["num_hidden_layers", "n_layer", "n_layers", "num_layers"])?,
-        hidden_size: hidden,
-        num_attention_heads: heads,
-        num_key_value_heads: kv,
-        head_dim,
-        vocab_size: match c.u("vocab_size")? {
-            Some(v) => Some(v),
-            None => root.u("vocab_size")?,
-        },
-        max_position_embeddings: c.u_any(&[
-            "max_position_embeddings",
-            "n_positions",
-            "max_seq_len",
-            "seq_length",
-            "n_ctx",
-            "max_sequence_length",
-        ])?,
-        tie_word_embeddings: tie,
+        architectures: root.strs("architectures")?.unwrap_or_default().into_iter().map(str::to_owned).collect(),
+        num_hidden_layers: get(|f| f.layers),
+        hidden_size: get(|f| f.hidden),
+        num_attention_heads: get(|f| f.heads),
+        num_key_value_heads: get(|f| f.kv_heads),
+        head_dim: get(|f| f.head_dim),
+        intermediate_size: get(|f| f.intermediate),
+        vocab_size: get(|f| f.vocab),
+        max_position_embeddings: get(|f| f.positions),
+        tie_word_embeddings: model.as_ref().map(|m| m.tied),
+        layer_types: f.map(|f| f.layer_types.clone()),
+        sliding_window: get(|f| f.sliding_window),
+        attention_chunk_size: get(|f| f.attention_chunk_size),
         quantization: quantization(config)?,
-        moe,
-        mla,
+        quantization_config: quantization_config(config)?.map(|q| q.value().clone()),
+        torch_dtype: torch_dtype.map(str::to_owned),
+        moe: f.and_then(|f| f.moe.clone()),
+        mla: f.and_then(|f| f.mla.clone()),
+    };
+    Ok(Described {
+        architecture,
+        state_elements_per_sequence: f.map(|f| f.state_elements),
+        approximate: model.is_some_and(|m| m.approximate),
     })
 }
 
-/// KV cache bytes per token at `dtype`: MLA `layers * (kv_lora_rank + qk_rope_head_dim) * bytes`,
-/// else `layers * 2 * head_dim * kv_heads * bytes`.
-pub fn kv_cache_bytes_per_token(a: &Architecture, dtype: &str) -> Option<u64> {
-    let bytes = dtype::lookup(dtype).filter(|d| d.block_elems == 1)?.block_bytes;
-    let layers = a.num_hidden_layers?;
-    match &a.mla {
-        Some(m) => layers.checked_mul(m.kv_lora_rank.checked_add(m.qk_rope_head_dim)?)?.checked_mul(bytes),
-        None => {
-            layers.checked_mul(2)?.checked_mul(a.head_dim?)?.checked_mul(a.num_key_value_heads?)?.checked_mul(bytes)
-        }
+/// The KV cache and recurrent state of a model with architecture `a` (and `state_elements` per
+/// sequence), priced at `dtype`. The KV cache counts the layers that keep one: with
+/// `layer_types`, the attention layers; else every layer (GGUF metadata). MLA:
+/// `layers * (kv_lora_rank + qk_rope_head_dim)`, else `layers * 2 * head_dim * kv_heads`.
+pub fn capacity(a: &Architecture, state_elements: Option<u64>, dtype: &str) -> Capacity {
+    let bytes = dtype::lookup(dtype).filter(|d| d.block_elems == 1).map(|d| d.block_bytes);
+    let priced = |n: Option<u64>| n?.checked_mul(bytes?);
+    let kv = kv_elements(a);
+    Capacity {
+        kv_cache_bytes_per_token: priced(kv),
+        kv_cache_elements_per_token: kv,
+        state_bytes_per_sequence: priced(state_elements),
+        state_elements_per_sequence: state_elements,
     }
+}
+
+fn kv_elements(a: &Architecture) -> Option<u64> {
+    let layers = match &a.layer_types {
+        Some(t) => t.full_attention.checked_add(t.sliding_attention)?.checked_add(t.chunked_attention)?,
+        None => a.num_hidden_layers?,
+    };
+    if layers == 0 {
+        return Some(0);
+    }
+    let per_layer = match &a.mla {
+        Some(m) => m.kv_lora_rank.checked_add(m.qk_rope_head_dim)?,
+        None => a.head_dim?.checked_mul(a.num_key_value_heads?)?.checked_mul(2)?,
+    };
+    layers.checked_mul(per_layer)
 }
 
 #[cfg(test)]
@@ -193,9 +196,14 @@ mod tests {
                 "num_attention_heads":12,"vocab_size":50272,"max_position_embeddings":2048,"torch_dtype":"float16"}"#,
         )
         .unwrap();
-        let a = architecture(&cfg).unwrap();
+        let d = describe(&cfg).unwrap();
+        let a = &d.architecture;
         assert_eq!((a.num_key_value_heads, a.head_dim, a.tie_word_embeddings), (Some(12), Some(64), Some(true)));
-        assert_eq!(kv_cache_bytes_per_token(&a, config_dtype(&cfg).unwrap().unwrap()), Some(36864));
+        assert_eq!((a.intermediate_size, a.torch_dtype.as_deref()), (Some(3072), Some("float16")));
+        let cap = capacity(a, d.state_elements_per_sequence, config_dtype(&cfg).unwrap().unwrap());
+        assert_eq!(cap.kv_cache_bytes_per_token, Some(36864));
+        assert_eq!(cap.kv_cache_elements_per_token, Some(18432));
+        assert_eq!((cap.state_elements_per_sequence, cap.state_bytes_per_sequence), (Some(0), Some(0)));
     }
 
     #[test]
@@ -206,9 +214,33 @@ mod tests {
                 "quantization_config":{"quant_method":"fp8","weight_block_size":[128,128]}}"#,
         )
         .unwrap();
-        let a = architecture(&cfg).unwrap();
-        assert_eq!(kv_cache_bytes_per_token(&a, "BF16"), Some(61 * 576 * 2));
+        let a = describe(&cfg).unwrap().architecture;
+        assert_eq!(capacity(&a, None, "BF16").kv_cache_bytes_per_token, Some(61 * 576 * 2));
         assert_eq!(a.moe.as_ref().unwrap().num_experts, 256);
         assert_eq!(a.quantization.as_ref().unwrap().bits, Some(8));
+        assert_eq!(a.quantization_config.as_ref().unwrap()["weight_block_size"], serde_json::json!([128, 128]));
+    }
+
+    #[test]
+    fn multimodal_text_dimensions_take_the_text_model_defaults() {
+        // llava-1.5-7b's text_config names only the vocabulary and positions: Llama 2 7B's defaults.
+        let cfg: Value = serde_json::from_str(
+            r#"{"model_type":"llava","text_config":{"model_type":"llama","max_position_embeddings":4096,"vocab_size":32064,
+                "torch_dtype":"float16"}}"#,
+        )
+        .unwrap();
+        let a = describe(&cfg).unwrap().architecture;
+        assert_eq!((a.num_hidden_layers, a.num_attention_heads, a.hidden_size), (Some(32), Some(32), Some(4096)));
+        assert_eq!((a.intermediate_size, a.vocab_size), (Some(11008), Some(32064)));
+        assert_eq!(a.torch_dtype.as_deref(), Some("float16"));
+    }
+
+    #[test]
+    fn unknown_architectures_keep_the_config_facts_and_leave_dimensions_null() {
+        let cfg: Value = serde_json::json!({"model_type": "speech_thing", "d_conv": 3, "torch_dtype": "bfloat16"});
+        let d = describe(&cfg).unwrap();
+        assert_eq!(d.architecture.model_type.as_deref(), Some("speech_thing"));
+        assert_eq!((d.architecture.num_hidden_layers, d.state_elements_per_sequence), (None, None));
+        assert_eq!(capacity(&d.architecture, None, "BF16"), Capacity::default());
     }
 }

@@ -14,6 +14,7 @@ pub mod checked;
 pub mod decoder;
 pub mod families;
 pub mod info;
+pub mod kinds;
 pub mod limits;
 pub mod model;
 
@@ -32,8 +33,6 @@ pub enum ArchError {
     Unsupported(String),
     #[error("config.json has no model_type")]
     NoModelType,
-    #[error("config.json lacks {0:?}, which this architecture needs")]
-    Missing(String),
     /// A value of the wrong JSON type, negative, fractional or out of its bound.
     #[error("config.json: {field} = {value}: {why}")]
     InvalidConfig { field: String, value: String, why: String },
@@ -99,10 +98,7 @@ pub(crate) fn text_model(c: &Cfg, default_type: &str) -> Result<Model, ArchError
 fn dispatch(c: &Cfg, model_type: &str) -> Result<Model, ArchError> {
     match FAMILIES.iter().find(|(t, _)| *t == model_type) {
         Some((_, build)) => build(c),
-        None => llama::generic(c).map_err(|e| match e {
-            ArchError::Missing(_) => ArchError::Unsupported(model_type.to_owned()),
-            other => other,
-        }),
+        None => llama::generic(c, model_type),
     }
 }
 

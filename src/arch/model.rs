@@ -1,11 +1,12 @@
 //! A model's parameter tensors as an architecture module lists them (templated per layer with a
-//! repeat count, so listing costs no allocation per layer), and the stored layout a quantized
-//! checkpoint of it would have.
+//! repeat count, so listing costs no allocation per layer), the dimensions the family resolved
+//! on the way ([`Facts`]), and the stored layout a quantized checkpoint of it would have.
 
 use std::collections::BTreeMap;
 
 use super::ArchError;
 use super::checked::Checked;
+use crate::record::{LayerTypes, Mla, Moe};
 
 /// What a parameter is, for the stored-layout prediction.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -43,6 +44,32 @@ pub struct Model {
     pub approximate: bool,
     /// Whether the output head is tied to the input embeddings (listed once).
     pub tied: bool,
+    /// The dimensions the family used, for the record's architecture block and capacity facts.
+    pub facts: Facts,
+}
+
+/// What a family resolved from the config (its values, else the config class defaults): the one
+/// source of the record's architecture block and KV-cache / state facts. For a multimodal model,
+/// its text model's.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Facts {
+    pub layers: Option<u64>,
+    pub hidden: Option<u64>,
+    /// Attention heads, and the key/value heads and head dimension of the attention layers.
+    pub heads: Option<u64>,
+    pub kv_heads: Option<u64>,
+    pub head_dim: Option<u64>,
+    /// The MLP width (for MoE models the config's `intermediate_size`, else the expert width).
+    pub intermediate: Option<u64>,
+    pub vocab: Option<u64>,
+    pub positions: Option<u64>,
+    pub moe: Option<Moe>,
+    pub mla: Option<Mla>,
+    pub layer_types: LayerTypes,
+    pub sliding_window: Option<u64>,
+    pub attention_chunk_size: Option<u64>,
+    /// Recurrent state elements per sequence, all layers (0 without recurrent layers).
+    pub state_elements: u64,
 }
 
 impl Model {

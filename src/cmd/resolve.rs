@@ -50,8 +50,8 @@ pub fn estimate(path: &Path, json: bool, tensors: bool) -> anyhow::Result<u8> {
     let config: serde_json::Value =
         serde_json::from_str(&text).with_context(|| format!("{} is not valid JSON", path.display()))?;
     let est = arch::estimate(&config).with_context(|| format!("{}", path.display()))?;
-    let architecture = arch::info::architecture(&config).with_context(|| format!("{}", path.display()))?;
-    let kv = arch::info::kv_cache_bytes_per_token(&architecture, &est.dtype);
+    let described = arch::info::describe(&config).with_context(|| format!("{}", path.display()))?;
+    let capacity = arch::info::capacity(&described.architecture, described.state_elements_per_sequence, &est.dtype);
     let record = Record {
         revision: "local".into(),
         strategy: "config".into(),
@@ -63,8 +63,8 @@ pub fn estimate(path: &Path, json: bool, tensors: bool) -> anyhow::Result<u8> {
         weight_bytes: est.weight_bytes,
         dtype: Some(est.dtype.clone()),
         files: vec![path.display().to_string()],
-        architecture: Some(architecture),
-        kv_cache_bytes_per_token: kv,
+        architecture: Some(described.architecture),
+        capacity,
         cross_check: Default::default(),
         tried: vec![],
         warnings: vec![format!("estimated from config.json ({} family)", est.family)],

@@ -234,7 +234,7 @@ mod tests {
             dtype: Some("F32".into()),
             files: vec!["model.safetensors".into()],
             architecture: None,
-            kv_cache_bytes_per_token: None,
+            capacity: Default::default(),
             cross_check: BTreeMap::new(),
             tried: vec![Tried { strategy: "hub-metadata".into(), outcome: "absent".into(), message: None }],
             warnings: vec![],

@@ -14,7 +14,6 @@ pub fn run(ctx: &Ctx) -> Result<Found, Miss> {
         ArchError::InvalidConfig { .. } | ArchError::Overflow => {
             Miss { outcome: "invalid-config".into(), message: e.to_string(), fatal: false, transient: false }
         }
-        other => Miss::invalid("config.json", other),
     })?;
     let mut notes = vec![format!(
         "estimated from config.json ({} family); parameters and weight_bytes predict the stored layout",

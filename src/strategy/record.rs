@@ -14,7 +14,10 @@ pub fn count_options(config: Option<&Value>) -> CountOptions {
     CountOptions {
         // An invalid config leaves the defaults; the record's warnings say why it was not used.
         quant_bits: arch::info::quantization(config).ok().flatten().and_then(|q| q.bits),
-        tie_word_embeddings: arch::info::architecture(config).ok().and_then(|a| a.tie_word_embeddings).unwrap_or(false),
+        tie_word_embeddings: arch::info::describe(config)
+            .ok()
+            .and_then(|d| d.architecture.tie_word_embeddings)
+            .unwrap_or(false),
     }
 }
 
@@ -34,22 +37,29 @@ pub fn assemble(
     let Found { counts, exact, approximate, files, architecture: from_weights } = found;
     warnings.extend(counts.notes.iter().cloned());
     // A config with invalid values is not used for facts (one warning says why).
-    let (architecture, config_dtype) = match ctx
+    let (described, config_dtype) = match ctx
         .config
-        .map(|c| -> Result<_, arch::ArchError> { Ok((arch::info::architecture(c)?, arch::info::config_dtype(c)?)) })
+        .map(|c| -> Result<_, arch::ArchError> { Ok((arch::info::describe(c)?, arch::info::config_dtype(c)?)) })
     {
-        Some(Ok((a, d))) => (Some(a), d),
+        Some(Ok((d, dtype))) => (Some(d), dtype),
         Some(Err(e)) => {
             warnings.push(format!("config.json not used for the architecture facts: {e}"));
-            (from_weights, None)
+            (None, None)
         }
+        None => (None, None),
+    };
+    if name != Name::Config && described.as_ref().is_some_and(|d| d.approximate) {
+        warnings.push("the architecture facts assume a generic decoder (unknown model_type)".into());
+    }
+    let (architecture, state) = match described {
+        Some(d) => (Some(d.architecture), d.state_elements_per_sequence),
         None => (from_weights, None),
     };
     let dtype = config_dtype.map(str::to_owned).or_else(|| dominant(&counts.parameters));
     // A block-quantized weight dtype (GGUF's Q4_K) is no KV cache dtype: use llama.cpp's default, F16.
     let kv_dtype =
         dtype.as_deref().filter(|d| crate::dtype::lookup(d).is_some_and(|i| i.block_elems == 1)).unwrap_or("F16");
-    let kv = architecture.as_ref().and_then(|a| arch::info::kv_cache_bytes_per_token(a, kv_dtype));
+    let capacity = architecture.as_ref().map(|a| arch::info::capacity(a, state, kv_dtype)).unwrap_or_default();
     let mut cross_check = std::collections::BTreeMap::new();
     if name != Name::Config
         && let Some(config) = ctx.config
@@ -80,7 +90,7 @@ pub fn assemble(
         dtype,
         files,
         architecture,
-        kv_cache_bytes_per_token: kv,
+        capacity,
         cross_check,
         tried,
         warnings,

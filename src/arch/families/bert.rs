@@ -5,7 +5,7 @@ use crate::arch::ArchError;
 use crate::arch::cfg::Cfg;
 use crate::arch::checked::Checked;
 use crate::arch::decoder::{Norm, norm};
-use crate::arch::model::{Model, Role};
+use crate::arch::model::{Facts, Model, Role};
 
 pub fn bert(c: &Cfg) -> Result<Model, ArchError> {
     let h = c.u_or("hidden_size", 768)?;
@@ -13,9 +13,23 @@ pub fn bert(c: &Cfg) -> Result<Model, ArchError> {
     let inter = c.u_or("intermediate_size", 3072)?;
     let vocab = c.u_or("vocab_size", 30522)?;
     let class = c.strs("architectures")?.and_then(|a| a.first().copied()).unwrap_or("BertLMHeadModel");
+    let heads = c.u_or("num_attention_heads", 12)?;
+    let positions = c.u_or("max_position_embeddings", 512)?;
     let mut m = Model::new("bert");
+    // An encoder: its layers keep no KV cache.
+    m.facts = Facts {
+        layers: Some(l),
+        hidden: Some(h),
+        heads: Some(heads),
+        kv_heads: Some(heads),
+        head_dim: Some(h.over(heads)?),
+        intermediate: Some(inter),
+        vocab: Some(vocab),
+        positions: Some(positions),
+        ..Facts::default()
+    };
     m.add("embeddings.word_embeddings", &[vocab, h], 1, Role::Other);
-    m.add("embeddings.position_embeddings", &[c.u_or("max_position_embeddings", 512)?, h], 1, Role::Other);
+    m.add("embeddings.position_embeddings", &[positions, h], 1, Role::Other);
     m.add("embeddings.token_type_embeddings", &[c.u_or("type_vocab_size", 2)?, h], 1, Role::Other);
     norm(&mut m, "embeddings.LayerNorm", h, Norm::WeightBias, 1);
     for name in ["attention.self.query", "attention.self.key", "attention.self.value", "attention.output.dense"] {

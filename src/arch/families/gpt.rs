@@ -4,8 +4,15 @@
 use crate::arch::ArchError;
 use crate::arch::cfg::Cfg;
 use crate::arch::checked::Checked;
-use crate::arch::decoder::{Norm, norm};
-use crate::arch::model::{Model, Role};
+use crate::arch::decoder::{Dims, Norm, norm};
+use crate::arch::model::{Facts, Model, Role};
+
+/// The facts of a GPT-style decoder: every layer attends over the whole context with `heads`
+/// heads of `hidden / heads` (`kv` of them for keys and values).
+fn facts(d: [u64; 6], positions: Option<u64>) -> Result<Facts, ArchError> {
+    let [layers, hidden, heads, kv, inter, vocab] = d;
+    Dims { vocab, hidden, inter, layers, heads, kv, head_dim: hidden.over(heads)?, positions }.facts()
+}
 
 fn embed(m: &mut Model, name: &'static str, rows: u64, dim: u64) {
     m.add(name, &[rows, dim], 1, Role::Other);
@@ -27,9 +34,12 @@ pub fn gpt2(c: &Cfg) -> Result<Model, ArchError> {
     let l = c.u_any_or(&["n_layer", "num_hidden_layers"], 12)?;
     let vocab = c.u_or("vocab_size", 50257)?;
     let inner = c.u("n_inner")?.map_or_else(|| h.times(4), Ok)?;
+    let heads = c.u_any_or(&["n_head", "num_attention_heads"], 12)?;
+    let positions = c.u_any_or(&["n_positions", "max_position_embeddings"], 1024)?;
     let mut m = Model::new("gpt2");
+    m.facts = facts([l, h, heads, heads, inner, vocab], Some(positions))?;
     embed(&mut m, "wte", vocab, h);
-    embed(&mut m, "wpe", c.u_any_or(&["n_positions", "max_position_embeddings"], 1024)?, h);
+    embed(&mut m, "wpe", positions, h);
     norm(&mut m, "h.ln", h, Norm::WeightBias, l.times(2)?);
     m.linear("h.attn.c_attn", h.times(3)?, h, true, l);
     m.linear("h.attn.c_proj", h, h, true, l);
@@ -46,7 +56,9 @@ pub fn gpt_neox(c: &Cfg) -> Result<Model, ArchError> {
     let vocab = c.u_or("vocab_size", 50432)?;
     let inter = c.u_or("intermediate_size", 24576)?;
     let bias = c.flag("attention_bias", true)?;
+    let heads = c.u_or("num_attention_heads", 64)?;
     let mut m = Model::new("gpt_neox");
+    m.facts = facts([l, h, heads, heads, inter, vocab], Some(c.u_or("max_position_embeddings", 2048)?))?;
     embed(&mut m, "embed_in", vocab, h);
     norm(&mut m, "layers.layernorms", h, Norm::WeightBias, l.times(2)?);
     m.linear("attention.query_key_value", h.times(3)?, h, bias, l);
@@ -63,7 +75,10 @@ pub fn gptj(c: &Cfg) -> Result<Model, ArchError> {
     let l = c.u_any_or(&["n_layer", "num_hidden_layers"], 28)?;
     let vocab = c.u_or("vocab_size", 50400)?;
     let inner = c.u("n_inner")?.map_or_else(|| h.times(4), Ok)?;
+    let heads = c.u_any_or(&["n_head", "num_attention_heads"], 16)?;
     let mut m = Model::new("gptj");
+    let positions = c.u_any_or(&["n_positions", "max_position_embeddings"], 2048)?;
+    m.facts = facts([l, h, heads, heads, inner, vocab], Some(positions))?;
     embed(&mut m, "wte", vocab, h);
     norm(&mut m, "h.ln_1", h, Norm::WeightBias, l);
     for name in ["attn.q_proj", "attn.k_proj", "attn.v_proj", "attn.out_proj"] {
@@ -85,9 +100,12 @@ pub fn opt(c: &Cfg) -> Result<Model, ArchError> {
     let ffn = c.u_or("ffn_dim", 3072)?;
     let bias = c.flag("enable_bias", true)?;
     let affine = c.flag("layer_norm_elementwise_affine", true)?;
+    let heads = c.u_or("num_attention_heads", 12)?;
+    let positions = c.u_or("max_position_embeddings", 2048)?;
     let mut m = Model::new("opt");
+    m.facts = facts([l, h, heads, heads, ffn, vocab], Some(positions))?;
     embed(&mut m, "embed_tokens", vocab, proj);
-    embed(&mut m, "embed_positions", c.u_or("max_position_embeddings", 2048)?.plus(2)?, h);
+    embed(&mut m, "embed_positions", positions.plus(2)?, h);
     if proj != h {
         m.linear("project_out", proj, h, false, 1);
         m.linear("project_in", h, proj, false, 1);
@@ -111,7 +129,9 @@ pub fn bloom(c: &Cfg) -> Result<Model, ArchError> {
     let h = c.u_any_or(&["hidden_size", "n_embed"], 64)?;
     let l = c.u_any_or(&["n_layer", "num_hidden_layers"], 2)?;
     let vocab = c.u_or("vocab_size", 250880)?;
+    let heads = c.u_any_or(&["n_head", "num_attention_heads"], 8)?;
     let mut m = Model::new("bloom");
+    m.facts = facts([l, h, heads, heads, h.times(4)?, vocab], None)?;
     embed(&mut m, "word_embeddings", vocab, h);
     norm(&mut m, "word_embeddings_layernorm", h, Norm::WeightBias, 1);
     norm(&mut m, "h.layernorms", h, Norm::WeightBias, l.times(2)?);
@@ -143,7 +163,15 @@ pub fn falcon(c: &Cfg) -> Result<Model, ArchError> {
     } else {
         h.times(3)?
     };
+    let kv_heads = if new_arch {
+        kv
+    } else if multi_query {
+        1
+    } else {
+        heads
+    };
     let mut m = Model::new("falcon");
+    m.facts = facts([l, h, heads, kv_heads, ffn, vocab], Some(c.u_or("max_position_embeddings", 2048)?))?;
     embed(&mut m, "word_embeddings", vocab, h);
     m.linear("self_attention.query_key_value", qkv, h, bias, l);
     m.linear("self_attention.dense", h, h, bias, l);
@@ -161,7 +189,12 @@ pub fn mpt(c: &Cfg) -> Result<Model, ArchError> {
     let h = c.u_any_or(&["d_model", "hidden_size"], 2048)?;
     let l = c.u_any_or(&["n_layers", "num_hidden_layers"], 24)?;
     let vocab = c.u_or("vocab_size", 50368)?;
+    let heads = c.u_any_or(&["n_heads", "num_attention_heads"], 16)?;
     let mut m = Model::new("mpt");
+    m.facts = facts(
+        [l, h, heads, heads, h.times(4)?, vocab],
+        Some(c.u_any_or(&["max_seq_len", "max_position_embeddings"], 2048)?),
+    )?;
     embed(&mut m, "wte", vocab, h);
     // transformers' MPT drops the LayerNorm biases and uses a 4x MLP whatever expansion_ratio says.
     norm(&mut m, "blocks.norms", h, Norm::Weight, l.times(2)?);

@@ -1,6 +1,7 @@
 //! Llama-style decoders: llama, mistral, qwen2, qwen3, granite, olmo2, phi3, gemma, gemma2,
 //! gemma3_text, starcoder2, stablelm, cohere, and the generic decoder for unknown model types.
-//! Each differs from llama only in biases, q/k norms, norm kind and count, MLP kind and defaults.
+//! Each differs from llama only in biases, q/k norms, norm kind and count, MLP kind, sliding-window
+//! layers and defaults.
 
 use crate::arch::ArchError;
 use crate::arch::cfg::Cfg;
@@ -8,6 +9,7 @@ use crate::arch::checked::Checked;
 use crate::arch::decoder::{
     Attn, Defaults, Norm, QkNorm, attention, dims, embed_and_head, gated_mlp, norm, plain_mlp, tied,
 };
+use crate::arch::kinds::{self, Sliding};
 use crate::arch::model::Model;
 
 /// How a llama-style family differs from llama.
@@ -20,6 +22,9 @@ pub struct Variant {
     pub plain_mlp: bool,
     pub norm: Norm,
     pub norms_per_layer: u64,
+    /// Which layers attend over a sliding window, and the window.
+    pub sliding: Sliding,
+    pub window: Option<u64>,
 }
 
 /// Lists a llama-style decoder.
@@ -35,70 +40,94 @@ pub fn build(c: &Cfg, v: &Variant) -> Result<Model, ArchError> {
     }
     norm(&mut m, "layer_norms", d.hidden, v.norm, v.norms_per_layer.times(d.layers)?);
     norm(&mut m, "norm", d.hidden, v.norm, 1);
+    m.facts = d.facts()?;
+    (m.facts.layer_types, m.facts.sliding_window) = kinds::attention(c, d.layers, v.sliding, v.window)?;
     Ok(m)
 }
 
 fn rms(family: &'static str, defaults: Defaults, attn: Attn, mlp_bias: bool) -> Variant {
-    Variant { family, defaults, attn, mlp_bias, plain_mlp: false, norm: Norm::Weight, norms_per_layer: 2 }
+    Variant {
+        family,
+        defaults,
+        attn,
+        mlp_bias,
+        plain_mlp: false,
+        norm: Norm::Weight,
+        norms_per_layer: 2,
+        sliding: Sliding::Never,
+        window: None,
+    }
+}
+
+/// Qwen2/Qwen3: with `use_sliding_window`, the layers from `max_window_layers` on.
+fn qwen_sliding(c: &Cfg, v: Variant) -> Result<Variant, ArchError> {
+    let window = if c.flag("use_sliding_window", false)? { c.nullable("sliding_window", Some(4096))? } else { None };
+    Ok(Variant { sliding: Sliding::From(c.u_or("max_window_layers", 28)?), window, ..v })
 }
 
 pub fn llama(c: &Cfg) -> Result<Model, ArchError> {
-    let d = Defaults::new(32000, 4096, 11008, 32, 32);
+    let d = Defaults::new(32000, 4096, 11008, 32, 32).positions(2048);
     build(c, &rms("llama", d, Attn::all_bias(c.flag("attention_bias", false)?), c.flag("mlp_bias", false)?))
 }
 
 pub fn mistral(c: &Cfg) -> Result<Model, ArchError> {
-    let d = Defaults::new(32000, 4096, 14336, 32, 32).kv(8);
-    build(c, &rms("mistral", d, Attn::NO_BIAS, false))
+    let d = Defaults::new(32000, 4096, 14336, 32, 32).kv(8).positions(131072);
+    let window = c.nullable("sliding_window", Some(4096))?;
+    build(c, &Variant { sliding: Sliding::All, window, ..rms("mistral", d, Attn::NO_BIAS, false) })
 }
 
 pub fn qwen2(c: &Cfg) -> Result<Model, ArchError> {
-    let d = Defaults::new(151936, 4096, 22016, 32, 32).kv(32);
-    build(c, &rms("qwen2", d, Attn { q_bias: true, kv_bias: true, o_bias: false, qk_norm: QkNorm::None }, false))
+    let d = Defaults::new(151936, 4096, 22016, 32, 32).kv(32).positions(32768);
+    let attn = Attn { q_bias: true, kv_bias: true, o_bias: false, qk_norm: QkNorm::None };
+    build(c, &qwen_sliding(c, rms("qwen2", d, attn, false))?)
 }
 
 pub fn qwen3(c: &Cfg) -> Result<Model, ArchError> {
-    let d = Defaults::new(151936, 4096, 22016, 32, 32).kv(32).head_dim(128);
+    let d = Defaults::new(151936, 4096, 22016, 32, 32).kv(32).head_dim(128).positions(32768);
     let attn = Attn::all_bias(c.flag("attention_bias", false)?).qk_norm(QkNorm::PerHead);
-    build(c, &rms("qwen3", d, attn, false))
+    build(c, &qwen_sliding(c, rms("qwen3", d, attn, false))?)
 }
 
 pub fn granite(c: &Cfg) -> Result<Model, ArchError> {
-    let d = Defaults::new(32000, 4096, 11008, 32, 32);
+    let d = Defaults::new(32000, 4096, 11008, 32, 32).positions(2048);
     build(c, &rms("granite", d, Attn::all_bias(c.flag("attention_bias", false)?), c.flag("mlp_bias", false)?))
 }
 
 pub fn olmo2(c: &Cfg) -> Result<Model, ArchError> {
-    let d = Defaults::new(50304, 4096, 11008, 32, 32);
+    let d = Defaults::new(50304, 4096, 11008, 32, 32).positions(2048);
     let attn = Attn::all_bias(c.flag("attention_bias", false)?).qk_norm(QkNorm::Full);
     build(c, &rms("olmo2", d, attn, false))
 }
 
 pub fn phi3(c: &Cfg) -> Result<Model, ArchError> {
     // Fused qkv_proj and gate_up_proj hold the same elements as the separate projections.
-    let d = Defaults::new(32064, 3072, 8192, 32, 32);
-    build(c, &rms("phi3", d, Attn::NO_BIAS, false))
+    let d = Defaults::new(32064, 3072, 8192, 32, 32).positions(4096);
+    let window = c.nullable("sliding_window", None)?;
+    build(c, &Variant { sliding: Sliding::All, window, ..rms("phi3", d, Attn::NO_BIAS, false) })
 }
 
 pub fn gemma(c: &Cfg) -> Result<Model, ArchError> {
-    let d = Defaults::new(256000, 3072, 24576, 28, 16).kv(16).head_dim(256).tied();
+    let d = Defaults::new(256000, 3072, 24576, 28, 16).kv(16).head_dim(256).tied().positions(8192);
     build(c, &rms("gemma", d, Attn::all_bias(c.flag("attention_bias", false)?), false))
 }
 
 pub fn gemma2(c: &Cfg) -> Result<Model, ArchError> {
-    let d = Defaults::new(256000, 2304, 9216, 26, 8).kv(4).head_dim(256).tied();
-    let v = Variant { norms_per_layer: 4, ..rms("gemma2", d, Attn::all_bias(c.flag("attention_bias", false)?), false) };
-    build(c, &v)
+    let d = Defaults::new(256000, 2304, 9216, 26, 8).kv(4).head_dim(256).tied().positions(8192);
+    let v = rms("gemma2", d, Attn::all_bias(c.flag("attention_bias", false)?), false);
+    let window = c.nullable("sliding_window", Some(4096))?;
+    build(c, &Variant { norms_per_layer: 4, sliding: Sliding::AllButEvery(2), window, ..v })
 }
 
 pub fn gemma3_text(c: &Cfg) -> Result<Model, ArchError> {
-    let d = Defaults::new(262208, 2304, 9216, 26, 8).kv(4).head_dim(256).tied();
+    let d = Defaults::new(262208, 2304, 9216, 26, 8).kv(4).head_dim(256).tied().positions(131072);
     let attn = Attn::all_bias(c.flag("attention_bias", false)?).qk_norm(QkNorm::PerHead);
-    build(c, &Variant { norms_per_layer: 4, ..rms("gemma3_text", d, attn, false) })
+    let sliding = Sliding::AllButEvery(c.u_or("sliding_window_pattern", 6)?);
+    let window = c.nullable("sliding_window", Some(4096))?;
+    build(c, &Variant { norms_per_layer: 4, sliding, window, ..rms("gemma3_text", d, attn, false) })
 }
 
 pub fn starcoder2(c: &Cfg) -> Result<Model, ArchError> {
-    let d = Defaults::new(49152, 3072, 12288, 30, 24).kv(2).tied();
+    let d = Defaults::new(49152, 3072, 12288, 30, 24).kv(2).tied().positions(4096);
     let bias = c.flag("use_bias", true)?;
     build(
         c,
@@ -110,46 +139,47 @@ pub fn starcoder2(c: &Cfg) -> Result<Model, ArchError> {
             plain_mlp: true,
             norm: Norm::WeightBias,
             norms_per_layer: 2,
+            sliding: Sliding::All,
+            window: c.nullable("sliding_window", None)?,
         },
     )
 }
 
 pub fn stablelm(c: &Cfg) -> Result<Model, ArchError> {
-    let d = Defaults::new(50304, 2560, 6912, 32, 32);
+    let d = Defaults::new(50304, 2560, 6912, 32, 32).positions(4096);
     let qkv = c.flag("use_qkv_bias", false)?;
     let qk = if c.flag("qk_layernorm", false)? { QkNorm::Stacked } else { QkNorm::None };
     let norms = if c.flag("use_parallel_residual", false)? { 1 } else { 2 };
     let attn = Attn { q_bias: qkv, kv_bias: qkv, o_bias: false, qk_norm: qk };
-    build(
-        c,
-        &Variant {
-            family: "stablelm",
-            defaults: d,
-            attn,
-            mlp_bias: false,
-            plain_mlp: false,
-            norm: Norm::WeightBias,
-            norms_per_layer: norms,
-        },
-    )
+    let v = rms("stablelm", d, attn, false);
+    build(c, &Variant { norm: Norm::WeightBias, norms_per_layer: norms, ..v })
 }
 
 pub fn cohere(c: &Cfg) -> Result<Model, ArchError> {
-    let d = Defaults::new(256000, 8192, 22528, 40, 64).tied();
+    let d = Defaults::new(256000, 8192, 22528, 40, 64).tied().positions(8192);
     let qk = if c.flag("use_qk_norm", false)? { QkNorm::Stacked } else { QkNorm::None };
     let attn = Attn::all_bias(c.flag("attention_bias", false)?).qk_norm(qk);
     build(c, &Variant { norms_per_layer: 1, ..rms("cohere", d, attn, false) })
 }
 
 /// An unknown model type with the standard decoder keys: a llama-shaped estimate, marked
-/// approximate.
-pub fn generic(c: &Cfg) -> Result<Model, ArchError> {
-    for key in ["hidden_size", "num_hidden_layers", "num_attention_heads", "intermediate_size", "vocab_size"] {
-        c.req(key)?;
+/// approximate. Without those keys, or with layers other than attention (a hybrid), unsupported.
+pub fn generic(c: &Cfg, model_type: &str) -> Result<Model, ArchError> {
+    let unsupported = || ArchError::Unsupported(model_type.to_owned());
+    let standard = ["hidden_size", "num_hidden_layers", "num_attention_heads", "intermediate_size", "vocab_size"];
+    if !standard.iter().all(|k| c.has(k)) {
+        return Err(unsupported());
+    }
+    if let Some(types) = c.strs("layer_types")?
+        && !types.iter().all(|t| kinds::ATTENTION_NAMES.iter().any(|(name, _)| name == t))
+    {
+        return Err(unsupported());
     }
     let d = Defaults::new(0, 0, 0, 0, 1);
     let attn = Attn::all_bias(c.flag("attention_bias", false)?);
-    let mut m = build(c, &rms("generic-decoder", d, attn, c.flag("mlp_bias", false)?))?;
+    let window = c.nullable("sliding_window", None)?;
+    let v = Variant { window, ..rms("generic-decoder", d, attn, c.flag("mlp_bias", false)?) };
+    let mut m = build(c, &v)?;
     m.approximate = true;
     Ok(m)
 }

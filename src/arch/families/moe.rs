@@ -8,7 +8,9 @@ use crate::arch::checked::Checked;
 use crate::arch::decoder::{
     Attn, Defaults, Dims, Norm, QkNorm, attention, dims, embed_and_head, gated_mlp, norm, tied,
 };
+use crate::arch::kinds::{self, Kind, Sliding};
 use crate::arch::model::{Model, Role};
+use crate::record::{Mla, Moe};
 
 /// Routed experts with a gated MLP each, stacked as `[experts, 2*inter, hidden]` and
 /// `[experts, hidden, inter]`, and a bias-free router `[experts, hidden]`.
@@ -29,6 +31,26 @@ fn frame(c: &Cfg, m: &mut Model, d: &Dims, tie_default: bool) -> Result<(), Arch
 
 fn num_experts(c: &Cfg, default: u64) -> Result<u64, ArchError> {
     c.u_any_or(&["num_local_experts", "num_experts", "n_routed_experts"], default)
+}
+
+/// The MoE facts: `n` routed experts of width `width` (none when `n` is 0), the experts per
+/// token (else `per_token`) and the shared experts.
+pub fn moe_facts(
+    c: &Cfg,
+    n: u64,
+    per_token: Option<u64>,
+    shared: Option<u64>,
+    width: u64,
+) -> Result<Option<Moe>, ArchError> {
+    if n == 0 {
+        return Ok(None);
+    }
+    Ok(Some(Moe {
+        num_experts: n,
+        experts_per_token: c.u_any(&["num_experts_per_tok", "num_experts_per_token", "moe_top_k"])?.or(per_token),
+        num_shared_experts: shared,
+        moe_intermediate_size: Some(width),
+    }))
 }
 
 /// How many of the layers `0..layers` are in `list` (duplicates and indices past the end ignored,
@@ -57,25 +79,33 @@ fn qwen_sparse_layers(c: &Cfg, layers: u64, n_experts: u64) -> Result<u64, ArchE
 }
 
 pub fn mixtral(c: &Cfg) -> Result<Model, ArchError> {
-    let d = dims(c, &Defaults::new(32000, 4096, 14336, 32, 32).kv(8))?;
+    let d = dims(c, &Defaults::new(32000, 4096, 14336, 32, 32).kv(8).positions(131072))?;
+    let n = num_experts(c, 8)?;
     let mut m = Model::new("mixtral");
     frame(c, &mut m, &d, false)?;
     attention(&mut m, &d, Attn::NO_BIAS, d.layers)?;
-    experts(&mut m, d.hidden, d.inter, num_experts(c, 8)?, d.layers)?;
+    experts(&mut m, d.hidden, d.inter, n, d.layers)?;
+    m.facts = d.facts()?;
+    m.facts.moe = moe_facts(c, n, Some(2), None, d.inter)?;
+    let window = c.nullable("sliding_window", None)?;
+    (m.facts.layer_types, m.facts.sliding_window) = kinds::attention(c, d.layers, Sliding::All, window)?;
     Ok(m)
 }
 
 pub fn granitemoe(c: &Cfg) -> Result<Model, ArchError> {
-    let d = dims(c, &Defaults::new(32000, 4096, 11008, 32, 32))?;
+    let d = dims(c, &Defaults::new(32000, 4096, 11008, 32, 32).positions(2048))?;
+    let n = num_experts(c, 8)?;
     let mut m = Model::new("granitemoe");
     frame(c, &mut m, &d, false)?;
     attention(&mut m, &d, Attn::all_bias(c.flag("attention_bias", false)?), d.layers)?;
-    experts(&mut m, d.hidden, d.inter, num_experts(c, 8)?, d.layers)?;
+    experts(&mut m, d.hidden, d.inter, n, d.layers)?;
+    m.facts = d.facts()?;
+    m.facts.moe = moe_facts(c, n, Some(2), None, d.inter)?;
     Ok(m)
 }
 
 pub fn qwen2_moe(c: &Cfg) -> Result<Model, ArchError> {
-    let d = dims(c, &Defaults::new(151936, 2048, 5632, 24, 16).kv(16))?;
+    let d = dims(c, &Defaults::new(151936, 2048, 5632, 24, 16).kv(16).positions(32768))?;
     let n = num_experts(c, 60)?;
     let sparse = qwen_sparse_layers(c, d.layers, n)?;
     let mut m = Model::new("qwen2_moe");
@@ -83,14 +113,20 @@ pub fn qwen2_moe(c: &Cfg) -> Result<Model, ArchError> {
     let qkv = c.flag("qkv_bias", true)?;
     attention(&mut m, &d, Attn { q_bias: qkv, kv_bias: qkv, o_bias: false, qk_norm: QkNorm::None }, d.layers)?;
     gated_mlp(&mut m, d.hidden, d.inter, false, d.layers.minus(sparse)?);
-    experts(&mut m, d.hidden, c.u_or("moe_intermediate_size", 1408)?, n, sparse)?;
+    let width = c.u_or("moe_intermediate_size", 1408)?;
+    experts(&mut m, d.hidden, width, n, sparse)?;
     gated_mlp(&mut m, d.hidden, c.u_or("shared_expert_intermediate_size", 5632)?, false, sparse);
     m.add("mlp.shared_expert_gate", &[1, d.hidden], sparse, Role::Other);
+    m.facts = d.facts()?;
+    m.facts.moe = moe_facts(c, n, Some(4), Some(1), width)?;
+    let window = if c.flag("use_sliding_window", false)? { c.nullable("sliding_window", Some(4096))? } else { None };
+    let rule = Sliding::EvenBelow(c.u_or("max_window_layers", 28)?);
+    (m.facts.layer_types, m.facts.sliding_window) = kinds::attention(c, d.layers, rule, window)?;
     Ok(m)
 }
 
 pub fn qwen3_moe(c: &Cfg) -> Result<Model, ArchError> {
-    let d = dims(c, &Defaults::new(151936, 2048, 6144, 24, 32).kv(4))?;
+    let d = dims(c, &Defaults::new(151936, 2048, 6144, 24, 32).kv(4).positions(32768))?;
     let n = num_experts(c, 128)?;
     let sparse = qwen_sparse_layers(c, d.layers, n)?;
     let mut m = Model::new("qwen3_moe");
@@ -98,15 +134,23 @@ pub fn qwen3_moe(c: &Cfg) -> Result<Model, ArchError> {
     let attn = Attn::all_bias(c.flag("attention_bias", false)?).qk_norm(QkNorm::PerHead);
     attention(&mut m, &d, attn, d.layers)?;
     gated_mlp(&mut m, d.hidden, d.inter, false, d.layers.minus(sparse)?);
-    experts(&mut m, d.hidden, c.u_or("moe_intermediate_size", 768)?, n, sparse)?;
+    let width = c.u_or("moe_intermediate_size", 768)?;
+    experts(&mut m, d.hidden, width, n, sparse)?;
+    m.facts = d.facts()?;
+    m.facts.moe = moe_facts(c, n, Some(8), None, width)?;
+    let window = if c.flag("use_sliding_window", false)? { c.nullable("sliding_window", Some(4096))? } else { None };
+    (m.facts.layer_types, m.facts.sliding_window) = kinds::attention(c, d.layers, Sliding::All, window)?;
     Ok(m)
 }
 
 /// DeepSeek V2/V3: multi-head latent attention; dense MLPs for the first `first_k_dense_replace`
 /// layers, then routed + shared experts.
 pub fn deepseek(c: &Cfg, v3: bool) -> Result<Model, ArchError> {
-    let defaults =
-        if v3 { Defaults::new(129280, 7168, 18432, 61, 128) } else { Defaults::new(102400, 4096, 11008, 32, 32) };
+    let defaults = if v3 {
+        Defaults::new(129280, 7168, 18432, 61, 128).positions(4096)
+    } else {
+        Defaults::new(102400, 4096, 11008, 32, 32).positions(2048)
+    };
     let d = dims(c, &defaults)?;
     let mut m = Model::new(if v3 { "deepseek_v3" } else { "deepseek_v2" });
     frame(c, &mut m, &d, false)?;
@@ -134,14 +178,19 @@ pub fn deepseek(c: &Cfg, v3: bool) -> Result<Model, ArchError> {
     let mlp_bias = !v3 && c.flag("mlp_bias", false)?;
     gated_mlp(&mut m, h, d.inter, mlp_bias, dense);
     let moe_inter = c.u_or("moe_intermediate_size", if v3 { 2048 } else { 1407 })?;
-    experts(&mut m, h, moe_inter, num_experts(c, if v3 { 256 } else { 64 })?, l.minus(dense)?)?;
+    let n = num_experts(c, if v3 { 256 } else { 64 })?;
+    experts(&mut m, h, moe_inter, n, l.minus(dense)?)?;
     let shared = c.u_or("n_shared_experts", if v3 { 1 } else { 2 })?;
     gated_mlp(&mut m, h, moe_inter.times(shared)?, mlp_bias, l.minus(dense)?);
+    // transformers' DeepSeek configs set head_dim to the rotary part of a head.
+    m.facts = Dims { head_dim: rope, ..d }.facts()?;
+    m.facts.moe = moe_facts(c, n, if v3 { Some(8) } else { None }, Some(shared), moe_inter)?;
+    m.facts.mla = Some(Mla { kv_lora_rank: kv_rank, qk_rope_head_dim: rope });
     Ok(m)
 }
 
 pub fn gpt_oss(c: &Cfg) -> Result<Model, ArchError> {
-    let d = dims(c, &Defaults::new(201088, 2880, 2880, 36, 64).kv(8).head_dim(64))?;
+    let d = dims(c, &Defaults::new(201088, 2880, 2880, 36, 64).kv(8).head_dim(64).positions(131072))?;
     let n = num_experts(c, 128)?;
     let mut m = Model::new("gpt_oss");
     frame(c, &mut m, &d, false)?;
@@ -154,13 +203,17 @@ pub fn gpt_oss(c: &Cfg) -> Result<Model, ArchError> {
     m.add("mlp.experts.gate_up_proj_bias", &[n, gate_up], d.layers, Role::Other);
     m.add("mlp.experts.down_proj", &[n, d.hidden, d.inter], d.layers, Role::Experts);
     m.add("mlp.experts.down_proj_bias", &[n, d.hidden], d.layers, Role::Other);
+    m.facts = d.facts()?;
+    m.facts.moe = moe_facts(c, n, Some(4), None, d.inter)?;
+    let window = c.nullable("sliding_window", Some(128))?;
+    (m.facts.layer_types, m.facts.sliding_window) = kinds::attention(c, d.layers, Sliding::AllButEvery(2), window)?;
     Ok(m)
 }
 
 /// Llama 4 text: MoE layers (`moe_layers`, else every `interleave_moe_layer_step`-th) with routed
 /// experts and a shared expert; the other layers dense with `intermediate_size_mlp`.
 pub fn llama4_text(c: &Cfg) -> Result<Model, ArchError> {
-    let d = dims(c, &Defaults::new(202048, 5120, 8192, 48, 40).kv(8).head_dim(128))?;
+    let d = dims(c, &Defaults::new(202048, 5120, 8192, 48, 40).kv(8).head_dim(128).positions(131072))?;
     let n = num_experts(c, 16)?;
     let moe_layers = match c.list("moe_layers")? {
         Some(list) => listed(&list, d.layers),
@@ -173,5 +226,33 @@ pub fn llama4_text(c: &Cfg) -> Result<Model, ArchError> {
     experts(&mut m, d.hidden, d.inter, n, moe_layers)?;
     gated_mlp(&mut m, d.hidden, d.inter, false, moe_layers);
     gated_mlp(&mut m, d.hidden, c.u_or("intermediate_size_mlp", 16384)?, false, d.layers.minus(moe_layers)?);
+    m.facts = d.facts()?;
+    m.facts.moe = moe_facts(c, n, Some(1), Some(1), d.inter)?;
+    (m.facts.layer_types, m.facts.attention_chunk_size) = llama4_chunks(c, d.layers)?;
     Ok(m)
+}
+
+/// Llama 4's chunked-attention layers: `layer_types`, else the layers with RoPE (`no_rope_layers`
+/// entries that are not 0, by default all but every `no_rope_layer_interval`-th), when
+/// `attention_chunk_size` is set.
+fn llama4_chunks(c: &Cfg, layers: u64) -> Result<(crate::record::LayerTypes, Option<u64>), ArchError> {
+    let Some(chunk) = c.nullable("attention_chunk_size", Some(8192))? else {
+        return Ok((kinds::all(Kind::Full, layers)?, None));
+    };
+    if let Some(t) = kinds::from_list(c, "layer_types", layers, kinds::ATTENTION_NAMES)? {
+        let chunked = t.chunked_attention > 0;
+        return Ok((t, chunked.then_some(chunk)));
+    }
+    let chunked = match c.list("no_rope_layers")?.filter(|l| !l.is_empty()) {
+        Some(list) if list.len() as u64 != layers => {
+            let raw = c.get("no_rope_layers").unwrap_or(&serde_json::Value::Null);
+            return Err(c.invalid("no_rope_layers", raw, format!("{} entries for {layers} layers", list.len())));
+        }
+        Some(list) => list.iter().filter(|r| **r != 0).count() as u64,
+        None => layers.minus(layers.over(c.u_or("no_rope_layer_interval", 4)?)?)?,
+    };
+    let mut t = crate::record::LayerTypes::default();
+    kinds::add(&mut t, Kind::Chunked, chunked)?;
+    kinds::add(&mut t, Kind::Full, layers.minus(chunked)?)?;
+    Ok((t, (chunked > 0).then_some(chunk)))
 }

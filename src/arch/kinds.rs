@@ -1,0 +1,116 @@
+//! Layer kinds: how many layers of a model attend over the whole context, over a sliding window or
+//! a chunk, or keep a recurrent state instead (state-space, linear attention, short convolution).
+//! Counted from a config's `layer_types` list or hybrid pattern in one pass over it (both bounded
+//! by [`super::limits::LIST_LEN`]), else from the family's rule, arithmetically.
+
+use super::ArchError;
+use super::cfg::Cfg;
+use super::checked::Checked;
+use crate::record::LayerTypes;
+
+/// One layer's token mixer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Full,
+    Sliding,
+    Chunked,
+    Linear,
+    Mamba,
+    Conv,
+    /// No token mixer (an MLP- or MoE-only block of a hybrid pattern).
+    None,
+}
+
+/// Adds `n` layers of `kind`.
+pub fn add(t: &mut LayerTypes, kind: Kind, n: u64) -> Result<(), ArchError> {
+    let slot = match kind {
+        Kind::Full => &mut t.full_attention,
+        Kind::Sliding => &mut t.sliding_attention,
+        Kind::Chunked => &mut t.chunked_attention,
+        Kind::Linear => &mut t.linear_attention,
+        Kind::Mamba => &mut t.mamba,
+        Kind::Conv => &mut t.conv,
+        Kind::None => return Ok(()),
+    };
+    *slot = slot.plus(n)?;
+    Ok(())
+}
+
+/// `layers` layers of one kind.
+pub fn all(kind: Kind, layers: u64) -> Result<LayerTypes, ArchError> {
+    let mut t = LayerTypes::default();
+    add(&mut t, kind, layers)?;
+    Ok(t)
+}
+
+/// The `layer_types` names transformers' attention-only families use.
+pub const ATTENTION_NAMES: &[(&str, Kind)] =
+    &[("full_attention", Kind::Full), ("sliding_attention", Kind::Sliding), ("chunked_attention", Kind::Chunked)];
+
+/// The list `key` (one name per layer, `layers` of them, each one of `names`), counted by kind.
+pub fn from_list(c: &Cfg, key: &str, layers: u64, names: &[(&str, Kind)]) -> Result<Option<LayerTypes>, ArchError> {
+    let Some(list) = c.strs(key)? else { return Ok(None) };
+    let raw = c.get(key).unwrap_or(&serde_json::Value::Null);
+    if list.len() as u64 != layers {
+        return Err(c.invalid(key, raw, format!("{} entries for {layers} layers", list.len())));
+    }
+    let mut t = LayerTypes::default();
+    for name in list {
+        let Some((_, kind)) = names.iter().find(|(n, _)| *n == name) else {
+            return Err(c.invalid(key, raw, format!("unknown layer type {name:?}")));
+        };
+        add(&mut t, *kind, 1)?;
+    }
+    Ok(Some(t))
+}
+
+/// Which layers of a decoder without a `layer_types` list use a sliding window.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Sliding {
+    /// None.
+    Never,
+    /// Every layer (Mistral, Mixtral, Starcoder2, Phi-3 and Qwen3-MoE when the window is set).
+    All,
+    /// Every layer but each `n`-th: `(i + 1) % n != 0` (Gemma 2: 2, Gemma 3: 6, Cohere 2: 4, ...).
+    AllButEvery(u64),
+    /// Layers `i >= n` (Qwen2, Qwen3: `max_window_layers`).
+    From(u64),
+    /// Layers `i < n` with `(i + 1) % 2 != 0` (Qwen2-MoE: even layers below `max_window_layers`).
+    EvenBelow(u64),
+}
+
+/// The attention kinds of a decoder whose every layer attends: the config's `layer_types` when it
+/// lists them, else `rule`. Without a `window`, sliding layers attend fully (as transformers
+/// builds them). Returns the kinds and the window when some layer uses it.
+pub fn attention(
+    c: &Cfg,
+    layers: u64,
+    rule: Sliding,
+    window: Option<u64>,
+) -> Result<(LayerTypes, Option<u64>), ArchError> {
+    let mut t = match from_list(c, "layer_types", layers, ATTENTION_NAMES)? {
+        Some(t) => t,
+        None => {
+            let sliding = match rule {
+                Sliding::Never => 0,
+                Sliding::All => layers,
+                Sliding::AllButEvery(n) => layers.minus(layers.over(n)?)?,
+                Sliding::From(n) => layers.saturating_sub(n),
+                // Even indices below n.min(layers): ceil(n / 2) of them.
+                Sliding::EvenBelow(n) => n.min(layers).div_ceil(2),
+            };
+            let mut t = LayerTypes::default();
+            add(&mut t, Kind::Sliding, sliding)?;
+            add(&mut t, Kind::Full, layers.minus(sliding)?)?;
+            t
+        }
+    };
+    match window {
+        Some(w) if t.sliding_attention > 0 => Ok((t, Some(w))),
+        _ => {
+            t.full_attention = t.full_attention.plus(t.sliding_attention)?;
+            t.sliding_attention = 0;
+            Ok((t, None))
+        }
+    }
+}
