@@ -47,6 +47,24 @@ CASES = {
     "gemma-7b": ("gemma", {}),
     "granite-3b-biases": ("granite", {"hidden_size": 1024, "num_hidden_layers": 4, "attention_bias": True, "mlp_bias": True, "num_key_value_heads": 8}),
     "llama-attention-bias": ("llama", {"hidden_size": 512, "intermediate_size": 1024, "num_hidden_layers": 2, "num_attention_heads": 8, "attention_bias": True, "mlp_bias": True}),
+    # Dense decoders that differ from a known family in a norm, a bias, an MLP or a head.
+    "phi-1_5": ("phi", {"hidden_size": 1024, "intermediate_size": 4096, "num_hidden_layers": 4, "num_attention_heads": 16, "vocab_size": 51200}),
+    "phi-qk-layernorm-gqa": ("phi", {"hidden_size": 512, "intermediate_size": 1024, "num_hidden_layers": 2, "num_attention_heads": 8, "num_key_value_heads": 4, "qk_layernorm": True, "vocab_size": 1000}),
+    "persimmon-small": ("persimmon", {"hidden_size": 512, "intermediate_size": 2048, "num_hidden_layers": 3, "num_attention_heads": 8, "vocab_size": 1000}),
+    "persimmon-no-qk-layernorm": ("persimmon", {"hidden_size": 512, "intermediate_size": 2048, "num_hidden_layers": 2, "num_attention_heads": 8, "vocab_size": 1000, "qk_layernorm": False}),
+    "arcee-biases": ("arcee", {"hidden_size": 512, "intermediate_size": 1536, "num_hidden_layers": 3, "num_attention_heads": 8, "num_key_value_heads": 2, "vocab_size": 1000, "attention_bias": True, "mlp_bias": True}),
+    "apertus-xielu": ("apertus", {"hidden_size": 512, "intermediate_size": 1536, "num_hidden_layers": 3, "num_attention_heads": 8, "num_key_value_heads": 2, "vocab_size": 1000}),
+    "apertus-gelu": ("apertus", {"hidden_size": 512, "intermediate_size": 1536, "num_hidden_layers": 2, "num_attention_heads": 8, "vocab_size": 1000, "hidden_act": "gelu"}),
+    "olmo3-small": ("olmo3", {"hidden_size": 512, "intermediate_size": 1024, "num_hidden_layers": 6, "num_attention_heads": 8, "num_key_value_heads": 2, "vocab_size": 1000}),
+    "cohere2-small": ("cohere2", {"hidden_size": 512, "intermediate_size": 1024, "num_hidden_layers": 4, "num_attention_heads": 8, "num_key_value_heads": 2, "vocab_size": 1000}),
+    "exaone4-small": ("exaone4", {"hidden_size": 512, "intermediate_size": 1024, "num_hidden_layers": 8, "num_attention_heads": 8, "num_key_value_heads": 2, "vocab_size": 1000}),
+    "seed_oss-biases": ("seed_oss", {"hidden_size": 512, "intermediate_size": 1024, "num_hidden_layers": 2, "num_attention_heads": 8, "num_key_value_heads": 2, "head_dim": 96, "attention_out_bias": True, "mlp_bias": True, "vocab_size": 1000}),
+    "ernie4_5-untied-bias": ("ernie4_5", {"hidden_size": 512, "intermediate_size": 1024, "num_hidden_layers": 2, "num_attention_heads": 8, "num_key_value_heads": 2, "head_dim": 64, "use_bias": True, "tie_word_embeddings": False, "vocab_size": 1000}),
+    "gpt_bigcode-santacoder": ("gpt_bigcode", {"n_embd": 1024, "n_layer": 4, "n_head": 16, "n_positions": 2048, "vocab_size": 49280}),
+    "gpt_bigcode-multi-head": ("gpt_bigcode", {"n_embd": 512, "n_layer": 2, "n_head": 8, "n_inner": 1536, "vocab_size": 1000, "multi_query": False}),
+    "codegen-350m": ("codegen", {"n_embd": 1024, "n_layer": 4, "n_head": 16, "vocab_size": 51200, "n_inner": 2048}),
+    "gpt_neo-125m": ("gpt_neo", {"hidden_size": 768, "num_layers": 4, "num_heads": 12, "attention_types": [[["global", "local"], 2]]}),
+    "gpt_neo-local-first": ("gpt_neo", {"hidden_size": 512, "num_layers": 4, "num_heads": 8, "intermediate_size": 1024, "attention_types": [[["local"], 3], [["global"], 1]], "vocab_size": 1000}),
 }
 
 ARCH = {
@@ -56,6 +74,9 @@ ARCH = {
     "granitemoe": "GraniteMoeForCausalLM", "starcoder2": "Starcoder2ForCausalLM", "stablelm": "StableLmForCausalLM",
     "cohere": "CohereForCausalLM", "mpt": "MptForCausalLM", "gpt_oss": "GptOssForCausalLM", "opt": "OPTForCausalLM",
     "llama4_text": "Llama4ForCausalLM", "gemma": "GemmaForCausalLM", "granite": "GraniteForCausalLM", "llama": "LlamaForCausalLM",
+    "phi": "PhiForCausalLM", "persimmon": "PersimmonForCausalLM", "arcee": "ArceeForCausalLM", "apertus": "ApertusForCausalLM",
+    "olmo3": "Olmo3ForCausalLM", "cohere2": "Cohere2ForCausalLM", "exaone4": "Exaone4ForCausalLM", "seed_oss": "SeedOssForCausalLM",
+    "ernie4_5": "Ernie4_5ForCausalLM", "gpt_bigcode": "GPTBigCodeForCausalLM", "codegen": "CodeGenForCausalLM", "gpt_neo": "GPTNeoForCausalLM",
 }
 
 KEEP_NULL = {"q_lora_rank"}

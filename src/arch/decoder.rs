@@ -136,6 +136,8 @@ pub enum QkNorm {
     Full,
     /// LayerNorm weights `[heads, head_dim]` and `[kv, head_dim]` (Cohere, StableLM).
     Stacked,
+    /// One LayerNorm with bias of `head_dim` for q and one for k (Phi, Persimmon).
+    PerHeadBias,
 }
 
 /// Attention projections and their biases.
@@ -179,6 +181,10 @@ pub fn attention(m: &mut Model, d: &Dims, a: Attn, repeat: u64) -> Result<(), Ar
         QkNorm::Stacked => {
             m.add("self_attn.q_norm", &[d.heads, d.head_dim], repeat, Role::Other);
             m.add("self_attn.k_norm", &[d.kv, d.head_dim], repeat, Role::Other);
+        }
+        QkNorm::PerHeadBias => {
+            norm(m, "self_attn.q_layernorm", d.head_dim, Norm::WeightBias, repeat);
+            norm(m, "self_attn.k_layernorm", d.head_dim, Norm::WeightBias, repeat);
         }
     }
     Ok(())

@@ -1,10 +1,12 @@
-//! GPT-style decoders with their own layouts: gpt2, gpt_neox, gptj, opt, bloom, falcon, mpt.
-//! LayerNorms with biases, fused qkv projections, learned positions where the family has them.
+//! GPT-style decoders with their own layouts: gpt2, gpt_bigcode, gpt_neo, gpt_neox, gptj, codegen,
+//! opt, bloom, falcon, mpt. LayerNorms with biases, fused qkv projections, learned positions where
+//! the family has them.
 
 use crate::arch::ArchError;
 use crate::arch::cfg::Cfg;
 use crate::arch::checked::Checked;
 use crate::arch::decoder::{Dims, Norm, norm};
+use crate::arch::kinds::{self, Kind};
 use crate::arch::model::{Facts, Model, Role};
 
 /// The facts of a GPT-style decoder: every layer attends over the whole context with `heads`
@@ -50,6 +52,100 @@ pub fn gpt2(c: &Cfg) -> Result<Model, ArchError> {
     Ok(m)
 }
 
+/// GPT-2 with multi-query attention (one key/value head) unless `multi_query` is false.
+pub fn gpt_bigcode(c: &Cfg) -> Result<Model, ArchError> {
+    let h = c.u_any_or(&["n_embd", "hidden_size"], 768)?;
+    let l = c.u_any_or(&["n_layer", "num_hidden_layers"], 12)?;
+    let heads = c.u_any_or(&["n_head", "num_attention_heads"], 12)?;
+    let vocab = c.u_or("vocab_size", 50257)?;
+    let inner = c.u("n_inner")?.map_or_else(|| h.times(4), Ok)?;
+    let positions = c.u_any_or(&["n_positions", "max_position_embeddings"], 1024)?;
+    let kv = if c.flag("multi_query", true)? { 1 } else { heads };
+    let mut m = Model::new("gpt_bigcode");
+    m.facts = facts([l, h, heads, kv, inner, vocab], Some(positions))?;
+    embed(&mut m, "wte", vocab, h);
+    embed(&mut m, "wpe", positions, h);
+    norm(&mut m, "h.ln", h, Norm::WeightBias, l.times(2)?);
+    m.linear("h.attn.c_attn", h.plus(kv.times(h.over(heads)?)?.times(2)?)?, h, true, l);
+    m.linear("h.attn.c_proj", h, h, true, l);
+    m.linear("h.mlp.c_fc", inner, h, true, l);
+    m.linear("h.mlp.c_proj", h, inner, true, l);
+    norm(&mut m, "ln_f", h, Norm::WeightBias, 1);
+    head(&mut m, vocab, h, c.flag("tie_word_embeddings", true)?, false);
+    Ok(m)
+}
+
+/// GPT-Neo: global and local (sliding `window_size`) attention layers as `attention_types` lists
+/// them (`[[["global", "local"], 12]]`: the pair 12 times).
+pub fn gpt_neo(c: &Cfg) -> Result<Model, ArchError> {
+    let h = c.u_or("hidden_size", 2048)?;
+    let l = c.u_any_or(&["num_layers", "num_hidden_layers"], 24)?;
+    let heads = c.u_any_or(&["num_heads", "num_attention_heads"], 16)?;
+    let vocab = c.u_or("vocab_size", 50257)?;
+    let inner = c.u("intermediate_size")?.map_or_else(|| h.times(4), Ok)?;
+    let positions = c.u_or("max_position_embeddings", 2048)?;
+    let mut m = Model::new("gpt_neo");
+    m.facts = facts([l, h, heads, heads, inner, vocab], Some(positions))?;
+    let local = gpt_neo_local_layers(c, l)?;
+    m.facts.layer_types = kinds::all(Kind::Full, l.minus(local)?)?;
+    if local > 0 {
+        kinds::add(&mut m.facts.layer_types, Kind::Sliding, local)?;
+        m.facts.sliding_window = Some(c.u_or("window_size", 256)?);
+    }
+    embed(&mut m, "wte", vocab, h);
+    embed(&mut m, "wpe", positions, h);
+    norm(&mut m, "h.ln", h, Norm::WeightBias, l.times(2)?);
+    for name in ["attn.q_proj", "attn.k_proj", "attn.v_proj"] {
+        m.linear(name, h, h, false, l);
+    }
+    m.linear("attn.out_proj", h, h, true, l);
+    m.linear("mlp.c_fc", inner, h, true, l);
+    m.linear("mlp.c_proj", h, inner, true, l);
+    norm(&mut m, "ln_f", h, Norm::WeightBias, 1);
+    head(&mut m, vocab, h, c.flag("tie_word_embeddings", true)?, false);
+    Ok(m)
+}
+
+/// The local layers of GPT-Neo's `attention_types` (`[[names, times], ...]`), which must expand
+/// to `layers` names: counted without expanding.
+fn gpt_neo_local_layers(c: &Cfg, layers: u64) -> Result<u64, ArchError> {
+    let raw = c.get("attention_types").unwrap_or(&serde_json::Value::Null);
+    let bad = |why: &str| c.invalid("attention_types", raw, why);
+    // The default, [[["global", "local"], 12]]: 24 layers, 12 of them local.
+    let (mut total, mut local) = (0u64, 0u64);
+    let groups = match c.array("attention_types")? {
+        Some(groups) => groups,
+        None => {
+            (total, local) = (24, 12);
+            &[]
+        }
+    };
+    for group in groups {
+        let (Some(names), Some(times)) =
+            (group.get(0).and_then(|n| n.as_array()), group.get(1).and_then(|t| t.as_u64()))
+        else {
+            return Err(bad("expected [[names, times], ...]"));
+        };
+        if names.len() > crate::arch::limits::LIST_LEN || times > crate::arch::limits::LAYERS {
+            return Err(bad("a group past the bounds on layer counts"));
+        }
+        let mut locals = 0u64;
+        for name in names {
+            match name.as_str() {
+                Some("local") => locals = locals.plus(1)?,
+                Some("global") => {}
+                _ => return Err(bad("layer names are \"global\" or \"local\"")),
+            }
+        }
+        total = total.plus((names.len() as u64).times(times)?)?;
+        local = local.plus(locals.times(times)?)?;
+    }
+    if total != layers {
+        return Err(bad(&format!("{total} layers for num_layers {layers}")));
+    }
+    Ok(local)
+}
+
 pub fn gpt_neox(c: &Cfg) -> Result<Model, ArchError> {
     let h = c.u_or("hidden_size", 6144)?;
     let l = c.u_or("num_hidden_layers", 44)?;
@@ -89,6 +185,27 @@ pub fn gptj(c: &Cfg) -> Result<Model, ArchError> {
     norm(&mut m, "ln_f", h, Norm::WeightBias, 1);
     let tied = c.flag("tie_word_embeddings", false)?;
     head(&mut m, vocab, h, tied, true);
+    Ok(m)
+}
+
+/// CodeGen: GPT-J's parallel block with a fused bias-free qkv and a biased head.
+pub fn codegen(c: &Cfg) -> Result<Model, ArchError> {
+    let h = c.u_any_or(&["n_embd", "hidden_size"], 4096)?;
+    let l = c.u_any_or(&["n_layer", "num_hidden_layers"], 28)?;
+    let heads = c.u_any_or(&["n_head", "num_attention_heads"], 16)?;
+    let vocab = c.u_or("vocab_size", 50400)?;
+    let inner = c.u("n_inner")?.map_or_else(|| h.times(4), Ok)?;
+    let mut m = Model::new("codegen");
+    let positions = c.u_any_or(&["n_positions", "max_position_embeddings"], 2048)?;
+    m.facts = facts([l, h, heads, heads, inner, vocab], Some(positions))?;
+    embed(&mut m, "wte", vocab, h);
+    norm(&mut m, "h.ln_1", h, Norm::WeightBias, l);
+    m.linear("attn.qkv_proj", h.times(3)?, h, false, l);
+    m.linear("attn.out_proj", h, h, false, l);
+    m.linear("mlp.fc_in", inner, h, true, l);
+    m.linear("mlp.fc_out", h, inner, true, l);
+    norm(&mut m, "ln_f", h, Norm::WeightBias, 1);
+    head(&mut m, vocab, h, c.flag("tie_word_embeddings", false)?, true);
     Ok(m)
 }
 
