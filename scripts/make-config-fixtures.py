@@ -64,6 +64,14 @@ CASES = {
     "gpt_bigcode-multi-head": ("gpt_bigcode", {"n_embd": 512, "n_layer": 2, "n_head": 8, "n_inner": 1536, "vocab_size": 1000, "multi_query": False}),
     "codegen-350m": ("codegen", {"n_embd": 1024, "n_layer": 4, "n_head": 16, "vocab_size": 51200, "n_inner": 2048}),
     "gpt_neo-125m": ("gpt_neo", {"hidden_size": 768, "num_layers": 4, "num_heads": 12, "attention_types": [[["global", "local"], 2]]}),
+    # Mixture-of-experts decoders.
+    "olmoe-small": ("olmoe", {"hidden_size": 1024, "intermediate_size": 512, "num_hidden_layers": 4, "num_attention_heads": 16, "num_experts": 16, "num_experts_per_tok": 4, "vocab_size": 1000}),
+    "phimoe-biases": ("phimoe", {"hidden_size": 1024, "intermediate_size": 1536, "num_hidden_layers": 3, "num_attention_heads": 16, "num_key_value_heads": 4, "num_local_experts": 4, "attention_bias": True, "lm_head_bias": True, "vocab_size": 1000}),
+    "glm4_moe-air": ("glm4_moe", {"num_hidden_layers": 46, "n_routed_experts": 128, "num_attention_heads": 96, "head_dim": 128, "hidden_size": 4096, "intermediate_size": 10944, "moe_intermediate_size": 1408, "attention_bias": True}),
+    "glm4_moe-qk-norm-dense-first": ("glm4_moe", {"hidden_size": 1024, "intermediate_size": 2816, "num_hidden_layers": 4, "num_attention_heads": 16, "num_key_value_heads": 4, "moe_intermediate_size": 256, "n_routed_experts": 16, "n_shared_experts": 2, "first_k_dense_replace": 2, "use_qk_norm": True, "vocab_size": 1000}),
+    "ernie4_5_moe-a3b": ("ernie4_5_moe", {"moe_layer_end_index": -1}),
+    "ernie4_5_moe-interval": ("ernie4_5_moe", {"hidden_size": 1024, "intermediate_size": 2048, "num_hidden_layers": 6, "num_attention_heads": 8, "num_key_value_heads": 2, "moe_intermediate_size": 256, "moe_num_experts": 8, "moe_num_shared_experts": 1, "moe_layer_start_index": 1, "moe_layer_end_index": 4, "moe_layer_interval": 2, "use_bias": True, "vocab_size": 1000}),
+    "minimax-small": ("minimax", {"hidden_size": 512, "intermediate_size": 1024, "num_hidden_layers": 4, "num_attention_heads": 8, "num_key_value_heads": 2, "num_local_experts": 4, "vocab_size": 1000, "layer_types": ["linear_attention", "linear_attention", "full_attention", "linear_attention"]}),
     "gpt_neo-local-first": ("gpt_neo", {"hidden_size": 512, "num_layers": 4, "num_heads": 8, "intermediate_size": 1024, "attention_types": [[["local"], 3], [["global"], 1]], "vocab_size": 1000}),
 }
 
@@ -76,6 +84,8 @@ ARCH = {
     "llama4_text": "Llama4ForCausalLM", "gemma": "GemmaForCausalLM", "granite": "GraniteForCausalLM", "llama": "LlamaForCausalLM",
     "phi": "PhiForCausalLM", "persimmon": "PersimmonForCausalLM", "arcee": "ArceeForCausalLM", "apertus": "ApertusForCausalLM",
     "olmo3": "Olmo3ForCausalLM", "cohere2": "Cohere2ForCausalLM", "exaone4": "Exaone4ForCausalLM", "seed_oss": "SeedOssForCausalLM",
+    "olmoe": "OlmoeForCausalLM", "phimoe": "PhimoeForCausalLM", "glm4_moe": "Glm4MoeForCausalLM", "ernie4_5_moe": "Ernie4_5_MoeForCausalLM",
+    "minimax": "MiniMaxForCausalLM",
     "ernie4_5": "Ernie4_5ForCausalLM", "gpt_bigcode": "GPTBigCodeForCausalLM", "codegen": "CodeGenForCausalLM", "gpt_neo": "GPTNeoForCausalLM",
 }
 

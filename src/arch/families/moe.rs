@@ -1,6 +1,7 @@
-//! Mixture-of-experts decoders: mixtral, qwen2_moe, qwen3_moe, granitemoe, deepseek_v2/v3 (with
-//! multi-head latent attention), gpt_oss, llama4_text. Routers, stacked routed experts, shared
-//! experts, and dense-then-sparse layer layouts, as transformers builds them.
+//! Mixture-of-experts decoders: mixtral, qwen2_moe, qwen3_moe, granitemoe, olmoe, phimoe,
+//! deepseek_v2/v3 (with multi-head latent attention), glm4_moe, ernie4_5_moe, gpt_oss, llama4_text,
+//! minimax (with lightning linear attention). Routers, stacked routed experts, shared experts, and
+//! dense-then-sparse layer layouts, as transformers builds them.
 
 use crate::arch::ArchError;
 use crate::arch::cfg::Cfg;
@@ -23,9 +24,21 @@ fn experts(m: &mut Model, hidden: u64, inter: u64, n: u64, repeat: u64) -> Resul
 
 /// Embeddings, head, final norm, two RMSNorms per layer.
 fn frame(c: &Cfg, m: &mut Model, d: &Dims, tie_default: bool) -> Result<(), ArchError> {
-    embed_and_head(m, d.vocab, d.hidden, tied(c, tie_default)?, false);
-    norm(m, "layer_norms", d.hidden, Norm::Weight, d.layers.times(2)?);
-    norm(m, "norm", d.hidden, Norm::Weight, 1);
+    frame_with(c, m, d, tie_default, Norm::Weight, false)
+}
+
+/// Embeddings, head (with a bias or not), final norm and two norms per layer of `kind`.
+fn frame_with(
+    c: &Cfg,
+    m: &mut Model,
+    d: &Dims,
+    tie_default: bool,
+    kind: Norm,
+    head_bias: bool,
+) -> Result<(), ArchError> {
+    embed_and_head(m, d.vocab, d.hidden, tied(c, tie_default)?, head_bias);
+    norm(m, "layer_norms", d.hidden, kind, d.layers.times(2)?);
+    norm(m, "norm", d.hidden, kind, 1);
     Ok(())
 }
 
@@ -143,6 +156,35 @@ pub fn qwen3_moe(c: &Cfg) -> Result<Model, ArchError> {
     Ok(m)
 }
 
+pub fn olmoe(c: &Cfg) -> Result<Model, ArchError> {
+    let d = dims(c, &Defaults::new(50304, 2048, 2048, 16, 16).positions(4096))?;
+    let n = num_experts(c, 64)?;
+    let mut m = Model::new("olmoe");
+    frame(c, &mut m, &d, false)?;
+    let attn = Attn::all_bias(c.flag("attention_bias", false)?).qk_norm(QkNorm::Full);
+    attention(&mut m, &d, attn, d.layers)?;
+    experts(&mut m, d.hidden, d.inter, n, d.layers)?;
+    m.facts = d.facts()?;
+    m.facts.moe = moe_facts(c, n, Some(8), None, d.inter)?;
+    Ok(m)
+}
+
+/// PhiMoE: Mixtral's layout with LayerNorms (weight and bias), attention biases and an optional
+/// head bias.
+pub fn phimoe(c: &Cfg) -> Result<Model, ArchError> {
+    let d = dims(c, &Defaults::new(32064, 4096, 6400, 32, 32).kv(8).positions(131072))?;
+    let n = num_experts(c, 16)?;
+    let mut m = Model::new("phimoe");
+    frame_with(c, &mut m, &d, false, Norm::WeightBias, c.flag("lm_head_bias", false)?)?;
+    attention(&mut m, &d, Attn::all_bias(c.flag("attention_bias", false)?), d.layers)?;
+    experts(&mut m, d.hidden, d.inter, n, d.layers)?;
+    m.facts = d.facts()?;
+    m.facts.moe = moe_facts(c, n, Some(2), None, d.inter)?;
+    let window = c.nullable("sliding_window", None)?;
+    (m.facts.layer_types, m.facts.sliding_window) = kinds::attention(c, d.layers, Sliding::All, window)?;
+    Ok(m)
+}
+
 /// DeepSeek V2/V3: multi-head latent attention; dense MLPs for the first `first_k_dense_replace`
 /// layers, then routed + shared experts.
 pub fn deepseek(c: &Cfg, v3: bool) -> Result<Model, ArchError> {
@@ -186,6 +228,64 @@ pub fn deepseek(c: &Cfg, v3: bool) -> Result<Model, ArchError> {
     m.facts = Dims { head_dim: rope, ..d }.facts()?;
     m.facts.moe = moe_facts(c, n, if v3 { Some(8) } else { None }, Some(shared), moe_inter)?;
     m.facts.mla = Some(Mla { kv_lora_rank: kv_rank, qk_rope_head_dim: rope });
+    Ok(m)
+}
+
+/// GLM-4.5 / GLM-4.6: the first `first_k_dense_replace` layers dense, then routed experts beside
+/// `n_shared_experts` shared ones; q/k/v biases, optional per-head q/k norms.
+pub fn glm4_moe(c: &Cfg) -> Result<Model, ArchError> {
+    let d = dims(c, &Defaults::new(151552, 4096, 10944, 46, 96).kv(8).positions(131072))?;
+    let n = num_experts(c, 128)?;
+    let mut m = Model::new("glm4_moe");
+    frame(c, &mut m, &d, false)?;
+    let qkv = c.flag("attention_bias", false)?;
+    let qk = if c.flag("use_qk_norm", false)? { QkNorm::PerHead } else { QkNorm::None };
+    attention(&mut m, &d, Attn { q_bias: qkv, kv_bias: qkv, o_bias: false, qk_norm: qk }, d.layers)?;
+    let dense = c.u_or("first_k_dense_replace", 1)?.min(d.layers);
+    let sparse = d.layers.minus(dense)?;
+    gated_mlp(&mut m, d.hidden, d.inter, false, dense);
+    let width = c.u_or("moe_intermediate_size", 1408)?;
+    experts(&mut m, d.hidden, width, n, sparse)?;
+    let shared = c.u_or("n_shared_experts", 1)?;
+    gated_mlp(&mut m, d.hidden, width.times(shared)?, false, sparse);
+    m.facts = d.facts()?;
+    m.facts.moe = moe_facts(c, n, Some(8), Some(shared), width)?;
+    Ok(m)
+}
+
+/// ERNIE 4.5 MoE: experts in the layers `i` with `(i + 1) % moe_layer_interval == 0` between
+/// `moe_layer_start_index` and `moe_layer_end_index` (-1: the last), a router with a score
+/// correction bias, shared experts; `use_bias` on every projection and the head.
+pub fn ernie4_5_moe(c: &Cfg) -> Result<Model, ArchError> {
+    let d = dims(c, &Defaults::new(103424, 2560, 12288, 28, 20).kv(4).tied().positions(131072))?;
+    let n = c.u_any_or(&["moe_num_experts", "num_experts"], 64)?;
+    let bias = c.flag("use_bias", false)?;
+    let last = match c.get("moe_layer_end_index").and_then(serde_json::Value::as_i64) {
+        Some(-1) => None,
+        _ => c.u("moe_layer_end_index")?,
+    };
+    let end = d.layers.checked_sub(1).map(|l| last.map_or(l, |e| e.min(l)));
+    let start = c.u_or("moe_layer_start_index", 1)?;
+    let interval = c.u_or("moe_layer_interval", 1)?;
+    // Multiples of `interval` among i + 1 for i in start..=end.
+    let sparse = match end {
+        Some(end) if start <= end => end.plus(1)?.over(interval)?.minus(start.over(interval)?)?,
+        _ => 0,
+    };
+    let mut m = Model::new("ernie4_5_moe");
+    frame_with(c, &mut m, &d, true, Norm::Weight, bias)?;
+    attention(&mut m, &d, Attn::all_bias(bias), d.layers)?;
+    gated_mlp(&mut m, d.hidden, d.inter, bias, d.layers.minus(sparse)?);
+    let width = c.u_or("moe_intermediate_size", 1536)?;
+    m.add("mlp.gate", &[n, d.hidden], sparse, Role::Other);
+    m.add("mlp.gate.moe_statics.e_score_correction_bias", &[1, n], sparse, Role::Other);
+    m.add("mlp.experts.gate_up_proj", &[n, width.times(2)?, d.hidden], sparse, Role::Experts);
+    m.add("mlp.experts.down_proj", &[n, d.hidden, width], sparse, Role::Experts);
+    let shared = c.u_or("moe_num_shared_experts", 2)?;
+    gated_mlp(&mut m, d.hidden, width.times(shared)?, bias, sparse);
+    m.facts = d.facts()?;
+    let per_token = c.u("moe_k")?.or(Some(6));
+    m.facts.moe = moe_facts(c, n, per_token, Some(shared), width)?;
     Ok(m)
 }
 
@@ -255,4 +355,41 @@ fn llama4_chunks(c: &Cfg, layers: u64) -> Result<(crate::record::LayerTypes, Opt
     kinds::add(&mut t, Kind::Chunked, chunked)?;
     kinds::add(&mut t, Kind::Full, layers.minus(chunked)?)?;
     Ok((t, (chunked > 0).then_some(chunk)))
+}
+
+/// MiniMax-Text-01: full-attention layers and lightning (linear) attention layers, as
+/// `layer_types` lists them (by default alternating, full first), and experts in every layer.
+pub fn minimax(c: &Cfg) -> Result<Model, ArchError> {
+    let d = dims(c, &Defaults::new(32000, 4096, 14336, 32, 32).kv(8).positions(131072))?;
+    let n = num_experts(c, 8)?;
+    let names = [("full_attention", Kind::Full), ("linear_attention", Kind::Linear)];
+    let mut types = match kinds::from_list(c, "layer_types", d.layers, &names)? {
+        Some(t) => t,
+        None => {
+            let mut t = kinds::all(Kind::Full, d.layers.div_ceil(2))?;
+            kinds::add(&mut t, Kind::Linear, d.layers.over(2)?)?;
+            t
+        }
+    };
+    let mut m = Model::new("minimax");
+    frame(c, &mut m, &d, false)?;
+    attention(&mut m, &d, Attn::NO_BIAS, types.full_attention)?;
+    let inner = d.heads.times(d.head_dim)?;
+    let linear = types.linear_attention;
+    norm(&mut m, "self_attn.norm", inner, Norm::Weight, linear);
+    m.linear("self_attn.qkv_proj", inner.times(3)?, d.hidden, false, linear);
+    m.linear("self_attn.out_proj", d.hidden, inner, false, linear);
+    m.linear("self_attn.output_gate", inner, d.hidden, false, linear);
+    experts(&mut m, d.hidden, d.inter, n, d.layers)?;
+    m.facts = d.facts()?;
+    m.facts.moe = moe_facts(c, n, Some(2), None, d.inter)?;
+    // A sliding window applies to every full-attention layer.
+    if let Some(window) = c.nullable("sliding_window", None)? {
+        (types.sliding_attention, types.full_attention) = (types.full_attention, 0);
+        m.facts.sliding_window = (types.sliding_attention > 0).then_some(window);
+    }
+    // Lightning attention keeps a [head_dim, head_dim] state per head.
+    m.facts.state_elements = linear.times(inner)?.times(d.head_dim)?;
+    m.facts.layer_types = types;
+    Ok(m)
 }
