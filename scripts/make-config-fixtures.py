@@ -11,7 +11,7 @@ Usage (venv with torch + transformers + accelerate):
     python scripts/make-config-fixtures.py [--shared ../shared]
 Writes tests/fixtures/written/<name>.json and tests/fixtures/written/expected_counts.json.
 """
-import argparse, json, pathlib, subprocess, sys, warnings
+import argparse, json, math, pathlib, subprocess, sys, warnings
 
 warnings.filterwarnings("ignore")
 from transformers import AutoConfig
@@ -64,6 +64,27 @@ CASES = {
     "gpt_bigcode-multi-head": ("gpt_bigcode", {"n_embd": 512, "n_layer": 2, "n_head": 8, "n_inner": 1536, "vocab_size": 1000, "multi_query": False}),
     "codegen-350m": ("codegen", {"n_embd": 1024, "n_layer": 4, "n_head": 16, "vocab_size": 51200, "n_inner": 2048}),
     "gpt_neo-125m": ("gpt_neo", {"hidden_size": 768, "num_layers": 4, "num_heads": 12, "attention_types": [[["global", "local"], 2]]}),
+    # Encoder-decoder.
+    "t5-small": ("t5", {}),
+    "flan-t5-gated-asymmetric": ("t5", {"d_model": 768, "d_ff": 2048, "num_layers": 4, "num_decoder_layers": 2, "num_heads": 12, "d_kv": 64, "feed_forward_proj": "gated-gelu", "tie_word_embeddings": False}),
+    "t5-encoder": ("t5", {"architectures": ["T5EncoderModel"], "d_model": 512, "num_layers": 3, "vocab_size": 1000}),
+    # State-space models and hybrids.
+    "mamba-130m": ("mamba", {"hidden_size": 768, "num_hidden_layers": 24, "vocab_size": 50280}),
+    "mamba-biases": ("mamba", {"hidden_size": 512, "num_hidden_layers": 2, "state_size": 8, "expand": 3, "conv_kernel": 3, "time_step_rank": 20, "use_bias": True, "use_conv_bias": False, "vocab_size": 1000, "tie_word_embeddings": False}),
+    "mamba2-small": ("mamba2", {"hidden_size": 1024, "num_hidden_layers": 4, "num_heads": 32, "head_dim": 64, "n_groups": 2, "state_size": 64, "vocab_size": 1000}),
+    "jamba-small": ("jamba", {"hidden_size": 1024, "intermediate_size": 2048, "num_hidden_layers": 8, "num_attention_heads": 16, "num_key_value_heads": 4, "num_experts": 4, "attn_layer_period": 4, "attn_layer_offset": 2, "expert_layer_period": 2, "expert_layer_offset": 1, "mamba_d_state": 8, "mamba_dt_rank": 32, "vocab_size": 1000}),
+    "bamba-attention-layers": ("bamba", {"hidden_size": 1024, "intermediate_size": 2048, "num_hidden_layers": 8, "num_attention_heads": 16, "num_key_value_heads": 4, "attn_layer_indices": [3, 7], "mamba_n_heads": 32, "mamba_d_state": 64, "mamba_n_groups": 2, "vocab_size": 1000}),
+    "falcon_h1-small": ("falcon_h1", {"hidden_size": 1024, "intermediate_size": 2048, "num_hidden_layers": 4, "num_attention_heads": 8, "num_key_value_heads": 2, "head_dim": 64, "mamba_d_ssm": 1536, "mamba_n_heads": 24, "mamba_d_state": 64, "mamba_rms_norm": True, "projectors_bias": True, "vocab_size": 1000}),
+    "zamba2-2.7b": ("zamba2", {}),
+    "zamba2-two-blocks-adapters": ("zamba2", {"hidden_size": 512, "num_hidden_layers": 6, "layers_block_type": ["mamba", "hybrid", "mamba", "hybrid", "mamba", "hybrid"], "num_mem_blocks": 2, "num_attention_heads": 8, "n_mamba_heads": 8, "mamba_d_state": 32, "intermediate_size": 1024, "vocab_size": 1000, "use_shared_attention_adapter": True, "adapter_rank": 16}),
+    "nemotron_h-pattern": ("nemotron_h", {"hidden_size": 1024, "hybrid_override_pattern": "M-M*-ME", "num_attention_heads": 8, "num_key_value_heads": 2, "head_dim": 64, "mamba_num_heads": 16, "mamba_head_dim": 64, "n_groups": 2, "ssm_state_size": 64, "intermediate_size": 2048, "n_routed_experts": 4, "moe_intermediate_size": 256, "moe_shared_expert_intermediate_size": 512, "vocab_size": 1000}),
+    "nemotron_h-latent-moe": ("nemotron_h", {"hidden_size": 1024, "layers_block_type": ["linear_attention", "moe", "full_attention", "moe"], "num_attention_heads": 8, "num_key_value_heads": 2, "head_dim": 64, "mamba_num_heads": 16, "mamba_head_dim": 64, "n_groups": 2, "ssm_state_size": 64, "n_routed_experts": 4, "moe_intermediate_size": 256, "moe_shared_expert_intermediate_size": 512, "moe_latent_size": 128, "mlp_bias": True, "vocab_size": 1000}),
+    "granitemoehybrid-tiny": ("granitemoehybrid", {"hidden_size": 1024, "intermediate_size": 512, "shared_intermediate_size": 1024, "num_hidden_layers": 4, "num_attention_heads": 16, "num_key_value_heads": 4, "num_local_experts": 8, "layer_types": ["mamba", "mamba", "attention", "mamba"], "mamba_n_heads": 32, "mamba_d_state": 64, "vocab_size": 1000}),
+    "granitemoehybrid-dense": ("granitemoehybrid", {"hidden_size": 1024, "shared_intermediate_size": 2048, "num_hidden_layers": 4, "num_attention_heads": 16, "num_key_value_heads": 4, "num_local_experts": 0, "layer_types": ["mamba", "attention", "mamba", "attention"], "mamba_n_heads": 32, "mamba_d_state": 64, "vocab_size": 1000, "tie_word_embeddings": True}),
+    "qwen3_next-80b-a3b": ("qwen3_next", {}),
+    "qwen3_next-small": ("qwen3_next", {"hidden_size": 1024, "intermediate_size": 2048, "num_hidden_layers": 8, "num_attention_heads": 8, "num_key_value_heads": 2, "head_dim": 128, "linear_num_key_heads": 8, "linear_num_value_heads": 16, "linear_key_head_dim": 64, "linear_value_head_dim": 64, "num_experts": 16, "moe_intermediate_size": 256, "shared_expert_intermediate_size": 256, "mlp_only_layers": [0], "vocab_size": 1000}),
+    "lfm2-1.2b": ("lfm2", {"hidden_size": 2048, "num_hidden_layers": 16, "full_attn_idxs": [2, 5, 8, 10, 12, 14], "num_attention_heads": 32, "num_key_value_heads": 8, "vocab_size": 65536, "intermediate_size": 12288}),
+    "lfm2-no-ff-adjust": ("lfm2", {"hidden_size": 512, "num_hidden_layers": 4, "layer_types": ["conv", "full_attention", "conv", "conv"], "num_attention_heads": 8, "num_key_value_heads": 2, "vocab_size": 1000, "intermediate_size": 1536, "block_auto_adjust_ff_dim": False, "conv_bias": True, "conv_L_cache": 4}),
     # Mixture-of-experts decoders.
     "olmoe-small": ("olmoe", {"hidden_size": 1024, "intermediate_size": 512, "num_hidden_layers": 4, "num_attention_heads": 16, "num_experts": 16, "num_experts_per_tok": 4, "vocab_size": 1000}),
     "phimoe-biases": ("phimoe", {"hidden_size": 1024, "intermediate_size": 1536, "num_hidden_layers": 3, "num_attention_heads": 16, "num_key_value_heads": 4, "num_local_experts": 4, "attention_bias": True, "lm_head_bias": True, "vocab_size": 1000}),
@@ -85,11 +106,31 @@ ARCH = {
     "phi": "PhiForCausalLM", "persimmon": "PersimmonForCausalLM", "arcee": "ArceeForCausalLM", "apertus": "ApertusForCausalLM",
     "olmo3": "Olmo3ForCausalLM", "cohere2": "Cohere2ForCausalLM", "exaone4": "Exaone4ForCausalLM", "seed_oss": "SeedOssForCausalLM",
     "olmoe": "OlmoeForCausalLM", "phimoe": "PhimoeForCausalLM", "glm4_moe": "Glm4MoeForCausalLM", "ernie4_5_moe": "Ernie4_5_MoeForCausalLM",
-    "minimax": "MiniMaxForCausalLM",
+    "minimax": "MiniMaxForCausalLM", "t5": "T5ForConditionalGeneration", "mamba": "MambaForCausalLM", "mamba2": "Mamba2ForCausalLM",
+    "jamba": "JambaForCausalLM", "bamba": "BambaForCausalLM", "falcon_h1": "FalconH1ForCausalLM", "zamba2": "Zamba2ForCausalLM",
+    "nemotron_h": "NemotronHForCausalLM", "granitemoehybrid": "GraniteMoeHybridForCausalLM", "qwen3_next": "Qwen3NextForCausalLM",
+    "lfm2": "Lfm2ForCausalLM",
     "ernie4_5": "Ernie4_5ForCausalLM", "gpt_bigcode": "GPTBigCodeForCausalLM", "codegen": "CodeGenForCausalLM", "gpt_neo": "GPTNeoForCausalLM",
 }
 
 KEEP_NULL = {"q_lora_rank"}
+
+# Keys dropped from a written config, so that the older spelling it was made from is what a reader
+# sees (a hybrid pattern string instead of the list transformers derives from it, attention layer
+# indices instead of layer types).
+DROP = {"nemotron_h-pattern": ["layers_block_type", "layer_types"], "lfm2-1.2b": ["layer_types"]}
+
+
+def finite(v):
+    """JSON has no Infinity: values holding one (Mamba-2's default `time_step_limit`) are left to the
+    config class default, as `save_pretrained` (which writes only non-defaults) leaves them."""
+    if isinstance(v, float):
+        return math.isfinite(v)
+    if isinstance(v, (list, tuple)):
+        return all(finite(x) for x in v)
+    if isinstance(v, dict):
+        return all(finite(x) for x in v.values())
+    return True
 
 
 def main():
@@ -105,7 +146,9 @@ def main():
         cfg = AutoConfig.for_model(model_type, **flat, **sub)
         d = cfg.to_diff_dict() if sub else cfg.to_dict()
         d.update({k: v for k, v in flat.items()})
-        d = {k: v for k, v in d.items() if v is not None or k in KEEP_NULL}
+        d = {k: v for k, v in d.items() if (v is not None or k in KEEP_NULL) and finite(v)}
+        for key in DROP.get(name, []):
+            d.pop(key, None)
         d["model_type"] = model_type
         if not d.get("architectures"):
             d["architectures"] = [ARCH[model_type]]

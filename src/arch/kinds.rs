@@ -36,6 +36,15 @@ pub fn add(t: &mut LayerTypes, kind: Kind, n: u64) -> Result<(), ArchError> {
     Ok(())
 }
 
+/// How many of the layers `0..layers` are in `list` (duplicates and indices past the end ignored,
+/// as transformers' `layer_idx in list` does): sorted once, no loop over the layers.
+pub fn listed(list: &[u64], layers: u64) -> u64 {
+    let mut inside: Vec<u64> = list.iter().copied().filter(|i| *i < layers).collect();
+    inside.sort_unstable();
+    inside.dedup();
+    inside.len() as u64
+}
+
 /// `layers` layers of one kind.
 pub fn all(kind: Kind, layers: u64) -> Result<LayerTypes, ArchError> {
     let mut t = LayerTypes::default();

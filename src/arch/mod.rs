@@ -23,7 +23,7 @@ use std::collections::BTreeMap;
 use serde_json::Value;
 
 use self::cfg::Cfg;
-use self::families::{bert, gpt, llama, moe, vision};
+use self::families::{bert, gpt, hybrid, llama, moe, ssm, t5, vision};
 use self::model::{Model, Scheme};
 use crate::dtype;
 
@@ -89,7 +89,18 @@ const FAMILIES: &[(&str, Builder)] = &[
     ("bloom", gpt::bloom),
     ("falcon", gpt::falcon),
     ("mpt", gpt::mpt),
+    ("mamba", ssm::mamba),
+    ("mamba2", ssm::mamba2),
+    ("jamba", ssm::jamba),
+    ("bamba", ssm::bamba),
+    ("falcon_h1", ssm::falcon_h1),
+    ("zamba2", ssm::zamba2),
+    ("nemotron_h", ssm::nemotron_h),
+    ("granitemoehybrid", ssm::granitemoehybrid),
+    ("qwen3_next", hybrid::qwen3_next),
+    ("lfm2", hybrid::lfm2),
     ("bert", bert::bert),
+    ("t5", t5::t5),
     ("llava", vision::llava),
     ("gemma3", vision::gemma3),
     ("llama4", vision::llama4),

@@ -2,6 +2,9 @@
 
 pub mod bert;
 pub mod gpt;
+pub mod hybrid;
 pub mod llama;
 pub mod moe;
+pub mod ssm;
+pub mod t5;
 pub mod vision;

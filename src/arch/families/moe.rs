@@ -66,18 +66,9 @@ pub fn moe_facts(
     }))
 }
 
-/// How many of the layers `0..layers` are in `list` (duplicates and indices past the end ignored,
-/// as transformers' `layer_idx in list` does): sorted once, no loop over the layers.
-fn listed(list: &[u64], layers: u64) -> u64 {
-    let mut inside: Vec<u64> = list.iter().copied().filter(|i| *i < layers).collect();
-    inside.sort_unstable();
-    inside.dedup();
-    inside.len() as u64
-}
-
 /// Layers that are sparse in the Qwen MoE layout: `(i + 1) % decoder_sparse_step == 0` and not in
 /// `mlp_only_layers`; none without experts. Counted arithmetically.
-fn qwen_sparse_layers(c: &Cfg, layers: u64, n_experts: u64) -> Result<u64, ArchError> {
+pub fn qwen_sparse_layers(c: &Cfg, layers: u64, n_experts: u64) -> Result<u64, ArchError> {
     if n_experts == 0 {
         return Ok(0);
     }
@@ -88,7 +79,7 @@ fn qwen_sparse_layers(c: &Cfg, layers: u64, n_experts: u64) -> Result<u64, ArchE
             dense_on_step.push(i);
         }
     }
-    layers.over(step)?.minus(listed(&dense_on_step, layers))
+    layers.over(step)?.minus(kinds::listed(&dense_on_step, layers))
 }
 
 pub fn mixtral(c: &Cfg) -> Result<Model, ArchError> {
@@ -316,7 +307,7 @@ pub fn llama4_text(c: &Cfg) -> Result<Model, ArchError> {
     let d = dims(c, &Defaults::new(202048, 5120, 8192, 48, 40).kv(8).head_dim(128).positions(131072))?;
     let n = num_experts(c, 16)?;
     let moe_layers = match c.list("moe_layers")? {
-        Some(list) => listed(&list, d.layers),
+        Some(list) => kinds::listed(&list, d.layers),
         // range(step - 1, layers, step) has layers / step entries.
         None => d.layers.over(c.u_or("interleave_moe_layer_step", 1)?)?,
     };
