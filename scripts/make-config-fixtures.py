@@ -64,6 +64,30 @@ CASES = {
     "gpt_bigcode-multi-head": ("gpt_bigcode", {"n_embd": 512, "n_layer": 2, "n_head": 8, "n_inner": 1536, "vocab_size": 1000, "multi_query": False}),
     "codegen-350m": ("codegen", {"n_embd": 1024, "n_layer": 4, "n_head": 16, "vocab_size": 51200, "n_inner": 2048}),
     "gpt_neo-125m": ("gpt_neo", {"hidden_size": 768, "num_layers": 4, "num_heads": 12, "attention_types": [[["global", "local"], 2]]}),
+    # Vision-language models.
+    "qwen2_vl-small": ("qwen2_vl", {"text_config": {"hidden_size": 1536, "intermediate_size": 8960, "num_hidden_layers": 4, "num_attention_heads": 12, "num_key_value_heads": 2, "vocab_size": 151936},
+                                    "vision_config": {"depth": 4, "embed_dim": 640, "num_heads": 8, "hidden_size": 1536, "mlp_ratio": 3}}),
+    "qwen2_vl-flat-tied": ("qwen2_vl", {"text_config": {"hidden_size": 1024, "intermediate_size": 2048, "num_hidden_layers": 2, "num_attention_heads": 8, "num_key_value_heads": 2, "vocab_size": 1000, "tie_word_embeddings": True},
+                                        "vision_config": {"depth": 2, "embed_dim": 512, "num_heads": 8, "hidden_size": 1024}}),
+    "qwen2_5_vl-small": ("qwen2_5_vl", {"text_config": {"hidden_size": 1536, "intermediate_size": 8960, "num_hidden_layers": 4, "num_attention_heads": 12, "num_key_value_heads": 2, "vocab_size": 151936},
+                                        "vision_config": {"depth": 4, "hidden_size": 640, "intermediate_size": 1280, "out_hidden_size": 1536, "num_heads": 8, "fullatt_block_indexes": [1, 3]}}),
+    "qwen3_vl-small": ("qwen3_vl", {"text_config": {"hidden_size": 1024, "intermediate_size": 3072, "num_hidden_layers": 4, "num_attention_heads": 8, "num_key_value_heads": 4, "head_dim": 128, "vocab_size": 1000},
+                                    "vision_config": {"depth": 4, "hidden_size": 512, "intermediate_size": 1024, "out_hidden_size": 1024, "num_heads": 8, "deepstack_visual_indexes": [1, 2], "num_position_embeddings": 1024}}),
+    "qwen3_vl_moe-small": ("qwen3_vl_moe", {"text_config": {"hidden_size": 1024, "intermediate_size": 3072, "num_hidden_layers": 4, "num_attention_heads": 8, "num_key_value_heads": 4, "num_experts": 8, "moe_intermediate_size": 256, "num_experts_per_tok": 2, "vocab_size": 1000},
+                                            "vision_config": {"depth": 2, "hidden_size": 512, "intermediate_size": 1024, "out_hidden_size": 1024, "num_heads": 8, "deepstack_visual_indexes": [0]}}),
+    "mistral3-small": ("mistral3", {"text_config": {"model_type": "mistral", "hidden_size": 1024, "intermediate_size": 2048, "num_hidden_layers": 2, "num_attention_heads": 8, "num_key_value_heads": 2, "head_dim": 128, "vocab_size": 1000},
+                                    "vision_config": {"model_type": "pixtral", "hidden_size": 512, "intermediate_size": 1024, "num_hidden_layers": 2, "num_attention_heads": 8, "patch_size": 14}, "tie_word_embeddings": False}),
+    "mistral3-defaults": ("mistral3", {}),
+    "internvl-small": ("internvl", {"text_config": {"model_type": "qwen2", "hidden_size": 1024, "intermediate_size": 2048, "num_hidden_layers": 2, "num_attention_heads": 8, "num_key_value_heads": 2, "vocab_size": 1000},
+                                    "vision_config": {"hidden_size": 512, "intermediate_size": 1024, "num_hidden_layers": 2, "num_attention_heads": 8, "image_size": [448, 448], "patch_size": [14, 14], "use_qk_norm": True, "norm_type": "rms_norm", "use_mean_pooling": False}, "downsample_ratio": 0.25}),
+    "internvl-defaults": ("internvl", {}),
+    "idefics3-small": ("idefics3", {"text_config": {"model_type": "llama", "hidden_size": 1024, "intermediate_size": 2048, "num_hidden_layers": 2, "num_attention_heads": 8, "vocab_size": 1000},
+                                    "vision_config": {"hidden_size": 768, "intermediate_size": 1536, "num_hidden_layers": 2, "num_attention_heads": 12, "patch_size": 16, "image_size": 512}, "scale_factor": 4}),
+    "paligemma-small": ("paligemma", {"text_config": {"model_type": "gemma", "hidden_size": 1024, "intermediate_size": 4096, "num_hidden_layers": 2, "num_attention_heads": 8, "num_key_value_heads": 1, "vocab_size": 1000},
+                                      "vision_config": {"model_type": "siglip_vision_model", "hidden_size": 768, "intermediate_size": 1536, "num_hidden_layers": 2, "num_attention_heads": 12, "patch_size": 14, "image_size": 224, "vision_use_head": False}, "projection_dim": 1024}),
+    "paligemma2-gemma2": ("paligemma", {"text_config": {"model_type": "gemma2", "hidden_size": 1024, "intermediate_size": 4096, "num_hidden_layers": 2, "num_attention_heads": 8, "num_key_value_heads": 4, "vocab_size": 1000},
+                                        "vision_config": {"model_type": "siglip_vision_model", "hidden_size": 768, "intermediate_size": 1536, "num_hidden_layers": 2, "num_attention_heads": 12}, "projection_dim": 1024}),
+    "paligemma-defaults": ("paligemma", {}),
     # Encoder-decoder.
     "t5-small": ("t5", {}),
     "flan-t5-gated-asymmetric": ("t5", {"d_model": 768, "d_ff": 2048, "num_layers": 4, "num_decoder_layers": 2, "num_heads": 12, "d_kv": 64, "feed_forward_proj": "gated-gelu", "tie_word_embeddings": False}),
@@ -109,7 +133,10 @@ ARCH = {
     "minimax": "MiniMaxForCausalLM", "t5": "T5ForConditionalGeneration", "mamba": "MambaForCausalLM", "mamba2": "Mamba2ForCausalLM",
     "jamba": "JambaForCausalLM", "bamba": "BambaForCausalLM", "falcon_h1": "FalconH1ForCausalLM", "zamba2": "Zamba2ForCausalLM",
     "nemotron_h": "NemotronHForCausalLM", "granitemoehybrid": "GraniteMoeHybridForCausalLM", "qwen3_next": "Qwen3NextForCausalLM",
-    "lfm2": "Lfm2ForCausalLM",
+    "lfm2": "Lfm2ForCausalLM", "qwen2_vl": "Qwen2VLForConditionalGeneration", "qwen2_5_vl": "Qwen2_5_VLForConditionalGeneration",
+    "qwen3_vl": "Qwen3VLForConditionalGeneration", "qwen3_vl_moe": "Qwen3VLMoeForConditionalGeneration",
+    "mistral3": "Mistral3ForConditionalGeneration", "internvl": "InternVLForConditionalGeneration",
+    "idefics3": "Idefics3ForConditionalGeneration", "paligemma": "PaliGemmaForConditionalGeneration",
     "ernie4_5": "Ernie4_5ForCausalLM", "gpt_bigcode": "GPTBigCodeForCausalLM", "codegen": "CodeGenForCausalLM", "gpt_neo": "GPTNeoForCausalLM",
 }
 
@@ -118,6 +145,9 @@ KEEP_NULL = {"q_lora_rank"}
 # Keys dropped from a written config, so that the older spelling it was made from is what a reader
 # sees (a hybrid pattern string instead of the list transformers derives from it, attention layer
 # indices instead of layer types).
+# Configs written flat, as Qwen2-VL's and Qwen2.5-VL's on the Hub are: the text keys at the root.
+FLAT = {"qwen2_vl-flat-tied"}
+
 DROP = {"nemotron_h-pattern": ["layers_block_type", "layer_types"], "lfm2-1.2b": ["layer_types"]}
 
 
@@ -149,6 +179,10 @@ def main():
         d = {k: v for k, v in d.items() if (v is not None or k in KEEP_NULL) and finite(v)}
         for key in DROP.get(name, []):
             d.pop(key, None)
+        if name in FLAT:
+            for key, value in d.pop("text_config").items():
+                if key != "model_type":
+                    d.setdefault(key, value)
         d["model_type"] = model_type
         if not d.get("architectures"):
             d["architectures"] = [ARCH[model_type]]

@@ -50,3 +50,16 @@ pub fn sum(terms: impl IntoIterator<Item = u64>) -> Result<u64, ArchError> {
 pub fn product(factors: impl IntoIterator<Item = u64>) -> Result<u64, ArchError> {
     factors.into_iter().try_fold(1u64, |acc, f| acc.times(f))
 }
+
+/// Python's `int(n * factor)` for a config's float factor (an MLP ratio, a multiplier): `n` is at
+/// most 2^40 here, so the product is exact enough and the truncation matches; a result past 2^53
+/// or not finite is an overflow.
+pub fn scale(n: u64, factor: f64) -> Result<u64, ArchError> {
+    #[allow(clippy::cast_precision_loss)]
+    let product = n as f64 * factor;
+    if !product.is_finite() || !(0.0..9_007_199_254_740_992.0).contains(&product) {
+        return Err(ArchError::Overflow);
+    }
+    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+    Ok(product as u64)
+}

@@ -172,6 +172,7 @@ pub fn of(key: &str) -> Limit {
         | "mm_tokens_per_image"
         | "out_hidden_size"
         | "in_chans" => limit(1, IMAGE, "image sizes"),
+        "block_multiple_of" => limit(1, WIDTH, "widths"),
         "bits" | "w_bit" | "weight_bits" | "num_bits" => limit(1, BITS, "quantization bits"),
         "weight_block_size" | "group_size" | "q_group_size" => limit(1, BLOCK, "quantization block sizes"),
         _ => limit(0, OTHER, "config integers"),

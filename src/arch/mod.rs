@@ -23,7 +23,7 @@ use std::collections::BTreeMap;
 use serde_json::Value;
 
 use self::cfg::Cfg;
-use self::families::{bert, gpt, hybrid, llama, moe, ssm, t5, vision};
+use self::families::{bert, gpt, hybrid, llama, moe, qwen_vl, ssm, t5, vision};
 use self::model::{Model, Scheme};
 use crate::dtype;
 
@@ -104,6 +104,18 @@ const FAMILIES: &[(&str, Builder)] = &[
     ("llava", vision::llava),
     ("gemma3", vision::gemma3),
     ("llama4", vision::llama4),
+    ("mistral3", vision::mistral3),
+    ("internvl", vision::internvl),
+    ("idefics3", vision::idefics3),
+    ("paligemma", vision::paligemma),
+    ("qwen2_vl", qwen_vl::qwen2_vl),
+    ("qwen2_vl_text", llama::qwen2_vl_text),
+    ("qwen2_5_vl", qwen_vl::qwen2_5_vl),
+    ("qwen2_5_vl_text", llama::qwen2_vl_text),
+    ("qwen3_vl", qwen_vl::qwen3_vl),
+    ("qwen3_vl_text", llama::qwen3_vl_text),
+    ("qwen3_vl_moe", qwen_vl::qwen3_vl_moe),
+    ("qwen3_vl_moe_text", moe::qwen3_vl_moe_text),
 ];
 
 /// Model types with a family module.
@@ -118,12 +130,8 @@ pub fn model(config: &Value) -> Result<Model, ArchError> {
     dispatch(&c, model_type)
 }
 
-/// The text model of a multimodal config (`default_type` when it names none).
-pub(crate) fn text_model(c: &Cfg, default_type: &str) -> Result<Model, ArchError> {
-    dispatch(c, c.model_type()?.unwrap_or(default_type))
-}
-
-fn dispatch(c: &Cfg, model_type: &str) -> Result<Model, ArchError> {
+/// The model of family `model_type` (the generic decoder for an unknown one).
+pub(crate) fn dispatch(c: &Cfg, model_type: &str) -> Result<Model, ArchError> {
     match FAMILIES.iter().find(|(t, _)| *t == model_type) {
         Some((_, build)) => build(c),
         None => llama::generic(c, model_type),

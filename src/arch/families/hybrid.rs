@@ -4,7 +4,7 @@
 
 use crate::arch::ArchError;
 use crate::arch::cfg::Cfg;
-use crate::arch::checked::Checked;
+use crate::arch::checked::{self, Checked};
 use crate::arch::decoder::{Attn, Defaults, Norm, QkNorm, attention, dims, embed_and_head, gated_mlp, norm, tied};
 use crate::arch::kinds::{self, Kind};
 use crate::arch::model::{Model, Role};
@@ -81,9 +81,7 @@ fn lfm2_ff(c: &Cfg) -> Result<u64, ArchError> {
         Some(c.f("block_ffn_dim_multiplier", 64.0)?.unwrap_or(1.0))
     };
     if let Some(multiplier) = multiplier {
-        // int(multiplier * ff): ff < 2^23 and multiplier <= 64, exact enough in f64 and in range.
-        #[allow(clippy::cast_precision_loss, clippy::cast_possible_truncation, clippy::cast_sign_loss)]
-        let scaled = (multiplier * ff as f64) as u64;
+        let scaled = checked::scale(ff, multiplier)?;
         let multiple = c.u_or("block_multiple_of", 256)?;
         ff = scaled.over_ceil(multiple)?.times(multiple)?;
     }

@@ -83,9 +83,9 @@ fn sliding_every(
 }
 
 /// Qwen2/Qwen3: with `use_sliding_window`, the layers from `max_window_layers` on.
-fn qwen_sliding(c: &Cfg, v: Variant) -> Result<Variant, ArchError> {
+fn qwen_sliding(c: &Cfg, v: Variant, max_window_layers: u64) -> Result<Variant, ArchError> {
     let window = if c.flag("use_sliding_window", false)? { c.nullable("sliding_window", Some(4096))? } else { None };
-    Ok(Variant { sliding: Sliding::From(c.u_or("max_window_layers", 28)?), window, ..v })
+    Ok(Variant { sliding: Sliding::From(c.u_or("max_window_layers", max_window_layers)?), window, ..v })
 }
 
 pub fn llama(c: &Cfg) -> Result<Model, ArchError> {
@@ -99,16 +99,32 @@ pub fn mistral(c: &Cfg) -> Result<Model, ArchError> {
     build(c, &Variant { sliding: Sliding::All, window, ..rms("mistral", d, Attn::NO_BIAS, false) })
 }
 
-pub fn qwen2(c: &Cfg) -> Result<Model, ArchError> {
-    let d = Defaults::new(151936, 4096, 22016, 32, 32).kv(32).positions(32768);
+/// Qwen2 (and the text model of Qwen2-VL and Qwen2.5-VL): q/k/v biases.
+fn qwen2_like(c: &Cfg, family: &'static str, d: Defaults, max_window_layers: u64) -> Result<Model, ArchError> {
     let attn = Attn { q_bias: true, kv_bias: true, o_bias: false, qk_norm: QkNorm::None };
-    build(c, &qwen_sliding(c, rms("qwen2", d, attn, false))?)
+    build(c, &qwen_sliding(c, rms(family, d, attn, false), max_window_layers)?)
+}
+
+/// Qwen3 (and the text model of Qwen3-VL): per-head q/k norms.
+fn qwen3_like(c: &Cfg, family: &'static str, d: Defaults) -> Result<Model, ArchError> {
+    let attn = Attn::all_bias(c.flag("attention_bias", false)?).qk_norm(QkNorm::PerHead);
+    build(c, &qwen_sliding(c, rms(family, d, attn, false), 28)?)
+}
+
+pub fn qwen2(c: &Cfg) -> Result<Model, ArchError> {
+    qwen2_like(c, "qwen2", Defaults::new(151936, 4096, 22016, 32, 32).kv(32).positions(32768), 28)
+}
+
+pub fn qwen2_vl_text(c: &Cfg) -> Result<Model, ArchError> {
+    qwen2_like(c, "qwen2_vl_text", Defaults::new(152064, 8192, 29568, 80, 64).kv(8).positions(32768), 80)
 }
 
 pub fn qwen3(c: &Cfg) -> Result<Model, ArchError> {
-    let d = Defaults::new(151936, 4096, 22016, 32, 32).kv(32).head_dim(128).positions(32768);
-    let attn = Attn::all_bias(c.flag("attention_bias", false)?).qk_norm(QkNorm::PerHead);
-    build(c, &qwen_sliding(c, rms("qwen3", d, attn, false))?)
+    qwen3_like(c, "qwen3", Defaults::new(151936, 4096, 22016, 32, 32).kv(32).head_dim(128).positions(32768))
+}
+
+pub fn qwen3_vl_text(c: &Cfg) -> Result<Model, ArchError> {
+    qwen3_like(c, "qwen3_vl_text", Defaults::new(151936, 4096, 22016, 32, 32).kv(32).head_dim(128).positions(128000))
 }
 
 pub fn granite(c: &Cfg) -> Result<Model, ArchError> {

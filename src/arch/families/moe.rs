@@ -130,18 +130,36 @@ pub fn qwen2_moe(c: &Cfg) -> Result<Model, ArchError> {
 }
 
 pub fn qwen3_moe(c: &Cfg) -> Result<Model, ArchError> {
-    let d = dims(c, &Defaults::new(151936, 2048, 6144, 24, 32).kv(4).positions(32768))?;
-    let n = num_experts(c, 128)?;
+    let d = Defaults::new(151936, 2048, 6144, 24, 32).kv(4).positions(32768);
+    qwen3_moe_like(c, "qwen3_moe", d, QwenMoe { experts: 128, width: 768, per_token: 8 })
+}
+
+/// The text model of Qwen3-VL-MoE: Qwen3-MoE with other defaults (a tied head among them).
+pub fn qwen3_vl_moe_text(c: &Cfg) -> Result<Model, ArchError> {
+    let d = Defaults::new(151936, 2048, 5632, 24, 16).kv(16).tied().positions(128000);
+    qwen3_moe_like(c, "qwen3_vl_moe_text", d, QwenMoe { experts: 60, width: 1408, per_token: 4 })
+}
+
+/// Expert defaults of a Qwen MoE family.
+struct QwenMoe {
+    experts: u64,
+    width: u64,
+    per_token: u64,
+}
+
+fn qwen3_moe_like(c: &Cfg, family: &'static str, defaults: Defaults, e: QwenMoe) -> Result<Model, ArchError> {
+    let d = dims(c, &defaults)?;
+    let n = num_experts(c, e.experts)?;
     let sparse = qwen_sparse_layers(c, d.layers, n)?;
-    let mut m = Model::new("qwen3_moe");
-    frame(c, &mut m, &d, false)?;
+    let mut m = Model::new(family);
+    frame(c, &mut m, &d, defaults.tie)?;
     let attn = Attn::all_bias(c.flag("attention_bias", false)?).qk_norm(QkNorm::PerHead);
     attention(&mut m, &d, attn, d.layers)?;
     gated_mlp(&mut m, d.hidden, d.inter, false, d.layers.minus(sparse)?);
-    let width = c.u_or("moe_intermediate_size", 768)?;
+    let width = c.u_or("moe_intermediate_size", e.width)?;
     experts(&mut m, d.hidden, width, n, sparse)?;
     m.facts = d.facts()?;
-    m.facts.moe = moe_facts(c, n, Some(8), None, width)?;
+    m.facts.moe = moe_facts(c, n, Some(e.per_token), None, width)?;
     let window = if c.flag("use_sliding_window", false)? { c.nullable("sliding_window", Some(4096))? } else { None };
     (m.facts.layer_types, m.facts.sliding_window) = kinds::attention(c, d.layers, Sliding::All, window)?;
     Ok(m)
