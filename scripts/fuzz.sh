@@ -3,9 +3,12 @@
 # path (arbitrary JSON into the config strategy) for SECONDS each (default 300), seeded with the
 # committed fixtures (the config target also with a dictionary of the keys and values they use).
 # cargo-fuzz needs nightly features: on a stable toolchain RUSTC_BOOTSTRAP=1 enables them. Install
-# with `cargo install cargo-fuzz`.
+# with `cargo install cargo-fuzz`. Usage: scripts/fuzz.sh [SECONDS] [TARGET...] (default: all five).
 set -euo pipefail
 secs=${1:-300}
+shift || true
+targets=("$@")
+[ ${#targets[@]} -eq 0 ] && targets=(safetensors_header pickle gguf_header zip_records config)
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root/fuzz"
 export RUSTC_BOOTSTRAP=1
@@ -47,7 +50,7 @@ for sub in ["configs", "written"]:
         walk(json.loads(f.read_text()))
 (fuzz / "config.dict").write_text("".join(json.dumps(w) + "\n" for w in sorted(words)))
 PY
-for target in safetensors_header pickle gguf_header zip_records config; do
+for target in "${targets[@]}"; do
   echo "== $target: ${secs}s"
   dict=()
   [ "$target" = config ] && dict=(-dict=corpus/config.dict)

@@ -111,3 +111,63 @@ fn an_invalid_config_beside_exact_weights_is_a_warning_not_a_crash() {
     assert_eq!(config_try.outcome, "invalid-config");
     assert!(config_try.message.as_deref().unwrap().contains(why), "{failure:?}");
 }
+
+/// The architecture block and capacity facts of a fixture config, at its own dtype.
+fn facts(path: &str) -> (capcache::record::Architecture, capcache::record::Capacity) {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+    let config: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(dir.join(path)).unwrap()).unwrap();
+    let d = capcache::arch::info::describe(&config).unwrap();
+    let dtype = capcache::arch::info::config_dtype(&config).unwrap().unwrap();
+    let capacity = capcache::arch::info::capacity(&d.architecture, d.state_elements_per_sequence, dtype);
+    (d.architecture, capacity)
+}
+
+fn layer_types(json: serde_json::Value) -> Option<capcache::record::LayerTypes> {
+    Some(serde_json::from_value(json).unwrap())
+}
+
+#[test]
+fn kv_cache_of_a_sliding_window_model() {
+    // Gemma 2 2B: 26 layers alternating sliding (window 4096) and full; 4 KV heads of 256.
+    let (a, cap) = facts("configs/google__gemma-2-2b-it.json");
+    assert_eq!(a.layer_types, layer_types(serde_json::json!({"sliding_attention": 13, "full_attention": 13})));
+    assert_eq!(a.sliding_window, Some(4096));
+    assert_eq!(cap.kv_cache_elements_per_token, Some(26 * 2 * 4 * 256));
+    assert_eq!(cap.kv_cache_bytes_per_token, Some(26 * 2 * 4 * 256 * 2));
+    assert_eq!((cap.state_elements_per_sequence, cap.state_bytes_per_sequence), (Some(0), Some(0)));
+    // Mistral 7B v0.1: every layer slides over 4096 tokens.
+    let (a, _) = facts("configs/mistralai__Mistral-7B-v0.1.json");
+    assert_eq!(a.layer_types, layer_types(serde_json::json!({"sliding_attention": 32})));
+    assert_eq!(a.sliding_window, Some(4096));
+}
+
+#[test]
+fn kv_cache_of_a_multi_head_latent_attention_model() {
+    // DeepSeek-V2-Lite: 27 layers caching kv_lora_rank 512 + qk_rope_head_dim 64 per token.
+    let (a, cap) = facts("configs/deepseek-ai__DeepSeek-V2-Lite.json");
+    assert_eq!(a.layer_types, layer_types(serde_json::json!({"full_attention": 27})));
+    assert_eq!(cap.kv_cache_elements_per_token, Some(27 * (512 + 64)));
+    assert_eq!(cap.kv_cache_bytes_per_token, Some(27 * (512 + 64) * 2));
+}
+
+#[test]
+fn kv_cache_and_recurrent_state_of_hybrid_models() {
+    // Nemotron-H "M-M*-ME": one attention layer (2 KV heads of 64), three Mamba-2 layers
+    // (16 heads of 64, 2 groups, state 64, kernel 4), MLP and MoE layers without a mixer.
+    let (a, cap) = facts("written/nemotron_h-pattern.json");
+    assert_eq!(a.num_hidden_layers, Some(7));
+    assert_eq!(a.layer_types, layer_types(serde_json::json!({"full_attention": 1, "mamba": 3})));
+    assert_eq!(cap.kv_cache_elements_per_token, Some(2 * 2 * 64));
+    let conv = (16 * 64 + 2 * 2 * 64) * 4;
+    let ssm = 16 * 64 * 64;
+    assert_eq!(cap.state_elements_per_sequence, Some(3 * (conv + ssm)));
+    assert_eq!(cap.state_bytes_per_sequence, Some(3 * (conv + ssm) * 2));
+    // Qwen3-Next: 2 of 8 layers full attention (2 KV heads of 128), 6 Gated DeltaNet layers
+    // (8 key heads and 16 value heads of 64, kernel 4).
+    let (a, cap) = facts("written/qwen3_next-small.json");
+    assert_eq!(a.layer_types, layer_types(serde_json::json!({"full_attention": 2, "linear_attention": 6})));
+    assert_eq!(cap.kv_cache_elements_per_token, Some(2 * 2 * 2 * 128));
+    let conv = (2 * 8 * 64 + 16 * 64) * 4;
+    let recurrent = 16 * 64 * 64;
+    assert_eq!(cap.state_elements_per_sequence, Some(6 * (conv + recurrent)));
+}

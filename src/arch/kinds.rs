@@ -123,3 +123,51 @@ pub fn attention(
         }
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::arithmetic_side_effects)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn kinds(t: &LayerTypes) -> (u64, u64) {
+        (t.full_attention, t.sliding_attention)
+    }
+
+    #[test]
+    fn family_rules_count_without_a_loop() {
+        let none = json!({});
+        let c = Cfg::new(&none);
+        let count = |rule, layers| attention(&c, layers, rule, Some(4096)).unwrap();
+        // Gemma 3: all but every 6th of 26 layers slide: 22 sliding, 4 full.
+        assert_eq!(kinds(&count(Sliding::AllButEvery(6), 26).0), (4, 22));
+        // Qwen2: layers from max_window_layers 28 of 32 slide.
+        assert_eq!(kinds(&count(Sliding::From(28), 32).0), (28, 4));
+        assert_eq!(kinds(&count(Sliding::From(28), 20).0), (20, 0));
+        // Qwen2-MoE: even layers below 5 (0, 2, 4) of 8.
+        assert_eq!(kinds(&count(Sliding::EvenBelow(5), 8).0), (5, 3));
+        assert_eq!(count(Sliding::All, 3), (all(Kind::Sliding, 3).unwrap(), Some(4096)));
+        // Without a window, sliding layers attend fully.
+        let (t, window) = attention(&c, 26, Sliding::AllButEvery(2), None).unwrap();
+        assert_eq!((kinds(&t), window), ((26, 0), None));
+    }
+
+    #[test]
+    fn a_layer_types_list_rules_and_is_checked() {
+        let v = json!({"layer_types": ["sliding_attention", "full_attention", "sliding_attention"]});
+        let c = Cfg::new(&v);
+        assert_eq!(kinds(&attention(&c, 3, Sliding::Never, Some(512)).unwrap().0), (1, 2));
+        let err = attention(&c, 4, Sliding::Never, Some(512)).unwrap_err();
+        assert!(matches!(&err, ArchError::InvalidConfig { field, why, .. } if field == "layer_types" && why == "3 entries for 4 layers"), "{err}");
+        let v = json!({"layer_types": ["full_attention", "mamba"]});
+        let err = attention(&Cfg::new(&v), 2, Sliding::Never, None).unwrap_err();
+        assert!(err.to_string().contains("unknown layer type \"mamba\""), "{err}");
+    }
+
+    #[test]
+    fn listed_layers_are_deduplicated_and_bounded() {
+        assert_eq!(listed(&[3, 0, 3, 99, 1], 4), 3);
+        assert_eq!(listed(&[], 4), 0);
+    }
+}
