@@ -52,30 +52,12 @@ fn torch_checkpoints_resolve_to_the_counts_torch_reports() {
     assert_eq!(tied.cross_check["config"], tied.logical_parameters, "tied weights counted once, as transformers does");
 }
 
-/// The OPT-125m skeleton: the real file's bytes up to data.pkl's end and from its central directory.
-fn opt_repo(id: &str) -> Repo {
-    let dir = support::fixtures().join("pytorch/opt-125m-skeleton");
-    let layout = expected_layout(&dir);
-    let head = std::fs::read(dir.join("head.bin")).unwrap();
-    let tail = std::fs::read(dir.join("tail.bin")).unwrap();
-    Repo::new(id).bytes("config.json", std::fs::read(dir.join("config.json")).unwrap()).segments(
-        "pytorch_model.bin",
-        vec![(0, head), (layout.1, tail)],
-        layout.0,
-    )
-}
-
-fn expected_layout(dir: &Path) -> (u64, u64) {
-    let v: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(dir.join("layout.json")).unwrap()).unwrap();
-    (v["len"].as_u64().unwrap(), v["tail_offset"].as_u64().unwrap())
-}
-
 #[test]
 fn opt_125m_resolves_from_a_few_hundred_kilobytes() {
     let hub = FixtureHub::start();
     let id = "facebook/opt-125m";
-    hub.add(id, opt_repo(id));
+    let dir = support::fixtures().join("pytorch/opt-125m-skeleton");
+    hub.add(id, support::skeleton_repo(id, &dir));
     let r = resolve(&hub, id, &Options::default()).unwrap();
     assert_eq!(r.strategy, "pytorch");
     assert_eq!(r.parameters, BTreeMap::from([("F16".to_owned(), 125_239_296)]));
@@ -87,7 +69,7 @@ fn opt_125m_resolves_from_a_few_hundred_kilobytes() {
         hub.bytes_for(id) < 400_000,
         "read {} bytes of a {}-byte file",
         hub.bytes_for(id),
-        expected_layout(&support::fixtures().join("pytorch/opt-125m-skeleton")).0
+        support::skeleton_layout(&dir).1
     );
 }
 

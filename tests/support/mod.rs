@@ -4,7 +4,7 @@
 pub mod hub;
 pub mod world;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// The folder of committed fixtures.
 pub fn fixtures() -> PathBuf {
@@ -20,6 +20,26 @@ pub fn minilm_dir() -> PathBuf {
         dir.display()
     );
     dir
+}
+
+/// A checkpoint skeleton's layout (`layout.json`): the weights file's name, its length, and where
+/// its tail starts.
+pub fn skeleton_layout(dir: &Path) -> (String, u64, u64) {
+    let v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("layout.json")).unwrap()).unwrap();
+    (v["file"].as_str().unwrap().to_owned(), v["len"].as_u64().unwrap(), v["tail_offset"].as_u64().unwrap())
+}
+
+/// A repository served from a checkpoint skeleton (`tests/fixtures/pytorch/opt-125m-skeleton`):
+/// its `config.json`, and the weights file rebuilt from the real file's bytes up to `data.pkl`'s
+/// end (`head.bin`) and from its central directory on (`tail.bin`), zeros between.
+pub fn skeleton_repo(id: &str, dir: &Path) -> hub::Repo {
+    let (file, len, tail_offset) = skeleton_layout(dir);
+    let head = std::fs::read(dir.join("head.bin")).unwrap();
+    let tail = std::fs::read(dir.join("tail.bin")).unwrap();
+    hub::Repo::new(id)
+        .bytes("config.json", std::fs::read(dir.join("config.json")).unwrap())
+        .segments(&file, vec![(0, head), (tail_offset, tail)], len)
 }
 
 /// Bytes per element of the dtypes the synthetic checkpoints use.
