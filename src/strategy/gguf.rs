@@ -140,6 +140,7 @@ fn architecture(meta: &[(String, String)], tensors: &[Vec<TensorInfo>]) -> Optio
         head_dim: num("attention.key_length").or_else(|| Some(hidden? / heads.filter(|h| *h > 0)?)),
         vocab_size: vocab,
         max_position_embeddings: num("context_length"),
+        intermediate_size: num("feed_forward_length").or_else(|| num("expert_feed_forward_length")),
         tie_word_embeddings: Some(!tensors.iter().flatten().any(|t| t.name == "output.weight")),
         quantization: None,
         moe: experts.map(|num_experts| Moe {
