@@ -15,7 +15,8 @@ class CapcacheError(Exception):
 
     Attributes:
         model_id: the model the error is about (``None`` when it is about no one model).
-        message: what happened, naming the model, file or field (never a token).
+        message: what happened, naming the file or field (never a token); ``str()`` of the
+            exception also names the model.
         outcome: the short outcome name records use (``gated``, ``not-found``, ``rate-limited``,
             ``invalid-file``, ``unresolved``, ...) when a resolve failed, else ``None``.
         tried: for a failed resolve, each strategy tried and its outcome.
@@ -28,7 +29,9 @@ class CapcacheError(Exception):
         outcome: Optional[str] = None,
         tried: Optional[List[Dict[str, Any]]] = None,
     ) -> None:
-        super().__init__(message)
+        # The exception's text names the model even when the library's message names only a file.
+        named = model_id is None or model_id in message
+        super().__init__(message if named else f"{model_id}: {message}")
         self.model_id = model_id
         self.message = message
         self.outcome = outcome
