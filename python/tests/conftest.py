@@ -31,7 +31,7 @@ HF_VARIABLES = ("HF_TOKEN", "HF_TOKEN_PATH", "HF_HOME", "HF_ENDPOINT", "HF_HUB_C
 
 
 def built(variable: str, default: Path) -> Path:
-    path = Path(os.environ.get(variable, default))
+    path = Path(os.environ.get(variable, default)).resolve()
     if not path.exists():
         pytest.fail(f"{path} is missing: run scripts/test.sh (it builds it), or set {variable}")
     return path
