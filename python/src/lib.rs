@@ -83,7 +83,12 @@ fn resolve(
 ) -> PyResult<String> {
     // The command line's own parser supplies the defaults of every other flag.
     let mut argv: Vec<OsString> = vec!["capcache".into(), "resolve".into()];
-    let flags = [("revision", revision), ("token", token), ("endpoint", endpoint), ("strategies", strategies.map(|s| s.join(",")))];
+    let flags = [
+        ("revision", revision),
+        ("token", token),
+        ("endpoint", endpoint),
+        ("strategies", strategies.map(|s| s.join(","))),
+    ];
     for (flag, value) in flags {
         if let Some(value) = value {
             argv.push(format!("--{flag}={value}").into());

@@ -37,9 +37,11 @@ pub fn skeleton_repo(id: &str, dir: &Path) -> hub::Repo {
     let (file, len, tail_offset) = skeleton_layout(dir);
     let head = std::fs::read(dir.join("head.bin")).unwrap();
     let tail = std::fs::read(dir.join("tail.bin")).unwrap();
-    hub::Repo::new(id)
-        .bytes("config.json", std::fs::read(dir.join("config.json")).unwrap())
-        .segments(&file, vec![(0, head), (tail_offset, tail)], len)
+    hub::Repo::new(id).bytes("config.json", std::fs::read(dir.join("config.json")).unwrap()).segments(
+        &file,
+        vec![(0, head), (tail_offset, tail)],
+        len,
+    )
 }
 
 /// Bytes per element of the dtypes the synthetic checkpoints use.
