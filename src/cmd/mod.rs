@@ -3,6 +3,7 @@
 
 mod build;
 mod db;
+#[cfg(feature = "download")]
 mod progress;
 mod query;
 mod resolve;

@@ -8,10 +8,12 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use super::reader::Budget;
 use super::{Ctx, Found, Miss, gguf, pytorch, safetensors};
-use crate::source::Source;
+use crate::record::Outcome;
 use crate::source::hub::Token;
 use crate::source::local::LocalSource;
+use crate::source::{Deadline, Source};
 
 /// Reports download progress (the CLI draws a bar or logs lines).
 pub trait Progress: Send + Sync {
@@ -46,8 +48,8 @@ impl std::fmt::Debug for Settings {
     }
 }
 
-fn miss(outcome: &str, message: String) -> Miss {
-    Miss { outcome: outcome.into(), message, fatal: false, transient: false }
+fn miss(outcome: Outcome, message: String) -> Miss {
+    Miss::new(outcome, message)
 }
 
 /// The files to fetch: the weights the range strategies would read, and the small JSON files
@@ -80,7 +82,7 @@ fn files_to_fetch(ctx: &Ctx, gguf_prefer: Option<&str>) -> Result<Vec<String>, M
 fn check_budget(id: &str, files: usize, total: u64, max_bytes: u64, free: u64, probe: &Path) -> Result<(), Miss> {
     if total > max_bytes {
         return Err(miss(
-            "download-too-large",
+            Outcome::DownloadTooLarge,
             format!(
                 "{id}: downloading {files} files is {total} bytes, over --max-download-bytes {max_bytes}; raise it to allow this download"
             ),
@@ -88,7 +90,7 @@ fn check_budget(id: &str, files: usize, total: u64, max_bytes: u64, free: u64, p
     }
     if total.saturating_add(total / 20) > free {
         return Err(miss(
-            "no-disk-space",
+            Outcome::NoDiskSpace,
             format!(
                 "{id}: downloading needs {total} bytes but {} has {free} free; free some space or set HF_HOME",
                 probe.display()
@@ -116,7 +118,7 @@ pub fn run(ctx: &Ctx, settings: &Settings, gguf_prefer: Option<&str>) -> Result<
     let files = files_to_fetch(ctx, gguf_prefer)?;
     let missing: Vec<&String> = files.iter().filter(|f| !snapshot_dir.join(f).exists()).collect();
     let paths: Vec<&str> = missing.iter().map(|f| f.as_str()).collect();
-    let total: u64 = ctx.source.file_sizes(ctx.snap, &paths)?.iter().sum();
+    let total: u64 = ctx.file_sizes(&paths)?.iter().sum();
     let probe = existing_ancestor(&settings.cache_dir);
     let free = fs4::available_space(&probe).unwrap_or(u64::MAX);
     check_budget(id, missing.len(), total, settings.max_bytes, free, &probe)?;
@@ -128,7 +130,7 @@ pub fn run(ctx: &Ctx, settings: &Settings, gguf_prefer: Option<&str>) -> Result<
         if let Some(t) = &settings.token {
             builder = builder.token(t.expose());
         }
-        let client = builder.build_sync().map_err(|e| miss("download-failed", format!("{id}: {e}")))?;
+        let client = builder.build_sync().map_err(|e| miss(Outcome::DownloadFailed, format!("{id}: {e}")))?;
         let repo = client.model(org, name);
         if let Some(p) = &settings.progress {
             p.start(id, missing.len(), total);
@@ -148,7 +150,7 @@ pub fn run(ctx: &Ctx, settings: &Settings, gguf_prefer: Option<&str>) -> Result<
                 if let Some(p) = &settings.progress {
                     p.finish();
                 }
-                return Err(miss("download-failed", format!("{id}: downloading {f}: {e}")));
+                return Err(miss(Outcome::DownloadFailed, format!("{id}: downloading {f}: {e}")));
             }
             fetched.push((*f).clone());
         }
@@ -196,12 +198,13 @@ impl hf_hub::progress::ProgressHandler for Bytes {
 /// Counts the snapshot in the cache with the range strategies, reading local files.
 fn count_local(ctx: &Ctx, cache_dir: &Path, gguf_prefer: Option<&str>) -> Result<Found, Miss> {
     let local = LocalSource::new(cache_dir);
-    let snap = local.snapshot(&ctx.snap.id, &ctx.snap.sha).map_err(Miss::from)?;
-    let local_ctx = Ctx { source: &local, snap: &snap, config: ctx.config, count: ctx.count };
+    let snap = local.snapshot(&ctx.snap.id, &ctx.snap.sha, Deadline::NONE).map_err(Miss::from)?;
+    let budget = Budget::new(Deadline::NONE, u64::MAX);
+    let local_ctx = Ctx { source: &local, snap: &snap, budget: &budget, ..*ctx };
     safetensors::run(&local_ctx)
         .or_else(|_| pytorch::run(&local_ctx))
         .or_else(|_| gguf::run(&local_ctx, gguf_prefer))
-        .map_err(|m| miss("download-failed", format!("the downloaded files could not be counted: {}", m.message)))
+        .map_err(|m| miss(Outcome::DownloadFailed, format!("the downloaded files could not be counted: {}", m.message)))
 }
 
 /// Removes a cached file: the snapshot link and the blob it points to.
@@ -223,10 +226,10 @@ mod tests {
         let p = Path::new("/cache");
         assert!(check_budget("a/b", 2, 1_000, 10_000, 1 << 40, p).is_ok());
         let m = check_budget("a/b", 2, 20_000, 10_000, 1 << 40, p).unwrap_err();
-        assert_eq!(m.outcome, "download-too-large");
+        assert_eq!(m.outcome, Outcome::DownloadTooLarge);
         assert!(m.message.contains("--max-download-bytes"));
         let m = check_budget("a/b", 2, 1_000, 10_000, 1_020, p).unwrap_err();
-        assert_eq!(m.outcome, "no-disk-space");
+        assert_eq!(m.outcome, Outcome::NoDiskSpace);
         assert!(m.message.contains("/cache") && m.message.contains("1020 free"), "{}", m.message);
         assert!(existing_ancestor(Path::new("/definitely/not/here/at/all")).exists());
     }
