@@ -3,6 +3,8 @@
 //! through hf-hub into a temporary HF_HOME, counted exactly, not fetched again, refused when too
 //! large before any byte moves, and named in the failure when downloads are off.
 
+#![cfg(feature = "download")]
+
 mod support;
 
 use std::path::Path;
@@ -208,4 +210,32 @@ fn an_interrupted_download_leaves_no_file_under_its_real_name() {
     assert_eq!(code, 0, "{stderr}");
     let v: serde_json::Value = serde_json::from_str(&stdout).unwrap();
     assert_eq!(v["total"], 4096 * 1024 + 2500 * 16, "a rerun completes the download and counts it");
+}
+
+#[test]
+fn a_server_that_sends_more_than_it_listed_is_cut_off() {
+    let hub = FixtureHub::start();
+    let mut tensors = vec![t("big.weight", "BF16", &[4096, 1024])]; // 8 MiB, listed as 300 KB
+    tensors.extend(many());
+    hub.add(
+        ID,
+        Repo::new(ID).bytes("model.safetensors", safetensors_file(&tensors)).faults(Faults {
+            ignore_range: true,
+            listed_size: Some(300_000),
+            throttle: Some(4 << 20),
+            ..Faults::default()
+        }),
+    );
+    let home = tempfile::tempdir().unwrap();
+    let (code, stdout, stderr) = run(capcache(home.path(), &hub).arg("--allow-download"));
+    assert_eq!(code, 1, "{stderr}");
+    let v: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    let dl = v["tried"].as_array().unwrap().iter().find(|t| t["strategy"] == "download").unwrap().clone();
+    assert_eq!(dl["outcome"], "download-too-large", "{v}");
+    assert!(dl["message"].as_str().unwrap().contains("more than the 300000 bytes it listed"), "{dl}");
+    let sent: u64 = hub.hits_for(ID).iter().filter(|h| h.cdn && h.range.is_none()).map(|h| h.bytes).sum();
+    assert!(sent < 4 << 20, "the transfer was not cut off: {sent} bytes sent");
+    let sha = support::hub::sha_of(ID);
+    let snapshot = home.path().join("hub/models--org--no-ranges/snapshots").join(sha).join("model.safetensors");
+    assert!(!snapshot.exists(), "nothing stands under the real name");
 }

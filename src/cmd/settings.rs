@@ -60,6 +60,7 @@ pub fn source(args: &SourceArgs) -> anyhow::Result<Box<dyn Source>> {
 }
 
 /// The hub cache folder: `$HF_HUB_CACHE`, else `$HF_HOME/hub`.
+#[cfg(feature = "download")]
 pub fn hub_cache() -> Option<PathBuf> {
     env("HF_HUB_CACHE").map(PathBuf::from).or_else(|| hf_home().map(|h| h.join("hub")))
 }
@@ -125,5 +126,6 @@ fn download_settings(args: &ChainArgs, source: &SourceArgs) -> anyhow::Result<ca
         max_bytes: args.max_download_bytes,
         delete_after: args.delete_after_download,
         progress: Some(std::sync::Arc::new(crate::cmd::progress::DownloadBar::default())),
+        disk: Default::default(),
     })
 }

@@ -568,6 +568,12 @@ impl Source for HubSource {
     fn counters(&self) -> &Counters {
         &self.counters
     }
+
+    fn hold_slot(&self) -> Option<Box<dyn Send>> {
+        Some(Box::new(
+            self.limiter.acquire(self.endpoint.host_str().unwrap_or(""), self.endpoint.port_or_known_default()),
+        ))
+    }
 }
 
 /// A commit sha as the Hub gives it: 40 hex digits (64 for SHA-256 repos).

@@ -102,6 +102,12 @@ pub trait Source: Send + Sync {
 
     /// Requests made and bytes received so far.
     fn counters(&self) -> &Counters;
+
+    /// Holds one of the source's request slots (its per-host limit) for work done outside it, such
+    /// as a download through another client; given back on drop. `None` where there is no limit.
+    fn hold_slot(&self) -> Option<Box<dyn Send>> {
+        None
+    }
 }
 
 /// Request and byte counters, shared by every thread using a source.

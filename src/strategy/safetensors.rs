@@ -66,6 +66,7 @@ fn folder_weights(ctx: &Ctx, dir: &str, names: &[&str]) -> Result<Option<Vec<Wei
 }
 
 /// The weight files this strategy would read (after reading any index).
+#[cfg(feature = "download")]
 pub fn weight_paths(ctx: &Ctx) -> Result<Vec<String>, Miss> {
     Ok(weight_files(ctx)?.into_iter().map(|f| f.path).collect())
 }
