@@ -54,11 +54,11 @@ pub fn build(args: &BuildArgs) -> anyhow::Result<u8> {
         .map(|d| time::parse_duration(d).with_context(|| format!("--max-age {d}: expected a duration like 12h or 7d")))
         .transpose()?;
     let shard = args.shard.as_deref().map(parse_shard).transpose()?;
+    let chain = settings::chain(&args.chain, &args.source)?;
     let (entries, bad_lines) = read_list(&args.models, shard)?;
     // Refuse before any work when the db.json we would export to is not ours to replace.
     let published = json::read_or_empty(&args.db)?;
     let source = settings::source(&args.source)?;
-    let chain = settings::chain(&args.chain, &args.source)?;
     let _lock = lock::acquire(&args.sqlite, &now)?;
     let mut store = SqliteStore::open(&args.sqlite)?;
     seed_from_published(&mut store, &published)?;
