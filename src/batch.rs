@@ -1,6 +1,7 @@
 //! The parallel build: resolve every model of a list through the strategy chain (a rayon pool of
 //! `jobs` workers sharing one source), keep each result in the SQLite store as soon as it is known,
-//! and skip models whose commit has not changed since their record was made (one request each).
+//! and skip models whose commit has not changed since their record was made (one request each,
+//! whatever the layout: a `HEAD` of a file the record was read from).
 //!
 //! Never worse: a failure never erases a model's earlier record, and a record is replaced only by
 //! one at least as good (exact over estimate over approximate) at the same commit, or by any record
@@ -17,7 +18,7 @@ use std::time::Instant;
 
 use rayon::prelude::*;
 
-use crate::id::Entry;
+use crate::id::{Entry, check_repo_path};
 use crate::record::{Failure, Outcome, Record, Severity, Strategy};
 use crate::source::{Deadline, Source};
 use crate::store::StoreError;
@@ -175,7 +176,8 @@ fn one(
     // A record whose commit is unchanged upstream costs one cheap request and nothing else.
     if let Some(s) = stored.as_ref().filter(|s| settled(s, opts)) {
         let deadline = opts.chain.limits.timeout.map_or(Deadline::NONE, Deadline::after);
-        if source.commit(&entry.id, revision, deadline).is_ok_and(|sha| sha == s.record.revision) {
+        let probe = s.record.files.first().filter(|f| check_repo_path(f).is_ok()).map_or("config.json", String::as_str);
+        if source.commit(&entry.id, revision, probe, deadline).is_ok_and(|sha| sha == s.record.revision) {
             if old_failure.is_some() {
                 lock(store).clear_failure(id)?;
             }

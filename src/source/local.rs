@@ -214,6 +214,10 @@ impl Source for LocalSource {
     fn counters(&self) -> &Counters {
         &self.counters
     }
+
+    fn parallelism(&self) -> usize {
+        std::thread::available_parallelism().map_or(4, usize::from)
+    }
 }
 
 /// Relative paths of the files below `dir` (hidden entries skipped), sorted.
