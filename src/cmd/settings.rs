@@ -1,12 +1,14 @@
 //! Resolving flags and the environment into library settings: the Hub endpoint and token
-//! (`--endpoint`/`HF_ENDPOINT`, `--token`/`HF_TOKEN`/`HF_TOKEN_PATH`/`$HF_HOME/token`), the source,
-//! the strategy list. This is the only place capcache reads the environment.
+//! (`--endpoint`/`HF_ENDPOINT`, `--token`/`HF_TOKEN`/`HF_TOKEN_PATH`/`$HF_HOME/token`), the source
+//! (the Hub behind the local HF cache; the cache alone with `HF_HUB_OFFLINE`), the strategy list.
+//! This is the only place capcache reads the environment.
 
 use std::path::PathBuf;
 
 use anyhow::{Context, bail};
 use capcache::record::Strategy;
 use capcache::source::Source;
+use capcache::source::cached::CachedSource;
 use capcache::source::hub::{HubSettings, HubSource, Token};
 use capcache::source::local::LocalSource;
 use capcache::strategy::{Limits, Options};
@@ -42,15 +44,32 @@ pub fn endpoint(flag: Option<&str>) -> String {
     flag.map(str::to_owned).or_else(|| env("HF_ENDPOINT")).unwrap_or_else(|| DEFAULT_ENDPOINT.to_owned())
 }
 
-/// The source the flags name.
+/// `HF_HUB_OFFLINE` (or `TRANSFORMERS_OFFLINE`) set to a true value, as huggingface_hub reads it.
+pub fn offline() -> bool {
+    env("HF_HUB_OFFLINE")
+        .or_else(|| env("TRANSFORMERS_OFFLINE"))
+        .is_some_and(|v| matches!(v.trim().to_ascii_uppercase().as_str(), "1" | "ON" | "YES" | "TRUE"))
+}
+
+/// The source the flags name. For the Hub: files of the pinned commit already in the local HF
+/// cache are read there; offline, the cache alone answers and nothing is requested.
 pub fn source(args: &SourceArgs) -> anyhow::Result<Box<dyn Source>> {
     if args.source == "hub" {
+        let cache = hub_cache();
+        if offline() {
+            let cache =
+                cache.context("HF_HUB_OFFLINE is set but there is no cache folder: set HF_HUB_CACHE or HF_HOME")?;
+            return Ok(Box::new(LocalSource::offline(cache)));
+        }
         let mut s = HubSettings::new(endpoint(args.endpoint.as_deref()));
         s.token = token(args.token.as_deref());
         s.max_in_flight = args.max_in_flight;
         s.retry.max_attempts = args.attempts.max(1);
         let hub = HubSource::new(s).map_err(anyhow::Error::msg)?;
-        return Ok(Box::new(hub));
+        return Ok(match cache.filter(|c| c.is_dir()) {
+            Some(dir) => Box::new(CachedSource::new(hub, LocalSource::new(dir))),
+            None => Box::new(hub),
+        });
     }
     let dir = PathBuf::from(&args.source);
     if !dir.is_dir() {
@@ -60,7 +79,6 @@ pub fn source(args: &SourceArgs) -> anyhow::Result<Box<dyn Source>> {
 }
 
 /// The hub cache folder: `$HF_HUB_CACHE`, else `$HF_HOME/hub`.
-#[cfg(feature = "download")]
 pub fn hub_cache() -> Option<PathBuf> {
     env("HF_HUB_CACHE").map(PathBuf::from).or_else(|| hf_home().map(|h| h.join("hub")))
 }
@@ -96,6 +114,9 @@ pub fn chain(args: &ChainArgs, source: &SourceArgs) -> anyhow::Result<Options> {
     };
     let mut opts = Options { verify: args.verify, gguf: args.gguf.clone(), limits, ..Options::default() };
     if args.allow_download {
+        if offline() {
+            bail!("--allow-download: the Hub is offline (HF_HUB_OFFLINE)");
+        }
         if source.source != "hub" {
             bail!("--allow-download needs --source hub: a local folder has nothing to download");
         }

@@ -3,6 +3,7 @@
 //! whole. Implementations: the Hugging Face Hub over HTTP ([`hub`]) and local folders ([`local`]).
 //! Every call takes the model's [`Deadline`]: no request outlives it.
 
+pub mod cached;
 pub mod error;
 pub mod hub;
 pub mod local;
