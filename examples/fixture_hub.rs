@@ -2,7 +2,9 @@
 //!
 //!     cargo run --release --example fixture_hub -- --models 200 --latency-ms 20 --list models.txt
 //!
-//! Serves `--models N` synthetic models of mixed layouts (or the `{org}/{name}/` folders of `--dir`)
+//! Serves `--models N` models of `--population mixed` (synthetic, three layouts) or `safetensors`
+//! (Llama-3.3-70B FP8 in 30 shards with and without the Hub's metadata, and the real MiniLM, in turn;
+//! see `tests/support/world.rs`), or the `{org}/{name}/` folders of `--dir`,
 //! over the Hub protocol, with `--hostile` the hostile corpus of `tests/support/hostile.rs` beside
 //! them, prints its URL on the first line of stdout, and runs until killed.
 //! `GET /_fixture/stats` gives requests and bytes served; `GET /_fixture/reset` clears them.
@@ -18,6 +20,7 @@ fn main() {
     let mut list = None;
     let mut dir = None;
     let mut hostile = false;
+    let mut population = String::from("mixed");
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         let mut value = || args.next().unwrap_or_else(|| panic!("{a} needs a value"));
@@ -27,6 +30,7 @@ fn main() {
             "--list" => list = Some(value()),
             "--dir" => dir = Some(std::path::PathBuf::from(value())),
             "--hostile" => hostile = true,
+            "--population" => population = value(),
             other => panic!("unknown argument {other}; see the header of examples/fixture_hub.rs"),
         }
     }
@@ -45,6 +49,7 @@ fn main() {
             }
             (hub, ids)
         }
+        None if population == "safetensors" => support::world::safetensors_world(models, latency),
         None => support::world::world(models, latency),
     };
     if hostile {

@@ -478,11 +478,13 @@ fn route(req: &Request, state: &State, is_cdn: bool) -> (Option<String>, Reply, 
     if path == "/_fixture/stats" {
         let log = state.log.lock().unwrap();
         let bytes: u64 = log.iter().map(|h| h.bytes).sum();
-        let v = serde_json::json!({"requests": log.len(), "bytes": bytes});
+        let max_in_flight = state.in_flight.lock().unwrap().1;
+        let v = serde_json::json!({"requests": log.len(), "bytes": bytes, "max_in_flight": max_in_flight});
         return (None, Reply::json(200, &v), Duration::ZERO);
     }
     if path == "/_fixture/reset" {
         state.log.lock().unwrap().clear();
+        state.in_flight.lock().unwrap().1 = 0;
         return (None, Reply::json(200, &serde_json::json!({"reset": true})), Duration::ZERO);
     }
     let segs: Vec<String> = path.trim_start_matches('/').split('/').map(percent_decode).collect();
