@@ -5,13 +5,16 @@
 //!         --skeleton facebook/opt-125m=tests/fixtures/pytorch/opt-125m-skeleton \
 //!         --gated org/model --token hf_secret --rate-limited org/other
 //!
-//! Serves `--models N` synthetic models of mixed layouts, or, when `--dir`, `--repo` or `--skeleton`
-//! is given, only those: the `{org}/{name}/` folders of `--dir`, one folder per `--repo ID=DIR`, a
-//! checkpoint skeleton (config.json, head.bin, tail.bin, layout.json) per `--skeleton ID=DIR`.
-//! `--gated ID` makes a served repo's files need `--token`; `--rate-limited ID` answers every
-//! request for ID with 429 and a `Retry-After` of an hour. Any other id is not found. Prints its
-//! URL on the first line of stdout, and runs until killed. `GET /_fixture/stats` gives requests
-//! and bytes served; `GET /_fixture/reset` clears them.
+//! Serves `--models N` models of `--population mixed` (synthetic, three layouts) or `safetensors`
+//! (Llama-3.3-70B FP8 in 30 shards with and without the Hub's metadata, and the real MiniLM, in turn;
+//! see `tests/support/world.rs`); or, when `--dir`, `--repo` or `--skeleton` is given, only those:
+//! the `{org}/{name}/` folders of `--dir`, one folder per `--repo ID=DIR`, a checkpoint skeleton
+//! (config.json, head.bin, tail.bin, layout.json) per `--skeleton ID=DIR`. With `--hostile`, the
+//! hostile corpus of `tests/support/hostile.rs` beside them. `--gated ID` makes a served repo's
+//! files need `--token`; `--rate-limited ID` answers every request for ID with 429 and a
+//! `Retry-After` of an hour. Any other id is not found. Prints its URL on the first line of stdout,
+//! and runs until killed. `GET /_fixture/stats` gives requests and bytes served;
+//! `GET /_fixture/reset` clears them.
 
 #[path = "../tests/support/mod.rs"]
 mod support;
@@ -32,6 +35,8 @@ fn main() {
     let mut latency_ms = 20u64;
     let mut list = None;
     let mut dir = None;
+    let mut hostile = false;
+    let mut population = String::from("mixed");
     let mut repos: Vec<(String, Repo)> = Vec::new();
     let mut gated = Vec::new();
     let mut rate_limited = Vec::new();
@@ -44,6 +49,8 @@ fn main() {
             "--latency-ms" => latency_ms = value().parse().expect("--latency-ms MS"),
             "--list" => list = Some(value()),
             "--dir" => dir = Some(PathBuf::from(value())),
+            "--hostile" => hostile = true,
+            "--population" => population = value(),
             "--repo" => {
                 let (id, dir) = id_and_dir(&a, value());
                 repos.push((id.clone(), Repo::from_dir(&id, &dir)));
@@ -59,9 +66,7 @@ fn main() {
         }
     }
     let latency = Duration::from_millis(latency_ms);
-    let (hub, ids) = if dir.is_none() && repos.is_empty() {
-        support::world::world(models, latency)
-    } else {
+    let (hub, mut ids) = if dir.is_some() || !repos.is_empty() {
         let hub = FixtureHub::start();
         let mut ids = Vec::new();
         for org in dir.iter().flat_map(|d| std::fs::read_dir(d).expect("--dir")).flatten() {
@@ -75,7 +80,17 @@ fn main() {
             ids.push(id);
         }
         (hub, ids)
+    } else if population == "safetensors" {
+        support::world::safetensors_world(models, latency)
+    } else {
+        support::world::world(models, latency)
     };
+    if hostile {
+        for c in support::hostile::corpus() {
+            hub.add(&c.id, c.repo);
+            ids.push(c.id);
+        }
+    }
     for id in &gated {
         hub.with_repo(id, |r| r.faults.gated = true);
     }
@@ -92,6 +107,7 @@ fn main() {
         std::fs::write(path, ids.join("\n") + "\n").expect("write --list");
     }
     println!("{}", hub.url);
+    std::io::Write::flush(&mut std::io::stdout()).expect("stdout");
     loop {
         std::thread::sleep(Duration::from_secs(3600));
     }

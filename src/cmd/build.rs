@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
-use capcache::batch::{self, BuildOptions, Event, Outcome, Summary};
+use capcache::batch::{self, BuildOptions, Event, Finished, Summary};
 use capcache::id::{Entry, parse_list};
 use capcache::store::sqlite::SqliteStore;
 use capcache::store::{json, lock};
@@ -54,11 +54,11 @@ pub fn build(args: &BuildArgs) -> anyhow::Result<u8> {
         .map(|d| time::parse_duration(d).with_context(|| format!("--max-age {d}: expected a duration like 12h or 7d")))
         .transpose()?;
     let shard = args.shard.as_deref().map(parse_shard).transpose()?;
+    let chain = settings::chain(&args.chain, &args.source)?;
     let (entries, bad_lines) = read_list(&args.models, shard)?;
     // Refuse before any work when the db.json we would export to is not ours to replace.
     let published = json::read_or_empty(&args.db)?;
     let source = settings::source(&args.source)?;
-    let chain = settings::chain(&args.chain, &args.source)?;
     let _lock = lock::acquire(&args.sqlite, &now)?;
     let mut store = SqliteStore::open(&args.sqlite)?;
     seed_from_published(&mut store, &published)?;
@@ -184,9 +184,9 @@ impl Progress {
 
     fn record(&self, ev: &Event) {
         let done = self.done.fetch_add(1, Ordering::Relaxed) + 1;
-        if let Outcome::Failed(outcome, message) = ev.outcome {
+        if let Finished::Failed(outcome, message) = ev.finished {
             let failed = self.failed.fetch_add(1, Ordering::Relaxed) + 1;
-            let line = format!("failed {}: {outcome}: {message}", ev.id);
+            let line = format!("failed {}: {outcome}: {}", ev.id, summary::printable(message));
             match &self.bar {
                 Some(bar) => {
                     bar.println(line);

@@ -3,6 +3,7 @@
 
 mod build;
 pub mod db;
+#[cfg(feature = "download")]
 mod progress;
 mod query;
 pub mod resolve;

@@ -83,7 +83,7 @@ pub fn estimate_record(config: &Value, origin: &str) -> anyhow::Result<Record> {
     let kv = arch::info::kv_cache_bytes_per_token(&architecture, &est.dtype);
     Ok(Record {
         revision: "local".into(),
-        strategy: "config".into(),
+        strategy: capcache::record::Strategy::Config,
         exact: false,
         approximate: est.approximate,
         total: est.parameters.values().sum(),
@@ -97,6 +97,7 @@ pub fn estimate_record(config: &Value, origin: &str) -> anyhow::Result<Record> {
         cross_check: Default::default(),
         tried: vec![],
         warnings: vec![format!("estimated from config.json ({} family)", est.family)],
+        made_with: Default::default(),
         resolved_at: time::now_rfc3339(),
     })
 }

@@ -24,11 +24,12 @@ pub enum Body {
     Bytes(Arc<Vec<u8>>),
     /// Read from disk on demand.
     File(PathBuf),
-    /// `len` bytes of zeros except the given parts (offset, bytes): a huge checkpoint from its
+    /// `len` bytes of `fill` except the given parts (offset, bytes): a huge checkpoint from its
     /// header (and, for zips, its central directory) alone.
     Sparse {
         parts: Arc<Vec<(u64, Vec<u8>)>>,
         len: u64,
+        fill: u8,
     },
 }
 
@@ -52,8 +53,8 @@ impl Body {
                 f.take(len).read_to_end(&mut out).unwrap();
                 out
             }
-            Body::Sparse { parts, .. } => {
-                let mut out = vec![0u8; len as usize];
+            Body::Sparse { parts, fill, .. } => {
+                let mut out = vec![*fill; len as usize];
                 for (at, bytes) in parts.iter() {
                     let (lo, hi) = ((*at).max(start), (at + bytes.len() as u64).min(start + len));
                     if lo < hi {
@@ -98,6 +99,8 @@ pub struct Faults {
     pub latency: Duration,
     /// Bodies trickle out at this many bytes per second.
     pub throttle: Option<u64>,
+    /// Weight files are listed (tree listing, `X-Linked-Size`) as this many bytes, whatever they hold.
+    pub listed_size: Option<u64>,
 }
 
 /// One model repository.
@@ -126,7 +129,12 @@ impl Repo {
         self.segments(path, vec![(0, head)], len)
     }
     pub fn segments(mut self, path: &str, parts: Vec<(u64, Vec<u8>)>, len: u64) -> Repo {
-        self.files.insert(path.into(), Body::Sparse { parts: Arc::new(parts), len });
+        self.files.insert(path.into(), Body::Sparse { parts: Arc::new(parts), len, fill: 0 });
+        self
+    }
+    /// Like [`Repo::segments`], with `fill` between the parts.
+    pub fn filled(mut self, path: &str, parts: Vec<(u64, Vec<u8>)>, len: u64, fill: u8) -> Repo {
+        self.files.insert(path.into(), Body::Sparse { parts: Arc::new(parts), len, fill });
         self
     }
     pub fn api_safetensors(mut self, parameters: &BTreeMap<String, u64>) -> Repo {
@@ -384,7 +392,10 @@ fn serve_connection(stream: TcpStream, state: &State, is_cdn: bool) {
         let mut ok = stream.write_all(head.as_bytes()).is_ok();
         if ok && !head_only {
             let send = if reply.end == End::KeepAlive { reply.body.len() } else { reply.body.len() / 2 };
-            for chunk in reply.body[..send].chunks(64 * 1024) {
+            // Throttled bodies go out in pieces of a tenth of a second's worth (a byte at a time
+            // at one byte a second), as a slow or hostile server drips them.
+            let piece = throttle.map_or(64 * 1024, |rate| (rate / 10).clamp(1, 64 * 1024) as usize);
+            for chunk in reply.body[..send].chunks(piece) {
                 if stream.write_all(chunk).is_err() {
                     ok = false;
                     break;
@@ -467,11 +478,13 @@ fn route(req: &Request, state: &State, is_cdn: bool) -> (Option<String>, Reply, 
     if path == "/_fixture/stats" {
         let log = state.log.lock().unwrap();
         let bytes: u64 = log.iter().map(|h| h.bytes).sum();
-        let v = serde_json::json!({"requests": log.len(), "bytes": bytes});
+        let max_in_flight = state.in_flight.lock().unwrap().1;
+        let v = serde_json::json!({"requests": log.len(), "bytes": bytes, "max_in_flight": max_in_flight});
         return (None, Reply::json(200, &v), Duration::ZERO);
     }
     if path == "/_fixture/reset" {
         state.log.lock().unwrap().clear();
+        state.in_flight.lock().unwrap().1 = 0;
         return (None, Reply::json(200, &serde_json::json!({"reset": true})), Duration::ZERO);
     }
     let segs: Vec<String> = path.trim_start_matches('/').split('/').map(percent_decode).collect();
@@ -583,7 +596,10 @@ fn tree(state: &State, repo: &Repo, model: &str, query: &str) -> Reply {
         .iter()
         .skip(cursor)
         .take(page)
-        .map(|(p, b)| serde_json::json!({"type": "file", "path": p, "size": b.len(), "oid": sha_of(p)}))
+        .map(|(p, b)| {
+            let size = repo.faults.listed_size.filter(|_| is_lfs(p)).unwrap_or(b.len());
+            serde_json::json!({"type": "file", "path": p, "size": size, "oid": sha_of(p)})
+        })
         .collect();
     let mut reply = Reply::json(200, &serde_json::Value::Array(entries));
     if cursor + page < repo.files.len() {
@@ -636,7 +652,7 @@ fn resolve(req: &Request, state: &State, repo: &Repo, model: &str, segs: &[Strin
         let location = format!("{base}/cdn/{model}/{}/{path}?signed-range={range}", repo.sha);
         let mut reply = Reply::new(302, b"Found. Redirecting".to_vec())
             .header("Location", location)
-            .header("X-Linked-Size", body.len().to_string())
+            .header("X-Linked-Size", repo.faults.listed_size.unwrap_or(body.len()).to_string())
             .header("X-Linked-Etag", etag(state, repo, &path))
             .header("X-Repo-Commit", repo.sha.clone());
         reply.content_length = reply.body.len() as u64;
