@@ -58,7 +58,8 @@ class RateLimitedError(CapcacheError):
 
 
 class InvalidFileError(CapcacheError):
-    """A file of the repository (config.json, a weights header) could not be parsed."""
+    """A file of the repository (config.json, a weights header) could not be parsed or is not
+    what it claims to be."""
 
 
 # A failed resolve's outcome -> the exception raised for it; other outcomes raise CapcacheError.
@@ -68,6 +69,7 @@ _BY_OUTCOME: Dict[str, Type[CapcacheError]] = {
     "revision-not-found": RevisionNotFoundError,
     "rate-limited": RateLimitedError,
     "invalid-file": InvalidFileError,
+    "invalid-config": InvalidFileError,
 }
 
 

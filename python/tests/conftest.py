@@ -18,16 +18,23 @@ from typing import Dict, Iterator, List
 
 import pytest
 
-# Nothing in this process may ask the real Hub: huggingface_hub reads this once, at import.
-os.environ["HF_HUB_OFFLINE"] = "1"
-
 ROOT = Path(__file__).resolve().parents[2]
 FIXTURES = ROOT / "tests" / "fixtures"
 OPT_SKELETON = FIXTURES / "pytorch" / "opt-125m-skeleton"
 TARGET = Path(os.environ.get("CARGO_TARGET_DIR", ROOT / "target"))
 
-# The variables through which capcache or huggingface_hub could find a token, an endpoint or a db.
-HF_VARIABLES = ("HF_TOKEN", "HF_TOKEN_PATH", "HF_HOME", "HF_ENDPOINT", "HF_HUB_CACHE", "CAPCACHE_DB")
+# The variables through which capcache or huggingface_hub could find a token, an endpoint, a cache,
+# a db, or be told to stay offline.
+HF_VARIABLES = (
+    "HF_TOKEN",
+    "HF_TOKEN_PATH",
+    "HF_HOME",
+    "HF_ENDPOINT",
+    "HF_HUB_CACHE",
+    "HF_HUB_OFFLINE",
+    "TRANSFORMERS_OFFLINE",
+    "CAPCACHE_DB",
+)
 
 
 def built(variable: str, default: Path) -> Path:
@@ -46,6 +53,7 @@ _state = {"watching": False, "control": False}
 def _audit(event: str, args: tuple) -> None:
     if _state["watching"] and not _state["control"] and event in ("socket.connect", "socket.getaddrinfo"):
         _connections.append((event, args[1:]))
+        raise RuntimeError(f"a test that reaches no network opened a connection: {event} {args[1:]}")
 
 
 sys.addaudithook(_audit)
@@ -53,8 +61,10 @@ sys.addaudithook(_audit)
 
 @pytest.fixture
 def no_python_network() -> Iterator[None]:
-    """Fails the test if Python code (huggingface_hub, transformers, llm-d) opens any connection;
-    capcache's own requests go from Rust, unseen here, to the fixture hub."""
+    """Fails the test if Python code (huggingface_hub, transformers, llm-d) opens any connection,
+    to the Hub or anywhere else (the attempt raises, and is reported here even when the code under
+    test swallows the error); capcache's own requests go from Rust, unseen here, to the fixture
+    hub."""
     _connections.clear()
     _state["watching"] = True
     try:

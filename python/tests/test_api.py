@@ -107,6 +107,16 @@ def test_resolve_takes_the_endpoint_and_token_from_the_environment(hub: Hub, mon
     assert capcache.resolve("gated/llama", token=hub.token)["strategy"] == "pytorch", "the argument wins"
 
 
+def test_resolve_stays_offline_under_hf_hub_offline(hub: Hub, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    hub.reset()
+    with pytest.raises(capcache.CapcacheError) as e:
+        capcache.resolve(OPT, endpoint=hub.url)
+    assert e.value.outcome == "offline"
+    assert hub.stats()["requests"] == 0
+    assert capcache.params_by_dtype("fixtures/llama-bf16", endpoint=hub.url) is None
+
+
 def test_resolve_revision_and_strategies(hub: Hub) -> None:
     sha = capcache.resolve(OPT, endpoint=hub.url)["revision"]
     assert capcache.resolve(OPT, endpoint=hub.url, revision=sha)["revision"] == sha

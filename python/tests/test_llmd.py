@@ -1,8 +1,8 @@
 """llm-d-planner (PyPI `llm-d-planner[estimation]`) on capcache, for facebook/opt-125m: a model
 whose repository has only pytorch_model.bin (no safetensors metadata) and whose config has no
 `num_key_value_heads` nor `intermediate_size`. The fixture hub serves the real checkpoint's
-skeleton; no Hub is reached: huggingface_hub is offline, and an audit hook fails the test on any
-connection Python itself opens (capcache's own requests go from Rust to the fixture hub)."""
+skeleton; no Hub is reached: an audit hook fails the test on any connection Python itself opens
+(capcache's own requests go from Rust to the fixture hub)."""
 
 from __future__ import annotations
 
@@ -59,8 +59,7 @@ def test_llmd_alone_fails_for_opt(hub: Hub, tmp_path: Path) -> None:
                 print(name, type(e).__name__)
         """
     )
-    env = {k: v for k, v in os.environ.items() if k != "HF_HUB_OFFLINE"}
-    env.update(HF_ENDPOINT=hub.url, HF_HOME=str(tmp_path / "hf"))
+    env = dict(os.environ, HF_ENDPOINT=hub.url, HF_HOME=str(tmp_path / "hf"))
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=300)
     assert out.returncode == 0, out.stderr
     assert out.stdout.split("\n")[:3] == ["params NotASafetensorsRepoError", "kv AttributeError", "tp AttributeError"]
@@ -137,7 +136,7 @@ def test_planner_plan_command(hub: Hub, empty_db: Path, tmp_path: Path) -> None:
         runpy.run_module("capcache.llmd", run_name="__main__", alter_sys=True)
         """
     )
-    env = dict(os.environ, CAPCACHE_DB=str(empty_db), HF_ENDPOINT=hub.url, HF_HUB_OFFLINE="1", HF_HOME=str(tmp_path))
+    env = dict(os.environ, CAPCACHE_DB=str(empty_db), HF_ENDPOINT=hub.url, HF_HOME=str(tmp_path))
     args = ["plan", "--model", OPT, "--gpu-memory", "80", "--show-possible-tp"]
     out = subprocess.run([sys.executable, "-c", guard, *args], capture_output=True, text=True, env=env, timeout=300)
     assert out.returncode == 0, out.stdout + out.stderr
