@@ -14,5 +14,6 @@ def main() -> None:
     # build loses nothing it finished). A closed pipe (`capcache list | head`) ends the command
     # quietly rather than in a traceback.
     signal.signal(signal.SIGINT, signal.SIG_DFL)
-    signal.signal(signal.SIGPIPE, signal.SIG_DFL)
+    if hasattr(signal, "SIGPIPE"):
+        signal.signal(signal.SIGPIPE, signal.SIG_DFL)
     sys.exit(_native.main(["capcache", *sys.argv[1:]]))
