@@ -7,13 +7,14 @@ cd "$(dirname "$0")/.."
 scripts/fetch-fixtures.sh
 cargo test --locked --all-targets "$@"
 
-# The Python package (python/): a venv under target/ with maturin, pytest and llm-d-planner from
-# PyPI; the extension built in debug (a release build takes ~11 minutes on 2 cores) and installed
-# by `maturin develop`; pytest against the fixture hub and the binary `cargo test` just built.
+# The Python package (python/): a venv under target/ with maturin, pytest and llm-d-planner (the
+# release capcache.llmd was written against) from PyPI; the extension built in debug (a release
+# build takes far longer on 2 cores) by `maturin develop`; pytest against the fixture hub and the
+# binaries `cargo test` just built. pytest's exit 5 (no tests collected) fails the run too.
 target=$(realpath -m "${CARGO_TARGET_DIR:-target}")
 venv="$target/python-venv"
 [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
-"$venv/bin/python" -m pip install --quiet --disable-pip-version-check 'maturin>=1.9,<2' pytest 'llm-d-planner[estimation]'
+"$venv/bin/python" -m pip install --quiet --disable-pip-version-check 'maturin>=1.9,<2' pytest 'llm-d-planner[estimation]==0.3.3'
 VIRTUAL_ENV="$venv" PATH="$venv/bin:$PATH" "$venv/bin/maturin" develop --locked --quiet
 cargo build --locked --bin capcache --example fixture_hub
 status=0

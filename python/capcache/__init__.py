@@ -58,7 +58,10 @@ def get(model_id: str, db: Optional[PathArg] = None) -> Optional[Dict[str, Any]]
     cache that cannot be read.
     """
     text = _native.get(model_id, db)
-    return None if text is None else json.loads(text)
+    if text is None:
+        return None
+    record: Dict[str, Any] = json.loads(text)
+    return record
 
 
 def resolve(
@@ -95,7 +98,8 @@ def resolve(
         allow_download=allow_download,
         strategies=None if strategies is None else list(strategies),
     )
-    return json.loads(text)
+    record: Dict[str, Any] = json.loads(text)
+    return record
 
 
 def estimate(config: Union[Mapping[str, Any], PathArg]) -> Dict[str, Any]:
@@ -105,11 +109,14 @@ def estimate(config: Union[Mapping[str, Any], PathArg]) -> Dict[str, Any]:
     dict).
     """
     if isinstance(config, Mapping):
-        return json.loads(_native.estimate_config(json.dumps(dict(config)), "config.json"))
-    path = Path(config)
-    if path.is_dir():
-        path = path / "config.json"
-    return json.loads(_native.estimate_file(path))
+        text = _native.estimate_config(json.dumps(dict(config)), "config.json")
+    else:
+        path = Path(config)
+        if path.is_dir():
+            path = path / "config.json"
+        text = _native.estimate_file(path)
+    record: Dict[str, Any] = json.loads(text)
+    return record
 
 
 def params_by_dtype(

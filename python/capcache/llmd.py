@@ -122,10 +122,11 @@ def model_total_params(model_name: str, hf_token: Optional[str] = None) -> int:
 def get_safetensors_metadata_from_hf(model_name: str, hf_token: Optional[str] = None) -> Any:
     """llm-d's ``get_safetensors_metadata_from_hf``: huggingface_hub's ``SafetensorsRepoMetadata``
     whose ``parameter_count`` is capcache's (no file metadata)."""
-    from huggingface_hub.hf_api import SafetensorsRepoMetadata
+    # Where llm-d imports it from.
+    from huggingface_hub.hf_api import SafetensorsRepoMetadata  # type: ignore[attr-defined,unused-ignore]
 
     meta = SafetensorsRepoMetadata(metadata=None, sharded=False, weight_map={}, files_metadata={})
-    meta.parameter_count = model_params_by_dtype(model_name, hf_token)
+    meta.parameter_count = model_params_by_dtype(model_name, hf_token)  # type: ignore[assignment,unused-ignore]
     return meta
 
 
@@ -137,11 +138,11 @@ def get_model_config_from_hf(model_name: str, hf_token: Optional[str] = None) ->
 def get_model_info_from_hf(model_name: str, hf_token: Optional[str] = None) -> Any:
     """llm-d's ``get_model_info_from_hf``: a ``huggingface_hub.ModelInfo`` with capcache's
     revision and parameters."""
-    from huggingface_hub.hf_api import ModelInfo
+    from huggingface_hub import ModelInfo
 
     record = _record(model_name, hf_token)
     safetensors = {"parameters": dict(record["parameters"]), "total": record["total"]}
-    return ModelInfo(id=model_name, sha=record["revision"], safetensors=safetensors)
+    return ModelInfo(id=model_name, sha=record["revision"], safetensors=safetensors)  # type: ignore[no-untyped-call,unused-ignore]
 
 
 _REPLACEMENTS: Dict[str, Callable[..., Any]] = {
@@ -161,7 +162,10 @@ def install(*, endpoint: Optional[str] = None, allow_download: bool = False) -> 
     capcache's functions too.
     """
     global _endpoint, _allow_download
-    import planner.capacity_planner as cp
+    try:
+        import planner.capacity_planner as cp  # type: ignore[import-untyped,import-not-found,unused-ignore]
+    except ImportError as e:
+        raise ImportError("capcache.llmd patches llm-d-planner: pip install 'llm-d-planner[estimation]'") from e
 
     _endpoint, _allow_download = endpoint, allow_download
     if _patched:
@@ -196,7 +200,7 @@ def installed() -> bool:
 def _main() -> None:
     """``python -m capcache.llmd ARGS``: llm-d's ``planner ARGS`` on capcache."""
     install()
-    from planner.cli.planner_cli import main
+    from planner.cli.planner_cli import main  # type: ignore[import-untyped,import-not-found,unused-ignore]
 
     sys.argv[0] = "planner"
     main()
