@@ -1,6 +1,7 @@
 //! The parallel build: resolve every model of a list through the strategy chain (a rayon pool of
 //! `jobs` workers sharing one source), keep each result in the SQLite store as soon as it is known,
-//! and skip models whose commit has not changed since their record was made (one request each).
+//! and skip models whose commit has not changed since their record was made (one request each; none
+//! for a model whose commit the Hub listing gave).
 //! A failure never erases a model's earlier good record; unchanged facts keep their timestamps so
 //! an unchanged upstream gives a byte-identical export.
 
@@ -152,19 +153,26 @@ fn one(
         at: opts.now.clone(),
         tried: vec![],
     };
-    // A record whose commit is unchanged upstream costs one cheap request and nothing else.
+    // A record whose commit is unchanged upstream costs one cheap request and nothing else (no
+    // request when the Hub listing gave the commit).
     if let Some(s) = &stored
         && !opts.refresh
         && fresh(&s.checked_at)
-        && source.commit(&entry.id, revision).is_ok_and(|sha| sha == s.record.revision)
+        && entry
+            .listed
+            .as_ref()
+            .map_or_else(|| source.commit(&entry.id, revision), |l| Ok(l.sha.clone()))
+            .is_ok_and(|sha| sha == s.record.revision)
     {
         if old_failure.is_some() {
             lock(store).clear_failure(id)?;
         }
         return Ok(Outcome::Unchanged);
     }
-    let result = source
-        .snapshot(&entry.id, revision)
+    let result = entry
+        .listed
+        .clone()
+        .map_or_else(|| source.snapshot(&entry.id, revision), Ok)
         .map_err(fail)
         .and_then(|snap| strategy::resolve_snapshot(source, &snap, &opts.chain, &opts.now));
     match result {

@@ -10,7 +10,7 @@ use capcache::source::hub::{HubSettings, HubSource, Token};
 use capcache::source::local::LocalSource;
 use capcache::strategy::{Name, Options, download};
 
-use crate::cli::{ChainArgs, SourceArgs};
+use crate::cli::{ChainArgs, HubArgs, SourceArgs};
 
 const DEFAULT_ENDPOINT: &str = "https://huggingface.co";
 
@@ -41,21 +41,49 @@ pub fn endpoint(flag: Option<&str>) -> String {
     flag.map(str::to_owned).or_else(|| env("HF_ENDPOINT")).unwrap_or_else(|| DEFAULT_ENDPOINT.to_owned())
 }
 
-/// The source the flags name.
-pub fn source(args: &SourceArgs) -> anyhow::Result<Box<dyn Source>> {
+/// The Hub source the flags describe.
+pub fn hub(args: &HubArgs) -> anyhow::Result<HubSource> {
+    let mut s = HubSettings::new(endpoint(args.endpoint.as_deref()));
+    s.token = token(args.token.as_deref());
+    s.max_in_flight = args.max_in_flight;
+    s.retry.max_attempts = args.attempts.max(1);
+    HubSource::new(s).map_err(anyhow::Error::msg)
+}
+
+/// The source the flags name: the Hub (which can also list models) or a folder.
+pub enum Chosen {
+    Hub(HubSource),
+    Local(LocalSource),
+}
+
+impl Chosen {
+    /// The Hub source, for the model listing (one client, limiter and counters for everything).
+    pub fn hub(&self) -> Option<&HubSource> {
+        match self {
+            Chosen::Hub(h) => Some(h),
+            Chosen::Local(_) => None,
+        }
+    }
+}
+
+impl AsRef<dyn Source> for Chosen {
+    fn as_ref(&self) -> &(dyn Source + 'static) {
+        match self {
+            Chosen::Hub(h) => h,
+            Chosen::Local(l) => l,
+        }
+    }
+}
+
+pub fn source(args: &SourceArgs) -> anyhow::Result<Chosen> {
     if args.source == "hub" {
-        let mut s = HubSettings::new(endpoint(args.endpoint.as_deref()));
-        s.token = token(args.token.as_deref());
-        s.max_in_flight = args.max_in_flight;
-        s.retry.max_attempts = args.attempts.max(1);
-        let hub = HubSource::new(s).map_err(anyhow::Error::msg)?;
-        return Ok(Box::new(hub));
+        return Ok(Chosen::Hub(hub(&args.hub)?));
     }
     let dir = PathBuf::from(&args.source);
     if !dir.is_dir() {
         bail!("--source {}: not `hub` and not a folder", dir.display());
     }
-    Ok(Box::new(LocalSource::new(dir)))
+    Ok(Chosen::Local(LocalSource::new(dir)))
 }
 
 /// The hub cache folder: `$HF_HUB_CACHE`, else `$HF_HOME/hub`.
@@ -72,8 +100,8 @@ pub fn chain(args: &ChainArgs, source: &SourceArgs) -> anyhow::Result<Options> {
         }
         let cache_dir = hub_cache().context("no cache folder: set HF_HOME (or HOME)")?;
         opts.download = Some(download::Settings {
-            endpoint: endpoint(source.endpoint.as_deref()),
-            token: token(source.token.as_deref()),
+            endpoint: endpoint(source.hub.endpoint.as_deref()),
+            token: token(source.hub.token.as_deref()),
             cache_dir,
             max_bytes: args.max_download_bytes,
             delete_after: args.delete_after_download,
