@@ -52,7 +52,7 @@ pub fn hub(args: &HubArgs) -> anyhow::Result<HubSource> {
 
 /// The source the flags name: the Hub (which can also list models) or a folder.
 pub enum Chosen {
-    Hub(HubSource),
+    Hub(Box<HubSource>),
     Local(LocalSource),
 }
 
@@ -69,7 +69,7 @@ impl Chosen {
 impl AsRef<dyn Source> for Chosen {
     fn as_ref(&self) -> &(dyn Source + 'static) {
         match self {
-            Chosen::Hub(h) => h,
+            Chosen::Hub(h) => h.as_ref(),
             Chosen::Local(l) => l,
         }
     }
@@ -77,7 +77,7 @@ impl AsRef<dyn Source> for Chosen {
 
 pub fn source(args: &SourceArgs) -> anyhow::Result<Chosen> {
     if args.source == "hub" {
-        return Ok(Chosen::Hub(hub(&args.hub)?));
+        return Ok(Chosen::Hub(Box::new(hub(&args.hub)?)));
     }
     let dir = PathBuf::from(&args.source);
     if !dir.is_dir() {
