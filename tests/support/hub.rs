@@ -250,6 +250,9 @@ struct State {
     etag_counter: Mutex<u64>,
     /// Requests being answered now, and the most seen at once (main listener).
     in_flight: Mutex<(usize, usize)>,
+    /// Requests read and not yet logged (both listeners): the log waits for them, so a client that
+    /// has its answer finds its request in the log.
+    unlogged: Mutex<usize>,
 }
 
 /// A running fixture hub. Its threads live until the process ends.
@@ -274,6 +277,7 @@ impl FixtureHub {
             cdn_base: Mutex::new(String::new()),
             etag_counter: Mutex::new(0),
             in_flight: Mutex::new((0, 0)),
+            unlogged: Mutex::new(0),
         });
         let main = TcpListener::bind("127.0.0.1:0").expect("bind fixture hub");
         let cdn = TcpListener::bind("127.0.0.1:0").expect("bind fixture CDN");
@@ -328,10 +332,20 @@ impl FixtureHub {
         self.state.in_flight.lock().unwrap().1
     }
     pub fn log(&self) -> Vec<Hit> {
+        self.settle();
         self.state.log.lock().unwrap().clone()
     }
     pub fn clear_log(&self) {
+        self.settle();
         self.state.log.lock().unwrap().clear();
+    }
+    /// Waits (at most 10 s) until every request read so far is in the log: a response reaches the
+    /// client before its hit is logged.
+    fn settle(&self) {
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while *self.state.unlogged.lock().unwrap() > 0 && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(1));
+        }
     }
     pub fn hits_for(&self, id: &str) -> Vec<Hit> {
         self.log().into_iter().filter(|h| h.model.as_deref() == Some(id)).collect()
@@ -430,6 +444,7 @@ fn serve_connection(stream: TcpStream, state: &State, is_cdn: bool) {
     let mut reader = BufReader::new(stream.try_clone().expect("clone stream"));
     let mut stream = stream;
     while let Some(req) = read_request(&mut reader) {
+        *state.unlogged.lock().unwrap() += 1;
         let (model, reply, latency) = route(&req, state, is_cdn);
         let throttle =
             model.as_deref().and_then(|m| state.repos.lock().unwrap().get(m).and_then(|r| r.faults.throttle));
@@ -480,6 +495,7 @@ fn serve_connection(stream: TcpStream, state: &State, is_cdn: bool) {
                 cdn: is_cdn,
             });
         }
+        *state.unlogged.lock().unwrap() -= 1;
         match reply.end {
             End::KeepAlive if ok => continue,
             End::Reset => {
