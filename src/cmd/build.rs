@@ -77,7 +77,7 @@ fn discover(hub: Option<&HubSource>, list: &mut ModelList, flags: &[ListingQuery
                 d.added = listing::join(&mut list.entries, &found.models, line.unwrap_or(0));
                 let more = if found.truncated { " (the listing has more: give limit=N)" } else { "" };
                 eprintln!(
-                    "{place} {}: {} listed in {} pages, {} not in the list already{more}",
+                    "{place} {}: {} listed ({} requests), {} not in the list already{more}",
                     d.query, d.listed, d.pages, d.added
                 );
             }
