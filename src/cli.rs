@@ -145,8 +145,9 @@ pub struct BuildArgs {
     /// The db.json to export to.
     #[arg(long, default_value = "db.json", value_name = "PATH")]
     pub db: PathBuf,
-    /// A db.json whose records (of this shard) the store lacks are loaded before building, so a
-    /// fresh store starts from the last published cache [default: --db].
+    /// A db.json (or SQLite store) whose records of this shard the store lacks are loaded before
+    /// building, so a fresh store starts from the last published cache [default: --db, when it
+    /// exists].
     #[arg(long, value_name = "PATH")]
     pub seed: Option<PathBuf>,
     /// The SQLite working store.

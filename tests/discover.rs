@@ -11,19 +11,10 @@ use std::time::Duration;
 
 use assert_cmd::Command;
 use support::hub::{Faults, FixtureHub, Meta, Repo};
-use support::per_dtype;
 use support::world::{MIN_REQUESTS, layout, tensors, world};
+use support::{per_dtype, run};
 
 const NOW: &str = "2026-11-26T03:00:00Z";
-
-fn run(c: &mut Command) -> (i32, String, String) {
-    let o = c.output().unwrap();
-    (
-        o.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&o.stdout).into_owned(),
-        String::from_utf8_lossy(&o.stderr).into_owned(),
-    )
-}
 
 fn bin(dir: &Path) -> Command {
     let mut c = Command::cargo_bin("capcache").unwrap();
@@ -361,4 +352,7 @@ fn sharded_builds_with_discovery_merge_to_the_unsharded_build() {
     let fresh = capcache::store::json::read(&dir.path().join("fresh.json")).unwrap();
     let shard2 = capcache::store::json::read(&dir.path().join("shard-2.json")).unwrap();
     assert_eq!(fresh.models.keys().collect::<Vec<_>>(), shard2.models.keys().collect::<Vec<_>>(), "only shard 2's");
+    let (code, _, stderr) = run(build(dir.path(), &hub).args(["--seed", "nope.json", "--sqlite", "x.sqlite"]));
+    assert_eq!(code, 2);
+    assert!(stderr.contains("--seed nope.json"), "{stderr}");
 }

@@ -76,9 +76,10 @@ fn discover(hub: Option<&HubSource>, list: &mut ModelList, flags: &[ListingQuery
                 d.pages = found.pages;
                 d.added = listing::join(&mut list.entries, &found.models, line.unwrap_or(0));
                 let more = if found.truncated { " (the listing has more: give limit=N)" } else { "" };
+                let pages = if d.pages == 1 { "1 page".to_owned() } else { format!("{} pages", d.pages) };
                 eprintln!(
-                    "{place} {}: {} listed ({} requests), {} not in the list already{more}",
-                    d.query, d.listed, d.pages, d.added
+                    "{place} {}: {} listed ({pages}), {} not in the list already{more}",
+                    d.query, d.listed, d.added
                 );
             }
             Err(e) => {
@@ -114,7 +115,7 @@ pub fn build(args: &BuildArgs) -> anyhow::Result<u8> {
     // Refuse before any work when the db.json we would export to is not ours to replace.
     let published = json::read_or_empty(&args.db)?;
     let seed = match &args.seed {
-        Some(path) => json::read_or_empty(path).with_context(|| format!("--seed {}", path.display()))?,
+        Some(path) => capcache::store::load_any(path).with_context(|| format!("--seed {}", path.display()))?,
         None => published,
     };
     let source = settings::source(&args.source)?;

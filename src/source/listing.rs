@@ -123,6 +123,10 @@ pub fn list(hub: &HubSource, query: &ListingQuery, fields: &[&str]) -> Result<Li
         let (body, link) = hub.get_api(WHO, &what, &url, MAX_PAGE_BYTES)?;
         out.pages += 1;
         let entries: Vec<RawEntry> = serde_json::from_slice(&body).map_err(|e| malformed(WHO, &what, e))?;
+        if entries.is_empty() {
+            // Nothing more, whatever a `Link` says.
+            break;
+        }
         for e in entries {
             if out.models.len() as u64 == want {
                 break;
