@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
-use capcache::batch::{self, BuildOptions, Event, Outcome, Summary};
+use capcache::batch::{self, BuildOptions, Event, Finished, Summary};
 use capcache::id::{Entry, ModelList, parse_list};
 use capcache::query::ListingQuery;
 use capcache::source::hub::HubSource;
@@ -285,9 +285,9 @@ impl Progress {
 
     fn record(&self, ev: &Event) {
         let done = self.done.fetch_add(1, Ordering::Relaxed) + 1;
-        if let Outcome::Failed(outcome, message) = ev.outcome {
+        if let Finished::Failed(outcome, message) = ev.finished {
             let failed = self.failed.fetch_add(1, Ordering::Relaxed) + 1;
-            let line = format!("failed {}: {outcome}: {message}", ev.id);
+            let line = format!("failed {}: {outcome}: {}", ev.id, summary::printable(message));
             match &self.bar {
                 Some(bar) => {
                     bar.println(line);

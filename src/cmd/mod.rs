@@ -4,6 +4,7 @@
 mod build;
 mod db;
 mod discover;
+#[cfg(feature = "download")]
 mod progress;
 mod query;
 mod resolve;

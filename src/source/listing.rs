@@ -11,7 +11,7 @@ use reqwest::Url;
 use tracing::warn;
 
 use super::hub::{ApiModel, HubSource, malformed, next_link};
-use super::{Snapshot, SourceError};
+use super::{Deadline, Snapshot, SourceError};
 use crate::id::{Entry, ModelId};
 use crate::query::{ListingQuery, MAX_LIMIT};
 
@@ -120,7 +120,7 @@ pub fn list(hub: &HubSource, query: &ListingQuery, fields: &[&str]) -> Result<Li
             break;
         }
         let what = format!("{}?{}", url.path(), url.query().unwrap_or_default());
-        let (body, link) = hub.get_api(WHO, &what, &url, MAX_PAGE_BYTES)?;
+        let (body, link) = hub.get_api(WHO, &what, &url, MAX_PAGE_BYTES, Deadline::NONE)?;
         out.pages += 1;
         let entries: Vec<RawEntry> = serde_json::from_slice(&body).map_err(|e| malformed(WHO, &what, e))?;
         if entries.is_empty() {
