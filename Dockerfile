@@ -27,7 +27,7 @@ RUN apt-get update \
  && rm -rf /var/lib/apt/lists/* \
  && useradd --system --uid 10001 --user-group --create-home --home-dir /var/lib/capcache capcache
 COPY --from=builder /usr/local/bin/capcache /usr/local/bin/capcache
-COPY scripts/refresh-db.sh /usr/local/bin/refresh-db.sh
+COPY --chmod=0755 scripts/refresh-db.sh /usr/local/bin/refresh-db.sh
 COPY models.txt db.json /usr/share/capcache/
 # The refresh script's settings (see its header); a fresh store with no published db.json yet
 # starts from the one shipped here.
