@@ -205,7 +205,7 @@ fn one(
     {
         failure.at.clone_from(&old.at);
     }
-    tracing::warn!(model = id, outcome = %failure.outcome, "{}", failure.message);
+    tracing::info!(model = id, outcome = %failure.outcome, "{}", failure.message);
     lock(store).put_failure(id, &failure)?;
     Ok(Finished::Failed(failure.outcome, failure.message))
 }
