@@ -1,7 +1,8 @@
 //! The parallel build: resolve every model of a list through the strategy chain (a rayon pool of
 //! `jobs` workers sharing one source), keep each result in the SQLite store as soon as it is known,
-//! and skip models whose commit has not changed since their record was made (one request each; none
-//! for a model whose commit the Hub listing gave).
+//! and skip models whose commit has not changed since their record was made (one request each,
+//! whatever the layout: a `HEAD` of a file the record was read from; none for a model whose commit
+//! the Hub listing gave).
 //!
 //! Never worse: a failure never erases a model's earlier record, and a record is replaced only by
 //! one at least as good (exact over estimate over approximate) at the same commit, or by any record
@@ -18,7 +19,7 @@ use std::time::Instant;
 
 use rayon::prelude::*;
 
-use crate::id::Entry;
+use crate::id::{Entry, check_repo_path};
 use crate::record::{Failure, Outcome, Record, Severity, Strategy};
 use crate::source::{Deadline, Source};
 use crate::store::StoreError;
@@ -179,7 +180,11 @@ fn one(
         let deadline = opts.chain.limits.timeout.map_or(Deadline::NONE, Deadline::after);
         let commit = match &entry.listed {
             Some(listed) => Ok(listed.sha.clone()),
-            None => source.commit(&entry.id, revision, deadline),
+            None => {
+                let probe =
+                    s.record.files.first().filter(|f| check_repo_path(f).is_ok()).map_or("config.json", String::as_str);
+                source.commit(&entry.id, revision, probe, deadline)
+            }
         };
         if commit.is_ok_and(|sha| sha == s.record.revision) {
             if old_failure.is_some() {
@@ -213,7 +218,7 @@ fn one(
     {
         failure.at.clone_from(&old.at);
     }
-    tracing::warn!(model = id, outcome = %failure.outcome, "{}", failure.message);
+    tracing::info!(model = id, outcome = %failure.outcome, "{}", failure.message);
     lock(store).put_failure(id, &failure)?;
     Ok(Finished::Failed(failure.outcome, failure.message))
 }

@@ -295,7 +295,7 @@ fn listed_and_explicit_lines_resolve_once_and_bad_queries_name_their_line() {
         .arg(mirror.path())
         .args(["--sqlite", "other.sqlite", "--db", "other.json"]));
     assert_eq!(code, 2);
-    assert!(stderr.contains("needs --source hub"), "{stderr}");
+    assert!(stderr.contains("needs the Hub"), "{stderr}");
 }
 
 #[test]

@@ -68,7 +68,7 @@ fn discover(hub: Option<&HubSource>, list: &mut ModelList, flags: &[ListingQuery
         let mut d = Discovered { query: query.to_string(), line, listed: 0, added: 0, pages: 0, error: None };
         let result = match hub {
             Some(hub) => listing::list(hub, query, BUILD_FIELDS).map_err(|e| e.to_string()),
-            None => Err("needs --source hub".to_owned()),
+            None => Err(settings::NO_LISTING.to_owned()),
         };
         match result {
             Ok(found) => {
@@ -106,6 +106,7 @@ pub fn build(args: &BuildArgs) -> anyhow::Result<u8> {
         .map(|d| time::parse_duration(d).with_context(|| format!("--max-age {d}: expected a duration like 12h or 7d")))
         .transpose()?;
     let shard = args.shard.as_deref().map(parse_shard).transpose()?;
+    let chain = settings::chain(&args.chain, &args.source)?;
     let flag_queries = args
         .discover
         .iter()
@@ -120,9 +121,8 @@ pub fn build(args: &BuildArgs) -> anyhow::Result<u8> {
     };
     let source = settings::source(&args.source)?;
     if !flag_queries.is_empty() && source.hub().is_none() {
-        bail!("--discover lists models on the Hub: it needs --source hub");
+        bail!("--discover lists models on the Hub: {}", settings::NO_LISTING);
     }
-    let chain = settings::chain(&args.chain, &args.source)?;
     let _lock = lock::acquire(&args.sqlite, &now)?;
     let mut store = SqliteStore::open(&args.sqlite)?;
     seed_from_published(&mut store, &seed, shard)?;

@@ -28,6 +28,9 @@ fn query(a: &DiscoverArgs) -> anyhow::Result<ListingQuery> {
 
 pub fn discover(args: &DiscoverArgs) -> anyhow::Result<u8> {
     let query = query(args)?;
+    if settings::offline() {
+        anyhow::bail!("HF_HUB_OFFLINE is set: the model listing {}", settings::NO_LISTING);
+    }
     let hub = settings::hub(&args.hub)?;
     let found = match listing::list(&hub, &query, SHOW_FIELDS) {
         Ok(found) => found,

@@ -1,12 +1,14 @@
 //! Resolving flags and the environment into library settings: the Hub endpoint and token
-//! (`--endpoint`/`HF_ENDPOINT`, `--token`/`HF_TOKEN`/`HF_TOKEN_PATH`/`$HF_HOME/token`), the source,
-//! the strategy list. This is the only place capcache reads the environment.
+//! (`--endpoint`/`HF_ENDPOINT`, `--token`/`HF_TOKEN`/`HF_TOKEN_PATH`/`$HF_HOME/token`), the source
+//! (the Hub behind the local HF cache; the cache alone with `HF_HUB_OFFLINE`), the strategy list.
+//! This is the only place capcache reads the environment.
 
 use std::path::PathBuf;
 
 use anyhow::{Context, bail};
 use capcache::record::Strategy;
 use capcache::source::Source;
+use capcache::source::cached::CachedSource;
 use capcache::source::hub::{HubSettings, HubSource, Token};
 use capcache::source::local::LocalSource;
 use capcache::strategy::{Limits, Options};
@@ -42,7 +44,17 @@ pub fn endpoint(flag: Option<&str>) -> String {
     flag.map(str::to_owned).or_else(|| env("HF_ENDPOINT")).unwrap_or_else(|| DEFAULT_ENDPOINT.to_owned())
 }
 
-/// The Hub source the flags describe.
+/// `HF_HUB_OFFLINE` (or `TRANSFORMERS_OFFLINE`) set to a true value, as huggingface_hub reads it.
+pub fn offline() -> bool {
+    env("HF_HUB_OFFLINE")
+        .or_else(|| env("TRANSFORMERS_OFFLINE"))
+        .is_some_and(|v| matches!(v.trim().to_ascii_uppercase().as_str(), "1" | "ON" | "YES" | "TRUE"))
+}
+
+/// Why a source cannot list models.
+pub const NO_LISTING: &str = "it needs the Hub (--source hub, and HF_HUB_OFFLINE not set)";
+
+/// The Hub source the flags describe (no cache in front, whatever `HF_HUB_OFFLINE` says).
 pub fn hub(args: &HubArgs) -> anyhow::Result<HubSource> {
     let mut s = HubSettings::new(endpoint(args.endpoint.as_deref()));
     s.token = token(args.token.as_deref());
@@ -51,9 +63,11 @@ pub fn hub(args: &HubArgs) -> anyhow::Result<HubSource> {
     HubSource::new(s).map_err(anyhow::Error::msg)
 }
 
-/// The source the flags name: the Hub (which can also list models) or a folder.
+/// The source the flags name: the Hub (which can also list models), with the local HF cache in
+/// front when there is one, or a folder (the cache alone when offline).
 pub enum Chosen {
     Hub(Box<HubSource>),
+    Cached(Box<CachedSource<HubSource>>),
     Local(LocalSource),
 }
 
@@ -62,6 +76,7 @@ impl Chosen {
     pub fn hub(&self) -> Option<&HubSource> {
         match self {
             Chosen::Hub(h) => Some(h),
+            Chosen::Cached(c) => Some(c.upstream()),
             Chosen::Local(_) => None,
         }
     }
@@ -71,14 +86,27 @@ impl AsRef<dyn Source> for Chosen {
     fn as_ref(&self) -> &(dyn Source + 'static) {
         match self {
             Chosen::Hub(h) => h.as_ref(),
+            Chosen::Cached(c) => c.as_ref(),
             Chosen::Local(l) => l,
         }
     }
 }
 
+/// The source the flags name. For the Hub: files of the pinned commit already in the local HF
+/// cache are read there; offline, the cache alone answers and nothing is requested.
 pub fn source(args: &SourceArgs) -> anyhow::Result<Chosen> {
     if args.source == "hub" {
-        return Ok(Chosen::Hub(Box::new(hub(&args.hub)?)));
+        let cache = hub_cache();
+        if offline() {
+            let cache =
+                cache.context("HF_HUB_OFFLINE is set but there is no cache folder: set HF_HUB_CACHE or HF_HOME")?;
+            return Ok(Chosen::Local(LocalSource::offline(cache)));
+        }
+        let hub = hub(&args.hub)?;
+        return Ok(match cache.filter(|c| c.is_dir()) {
+            Some(dir) => Chosen::Cached(Box::new(CachedSource::new(hub, LocalSource::new(dir)))),
+            None => Chosen::Hub(Box::new(hub)),
+        });
     }
     let dir = PathBuf::from(&args.source);
     if !dir.is_dir() {
@@ -88,7 +116,6 @@ pub fn source(args: &SourceArgs) -> anyhow::Result<Chosen> {
 }
 
 /// The hub cache folder: `$HF_HUB_CACHE`, else `$HF_HOME/hub`.
-#[cfg(feature = "download")]
 pub fn hub_cache() -> Option<PathBuf> {
     env("HF_HUB_CACHE").map(PathBuf::from).or_else(|| hf_home().map(|h| h.join("hub")))
 }
@@ -124,6 +151,9 @@ pub fn chain(args: &ChainArgs, source: &SourceArgs) -> anyhow::Result<Options> {
     };
     let mut opts = Options { verify: args.verify, gguf: args.gguf.clone(), limits, ..Options::default() };
     if args.allow_download {
+        if offline() {
+            bail!("--allow-download: the Hub is offline (HF_HUB_OFFLINE)");
+        }
         if source.source != "hub" {
             bail!("--allow-download needs --source hub: a local folder has nothing to download");
         }

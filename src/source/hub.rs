@@ -219,6 +219,21 @@ impl HubSource {
         range: Option<(u64, u64)>,
         deadline: Deadline,
     ) -> Result<Answer, SourceError> {
+        self.send_hops(id, what, method, url, range, deadline, true)
+    }
+
+    /// [`send`](Self::send), or with `follow` false, the first answer, a redirect included.
+    #[allow(clippy::too_many_arguments)]
+    fn send_hops(
+        &self,
+        id: &str,
+        what: &str,
+        method: &Method,
+        url: Url,
+        range: Option<(u64, u64)>,
+        deadline: Deadline,
+        follow: bool,
+    ) -> Result<Answer, SourceError> {
         let until = Until::new(self.request_timeout, deadline);
         let mut url = url;
         let mut linked_size = None;
@@ -251,6 +266,9 @@ impl HubSource {
             })?;
             self.counters.add(1, 0);
             let status = resp.status();
+            if status.is_redirection() && !follow {
+                return Ok(Answer { resp, linked_size, linked_etag, until, _permit: permit });
+            }
             if status.is_redirection() {
                 let headers = resp.headers();
                 linked_size = header_u64(headers, "x-linked-size").or(linked_size);
@@ -452,13 +470,14 @@ impl Source for HubSource {
         info.into_snapshot(id).ok_or_else(|| malformed(ids, &what, "no commit sha in the answer"))
     }
 
-    fn commit(&self, id: &ModelId, revision: &str, deadline: Deadline) -> Result<String, SourceError> {
-        // `X-Repo-Commit` of a small file: one request in the cheap resolver bucket. Repos without
-        // a config.json fall back to the API.
-        let what = format!("/{id}/resolve/{}/config.json", encode(revision));
+    fn commit(&self, id: &ModelId, revision: &str, probe: &str, deadline: Deadline) -> Result<String, SourceError> {
+        // `X-Repo-Commit` of a file the model has, from the first answer (a weight file's is a
+        // redirect to the CDN, not followed): one request in the cheap resolver bucket. A probe
+        // that is gone falls back to the API.
+        let what = format!("/{id}/resolve/{}/{}", encode(revision), encode_path(probe));
         let ids = id.as_str();
         let head = self.with_retry(ids, &what, deadline, || {
-            let ans = self.send(ids, &what, &Method::HEAD, self.url(&what), None, deadline)?;
+            let ans = self.send_hops(ids, &what, &Method::HEAD, self.url(&what), None, deadline, false)?;
             Ok(header_str(ans.resp.headers(), "x-repo-commit"))
         });
         match head {
@@ -574,6 +593,10 @@ impl Source for HubSource {
 
     fn counters(&self) -> &Counters {
         &self.counters
+    }
+
+    fn parallelism(&self) -> usize {
+        self.limiter.per_host
     }
 
     fn hold_slot(&self) -> Option<Box<dyn Send>> {

@@ -8,8 +8,6 @@
 
 use std::collections::BTreeMap;
 
-use rayon::prelude::*;
-
 use super::{Ctx, Found, Miss};
 use crate::count::{self, CountOptions};
 use crate::dtype;
@@ -136,7 +134,7 @@ pub fn choose(ctx: &Ctx, prefer: Option<&str>) -> Result<(String, Vec<String>, V
 
 pub fn run(ctx: &Ctx, prefer: Option<&str>) -> Result<Found, Miss> {
     let (chosen, files, others) = choose(ctx, prefer)?;
-    let parsed: Vec<gguf::Header> = files.par_iter().map(|f| read_header(ctx, f)).collect::<Result<_, Miss>>()?;
+    let parsed: Vec<gguf::Header> = ctx.each_file(&files, |f| read_header(ctx, f))?;
     check_split_metadata(&files, &parsed)?;
     let first_metadata = parsed.first().map(|h| h.metadata.clone()).unwrap_or_default();
     let headers: Vec<Vec<TensorInfo>> = parsed.into_iter().map(|h| h.tensors).collect();

@@ -27,11 +27,12 @@ pub enum Body {
     Bytes(Arc<Vec<u8>>),
     /// Read from disk on demand.
     File(PathBuf),
-    /// `len` bytes of zeros except the given parts (offset, bytes): a huge checkpoint from its
+    /// `len` bytes of `fill` except the given parts (offset, bytes): a huge checkpoint from its
     /// header (and, for zips, its central directory) alone.
     Sparse {
         parts: Arc<Vec<(u64, Vec<u8>)>>,
         len: u64,
+        fill: u8,
     },
 }
 
@@ -55,8 +56,8 @@ impl Body {
                 f.take(len).read_to_end(&mut out).unwrap();
                 out
             }
-            Body::Sparse { parts, .. } => {
-                let mut out = vec![0u8; len as usize];
+            Body::Sparse { parts, fill, .. } => {
+                let mut out = vec![*fill; len as usize];
                 for (at, bytes) in parts.iter() {
                     let (lo, hi) = ((*at).max(start), (at + bytes.len() as u64).min(start + len));
                     if lo < hi {
@@ -173,7 +174,12 @@ impl Repo {
         self.segments(path, vec![(0, head)], len)
     }
     pub fn segments(mut self, path: &str, parts: Vec<(u64, Vec<u8>)>, len: u64) -> Repo {
-        self.files.insert(path.into(), Body::Sparse { parts: Arc::new(parts), len });
+        self.files.insert(path.into(), Body::Sparse { parts: Arc::new(parts), len, fill: 0 });
+        self
+    }
+    /// Like [`Repo::segments`], with `fill` between the parts.
+    pub fn filled(mut self, path: &str, parts: Vec<(u64, Vec<u8>)>, len: u64, fill: u8) -> Repo {
+        self.files.insert(path.into(), Body::Sparse { parts: Arc::new(parts), len, fill });
         self
     }
     pub fn api_safetensors(mut self, parameters: &BTreeMap<String, u64>) -> Repo {
@@ -473,7 +479,10 @@ fn serve_connection(stream: TcpStream, state: &State, is_cdn: bool) {
         let mut ok = stream.write_all(head.as_bytes()).is_ok();
         if ok && !head_only {
             let send = if reply.end == End::KeepAlive { reply.body.len() } else { reply.body.len() / 2 };
-            for chunk in reply.body[..send].chunks(64 * 1024) {
+            // Throttled bodies go out in pieces of a tenth of a second's worth (a byte at a time
+            // at one byte a second), as a slow or hostile server drips them.
+            let piece = throttle.map_or(64 * 1024, |rate| (rate / 10).clamp(1, 64 * 1024) as usize);
+            for chunk in reply.body[..send].chunks(piece) {
                 if stream.write_all(chunk).is_err() {
                     ok = false;
                     break;
@@ -557,11 +566,13 @@ fn route(req: &Request, state: &State, is_cdn: bool) -> (Option<String>, Reply, 
     if path == "/_fixture/stats" {
         let log = state.log.lock().unwrap();
         let bytes: u64 = log.iter().map(|h| h.bytes).sum();
-        let v = serde_json::json!({"requests": log.len(), "bytes": bytes});
+        let max_in_flight = state.in_flight.lock().unwrap().1;
+        let v = serde_json::json!({"requests": log.len(), "bytes": bytes, "max_in_flight": max_in_flight});
         return (None, Reply::json(200, &v), Duration::ZERO);
     }
     if path == "/_fixture/reset" {
         state.log.lock().unwrap().clear();
+        state.in_flight.lock().unwrap().1 = 0;
         return (None, Reply::json(200, &serde_json::json!({"reset": true})), Duration::ZERO);
     }
     if !is_cdn && is_listing(path) {

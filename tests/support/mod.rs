@@ -1,6 +1,7 @@
 //! Shared test support: the fixture hub and helpers.
 #![allow(dead_code)]
 
+pub mod hostile;
 pub mod hub;
 pub mod world;
 
@@ -90,4 +91,45 @@ pub fn per_dtype(tensors: &[T]) -> std::collections::BTreeMap<String, u64> {
         *m.entry(t.dtype.to_owned()).or_default() += t.shape.iter().product::<u64>();
     }
     m
+}
+
+/// A stored zip of `entries`, optionally lying in its central directory, with `local_extra` bytes
+/// of extra field in each local header.
+pub fn stored_zip_with(entries: &[(&str, &[u8])], lie_offset: Option<u32>, local_extra: usize) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut cd = Vec::new();
+    for (name, data) in entries {
+        let offset = out.len() as u32;
+        out.extend_from_slice(b"PK\x03\x04");
+        out.extend_from_slice(&[20, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
+        out.extend_from_slice(&(data.len() as u32).to_le_bytes());
+        out.extend_from_slice(&(data.len() as u32).to_le_bytes());
+        out.extend_from_slice(&(name.len() as u16).to_le_bytes());
+        out.extend_from_slice(&(local_extra as u16).to_le_bytes());
+        out.extend_from_slice(name.as_bytes());
+        out.extend(std::iter::repeat_n(0u8, local_extra));
+        out.extend_from_slice(data);
+        cd.extend_from_slice(b"PK\x01\x02");
+        cd.extend_from_slice(&[20, 0, 20, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
+        cd.extend_from_slice(&(data.len() as u32).to_le_bytes());
+        cd.extend_from_slice(&(data.len() as u32).to_le_bytes());
+        cd.extend_from_slice(&(name.len() as u16).to_le_bytes());
+        cd.extend_from_slice(&[0; 12]);
+        cd.extend_from_slice(&lie_offset.filter(|_| name.ends_with("data.pkl")).unwrap_or(offset).to_le_bytes());
+        cd.extend_from_slice(name.as_bytes());
+    }
+    let cd_offset = out.len() as u32;
+    out.extend_from_slice(&cd);
+    out.extend_from_slice(b"PK\x05\x06");
+    out.extend_from_slice(&[0; 4]);
+    out.extend_from_slice(&(entries.len() as u16).to_le_bytes());
+    out.extend_from_slice(&(entries.len() as u16).to_le_bytes());
+    out.extend_from_slice(&(cd.len() as u32).to_le_bytes());
+    out.extend_from_slice(&cd_offset.to_le_bytes());
+    out.extend_from_slice(&[0, 0]);
+    out
+}
+
+pub fn stored_zip(entries: &[(&str, &[u8])], lie_offset: Option<u32>) -> Vec<u8> {
+    stored_zip_with(entries, lie_offset, 0)
 }
