@@ -19,7 +19,8 @@ use std::time::Instant;
 
 use rayon::prelude::*;
 
-use crate::id::{Entry, check_repo_path};
+use crate::id::check_repo_path;
+use crate::list::Entry;
 use crate::record::{Failure, Outcome, Record, Severity, Strategy};
 use crate::source::{Deadline, Source};
 use crate::store::StoreError;

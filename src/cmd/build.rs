@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use capcache::batch::{self, BuildOptions, Event, Finished, Summary};
-use capcache::id::{Entry, ModelList, parse_list};
+use capcache::list::{Entry, ModelList, parse_list};
 use capcache::query::ListingQuery;
 use capcache::source::hub::HubSource;
 use capcache::source::listing::{self, BUILD_FIELDS};

@@ -12,7 +12,8 @@ use tracing::warn;
 
 use super::hub::{ApiModel, HubSource, malformed, next_link};
 use super::{Deadline, Snapshot, SourceError};
-use crate::id::{Entry, ModelId};
+use crate::id::ModelId;
+use crate::list::Entry;
 use crate::query::{ListingQuery, MAX_LIMIT};
 
 /// The largest page asked for (the Hub's own maximum).
@@ -215,7 +216,7 @@ mod tests {
 
     #[test]
     fn join_resolves_duplicates_once_and_pins_only_main() {
-        let list = crate::id::parse_list("Org/A\norg/b@v1\n");
+        let list = crate::list::parse_list("Org/A\norg/b@v1\n");
         let mut entries = list.entries;
         let added = join(&mut entries, &[listed("org/a", "aaa"), listed("org/B", "bbb"), listed("org/c", "ccc")], 7);
         assert_eq!(added, 1);
