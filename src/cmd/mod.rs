@@ -3,6 +3,7 @@
 
 mod build;
 pub mod db;
+mod discover;
 #[cfg(feature = "download")]
 mod progress;
 mod query;
@@ -47,6 +48,7 @@ fn init_tracing() {
 fn run(command: Command) -> anyhow::Result<u8> {
     match command {
         Command::Build(args) => build::build(&args),
+        Command::Discover(args) => discover::discover(&args),
         Command::Get { model, json, db } => query::get(&model, json, db.db),
         Command::List { filter, json, failures, db } => query::list(filter.as_deref(), json, failures, db.db),
         Command::Stats { json, db } => query::stats(json, db.db),

@@ -13,7 +13,7 @@ use capcache::source::hub::{HubSettings, HubSource, Token};
 use capcache::source::local::LocalSource;
 use capcache::strategy::{Limits, Options};
 
-use crate::cli::{ChainArgs, SourceArgs};
+use crate::cli::{ChainArgs, HubArgs, SourceArgs};
 
 const DEFAULT_ENDPOINT: &str = "https://huggingface.co";
 
@@ -51,31 +51,68 @@ pub fn offline() -> bool {
         .is_some_and(|v| matches!(v.trim().to_ascii_uppercase().as_str(), "1" | "ON" | "YES" | "TRUE"))
 }
 
+/// Why a source cannot list models.
+pub const NO_LISTING: &str = "it needs the Hub (--source hub, and HF_HUB_OFFLINE not set)";
+
+/// The Hub source the flags describe (no cache in front, whatever `HF_HUB_OFFLINE` says).
+pub fn hub(args: &HubArgs) -> anyhow::Result<HubSource> {
+    let mut s = HubSettings::new(endpoint(args.endpoint.as_deref()));
+    s.token = token(args.token.as_deref());
+    s.max_in_flight = args.max_in_flight;
+    s.retry.max_attempts = args.attempts.max(1);
+    HubSource::new(s).map_err(anyhow::Error::msg)
+}
+
+/// The source the flags name: the Hub (which can also list models), with the local HF cache in
+/// front when there is one, or a folder (the cache alone when offline).
+pub enum Chosen {
+    Hub(Box<HubSource>),
+    Cached(Box<CachedSource<HubSource>>),
+    Local(LocalSource),
+}
+
+impl Chosen {
+    /// The Hub source, for the model listing (one client, limiter and counters for everything).
+    pub fn hub(&self) -> Option<&HubSource> {
+        match self {
+            Chosen::Hub(h) => Some(h),
+            Chosen::Cached(c) => Some(c.upstream()),
+            Chosen::Local(_) => None,
+        }
+    }
+}
+
+impl AsRef<dyn Source> for Chosen {
+    fn as_ref(&self) -> &(dyn Source + 'static) {
+        match self {
+            Chosen::Hub(h) => h.as_ref(),
+            Chosen::Cached(c) => c.as_ref(),
+            Chosen::Local(l) => l,
+        }
+    }
+}
+
 /// The source the flags name. For the Hub: files of the pinned commit already in the local HF
 /// cache are read there; offline, the cache alone answers and nothing is requested.
-pub fn source(args: &SourceArgs) -> anyhow::Result<Box<dyn Source>> {
+pub fn source(args: &SourceArgs) -> anyhow::Result<Chosen> {
     if args.source == "hub" {
         let cache = hub_cache();
         if offline() {
             let cache =
                 cache.context("HF_HUB_OFFLINE is set but there is no cache folder: set HF_HUB_CACHE or HF_HOME")?;
-            return Ok(Box::new(LocalSource::offline(cache)));
+            return Ok(Chosen::Local(LocalSource::offline(cache)));
         }
-        let mut s = HubSettings::new(endpoint(args.endpoint.as_deref()));
-        s.token = token(args.token.as_deref());
-        s.max_in_flight = args.max_in_flight;
-        s.retry.max_attempts = args.attempts.max(1);
-        let hub = HubSource::new(s).map_err(anyhow::Error::msg)?;
+        let hub = hub(&args.hub)?;
         return Ok(match cache.filter(|c| c.is_dir()) {
-            Some(dir) => Box::new(CachedSource::new(hub, LocalSource::new(dir))),
-            None => Box::new(hub),
+            Some(dir) => Chosen::Cached(Box::new(CachedSource::new(hub, LocalSource::new(dir)))),
+            None => Chosen::Hub(Box::new(hub)),
         });
     }
     let dir = PathBuf::from(&args.source);
     if !dir.is_dir() {
         bail!("--source {}: not `hub` and not a folder", dir.display());
     }
-    Ok(Box::new(LocalSource::new(dir)))
+    Ok(Chosen::Local(LocalSource::new(dir)))
 }
 
 /// The hub cache folder: `$HF_HUB_CACHE`, else `$HF_HOME/hub`.
@@ -141,8 +178,8 @@ pub fn chain(args: &ChainArgs, source: &SourceArgs) -> anyhow::Result<Options> {
 fn download_settings(args: &ChainArgs, source: &SourceArgs) -> anyhow::Result<capcache::strategy::download::Settings> {
     let cache_dir = hub_cache().context("no cache folder: set HF_HOME (or HOME)")?;
     Ok(capcache::strategy::download::Settings {
-        endpoint: endpoint(source.endpoint.as_deref()),
-        token: token(source.token.as_deref()),
+        endpoint: endpoint(source.hub.endpoint.as_deref()),
+        token: token(source.hub.token.as_deref()),
         cache_dir,
         max_bytes: args.max_download_bytes,
         delete_after: args.delete_after_download,

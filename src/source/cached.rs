@@ -18,6 +18,11 @@ impl<S: Source> CachedSource<S> {
         CachedSource { upstream, cache }
     }
 
+    /// The network source behind the cache.
+    pub fn upstream(&self) -> &S {
+        &self.upstream
+    }
+
     fn cached(&self, snap: &Snapshot, path: &str) -> bool {
         self.cache.cached_file(snap, path).is_some()
     }

@@ -7,6 +7,16 @@ pub mod world;
 
 use std::path::{Path, PathBuf};
 
+/// Runs a command to its end: exit code (-1 when killed), stdout, stderr.
+pub fn run(c: &mut assert_cmd::Command) -> (i32, String, String) {
+    let o = c.output().unwrap();
+    (
+        o.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&o.stdout).into_owned(),
+        String::from_utf8_lossy(&o.stderr).into_owned(),
+    )
+}
+
 /// The folder of committed fixtures.
 pub fn fixtures() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
