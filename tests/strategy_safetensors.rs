@@ -7,10 +7,12 @@ mod support;
 use std::collections::BTreeMap;
 
 use capcache::id::ModelId;
+use capcache::record::Strategy;
 use capcache::source::hub::{HubSettings, HubSource};
-use capcache::strategy::{self, Name, Options};
+use capcache::strategy::{self, Options};
 use support::hub::{FixtureHub, Repo};
-use support::{T, per_dtype, safetensors_file, safetensors_header, t};
+use support::world::{llama70b_fp8, sharded_repo};
+use support::{T, per_dtype, safetensors_file, t};
 
 fn client(hub: &FixtureHub) -> HubSource {
     HubSource::new(HubSettings::new(&hub.url)).unwrap()
@@ -31,62 +33,13 @@ fn real_minilm_resolves_from_its_header_in_two_resolve_requests() {
     assert_eq!(r.total, 22_713_728);
     assert_eq!(r.logical_parameters, 22_713_216, "position_ids is a buffer");
     assert_eq!(r.weight_bytes, 22_713_216 * 4 + 512 * 8);
-    assert_eq!(r.cross_check.get("config"), Some(&22_713_216));
+    assert_eq!(r.cross_check.get(&Strategy::Config), Some(&22_713_216));
     assert_eq!(r.tried[0].strategy, "hub-metadata");
     assert_eq!(r.tried[0].outcome, "absent");
     assert_eq!(r.revision, support::hub::sha_of(id));
     let resolves: Vec<_> = hub.hits_for(id).into_iter().filter(|h| !h.cdn && h.target.contains("/resolve/")).collect();
     assert!(resolves.len() <= 2, "{resolves:#?}");
     assert!(hub.bytes_for(id) < 200_000, "read {} bytes of a 90 MB file", hub.bytes_for(id));
-}
-
-/// Llama-3.3-70B-Instruct-FP8-dynamic's tensors: FP8 linears with per-channel BF16 scales.
-fn llama70b_fp8() -> Vec<T> {
-    let (h, inter, layers, heads, kv, vocab, hd) = (8192, 28672, 80, 64, 8, 128256, 128);
-    let mut v = vec![t("model.embed_tokens.weight", "BF16", &[vocab, h])];
-    for i in 0..layers {
-        let linears = [
-            ("self_attn.q_proj", heads * hd, h),
-            ("self_attn.k_proj", kv * hd, h),
-            ("self_attn.v_proj", kv * hd, h),
-            ("self_attn.o_proj", h, heads * hd),
-            ("mlp.gate_proj", inter, h),
-            ("mlp.up_proj", inter, h),
-            ("mlp.down_proj", h, inter),
-        ];
-        for (name, out, inp) in linears {
-            v.push(t(format!("model.layers.{i}.{name}.weight"), "F8_E4M3", &[out, inp]));
-            v.push(t(format!("model.layers.{i}.{name}.weight_scale"), "BF16", &[out, 1]));
-        }
-        v.push(t(format!("model.layers.{i}.input_layernorm.weight"), "BF16", &[h]));
-        v.push(t(format!("model.layers.{i}.post_attention_layernorm.weight"), "BF16", &[h]));
-    }
-    v.push(t("model.norm.weight", "BF16", &[h]));
-    v.push(t("lm_head.weight", "BF16", &[vocab, h]));
-    v
-}
-
-const LLAMA70B_FP8_CONFIG: &str = r#"{"architectures":["LlamaForCausalLM"],"model_type":"llama","hidden_size":8192,
- "intermediate_size":28672,"num_hidden_layers":80,"num_attention_heads":64,"num_key_value_heads":8,"vocab_size":128256,
- "max_position_embeddings":131072,"tie_word_embeddings":false,"torch_dtype":"bfloat16","rms_norm_eps":1e-05,
- "quantization_config":{"quant_method":"compressed-tensors","format":"float-quantized","ignore":["lm_head"],
-  "config_groups":{"group_0":{"targets":["Linear"],"weights":{"num_bits":8,"type":"float","strategy":"channel"},
-  "input_activations":{"num_bits":8,"type":"float","strategy":"token","dynamic":true}}}}}"#;
-
-fn sharded_repo(id: &str, tensors: &[T], shards: usize) -> Repo {
-    let per = tensors.len().div_ceil(shards);
-    let mut repo = Repo::new(id).bytes("config.json", LLAMA70B_FP8_CONFIG);
-    let mut weight_map = serde_json::Map::new();
-    for (i, chunk) in tensors.chunks(per).enumerate() {
-        let name = format!("model-{:05}-of-{shards:05}.safetensors", i + 1);
-        let (head, len) = safetensors_header(chunk);
-        repo = repo.sparse(&name, head, len);
-        for t in chunk {
-            weight_map.insert(t.name.clone(), name.clone().into());
-        }
-    }
-    let index = serde_json::json!({"metadata": {"total_size": 0}, "weight_map": weight_map});
-    repo.bytes("model.safetensors.index.json", serde_json::to_vec(&index).unwrap())
 }
 
 #[test]
@@ -102,7 +55,7 @@ fn fp8_70b_in_30_shards_resolves_exactly_with_one_range_request_per_shard() {
     assert!(r.parameters["F8_E4M3"] > 60_000_000_000);
     assert_eq!(r.files.len(), 30);
     assert_eq!(r.logical_parameters, 70_553_706_496, "scales excluded: the unquantized Llama 70B count");
-    assert_eq!(r.cross_check["config"], r.logical_parameters);
+    assert_eq!(r.cross_check[&Strategy::Config], r.logical_parameters);
     assert_eq!(r.weight_bytes, expected["F8_E4M3"] + 2 * expected["BF16"]);
     assert_eq!(r.architecture.as_ref().unwrap().quantization.as_ref().unwrap().method, "compressed-tensors");
     for i in 1..=30 {
@@ -124,7 +77,7 @@ fn fp8_70b_in_30_shards_resolves_exactly_with_one_range_request_per_shard() {
     // --verify reads the headers too and agrees.
     let verify = Options { verify: true, ..Options::default() };
     let r = resolve(&hub, id, &verify).unwrap();
-    assert_eq!(r.cross_check["safetensors"], r.total);
+    assert_eq!(r.cross_check[&Strategy::Safetensors], r.total);
     assert!(r.warnings.iter().all(|w| !w.contains("headers say")), "{:?}", r.warnings);
 }
 
@@ -188,7 +141,7 @@ fn gptq_and_awq_count_raw_storage_and_unpacked_logical_parameters() {
         assert_eq!(r.logical_parameters, unquantized, "{layout}");
         let est = capcache::arch::estimate(&serde_json::from_str(&config).unwrap()).unwrap();
         assert_eq!(est.logical, unquantized);
-        assert_eq!(r.cross_check["config"], unquantized);
+        assert_eq!(r.cross_check[&Strategy::Config], unquantized);
         assert_eq!(r.architecture.unwrap().quantization.unwrap().bits, Some(4));
         // The config strategy predicts the stored layout of the same checkpoint.
         let predicted: u64 = est.parameters.values().sum();
@@ -217,17 +170,17 @@ fn malformed_checkpoints_each_fail_with_their_own_clear_error() {
                 None,
                 6,
             ),
-            "overlap",
+            "starts at byte 2 of the data section, expected 4",
         ),
         (
             "out-of-range",
             bad_file(r#"{"a":{"dtype":"F16","shape":[2],"data_offsets":[0,4]}}"#, None, 2),
-            "past the 2-byte data section",
+            "end at byte 4 of the data section, but it is 2 bytes long",
         ),
         ("shape", bad_file(r#"{"a":{"dtype":"F16","shape":[3],"data_offsets":[0,4]}}"#, None, 4), "needs 6 bytes"),
     ];
     let hub = FixtureHub::start();
-    let only = Options { strategies: vec![Name::Safetensors], ..Options::default() };
+    let only = Options { strategies: vec![Strategy::Safetensors], ..Options::default() };
     for (name, bytes, says) in cases {
         let id = format!("bad/{name}");
         hub.add(&id, Repo::new(&id).bytes("model.safetensors", bytes));
@@ -332,7 +285,7 @@ fn hub_metadata_that_disagrees_with_the_headers_is_recorded_not_hidden() {
     let r = resolve(&hub, "o/disagree", &Options { verify: true, ..Options::default() }).unwrap();
     assert_eq!(r.strategy, "hub-metadata");
     assert_eq!(r.parameters, wrong, "the record keeps what the winning strategy said");
-    assert_eq!(r.cross_check["safetensors"], 100, "and what the headers say beside it");
+    assert_eq!(r.cross_check[&Strategy::Safetensors], 100, "and what the headers say beside it");
     assert!(r.warnings.iter().any(|w| w.contains("headers say")), "{:?}", r.warnings);
 }
 

@@ -206,6 +206,28 @@ mod tests {
         assert_eq!((cap.state_elements_per_sequence, cap.state_bytes_per_sequence), (Some(0), Some(0)));
     }
 
+    fn fixture(name: &str) -> Value {
+        let path = format!("{}/tests/fixtures/configs/{name}.json", env!("CARGO_MANIFEST_DIR"));
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+    }
+
+    #[test]
+    fn intermediate_size_under_each_family_name() {
+        let width = |c: &Value| describe(c).unwrap().architecture.intermediate_size;
+        let opt = fixture("facebook__opt-125m");
+        assert_eq!(width(&opt), opt["ffn_dim"].as_u64());
+        let gpt2 = fixture("openai-community__gpt2");
+        assert!(gpt2["n_inner"].is_null(), "GPT-2 leaves n_inner to its default");
+        assert_eq!(width(&gpt2), gpt2["n_embd"].as_u64().map(|h| 4 * h));
+        let llama = fixture("meta-llama__Llama-3.1-8B");
+        assert_eq!(width(&llama), llama["intermediate_size"].as_u64());
+        // MoE: the config's own intermediate_size (Qwen3-MoE's dense width, its class default when
+        // the config leaves it out), the expert width beside it.
+        let moe: Value = serde_json::json!({"model_type": "qwen3_moe", "num_experts": 8, "moe_intermediate_size": 768});
+        let a = describe(&moe).unwrap().architecture;
+        assert_eq!((a.intermediate_size, a.moe.unwrap().moe_intermediate_size), (Some(6144), Some(768)));
+    }
+
     #[test]
     fn mla_and_moe_and_quantization() {
         let cfg: Value = serde_json::from_str(

@@ -159,7 +159,10 @@ mod tests {
         let c = Cfg::new(&v);
         assert_eq!(kinds(&attention(&c, 3, Sliding::Never, Some(512)).unwrap().0), (1, 2));
         let err = attention(&c, 4, Sliding::Never, Some(512)).unwrap_err();
-        assert!(matches!(&err, ArchError::InvalidConfig { field, why, .. } if field == "layer_types" && why == "3 entries for 4 layers"), "{err}");
+        assert!(
+            matches!(&err, ArchError::InvalidConfig { field, why, .. } if field == "layer_types" && why == "3 entries for 4 layers"),
+            "{err}"
+        );
         let v = json!({"layer_types": ["full_attention", "mamba"]});
         let err = attention(&Cfg::new(&v), 2, Sliding::Never, None).unwrap_err();
         assert!(err.to_string().contains("unknown layer type \"mamba\""), "{err}");

@@ -21,10 +21,14 @@ impl std::fmt::Display for DbOrigin {
     }
 }
 
+/// The database a reader was pointed at: `--db`, else `$CAPCACHE_DB`.
+pub fn configured(explicit: Option<PathBuf>) -> Option<PathBuf> {
+    explicit.or_else(|| std::env::var_os("CAPCACHE_DB").filter(|v| !v.is_empty()).map(PathBuf::from))
+}
+
 /// `--db`, else `$CAPCACHE_DB`, else `./db.json`, else the embedded copy.
 pub fn load(explicit: Option<PathBuf>) -> anyhow::Result<(Db, DbOrigin)> {
-    let chosen = explicit.or_else(|| std::env::var_os("CAPCACHE_DB").filter(|v| !v.is_empty()).map(PathBuf::from));
-    if let Some(path) = chosen {
+    if let Some(path) = configured(explicit) {
         let db = store::load_any(&path)?;
         return Ok((db, DbOrigin::File(path)));
     }

@@ -86,10 +86,10 @@ pub fn stats(json: bool, db_path: Option<PathBuf>) -> anyhow::Result<u8> {
     let mut by_outcome: BTreeMap<&str, u64> = BTreeMap::new();
     let exact = db.models.values().filter(|r| r.exact).count();
     for r in db.models.values() {
-        *by_strategy.entry(&r.strategy).or_default() += 1;
+        *by_strategy.entry(r.strategy.as_str()).or_default() += 1;
     }
     for f in db.failures.values() {
-        *by_outcome.entry(&f.outcome).or_default() += 1;
+        *by_outcome.entry(f.outcome.as_str()).or_default() += 1;
     }
     if json {
         let value = serde_json::json!({

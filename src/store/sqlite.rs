@@ -196,7 +196,7 @@ fn upsert_model(conn: &Connection, id: &str, r: &Record, checked_at: &str) -> ru
     conn.execute(
         "INSERT INTO models (id, revision, strategy, resolved_at, checked_at, record) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
          ON CONFLICT(id) DO UPDATE SET revision = ?2, strategy = ?3, resolved_at = ?4, checked_at = ?5, record = ?6",
-        params![id, r.revision, r.strategy, r.resolved_at, checked_at, json],
+        params![id, r.revision, r.strategy.as_str(), r.resolved_at, checked_at, json],
     )
     .map(drop)
 }
@@ -206,7 +206,7 @@ fn upsert_failure(conn: &Connection, id: &str, f: &Failure) -> rusqlite::Result<
     conn.execute(
         "INSERT INTO failures (id, outcome, at, failure) VALUES (?1, ?2, ?3, ?4)
          ON CONFLICT(id) DO UPDATE SET outcome = ?2, at = ?3, failure = ?4",
-        params![id, f.outcome, f.at, json],
+        params![id, f.outcome.as_str(), f.at, json],
     )
     .map(drop)
 }
@@ -218,13 +218,13 @@ fn sq(path: &Path, source: rusqlite::Error) -> StoreError {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::record::Tried;
+    use crate::record::{Outcome, Strategy, Tried};
     use std::collections::BTreeMap;
 
     pub(crate) fn sample(rev: &str) -> Record {
         Record {
             revision: rev.into(),
-            strategy: "safetensors".into(),
+            strategy: Strategy::Safetensors,
             exact: true,
             approximate: false,
             parameters: BTreeMap::from([("F32".to_owned(), 22713216), ("I64".to_owned(), 512)]),
@@ -236,8 +236,9 @@ mod tests {
             architecture: None,
             capacity: Default::default(),
             cross_check: BTreeMap::new(),
-            tried: vec![Tried { strategy: "hub-metadata".into(), outcome: "absent".into(), message: None }],
+            tried: vec![Tried { strategy: Strategy::HubMetadata, outcome: Outcome::Absent, message: None }],
             warnings: vec![],
+            made_with: Default::default(),
             resolved_at: "2026-11-26T03:00:00Z".into(),
         }
     }
@@ -249,7 +250,7 @@ mod tests {
         a.put_record("sentence-transformers/all-MiniLM-L6-v2", &sample("abc"), "t").unwrap();
         a.put_failure(
             "x/gated",
-            &Failure { outcome: "gated".into(), message: "needs a token".into(), at: "t".into(), tried: vec![] },
+            &Failure { outcome: Outcome::Gated, message: "needs a token".into(), at: "t".into(), tried: vec![] },
         )
         .unwrap();
         let first = a.export().unwrap().to_canonical_json();
@@ -267,7 +268,7 @@ mod tests {
         s.put_record("a/b", &sample("r1"), "t1").unwrap();
         s.put_failure(
             "a/b",
-            &Failure { outcome: "rate-limited".into(), message: "m".into(), at: "t2".into(), tried: vec![] },
+            &Failure { outcome: Outcome::RateLimited, message: "m".into(), at: "t2".into(), tried: vec![] },
         )
         .unwrap();
         assert_eq!(s.get("a/b").unwrap().unwrap().record.revision, "r1");

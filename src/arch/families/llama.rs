@@ -22,7 +22,7 @@ pub struct Variant {
     pub plain_mlp: bool,
     pub norm: Norm,
     pub norms_per_layer: u64,
-    /// Learned activation parameters per layer (Apertus' xIELU: 2).
+    /// Learned scalar activation parameters per layer (Apertus' xIELU: 2).
     pub activation_params: u64,
     /// A bias on the output head (Phi).
     pub head_bias: bool,
@@ -44,7 +44,7 @@ pub fn build(c: &Cfg, v: &Variant) -> Result<Model, ArchError> {
     }
     norm(&mut m, "layer_norms", d.hidden, v.norm, v.norms_per_layer.times(d.layers)?);
     norm(&mut m, "norm", d.hidden, v.norm, 1);
-    m.add("mlp.act_fn", &[v.activation_params], d.layers, Role::Other);
+    m.add("mlp.act_fn", &[1], v.activation_params.times(d.layers)?, Role::Other);
     m.facts = d.facts()?;
     (m.facts.layer_types, m.facts.sliding_window) = kinds::attention(c, d.layers, v.sliding, v.window)?;
     Ok(m)
