@@ -45,6 +45,13 @@ pub fn listed(list: &[u64], layers: u64) -> u64 {
     inside.len() as u64
 }
 
+/// Layer counts of two kinds (the second `n` may be 0).
+pub fn two(a: (Kind, u64), b: (Kind, u64)) -> Result<LayerTypes, ArchError> {
+    let mut t = all(a.0, a.1)?;
+    add(&mut t, b.0, b.1)?;
+    Ok(t)
+}
+
 /// `layers` layers of one kind.
 pub fn all(kind: Kind, layers: u64) -> Result<LayerTypes, ArchError> {
     let mut t = LayerTypes::default();
@@ -108,10 +115,7 @@ pub fn attention(
                 // Even indices below n.min(layers): ceil(n / 2) of them.
                 Sliding::EvenBelow(n) => n.min(layers).div_ceil(2),
             };
-            let mut t = LayerTypes::default();
-            add(&mut t, Kind::Sliding, sliding)?;
-            add(&mut t, Kind::Full, layers.minus(sliding)?)?;
-            t
+            two((Kind::Sliding, sliding), (Kind::Full, layers.minus(sliding)?))?
         }
     };
     match window {

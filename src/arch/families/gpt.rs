@@ -32,36 +32,29 @@ fn head(m: &mut Model, vocab: u64, dim: u64, tied: bool, bias: bool) {
 }
 
 pub fn gpt2(c: &Cfg) -> Result<Model, ArchError> {
-    let h = c.u_any_or(&["n_embd", "hidden_size"], 768)?;
-    let l = c.u_any_or(&["n_layer", "num_hidden_layers"], 12)?;
-    let vocab = c.u_or("vocab_size", 50257)?;
-    let inner = c.u("n_inner")?.map_or_else(|| h.times(4), Ok)?;
-    let heads = c.u_any_or(&["n_head", "num_attention_heads"], 12)?;
-    let positions = c.u_any_or(&["n_positions", "max_position_embeddings"], 1024)?;
-    let mut m = Model::new("gpt2");
-    m.facts = facts([l, h, heads, heads, inner, vocab], Some(positions))?;
-    embed(&mut m, "wte", vocab, h);
-    embed(&mut m, "wpe", positions, h);
-    norm(&mut m, "h.ln", h, Norm::WeightBias, l.times(2)?);
-    m.linear("h.attn.c_attn", h.times(3)?, h, true, l);
-    m.linear("h.attn.c_proj", h, h, true, l);
-    m.linear("h.mlp.c_fc", inner, h, true, l);
-    m.linear("h.mlp.c_proj", h, inner, true, l);
-    norm(&mut m, "ln_f", h, Norm::WeightBias, 1);
-    head(&mut m, vocab, h, c.flag("tie_word_embeddings", true)?, false);
-    Ok(m)
+    gpt2_like(c, "gpt2", Ok)
 }
 
 /// GPT-2 with multi-query attention (one key/value head) unless `multi_query` is false.
 pub fn gpt_bigcode(c: &Cfg) -> Result<Model, ArchError> {
+    let multi_query = c.flag("multi_query", true)?;
+    gpt2_like(c, "gpt_bigcode", |heads| Ok(if multi_query { 1 } else { heads }))
+}
+
+/// GPT-2's layout with `kv_heads(heads)` key/value heads in the fused qkv projection.
+fn gpt2_like(
+    c: &Cfg,
+    family: &'static str,
+    kv_heads: impl Fn(u64) -> Result<u64, ArchError>,
+) -> Result<Model, ArchError> {
     let h = c.u_any_or(&["n_embd", "hidden_size"], 768)?;
     let l = c.u_any_or(&["n_layer", "num_hidden_layers"], 12)?;
     let heads = c.u_any_or(&["n_head", "num_attention_heads"], 12)?;
     let vocab = c.u_or("vocab_size", 50257)?;
     let inner = c.u("n_inner")?.map_or_else(|| h.times(4), Ok)?;
     let positions = c.u_any_or(&["n_positions", "max_position_embeddings"], 1024)?;
-    let kv = if c.flag("multi_query", true)? { 1 } else { heads };
-    let mut m = Model::new("gpt_bigcode");
+    let kv = kv_heads(heads)?;
+    let mut m = Model::new(family);
     m.facts = facts([l, h, heads, kv, inner, vocab], Some(positions))?;
     embed(&mut m, "wte", vocab, h);
     embed(&mut m, "wpe", positions, h);
@@ -87,9 +80,8 @@ pub fn gpt_neo(c: &Cfg) -> Result<Model, ArchError> {
     let mut m = Model::new("gpt_neo");
     m.facts = facts([l, h, heads, heads, inner, vocab], Some(positions))?;
     let local = gpt_neo_local_layers(c, l)?;
-    m.facts.layer_types = kinds::all(Kind::Full, l.minus(local)?)?;
+    m.facts.layer_types = kinds::two((Kind::Full, l.minus(local)?), (Kind::Sliding, local))?;
     if local > 0 {
-        kinds::add(&mut m.facts.layer_types, Kind::Sliding, local)?;
         m.facts.sliding_window = Some(c.u_or("window_size", 256)?);
     }
     embed(&mut m, "wte", vocab, h);

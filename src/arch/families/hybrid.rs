@@ -19,9 +19,7 @@ pub fn qwen3_next(c: &Cfg) -> Result<Model, ArchError> {
         Some(t) => t,
         None => {
             let full = d.layers.over(c.u_or("full_attention_interval", 4)?)?;
-            let mut t = kinds::all(Kind::Full, full)?;
-            kinds::add(&mut t, Kind::Linear, d.layers.minus(full)?)?;
-            t
+            kinds::two((Kind::Full, full), (Kind::Linear, d.layers.minus(full)?))?
         }
     };
     let mut m = Model::new("qwen3_next");
@@ -98,9 +96,7 @@ pub fn lfm2(c: &Cfg) -> Result<Model, ArchError> {
         None => match c.list("full_attn_idxs")? {
             Some(idxs) => {
                 let full = kinds::listed(&idxs, d.layers);
-                let mut t = kinds::all(Kind::Full, full)?;
-                kinds::add(&mut t, Kind::Conv, d.layers.minus(full)?)?;
-                t
+                kinds::two((Kind::Full, full), (Kind::Conv, d.layers.minus(full)?))?
             }
             None => kinds::all(Kind::Full, d.layers)?,
         },

@@ -360,9 +360,7 @@ fn llama4_chunks(c: &Cfg, layers: u64) -> Result<(crate::record::LayerTypes, Opt
         Some(list) => list.iter().filter(|r| **r != 0).count() as u64,
         None => layers.minus(layers.over(c.u_or("no_rope_layer_interval", 4)?)?)?,
     };
-    let mut t = crate::record::LayerTypes::default();
-    kinds::add(&mut t, Kind::Chunked, chunked)?;
-    kinds::add(&mut t, Kind::Full, layers.minus(chunked)?)?;
+    let t = kinds::two((Kind::Chunked, chunked), (Kind::Full, layers.minus(chunked)?))?;
     Ok((t, (chunked > 0).then_some(chunk)))
 }
 
@@ -374,11 +372,7 @@ pub fn minimax(c: &Cfg) -> Result<Model, ArchError> {
     let names = [("full_attention", Kind::Full), ("linear_attention", Kind::Linear)];
     let mut types = match kinds::from_list(c, "layer_types", d.layers, &names)? {
         Some(t) => t,
-        None => {
-            let mut t = kinds::all(Kind::Full, d.layers.div_ceil(2))?;
-            kinds::add(&mut t, Kind::Linear, d.layers.over(2)?)?;
-            t
-        }
+        None => kinds::two((Kind::Full, d.layers.div_ceil(2)), (Kind::Linear, d.layers.over(2)?))?,
     };
     let mut m = Model::new("minimax");
     frame(c, &mut m, &d, false)?;

@@ -19,6 +19,12 @@ fn auto_or(c: &Cfg, key: &str, auto: u64) -> Result<u64, ArchError> {
     }
 }
 
+/// A state-space mixer: its tensors and the state one layer of it keeps per sequence.
+trait Mixer {
+    fn add(&self, m: &mut Model, repeat: u64) -> Result<(), ArchError>;
+    fn state(&self) -> Result<u64, ArchError>;
+}
+
 /// Mamba's selective-scan mixer (Mamba, Jamba).
 struct Mamba1 {
     hidden: u64,
@@ -32,7 +38,7 @@ struct Mamba1 {
     inner_norms: bool,
 }
 
-impl Mamba1 {
+impl Mixer for Mamba1 {
     fn add(&self, m: &mut Model, repeat: u64) -> Result<(), ArchError> {
         m.linear("mamba.in_proj", self.inner.times(2)?, self.hidden, self.proj_bias, repeat);
         m.add("mamba.conv1d", &[self.inner, 1, self.kernel], repeat, Role::Other);
@@ -77,7 +83,9 @@ impl Mamba2 {
     fn conv_dim(&self) -> Result<u64, ArchError> {
         self.inner.plus(self.groups.times(self.state)?.times(2)?)
     }
+}
 
+impl Mixer for Mamba2 {
     fn add(&self, m: &mut Model, repeat: u64) -> Result<(), ArchError> {
         let conv = self.conv_dim()?;
         m.linear("mamba.in_proj", self.inner.plus(conv)?.plus(self.heads)?, self.hidden, self.in_bias, repeat);
@@ -161,8 +169,15 @@ pub fn mamba(c: &Cfg) -> Result<Model, ArchError> {
         proj_bias: c.flag("use_bias", false)?,
         inner_norms: false,
     };
-    let mut m = Model::new("mamba");
-    embed_and_head(&mut m, vocab, h, tied(c, true)?, false);
+    stack(c, "mamba", [h, l, vocab], true, &mixer)
+}
+
+/// A pure state-space model (Mamba, Mamba-2): `layers` blocks of a norm and a mixer, embeddings,
+/// a final norm and the head (tied unless the config says otherwise, by `tie_default`).
+fn stack(c: &Cfg, family: &'static str, d: [u64; 3], tie_default: bool, mixer: &dyn Mixer) -> Result<Model, ArchError> {
+    let [h, l, vocab] = d;
+    let mut m = Model::new(family);
+    embed_and_head(&mut m, vocab, h, tied(c, tie_default)?, false);
     norm(&mut m, "norms", h, Norm::Weight, l.plus(1)?);
     mixer.add(&mut m, l)?;
     m.facts.layers = Some(l);
@@ -191,16 +206,7 @@ pub fn mamba2(c: &Cfg) -> Result<Model, ArchError> {
         out_bias: bias,
         gated_norm: true,
     };
-    let mut m = Model::new("mamba2");
-    embed_and_head(&mut m, vocab, h, tied(c, false)?, false);
-    norm(&mut m, "norms", h, Norm::Weight, l.plus(1)?);
-    mixer.add(&mut m, l)?;
-    m.facts.layers = Some(l);
-    m.facts.hidden = Some(h);
-    m.facts.vocab = Some(vocab);
-    m.facts.layer_types = kinds::all(Kind::Mamba, l)?;
-    m.facts.state_elements = mixer.state()?.times(l)?;
-    Ok(m)
+    stack(c, "mamba2", [h, l, vocab], false, &mixer)
 }
 
 /// Jamba: attention every `attn_layer_period`-th layer (from `attn_layer_offset`), Mamba in the
@@ -230,8 +236,7 @@ pub fn jamba(c: &Cfg) -> Result<Model, ArchError> {
     m.add("feed_forward.router", &[n, d.hidden], moe, Role::Other);
     m.add("feed_forward.experts.gate_up_proj", &[n, d.inter.times(2)?, d.hidden], moe, Role::Experts);
     m.add("feed_forward.experts.down_proj", &[n, d.hidden, d.inter], moe, Role::Experts);
-    let mut types = kinds::all(Kind::Full, attn)?;
-    kinds::add(&mut types, Kind::Mamba, mamba_layers)?;
+    let types = kinds::two((Kind::Full, attn), (Kind::Mamba, mamba_layers))?;
     hybrid_facts(&mut m, &d, types, mixer.state()?, mamba_layers)?;
     m.facts.moe = super::moe::moe_facts(c, if n > 1 { n } else { 0 }, Some(2), None, d.inter)?;
     Ok(m)
@@ -252,8 +257,7 @@ pub fn bamba(c: &Cfg) -> Result<Model, ArchError> {
     attention(&mut m, &d, Attn::all_bias(c.flag("attention_bias", false)?), attn)?;
     mixer.add(&mut m, mamba_layers)?;
     gated_mlp(&mut m, d.hidden, d.inter, c.flag("mlp_bias", false)?, d.layers);
-    let mut types = kinds::all(Kind::Full, attn)?;
-    kinds::add(&mut types, Kind::Mamba, mamba_layers)?;
+    let types = kinds::two((Kind::Full, attn), (Kind::Mamba, mamba_layers))?;
     hybrid_facts(&mut m, &d, types, mixer.state()?, mamba_layers)?;
     Ok(m)
 }
@@ -273,8 +277,7 @@ pub fn falcon_h1(c: &Cfg) -> Result<Model, ArchError> {
     attention(&mut m, &d, Attn::all_bias(c.flag("attention_bias", false)?), d.layers)?;
     mixer.add(&mut m, d.layers)?;
     gated_mlp(&mut m, d.hidden, d.inter, c.flag("mlp_bias", false)?, d.layers);
-    let mut types = kinds::all(Kind::Full, d.layers)?;
-    kinds::add(&mut types, Kind::Mamba, d.layers)?;
+    let types = kinds::two((Kind::Full, d.layers), (Kind::Mamba, d.layers))?;
     hybrid_facts(&mut m, &d, types, mixer.state()?, d.layers)?;
     Ok(m)
 }
@@ -417,8 +420,7 @@ pub fn nemotron_h(c: &Cfg) -> Result<Model, ArchError> {
         m.linear("mixer.fc1_latent_proj", latent, d.hidden, mlp_bias, b.moe);
         m.linear("mixer.fc2_latent_proj", d.hidden, latent, mlp_bias, b.moe);
     }
-    let mut types = kinds::all(Kind::Full, b.attention)?;
-    kinds::add(&mut types, Kind::Mamba, b.mamba)?;
+    let types = kinds::two((Kind::Full, b.attention), (Kind::Mamba, b.mamba))?;
     hybrid_facts(&mut m, &d, types, mixer.state()?, b.mamba)?;
     let shared_experts = Some(c.u_or("n_shared_experts", 1)?);
     m.facts.moe = super::moe::moe_facts(c, if b.moe > 0 { n } else { 0 }, Some(2), shared_experts, width)?;
@@ -499,8 +501,7 @@ pub fn zamba2(c: &Cfg) -> Result<Model, ArchError> {
     }
     let positions = Some(c.u_or("max_position_embeddings", 4096)?);
     m.facts = Dims { vocab, hidden: h, inter, layers, heads, kv, head_dim, positions }.facts()?;
-    m.facts.layer_types = kinds::all(Kind::Full, hybrid)?;
-    kinds::add(&mut m.facts.layer_types, Kind::Mamba, layers)?;
+    m.facts.layer_types = kinds::two((Kind::Full, hybrid), (Kind::Mamba, layers))?;
     m.facts.state_elements = mixer.state()?.times(layers)?;
     Ok(m)
 }
