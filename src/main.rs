@@ -5,12 +5,15 @@
 mod cli;
 mod cmd;
 
+use std::io::IsTerminal;
 use std::process::ExitCode;
 
-use clap::Parser;
+use clap::{CommandFactory, FromArgMatches};
 
 fn main() -> ExitCode {
-    let cli = cli::Cli::parse();
+    let version = cmd::version();
+    let matches = cli::Cli::command().version(version.clone()).long_version(version).get_matches();
+    let cli = cli::Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
     init_tracing();
     match cmd::run(cli.command) {
         Ok(code) => ExitCode::from(code),
@@ -21,8 +24,16 @@ fn main() -> ExitCode {
     }
 }
 
+/// Logs on stderr, filtered by `RUST_LOG` (default: warnings), coloured only on a terminal and
+/// never with `NO_COLOR`.
 fn init_tracing() {
     use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_env("RUST_LOG").unwrap_or_else(|_| EnvFilter::new("warn"));
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false).init();
+    let filter =
+        cmd::settings::log_filter().and_then(|f| EnvFilter::try_new(f).ok()).unwrap_or_else(|| EnvFilter::new("warn"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(cmd::settings::color(std::io::stderr().is_terminal()))
+        .with_target(false)
+        .init();
 }

@@ -1,17 +1,20 @@
 //! `capcache build`: the model list, the lock, the SQLite store, the parallel build with progress,
-//! periodic and final atomic exports of db.json, the summary, the exit code.
+//! the periodic export (on a thread of its own) and the final one, both streamed and atomic, the
+//! summary, the exit code.
 
 use std::io::IsTerminal;
 use std::path::Path;
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use capcache::batch::{self, BuildOptions, Event, Outcome, Summary};
 use capcache::id::{Entry, parse_list};
+use capcache::store::import::import;
+use capcache::store::lock;
+use capcache::store::publish::publish;
 use capcache::store::sqlite::SqliteStore;
-use capcache::store::{json, lock};
 use capcache::{summary, time};
 
 use super::settings;
@@ -55,59 +58,119 @@ pub fn build(args: &BuildArgs) -> anyhow::Result<u8> {
         .transpose()?;
     let shard = args.shard.as_deref().map(parse_shard).transpose()?;
     let (entries, bad_lines) = read_list(&args.models, shard)?;
-    // Refuse before any work when the db.json we would export to is not ours to replace.
-    let published = json::read_or_empty(&args.db)?;
     let source = settings::source(&args.source)?;
     let chain = settings::chain(&args.chain, &args.source)?;
     let _lock = lock::acquire(&args.sqlite, &now)?;
     let mut store = SqliteStore::open(&args.sqlite)?;
-    seed_from_published(&mut store, &published)?;
+    // A fresh machine starts from the published cache (records the store lacks). This also
+    // refuses, before any work, a db.json we would export to that is not ours to replace.
+    if args.db.exists() {
+        import(&mut store, &args.db, false)?;
+    }
     let store = Mutex::new(store);
 
     let opts =
         BuildOptions { jobs: args.jobs, refresh: args.refresh, max_age, fail_fast: args.fail_on_error, chain, now };
     let progress = Progress::new(entries.len() as u64);
-    let done = AtomicUsize::new(0);
-    let export_error: Mutex<Option<anyhow::Error>> = Mutex::new(None);
-    let on_done = |ev: Event| {
-        progress.record(&ev);
-        let n = done.fetch_add(1, Ordering::Relaxed) + 1;
-        if args.export_every > 0 && n.is_multiple_of(args.export_every) && n < entries.len() {
-            let result = store.lock().map_err(|_| anyhow::anyhow!("store lock poisoned")).and_then(|s| Ok(s.export()?));
-            if let Err(e) = result.and_then(|db| Ok(json::write(&args.db, &db)?)) {
-                export_error.lock().expect("error slot").get_or_insert(e);
-            }
-        }
-    };
-    let summary = batch::build(source.as_ref(), &entries, &store, &opts, &on_done)?;
+    let periodic = Periodic::new(args.export_every, entries.len());
+    let (summary, export_error) = std::thread::scope(|scope| {
+        let exporter = (args.export_every > 0).then(|| scope.spawn(|| periodic.run(&args.sqlite, &args.db)));
+        let on_done = |ev: Event| {
+            progress.record(&ev);
+            periodic.finished_one();
+        };
+        let summary = batch::build(source.as_ref(), &entries, &store, &opts, &on_done);
+        periodic.stop();
+        let export_error =
+            exporter.and_then(|h| h.join().unwrap_or_else(|_| Some(anyhow::anyhow!("the exporter panicked"))));
+        (summary, export_error)
+    });
+    let summary = summary?;
     progress.finish();
     let mut store = store.into_inner().unwrap_or_else(|p| p.into_inner());
     if args.prune {
         prune(&mut store, &entries, shard)?;
     }
-    if let Some(e) = export_error.into_inner().expect("error slot") {
+    if let Some(e) = export_error {
         eprintln!("warning: a periodic export failed: {e:#}");
     }
-    let db = store.export()?;
-    let changed = json::write(&args.db, &db)?;
+    let changed = publish(&args.db, |w| store.write_canonical(w))?.changed;
     report(&summary, &args.db, changed, bad_lines, args.json)?;
     Ok(if summary.failed() > 0 || summary.skipped > 0 || bad_lines > 0 { 1 } else { 0 })
 }
 
-/// Loads records of the published db.json that the store lacks (a fresh machine starts from the
-/// shipped cache), never replacing what the store has.
-fn seed_from_published(store: &mut SqliteStore, published: &capcache::record::Db) -> anyhow::Result<()> {
-    let have: std::collections::HashSet<String> = store.ids()?.into_iter().collect();
-    let mut missing = capcache::record::Db::default();
-    for (id, r) in &published.models {
-        if !have.contains(id) {
-            missing.models.insert(id.clone(), r.clone());
+/// The periodic export of db.json during a build: one thread of its own (never a worker), one
+/// export at a time, each a streamed snapshot of the SQLite store read through its own read-only
+/// connection. It runs once `every` more models have finished, but no sooner after the previous
+/// export than nine times that export's duration, so exporting takes at most a tenth of the
+/// build's time however large the store grows. The final export runs after the workers stop.
+struct Periodic {
+    every: usize,
+    total: usize,
+    /// Models finished, and whether the workers are done.
+    state: Mutex<(usize, bool)>,
+    wake: Condvar,
+}
+
+impl Periodic {
+    fn new(every: usize, total: usize) -> Periodic {
+        Periodic { every, total, state: Mutex::new((0, false)), wake: Condvar::new() }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, (usize, bool)> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// A model finished.
+    fn finished_one(&self) {
+        let mut s = self.lock();
+        s.0 += 1;
+        if self.every > 0 && s.0.is_multiple_of(self.every) {
+            self.wake.notify_one();
         }
     }
-    if !missing.models.is_empty() {
-        store.import(&missing)?;
+
+    /// The workers are done: the thread exits.
+    fn stop(&self) {
+        self.lock().1 = true;
+        self.wake.notify_one();
     }
-    Ok(())
+
+    /// The exporter thread; returns the first export error.
+    fn run(&self, sqlite: &Path, db: &Path) -> Option<anyhow::Error> {
+        let mut first_error = None;
+        let mut exported_at = 0;
+        let mut not_before = Instant::now();
+        loop {
+            let mut s = self.lock();
+            loop {
+                let (finished, stop) = *s;
+                if stop {
+                    return first_error;
+                }
+                let due = finished >= exported_at + self.every && finished < self.total;
+                let wait = not_before.saturating_duration_since(Instant::now());
+                if due && wait.is_zero() {
+                    exported_at = finished;
+                    break;
+                }
+                s = if due {
+                    self.wake.wait_timeout(s, wait).unwrap_or_else(|p| p.into_inner()).0
+                } else {
+                    self.wake.wait(s).unwrap_or_else(|p| p.into_inner())
+                };
+            }
+            drop(s);
+            let started = Instant::now();
+            let result = SqliteStore::open_read_only(sqlite)
+                .and_then(|store| publish(db, |w| store.write_canonical(w)))
+                .map_err(anyhow::Error::from);
+            not_before = Instant::now() + started.elapsed() * 9;
+            if let Err(e) = result {
+                first_error.get_or_insert(e);
+            }
+        }
+    }
 }
 
 fn prune(store: &mut SqliteStore, entries: &[Entry], shard: Option<(u64, u64)>) -> anyhow::Result<()> {

@@ -3,21 +3,29 @@
 
 mod build;
 mod db;
+mod docs;
+mod env;
 mod progress;
 mod query;
 mod resolve;
-mod settings;
+pub mod settings;
+
+pub use env::version;
 
 use crate::cli::Command;
 
 pub fn run(command: Command) -> anyhow::Result<u8> {
     match command {
         Command::Build(args) => build::build(&args),
-        Command::Get { model, json, db } => query::get(&model, json, db.db),
+        Command::Get { models, json, db } => query::get(&models, json, db.db),
         Command::List { filter, json, failures, db } => query::list(filter.as_deref(), json, failures, db.db),
         Command::Stats { json, db } => query::stats(json, db.db),
-        Command::Export { sqlite, db } => db::export(&sqlite, &db),
-        Command::Merge { inputs, db } => db::merge(&inputs, &db),
+        Command::Export { sqlite, db, json } => db::export(&sqlite, &db, json),
+        Command::Merge { inputs, db, json } => db::merge(&inputs, &db, json),
+        Command::Import { db, sqlite, json } => db::import(&db, &sqlite, json),
+        Command::Env { json, db } => env::env(json, db.db),
+        Command::Completions { shell } => docs::completions(shell),
+        Command::Man => docs::man(),
         Command::Resolve { model, revision, json, source, chain } => {
             resolve::resolve(&model, &revision, json, &source, &chain)
         }

@@ -1,24 +1,34 @@
 //! The shipped `db.json`, compiled into the binary so `capcache get` answers with no files and no
 //! network.
 
+use std::borrow::Cow;
 use std::path::Path;
 
 use super::StoreError;
-use crate::record::Db;
+use super::json::Index;
 
 /// The text of the repository's `db.json` at build time.
 pub const TEXT: &str = include_str!("../../db.json");
 
-/// The embedded database.
-pub fn load() -> Result<Db, StoreError> {
-    super::json::parse(TEXT, Path::new("<embedded db.json>"))
+/// How errors and messages name it.
+pub const NAME: &str = "<embedded db.json>";
+
+/// The embedded database, indexed for look-ups.
+pub fn index() -> Result<Index, StoreError> {
+    Index::new(Cow::Borrowed(TEXT), Path::new(NAME))
+}
+
+/// The embedded database, parsed whole.
+#[cfg(test)]
+pub fn load() -> crate::record::Db {
+    super::json::parse(TEXT.as_bytes(), Path::new(NAME)).expect("the embedded db.json parses")
 }
 
 #[cfg(test)]
 mod tests {
     #[test]
     fn embedded_copy_parses_and_is_canonical() {
-        let db = super::load().unwrap();
+        let db = super::load();
         assert_eq!(db.to_canonical_json(), super::TEXT, "db.json in the repo is not in canonical form");
         for (id, r) in &db.models {
             assert!(!r.strategy.is_empty(), "{id} has no strategy");

@@ -1,137 +1,360 @@
-//! `db.json`: reading with schema checks, and deterministic atomic writing (temp file in the same
-//! folder, fsync, rename), so a reader never sees a half-written file and a failed write leaves the
-//! old one intact.
+//! Reading `db.json`: one streaming walk over the document (serde visitors over the `models` and
+//! `failures` maps that hand each entry on as raw JSON and skip everything else), with the schema
+//! checked once the whole document is read. Everything that reads a db.json goes through it:
+//! [`Index`] over the text in memory for look-ups (entries stay undecoded until asked for), and
+//! [`for_each_entry`] from a reader in bounded memory for imports and validation.
 
-use std::io::Write;
-use std::path::Path;
+use std::borrow::Cow;
+use std::fmt;
+use std::io::Read;
+use std::marker::PhantomData;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, Visitor};
+use serde_json::value::RawValue;
 
 use super::StoreError;
-use crate::record::{Db, SCHEMA};
+use crate::record::{Db, Failure, Record, SCHEMA};
 
-/// Parses database text; `path` names the source in errors.
-pub fn parse(text: &str, path: &Path) -> Result<Db, StoreError> {
-    let value: serde_json::Value = serde_json::from_str(text).map_err(|e| parse_error(path, &e))?;
-    match value.get("schema").and_then(|s| s.as_u64()) {
-        Some(n) if n == u64::from(SCHEMA) => {}
-        Some(found) => return Err(StoreError::Schema { path: path.to_owned(), found, expected: SCHEMA }),
-        None => {
-            return Err(StoreError::Parse {
-                path: path.to_owned(),
-                line: 1,
-                column: 1,
-                message: "no numeric \"schema\" field: this is not a capcache database".into(),
-            });
-        }
+/// The two maps of a database document.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Section {
+    Models,
+    Failures,
+}
+
+/// Walks a database document, handing each entry of `models` and `failures` to `visit` (its value
+/// deserialized as `V`, typically a raw value) and skipping every other field. Returns the
+/// `schema` field, for the caller to check once the whole document has been read. An error
+/// returned by `visit` stops the walk.
+fn walk<'de, D, V, F>(de: D, visit: &mut F) -> Result<Option<serde_json::Value>, D::Error>
+where
+    D: Deserializer<'de>,
+    V: Deserialize<'de>,
+    F: FnMut(Section, Cow<'de, str>, V) -> Result<(), String>,
+{
+    de.deserialize_map(Document { visit, value: PhantomData })
+}
+
+struct Document<'f, F, V> {
+    visit: &'f mut F,
+    value: PhantomData<V>,
+}
+
+impl<'de, F, V> Visitor<'de> for Document<'_, F, V>
+where
+    V: Deserialize<'de>,
+    F: FnMut(Section, Cow<'de, str>, V) -> Result<(), String>,
+{
+    type Value = Option<serde_json::Value>;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a capcache database: an object with \"schema\", \"models\" and \"failures\"")
     }
-    serde_json::from_value(value).map_err(|e| parse_error(path, &e))
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut schema = None;
+        while let Some(Key(key)) = map.next_key()? {
+            let section = match &*key {
+                "schema" => {
+                    schema = Some(map.next_value()?);
+                    continue;
+                }
+                "models" => Section::Models,
+                "failures" => Section::Failures,
+                _ => {
+                    map.next_value::<IgnoredAny>()?;
+                    continue;
+                }
+            };
+            map.next_value_seed(Entries { section, visit: &mut *self.visit, value: PhantomData })?;
+        }
+        Ok(schema)
+    }
+}
+
+struct Entries<'f, F, V> {
+    section: Section,
+    visit: &'f mut F,
+    value: PhantomData<V>,
+}
+
+impl<'de, F, V> DeserializeSeed<'de> for Entries<'_, F, V>
+where
+    V: Deserialize<'de>,
+    F: FnMut(Section, Cow<'de, str>, V) -> Result<(), String>,
+{
+    type Value = ();
+
+    fn deserialize<D: Deserializer<'de>>(self, de: D) -> Result<(), D::Error> {
+        de.deserialize_map(self)
+    }
+}
+
+impl<'de, F, V> Visitor<'de> for Entries<'_, F, V>
+where
+    V: Deserialize<'de>,
+    F: FnMut(Section, Cow<'de, str>, V) -> Result<(), String>,
+{
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("an object keyed by model id")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        while let Some(Key(id)) = map.next_key()? {
+            let value: V = map.next_value()?;
+            (self.visit)(self.section, id, value).map_err(de::Error::custom)?;
+        }
+        Ok(())
+    }
+}
+
+/// An object key, borrowed from the input when it has no escapes.
+struct Key<'de>(Cow<'de, str>);
+
+impl<'de> Deserialize<'de> for Key<'de> {
+    fn deserialize<D: Deserializer<'de>>(de: D) -> Result<Self, D::Error> {
+        struct KeyVisitor;
+        impl<'de> Visitor<'de> for KeyVisitor {
+            type Value = Key<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a string key")
+            }
+            fn visit_borrowed_str<E: de::Error>(self, s: &'de str) -> Result<Key<'de>, E> {
+                Ok(Key(Cow::Borrowed(s)))
+            }
+            fn visit_str<E: de::Error>(self, s: &str) -> Result<Key<'de>, E> {
+                Ok(Key(Cow::Owned(s.to_owned())))
+            }
+            fn visit_string<E: de::Error>(self, s: String) -> Result<Key<'de>, E> {
+                Ok(Key(Cow::Owned(s)))
+            }
+        }
+        de.deserialize_str(KeyVisitor)
+    }
 }
 
 fn parse_error(path: &Path, e: &serde_json::Error) -> StoreError {
     StoreError::Parse { path: path.to_owned(), line: e.line(), column: e.column(), message: e.to_string() }
 }
 
-/// Reads and validates a `db.json`.
-pub fn read(path: &Path) -> Result<Db, StoreError> {
-    let text = fs_err::read_to_string(path).map_err(|source| StoreError::Read { path: path.to_owned(), source })?;
-    parse(&text, path)
-}
-
-/// Reads `path` if it exists, else an empty database. An existing file that does not parse is an
-/// error: it is never silently replaced.
-pub fn read_or_empty(path: &Path) -> Result<Db, StoreError> {
-    match std::fs::metadata(path) {
-        Ok(_) => read(path),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Db::default()),
-        Err(source) => Err(StoreError::Read { path: path.to_owned(), source }),
+/// The schema field must be this capcache's.
+fn check_schema(path: &Path, schema: Option<serde_json::Value>) -> Result<(), StoreError> {
+    match schema.as_ref().and_then(serde_json::Value::as_u64) {
+        Some(n) if n == u64::from(SCHEMA) => Ok(()),
+        Some(found) => Err(StoreError::Schema { path: path.to_owned(), found, expected: SCHEMA }),
+        None => Err(StoreError::Parse {
+            path: path.to_owned(),
+            line: 1,
+            column: 1,
+            message: "no numeric \"schema\" field: this is not a capcache database".into(),
+        }),
     }
 }
 
-/// Writes `db` to `path` atomically. Refuses to replace an existing file that is not a valid
-/// database (someone's data, or a corrupt file worth a look). Returns whether the bytes changed.
-pub fn write(path: &Path, db: &Db) -> Result<bool, StoreError> {
-    let text = db.to_canonical_json();
-    match std::fs::read_to_string(path) {
-        Ok(old) => {
-            parse(&old, path)?;
-            if old == text {
-                return Ok(false);
+/// Decodes one entry's raw JSON, naming the file and the id when it does not fit the schema.
+pub(crate) fn decode<'a, T: Deserialize<'a>>(path: &Path, id: &str, raw: &'a str) -> Result<T, StoreError> {
+    serde_json::from_str(raw).map_err(|e| StoreError::BadEntry {
+        path: path.to_owned(),
+        id: id.to_owned(),
+        message: e.to_string(),
+    })
+}
+
+/// One decoded entry of a database.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Entry {
+    Model(String, Box<Record>),
+    Failure(String, Failure),
+}
+
+/// Streams a database from `reader` in bounded memory, calling `on` with each decoded entry in
+/// file order. A wrong schema is reported in preference to an entry that does not decode (the
+/// schema comes last in canonical order, so entries are handed on before it is known: callers
+/// that keep them do so in a transaction or a temp file they drop on error). An error from `on`
+/// stops the walk and is returned.
+pub fn for_each_entry(
+    reader: impl Read,
+    path: &Path,
+    mut on: impl FnMut(Entry) -> Result<(), StoreError>,
+) -> Result<(), StoreError> {
+    let mut failed: Option<StoreError> = None;
+    let mut aborted = false;
+    let mut de = serde_json::Deserializer::from_reader(std::io::BufReader::with_capacity(1 << 16, reader));
+    let walked = walk(&mut de, &mut |section, id: Cow<str>, raw: Box<RawValue>| {
+        if failed.is_some() {
+            return Ok(());
+        }
+        let entry = match section {
+            Section::Models => decode(path, &id, raw.get()).map(|r| Entry::Model(id.into_owned(), Box::new(r))),
+            Section::Failures => decode(path, &id, raw.get()).map(|f| Entry::Failure(id.into_owned(), f)),
+        };
+        // An entry that does not decode is kept for after the schema check; the walk goes on.
+        match entry.and_then(&mut on) {
+            Ok(()) => Ok(()),
+            Err(e @ StoreError::BadEntry { .. }) => {
+                failed = Some(e);
+                Ok(())
+            }
+            Err(e) => {
+                failed = Some(e);
+                aborted = true;
+                Err("stopped".to_owned())
             }
         }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-        Err(source) => return Err(StoreError::Read { path: path.to_owned(), source }),
-    }
-    write_atomic(path, text.as_bytes())?;
-    Ok(true)
+    });
+    let schema = match walked {
+        Ok(schema) => schema,
+        Err(_) if aborted => return Err(failed.expect("the error that stopped the walk")),
+        Err(e) => return Err(parse_error(path, &e)),
+    };
+    de.end().map_err(|e| parse_error(path, &e))?;
+    check_schema(path, schema)?;
+    failed.map_or(Ok(()), Err)
 }
 
-/// Temp file beside `path`, write, fsync, rename over `path`, fsync the folder.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
-    let werr = |source| StoreError::Write { path: path.to_owned(), source };
-    let dir = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
-    };
-    let mut tmp = tempfile::Builder::new().prefix(".db.json.").suffix(".tmp").tempfile_in(dir).map_err(werr)?;
-    tmp.write_all(bytes).map_err(werr)?;
-    tmp.as_file().sync_all().map_err(werr)?;
-    tmp.persist(path).map_err(|e| werr(e.error))?;
-    if let Ok(d) = std::fs::File::open(dir) {
-        let _ = d.sync_all();
+/// Reads a whole `db.json` into memory (for small files and tests; commands stream).
+pub fn read(path: &Path) -> Result<Db, StoreError> {
+    let file = std::fs::File::open(path).map_err(|source| StoreError::Read { path: path.to_owned(), source })?;
+    parse(file, path)
+}
+
+/// Parses a whole database into memory; `path` names it in errors.
+pub fn parse(reader: impl Read, path: &Path) -> Result<Db, StoreError> {
+    let mut db = Db::default();
+    for_each_entry(reader, path, |entry| {
+        match entry {
+            Entry::Model(id, r) => {
+                db.models.insert(id, *r);
+            }
+            Entry::Failure(id, f) => {
+                db.failures.insert(id, f);
+            }
+        }
+        Ok(())
+    })?;
+    Ok(db)
+}
+
+/// A database's text with the position of each entry: one pass over the text, no entry decoded
+/// until it is asked for.
+pub struct Index {
+    text: Cow<'static, str>,
+    path: PathBuf,
+    models: Vec<(String, Range<usize>)>,
+    failures: Vec<(String, Range<usize>)>,
+}
+
+impl Index {
+    /// Indexes database text; `path` names it in errors.
+    pub fn new(text: Cow<'static, str>, path: &Path) -> Result<Index, StoreError> {
+        let (mut models, mut failures) = (Vec::new(), Vec::new());
+        let base = text.as_ptr() as usize;
+        let mut de = serde_json::Deserializer::from_str(&text);
+        let schema = walk(&mut de, &mut |section, id: Cow<str>, raw: &RawValue| {
+            let start = raw.get().as_ptr() as usize - base;
+            let span = (id.into_owned(), start..start + raw.get().len());
+            match section {
+                Section::Models => models.push(span),
+                Section::Failures => failures.push(span),
+            }
+            Ok(())
+        })
+        .map_err(|e| parse_error(path, &e))?;
+        de.end().map_err(|e| parse_error(path, &e))?;
+        check_schema(path, schema)?;
+        Ok(Index { text, path: path.to_owned(), models, failures })
     }
-    Ok(())
+
+    /// Reads and indexes a `db.json`.
+    pub fn read(path: &Path) -> Result<Index, StoreError> {
+        let bytes = std::fs::read(path).map_err(|source| StoreError::Read { path: path.to_owned(), source })?;
+        let text = String::from_utf8(bytes).map_err(|e| StoreError::Parse {
+            path: path.to_owned(),
+            line: 1,
+            column: 1,
+            message: format!("not UTF-8 text (invalid byte at offset {})", e.utf8_error().valid_up_to()),
+        })?;
+        Index::new(Cow::Owned(text), path)
+    }
+
+    /// The entries of a section, `(id, raw JSON)`, in file order.
+    pub fn entries(&self, section: Section) -> impl Iterator<Item = (&str, &str)> {
+        let list = match section {
+            Section::Models => &self.models,
+            Section::Failures => &self.failures,
+        };
+        list.iter().map(|(id, span)| (id.as_str(), &self.text[span.clone()]))
+    }
+
+    /// The entry for `id`, matched exactly, else ignoring ASCII case (as the Hub matches ids).
+    /// When the document repeats an id, its last occurrence counts, as in a full parse.
+    pub fn find(&self, section: Section, id: &str) -> Option<(&str, &str)> {
+        self.entries(section)
+            .filter(|(k, _)| *k == id)
+            .last()
+            .or_else(|| self.entries(section).find(|(k, _)| k.eq_ignore_ascii_case(id)))
+    }
+
+    /// Decodes an entry of this index.
+    pub fn decode<'a, T: Deserialize<'a>>(&self, id: &str, raw: &'a str) -> Result<T, StoreError> {
+        decode(&self.path, id, raw)
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    const TEXT: &str = "{\"schema\": 1, \"extra\": [1, {\"models\": 2}], \"models\": {\"a/b\": {\"x\": 1}, \"C/D\": [2]}, \
+                        \"failures\": {\"e/f\": {\"y\": \"z\"}}}";
+
     #[test]
-    fn corrupt_file_is_refused_and_left_untouched() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("db.json");
-        std::fs::write(&path, "{\"schema\": 1, \"models\": {").unwrap();
-        let err = write(&path, &Db::default()).unwrap_err();
-        assert!(matches!(err, StoreError::Parse { .. }), "{err}");
-        assert!(err.to_string().contains("db.json"));
-        assert_eq!(std::fs::read_to_string(&path).unwrap(), "{\"schema\": 1, \"models\": {");
+    fn index_finds_entries_exactly_then_ignoring_case() {
+        let idx = Index::new(Cow::Borrowed(TEXT), Path::new("t.json")).unwrap();
+        assert_eq!(idx.find(Section::Models, "a/b"), Some(("a/b", "{\"x\": 1}")));
+        assert_eq!(idx.find(Section::Models, "c/d"), Some(("C/D", "[2]")));
+        assert_eq!(idx.find(Section::Models, "e/f"), None);
+        assert_eq!(idx.find(Section::Failures, "E/F"), Some(("e/f", "{\"y\": \"z\"}")));
+        assert_eq!(idx.entries(Section::Models).count(), 2);
     }
 
     #[test]
-    fn wrong_schema_is_refused() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("db.json");
-        std::fs::write(&path, "{\"schema\": 7, \"models\": {}}").unwrap();
-        assert!(matches!(read(&path), Err(StoreError::Schema { found: 7, .. })));
-        assert!(matches!(write(&path, &Db::default()), Err(StoreError::Schema { .. })));
+    fn wrong_or_missing_schema_and_bad_syntax_are_refused() {
+        let p = Path::new("t.json");
+        let schema2 = "{\"models\": {\"a/b\": 5}, \"schema\": 2}";
+        assert!(matches!(Index::new(Cow::Borrowed(schema2), p), Err(StoreError::Schema { found: 2, .. })));
+        // The schema wins over an entry that does not decode, wherever the schema is.
+        let err = for_each_entry(schema2.as_bytes(), p, |_| Ok(())).unwrap_err();
+        assert!(matches!(err, StoreError::Schema { found: 2, .. }), "{err}");
+        let no_schema = "{\"models\": {}}";
+        assert!(matches!(Index::new(Cow::Borrowed(no_schema), p), Err(StoreError::Parse { .. })));
+        let truncated = "{\"schema\": 1, \"models\": {\"a/b\": ";
+        let err = for_each_entry(truncated.as_bytes(), p, |_| Ok(())).unwrap_err();
+        assert!(matches!(err, StoreError::Parse { line: 1, .. }), "{err}");
+        let trailing = "{\"schema\": 1} x";
+        assert!(matches!(Index::new(Cow::Borrowed(trailing), p), Err(StoreError::Parse { .. })));
     }
 
     #[test]
-    fn failed_write_leaves_old_file_intact() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("db.json");
-        write(&path, &Db::default()).unwrap();
-        let before = std::fs::read(&path).unwrap();
-        // A target whose folder cannot take the temp file: the write fails before the rename.
-        let blocked = dir.path().join("missing-dir").join("db.json");
-        assert!(write_atomic(&blocked, b"x").is_err());
-        // A write whose rename fails (the target is a directory) leaves no temp file behind.
-        let as_dir = dir.path().join("isdir");
-        std::fs::create_dir(&as_dir).unwrap();
-        assert!(write_atomic(&as_dir, b"new").is_err());
-        assert_eq!(std::fs::read(&path).unwrap(), before);
-        let leftovers: Vec<_> = std::fs::read_dir(dir.path())
-            .unwrap()
-            .filter_map(|e| e.ok())
-            .filter(|e| e.file_name().to_string_lossy().ends_with(".tmp"))
-            .collect();
-        assert!(leftovers.is_empty(), "temp files left: {leftovers:?}");
-    }
-
-    #[test]
-    fn unchanged_write_reports_no_change() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("db.json");
-        assert!(write(&path, &Db::default()).unwrap());
-        assert!(!write(&path, &Db::default()).unwrap());
+    fn a_bad_entry_is_named_and_an_error_from_the_caller_stops_the_walk() {
+        let p = Path::new("t.json");
+        let bad = "{\"schema\": 1, \"models\": {\"a/b\": {\"revision\": 5}}}";
+        let err = for_each_entry(bad.as_bytes(), p, |_| Ok(())).unwrap_err();
+        assert!(matches!(&err, StoreError::BadEntry { id, .. } if id == "a/b"), "{err}");
+        assert!(err.to_string().contains("t.json"), "{err}");
+        let db = crate::store::embedded::TEXT;
+        let mut seen = 0;
+        let err = for_each_entry(db.as_bytes(), p, |_| {
+            seen += 1;
+            Err(StoreError::Locked { path: p.into(), lock: p.into(), holder: "test".into() })
+        })
+        .unwrap_err();
+        assert!(matches!(err, StoreError::Locked { .. }), "{err}");
+        assert_eq!(seen, 1);
     }
 }
