@@ -31,100 +31,93 @@ fn stats_json(s: &Stats) -> serde_json::Value {
 }
 
 fn path_json(s: &Option<Setting<PathBuf>>) -> serde_json::Value {
-    match s {
-        Some(s) => json!({"path": s.value, "from": s.from}),
-        None => serde_json::Value::Null,
-    }
+    s.as_ref().map_or(serde_json::Value::Null, |s| json!({"path": s.value, "from": s.from}))
+}
+
+fn path_text(s: &Option<Setting<PathBuf>>) -> String {
+    s.as_ref()
+        .map_or_else(|| "unknown: set HF_HOME (or HOME)".to_owned(), |s| format!("{} ({})", s.value.display(), s.from))
+}
+
+/// The db's file, what named it, and when it was last modified (seconds since the epoch).
+fn file_facts(origin: &DbOrigin) -> Option<(&std::path::Path, &'static str, Option<u64>)> {
+    let DbOrigin::File(path, by) = origin else { return None };
+    let modified = std::fs::metadata(path)
+        .and_then(|m| m.modified())
+        .ok()
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map(|d| d.as_secs());
+    Some((path, *by, modified))
 }
 
 pub fn env(json_out: bool, db_path: Option<PathBuf>) -> anyhow::Result<u8> {
     let hf = Hf::from_env();
     let (store, origin) = db::open(db_path)?;
     let stats = store.stats()?;
-    let embedded = ReadStore::embedded()?.stats()?;
-    let mut db = stats_json(&stats);
-    match &origin {
-        DbOrigin::File(path, by) => {
+    let kind = match (&store, &origin) {
+        (_, DbOrigin::Embedded) => "embedded",
+        (ReadStore::Sqlite(_), _) => "sqlite",
+        (ReadStore::Json(_), _) => "json",
+    };
+    let file = file_facts(&origin);
+    let now = time::parse_rfc3339(&time::now_rfc3339()).unwrap_or(0);
+    let age = file.and_then(|(_, _, m)| m).map(|m| now.saturating_sub(m));
+    let token = hf.token(None).map(|(_, source)| source);
+    let no_token = if hf.implicit_token_disabled {
+        "HF_HUB_DISABLE_IMPLICIT_TOKEN is set: only a --token is sent"
+    } else {
+        "no HF_TOKEN, HUGGING_FACE_HUB_TOKEN or token file"
+    };
+    if json_out {
+        let mut db = stats_json(&stats);
+        db["kind"] = json!(kind);
+        if let Some((path, by, modified)) = file {
             db["path"] = json!(path);
             db["chosen_by"] = json!(by);
-            db["kind"] = json!(if matches!(store, ReadStore::Sqlite(_)) { "sqlite" } else { "json" });
-            let modified = std::fs::metadata(path)
-                .and_then(|m| m.modified())
-                .ok()
-                .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-                .map(|d| d.as_secs());
-            if let Some(m) = modified {
-                db["modified"] = json!(time::format_unix(m));
-                let now = time::parse_rfc3339(&time::now_rfc3339()).unwrap_or(m);
-                db["age_seconds"] = json!(now.saturating_sub(m));
-            }
+            db["modified"] = json!(modified.map(time::format_unix));
+            db["age_seconds"] = json!(age);
         }
-        DbOrigin::Embedded => {
-            db["kind"] = json!("embedded");
-            db["chosen_by"] = json!("no --db, CAPCACHE_DB or ./db.json");
-        }
-    }
-    let token = match hf.token(None).map(|(_, source)| source) {
-        Some(TokenSource::File(path)) => json!({"from": "file", "path": path}),
-        Some(source) => json!({"from": source.to_string()}),
-        None if hf.implicit_token_disabled => {
-            json!({"from": null, "note": "HF_HUB_DISABLE_IMPLICIT_TOKEN is set: only a --token is sent"})
-        }
-        None => json!({"from": null, "note": "no HF_TOKEN, HUGGING_FACE_HUB_TOKEN or token file"}),
-    };
-    let value = json!({
-        "version": env!("CARGO_PKG_VERSION"),
-        "db": db,
-        "embedded_db": stats_json(&embedded),
-        "endpoint": {"url": hf.endpoint.value, "from": hf.endpoint.from},
-        "token": token,
-        "hf_home": path_json(&hf.home),
-        "hub_cache": path_json(&hf.hub_cache),
-        "token_path": path_json(&hf.token_path),
-        "offline": hf.offline,
-    });
-    if json_out {
+        let token = match &token {
+            Some(TokenSource::File(path)) => json!({"from": "file", "path": path}),
+            Some(source) => json!({"from": source.to_string()}),
+            None => json!({"from": null, "note": no_token}),
+        };
+        let value = json!({
+            "version": env!("CARGO_PKG_VERSION"),
+            "db": db,
+            "embedded_db": stats_json(&ReadStore::embedded()?.stats()?),
+            "endpoint": {"url": hf.endpoint.value, "from": hf.endpoint.from},
+            "token": token,
+            "hf_home": path_json(&hf.home),
+            "hub_cache": path_json(&hf.hub_cache),
+            "token_path": path_json(&hf.token_path),
+            "offline": hf.offline,
+        });
         println!("{}", serde_json::to_string_pretty(&value)?);
         return Ok(0);
     }
-    let s = |v: &serde_json::Value| match v {
-        serde_json::Value::String(s) => s.clone(),
-        serde_json::Value::Null => "-".to_owned(),
-        other => other.to_string(),
-    };
-    let path_line = |v: &serde_json::Value| {
-        if v.is_null() {
-            "unknown (set HF_HOME or HOME)".to_owned()
-        } else {
-            format!("{} ({})", s(&v["path"]), s(&v["from"]))
-        }
-    };
     println!("capcache     {}", version());
-    let age = db.get("age_seconds").and_then(|a| a.as_u64()).map(|a| format!(", modified {}", human_age(a)));
+    let chosen = file.map_or_else(|| "no --db, CAPCACHE_DB or ./db.json".to_owned(), |(_, by, _)| format!("from {by}"));
+    let modified = age.map(|a| format!(", file modified {}", human_age(a))).unwrap_or_default();
     println!(
-        "db           {origin} ({}, chosen by {}): {} models, {} failures, newest record {}{}",
-        s(&db["kind"]),
-        s(&db["chosen_by"]),
+        "db           {origin} ({kind}, {chosen}): {} models, {} failures, newest record {}{modified}",
         stats.models,
         stats.failures,
         stats.newest.as_deref().unwrap_or("none"),
-        age.unwrap_or_default()
     );
     println!("endpoint     {} ({})", hf.endpoint.value, hf.endpoint.from);
-    let token_line = match (&value["token"]["from"], &value["token"]["path"]) {
-        (serde_json::Value::Null, _) => format!("none: {}", s(&value["token"]["note"])),
-        (_, serde_json::Value::String(p)) => format!("from the file {p}"),
-        (from, _) => format!("from {}", s(from)),
-    };
-    println!("token        {token_line}");
-    println!("hf home      {}", path_line(&value["hf_home"]));
-    println!("hub cache    {}", path_line(&value["hub_cache"]));
-    println!("token file   {}", path_line(&value["token_path"]));
+    match token {
+        Some(source) => println!("token        from {source}"),
+        None => println!("token        none: {no_token}"),
+    }
+    println!("hf home      {}", path_text(&hf.home));
+    println!("hub cache    {}", path_text(&hf.hub_cache));
+    println!("token file   {}", path_text(&hf.token_path));
     println!("offline      {}", if hf.offline { "yes (HF_HUB_OFFLINE)" } else { "no" });
     Ok(0)
 }
 
-/// `90` -> `1 min ago`.
+/// `90` -> `90 s ago`.
 fn human_age(secs: u64) -> String {
     match secs {
         s if s < 120 => format!("{s} s ago"),

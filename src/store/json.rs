@@ -35,26 +35,51 @@ where
     V: Deserialize<'de>,
     F: FnMut(Section, Cow<'de, str>, V) -> Result<(), String>,
 {
-    de.deserialize_map(Document { visit, value: PhantomData })
+    Walk { section: None, visit, value: PhantomData }.deserialize(de)
 }
 
-struct Document<'f, F, V> {
+/// The document (`section` none) or one of its maps of entries.
+struct Walk<'f, F, V> {
+    section: Option<Section>,
     visit: &'f mut F,
     value: PhantomData<V>,
 }
 
-impl<'de, F, V> Visitor<'de> for Document<'_, F, V>
+impl<'de, F, V> DeserializeSeed<'de> for Walk<'_, F, V>
 where
     V: Deserialize<'de>,
     F: FnMut(Section, Cow<'de, str>, V) -> Result<(), String>,
 {
     type Value = Option<serde_json::Value>;
 
+    fn deserialize<D: Deserializer<'de>>(self, de: D) -> Result<Self::Value, D::Error> {
+        de.deserialize_map(self)
+    }
+}
+
+impl<'de, F, V> Visitor<'de> for Walk<'_, F, V>
+where
+    V: Deserialize<'de>,
+    F: FnMut(Section, Cow<'de, str>, V) -> Result<(), String>,
+{
+    /// The document's `schema` field.
+    type Value = Option<serde_json::Value>;
+
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("a capcache database: an object with \"schema\", \"models\" and \"failures\"")
+        f.write_str(match self.section {
+            None => "a capcache database: an object with \"schema\", \"models\" and \"failures\"",
+            Some(_) => "an object keyed by model id",
+        })
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        if let Some(section) = self.section {
+            while let Some(Key(id)) = map.next_key()? {
+                let value: V = map.next_value()?;
+                (self.visit)(section, id, value).map_err(de::Error::custom)?;
+            }
+            return Ok(None);
+        }
         let mut schema = None;
         while let Some(Key(key)) = map.next_key()? {
             let section = match &*key {
@@ -69,47 +94,9 @@ where
                     continue;
                 }
             };
-            map.next_value_seed(Entries { section, visit: &mut *self.visit, value: PhantomData })?;
+            map.next_value_seed(Walk { section: Some(section), visit: &mut *self.visit, value: PhantomData })?;
         }
         Ok(schema)
-    }
-}
-
-struct Entries<'f, F, V> {
-    section: Section,
-    visit: &'f mut F,
-    value: PhantomData<V>,
-}
-
-impl<'de, F, V> DeserializeSeed<'de> for Entries<'_, F, V>
-where
-    V: Deserialize<'de>,
-    F: FnMut(Section, Cow<'de, str>, V) -> Result<(), String>,
-{
-    type Value = ();
-
-    fn deserialize<D: Deserializer<'de>>(self, de: D) -> Result<(), D::Error> {
-        de.deserialize_map(self)
-    }
-}
-
-impl<'de, F, V> Visitor<'de> for Entries<'_, F, V>
-where
-    V: Deserialize<'de>,
-    F: FnMut(Section, Cow<'de, str>, V) -> Result<(), String>,
-{
-    type Value = ();
-
-    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("an object keyed by model id")
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
-        while let Some(Key(id)) = map.next_key()? {
-            let value: V = map.next_value()?;
-            (self.visit)(self.section, id, value).map_err(de::Error::custom)?;
-        }
-        Ok(())
     }
 }
 
