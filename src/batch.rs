@@ -1,10 +1,16 @@
 //! The parallel build: resolve every model of a list through the strategy chain (a rayon pool of
 //! `jobs` workers sharing one source), keep each result in the SQLite store as soon as it is known,
 //! and skip models whose commit has not changed since their record was made (one request each).
-//! A failure never erases a model's earlier good record; unchanged facts keep their timestamps so
-//! an unchanged upstream gives a byte-identical export.
+//!
+//! Never worse: a failure never erases a model's earlier record, and a record is replaced only by
+//! one at least as good (exact over estimate over approximate) at the same commit, or by any record
+//! of another commit; a worse result at an unchanged commit fails the model for this run instead.
+//! Records remember the options that made them, so a build with options that could do better
+//! (`--verify`, `--allow-download`, another `--gguf`) re-resolves them without `--refresh`.
+//! Unchanged facts keep their timestamps so an unchanged upstream gives a byte-identical export.
 
 use std::collections::BTreeMap;
+use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
@@ -12,17 +18,20 @@ use std::time::Instant;
 use rayon::prelude::*;
 
 use crate::id::Entry;
-use crate::record::Failure;
-use crate::source::Source;
+use crate::record::{Failure, Outcome, Record, Severity, Strategy};
+use crate::source::{Deadline, Source};
 use crate::store::StoreError;
-use crate::store::sqlite::SqliteStore;
+use crate::store::sqlite::{SqliteStore, Stored};
 use crate::strategy::{self, Options};
 use crate::time;
+
+/// The most models resolved at once.
+pub const MAX_JOBS: usize = 256;
 
 /// How to build.
 #[derive(Debug, Clone)]
 pub struct BuildOptions {
-    /// Models resolved at once.
+    /// Models resolved at once (1 to [`MAX_JOBS`]).
     pub jobs: usize,
     /// Re-resolve every model even when its commit is unchanged.
     pub refresh: bool,
@@ -37,15 +46,15 @@ pub struct BuildOptions {
 
 /// What happened to one model.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Outcome {
+pub enum Finished {
     /// Resolved (new or changed facts) by this strategy.
-    Resolved(String),
+    Resolved(Strategy),
     /// Resolved again with the same facts.
-    Same(String),
+    Same(Strategy),
     /// Commit unchanged since the record was made: nothing read but the commit.
     Unchanged,
-    /// Failed with this outcome (an earlier record, if any, is kept).
-    Failed(String, String),
+    /// Failed with this outcome and message (an earlier record, if any, is kept).
+    Failed(Outcome, String),
     /// Not started (a failure stopped the build).
     Skipped,
 }
@@ -54,16 +63,16 @@ pub enum Outcome {
 #[derive(Debug, Clone)]
 pub struct Event<'a> {
     pub id: &'a str,
-    pub outcome: &'a Outcome,
+    pub finished: &'a Finished,
 }
 
 /// The end-of-build summary.
 #[derive(Debug, Clone, Default, serde::Serialize)]
 pub struct Summary {
     pub models: usize,
-    pub resolved_by_strategy: BTreeMap<String, u64>,
+    pub resolved_by_strategy: BTreeMap<Strategy, u64>,
     pub unchanged: u64,
-    pub failed_by_outcome: BTreeMap<String, u64>,
+    pub failed_by_outcome: BTreeMap<Outcome, u64>,
     pub skipped: u64,
     pub requests: u64,
     pub bytes: u64,
@@ -76,7 +85,8 @@ impl Summary {
     }
 }
 
-/// Resolves `entries` into `store`. Store errors (disk full, corrupt store) abort the build.
+/// Resolves `entries` into `store`. Store errors (disk full, corrupt store) abort the build; a
+/// model's own trouble, a panic included, is that model's failure.
 pub fn build(
     source: &dyn Source,
     entries: &[Entry],
@@ -87,35 +97,38 @@ pub fn build(
     let start = Instant::now();
     let (req0, bytes0) = (source.counters().requests(), source.counters().bytes());
     let stop = AtomicBool::new(false);
-    let pool = rayon::ThreadPoolBuilder::new().num_threads(opts.jobs.max(1)).build().expect("thread pool");
-    let outcomes: Vec<Result<Outcome, StoreError>> = pool.install(|| {
+    let pool = rayon::ThreadPoolBuilder::new().num_threads(opts.jobs.clamp(1, MAX_JOBS)).build().expect("thread pool");
+    let outcomes: Vec<Result<Finished, StoreError>> = pool.install(|| {
         entries
             .par_iter()
             .with_max_len(1)
             .map(|entry| {
+                let id = entry.id.as_str();
                 if stop.load(Ordering::Relaxed) {
-                    let o = Outcome::Skipped;
-                    on_done(Event { id: entry.id.as_str(), outcome: &o });
-                    return Ok(o);
+                    let f = Finished::Skipped;
+                    on_done(Event { id, finished: &f });
+                    return Ok(f);
                 }
                 let span = tracing::info_span!("model", id = %entry.id);
                 let _guard = span.enter();
-                let o = one(source, entry, store, opts)?;
-                if matches!(o, Outcome::Failed(..)) && opts.fail_fast {
+                let f = catch_unwind(AssertUnwindSafe(|| one(source, entry, store, opts))).unwrap_or_else(|_| {
+                    Ok(Finished::Failed(Outcome::InternalError, format!("{id}: capcache panicked; this is a bug")))
+                })?;
+                if matches!(f, Finished::Failed(..)) && opts.fail_fast {
                     stop.store(true, Ordering::Relaxed);
                 }
-                on_done(Event { id: entry.id.as_str(), outcome: &o });
-                Ok(o)
+                on_done(Event { id, finished: &f });
+                Ok(f)
             })
             .collect()
     });
     let mut s = Summary { models: entries.len(), ..Summary::default() };
     for o in outcomes {
         match o? {
-            Outcome::Resolved(st) | Outcome::Same(st) => *s.resolved_by_strategy.entry(st).or_default() += 1,
-            Outcome::Unchanged => s.unchanged += 1,
-            Outcome::Failed(outcome, _) => *s.failed_by_outcome.entry(outcome).or_default() += 1,
-            Outcome::Skipped => s.skipped += 1,
+            Finished::Resolved(st) | Finished::Same(st) => *s.resolved_by_strategy.entry(st).or_default() += 1,
+            Finished::Unchanged => s.unchanged += 1,
+            Finished::Failed(outcome, _) => *s.failed_by_outcome.entry(outcome).or_default() += 1,
+            Finished::Skipped => s.skipped += 1,
         }
     }
     s.requests = source.counters().requests() - req0;
@@ -128,65 +141,88 @@ fn lock(store: &Mutex<SqliteStore>) -> std::sync::MutexGuard<'_, SqliteStore> {
     store.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
-/// One model: the commit check, the chain, the store.
+/// Whether the chain with `chain`'s options could make a better record than `r` at the same commit.
+fn could_improve(r: &Record, chain: &Options) -> bool {
+    let made = &r.made_with;
+    (chain.verify && !made.verify && r.strategy == Strategy::HubMetadata)
+        || (chain.allows_download() && !made.allow_download && !r.exact)
+        || (chain.gguf != made.gguf && r.strategy == Strategy::Gguf)
+}
+
+/// Whether a stored record needs no more than its commit checked.
+fn settled(s: &Stored, opts: &BuildOptions) -> bool {
+    let fresh = match opts.max_age {
+        None => true,
+        Some(max) => {
+            let now = time::parse_rfc3339(&opts.now).unwrap_or(0);
+            time::parse_rfc3339(&s.checked_at).is_some_and(|t| now.saturating_sub(t) <= max)
+        }
+    };
+    !opts.refresh && fresh && !could_improve(&s.record, &opts.chain)
+}
+
+/// One model: the commit check, the chain, the never-worse rule, the store.
 fn one(
     source: &dyn Source,
     entry: &Entry,
     store: &Mutex<SqliteStore>,
     opts: &BuildOptions,
-) -> Result<Outcome, StoreError> {
+) -> Result<Finished, StoreError> {
     let id = entry.id.as_str();
     let revision = entry.revision.as_deref().unwrap_or("main");
     let stored = lock(store).get(id)?;
     let old_failure = lock(store).get_failure(id)?;
-    let fresh = |checked_at: &str| match opts.max_age {
-        None => true,
-        Some(max) => {
-            let now = time::parse_rfc3339(&opts.now).unwrap_or(0);
-            time::parse_rfc3339(checked_at).is_some_and(|t| now.saturating_sub(t) <= max)
-        }
-    };
-    let fail = |e: crate::source::SourceError| Failure {
-        outcome: e.outcome().into(),
-        message: e.to_string(),
-        at: opts.now.clone(),
-        tried: vec![],
-    };
     // A record whose commit is unchanged upstream costs one cheap request and nothing else.
-    if let Some(s) = &stored
-        && !opts.refresh
-        && fresh(&s.checked_at)
-        && source.commit(&entry.id, revision).is_ok_and(|sha| sha == s.record.revision)
-    {
-        if old_failure.is_some() {
-            lock(store).clear_failure(id)?;
+    if let Some(s) = stored.as_ref().filter(|s| settled(s, opts)) {
+        let deadline = opts.chain.limits.timeout.map_or(Deadline::NONE, Deadline::after);
+        if source.commit(&entry.id, revision, deadline).is_ok_and(|sha| sha == s.record.revision) {
+            if old_failure.is_some() {
+                lock(store).clear_failure(id)?;
+            }
+            return Ok(Finished::Unchanged);
         }
-        return Ok(Outcome::Unchanged);
     }
-    let result = source
-        .snapshot(&entry.id, revision)
-        .map_err(fail)
-        .and_then(|snap| strategy::resolve_snapshot(source, &snap, &opts.chain, &opts.now));
-    match result {
-        Ok(mut record) => {
-            let same = stored.as_ref().is_some_and(|s| s.record.same_facts(&record));
-            if let (true, Some(s)) = (same, &stored) {
-                record.resolved_at.clone_from(&s.record.resolved_at);
+    let failure = match strategy::resolve(source, &entry.id, revision, &opts.chain, &opts.now) {
+        Ok(mut record) => match stored.as_ref().filter(|s| s.record.revision == record.revision) {
+            Some(s) if record.quality() < s.record.quality() => worse(&s.record, record, &opts.now),
+            _ => {
+                let same = stored.as_ref().is_some_and(|s| s.record.same_facts(&record));
+                if let (true, Some(s)) = (same, &stored) {
+                    record.resolved_at.clone_from(&s.record.resolved_at);
+                }
+                let strategy = record.strategy;
+                lock(store).put_record(id, &record, &opts.now)?;
+                return Ok(if same { Finished::Same(strategy) } else { Finished::Resolved(strategy) });
             }
-            let strategy = record.strategy.clone();
-            lock(store).put_record(id, &record, &opts.now)?;
-            Ok(if same { Outcome::Same(strategy) } else { Outcome::Resolved(strategy) })
-        }
-        Err(mut failure) => {
-            if let Some(old) = &old_failure
-                && old.same_facts(&failure)
-            {
-                failure.at.clone_from(&old.at);
-            }
-            tracing::warn!(model = id, outcome = %failure.outcome, "{}", failure.message);
-            lock(store).put_failure(id, &failure)?;
-            Ok(Outcome::Failed(failure.outcome, failure.message))
-        }
+        },
+        Err(failure) => failure,
+    };
+    let mut failure = failure;
+    if let Some(old) = &old_failure
+        && old.same_facts(&failure)
+    {
+        failure.at.clone_from(&old.at);
+    }
+    tracing::warn!(model = id, outcome = %failure.outcome, "{}", failure.message);
+    lock(store).put_failure(id, &failure)?;
+    Ok(Finished::Failed(failure.outcome, failure.message))
+}
+
+/// The failure that keeps `kept` when this run could only make the worse `new` at the same commit.
+fn worse(kept: &Record, new: Record, now: &str) -> Failure {
+    let why = new.tried.iter().find(|t| t.outcome.severity() != Severity::Absent);
+    let (outcome, reason) = match why {
+        Some(t) => (t.outcome, format!("{}: {}", t.strategy, t.message.as_deref().unwrap_or(t.outcome.as_str()))),
+        None => (Outcome::Unresolved, format!("only {} answered", new.strategy)),
+    };
+    Failure {
+        outcome,
+        message: format!(
+            "kept the earlier {} record of this commit: this run could only make a worse one ({reason})",
+            kept.strategy
+        ),
+        at: now.into(),
+        tried: new.tried,
     }
 }
 

@@ -182,8 +182,9 @@ pub struct BuildArgs {
     pub source: SourceArgs,
     #[command(flatten)]
     pub chain: ChainArgs,
-    /// Models resolved in parallel.
-    #[arg(long, default_value_t = 8, value_name = "N")]
+    /// Models resolved in parallel (1 to 256).
+    #[arg(long, default_value_t = 8, value_name = "N",
+          value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=256))]
     pub jobs: usize,
     /// Re-resolve every model, even those whose commit is unchanged.
     #[arg(long, conflicts_with = "max_age")]
@@ -232,11 +233,14 @@ pub struct SourceArgs {
     /// $HF_TOKEN_PATH, else $HF_HOME/token; none of those with HF_HUB_DISABLE_IMPLICIT_TOKEN=1].
     #[arg(long, value_name = "TOKEN")]
     pub token: Option<String>,
-    /// Requests in flight per host.
-    #[arg(long, default_value_t = 16, value_name = "N")]
+    /// Requests in flight per host (1 to 256).
+    #[arg(long, default_value_t = 16, value_name = "N",
+          value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=256))]
     pub max_in_flight: usize,
-    /// Attempts per request for transient errors (429, 5xx, resets, timeouts), the first included.
-    #[arg(long, default_value_t = 5, value_name = "N")]
+    /// Attempts per request for transient errors (429, 5xx, resets, timeouts), the first included
+    /// (1 to 20).
+    #[arg(long, default_value_t = 5, value_name = "N",
+          value_parser = clap::builder::RangedU64ValueParser::<u32>::new().range(1..=20))]
     pub attempts: u32,
 }
 
@@ -263,4 +267,12 @@ pub struct ChainArgs {
     /// Q4_K_M) [default: the highest precision present].
     #[arg(long, value_name = "NAME")]
     pub gguf: Option<String>,
+    /// Wall-clock limit per model, every request and retry included (`90s`, `5m`; `0` for none).
+    /// A model over it fails with `timeout`; the run goes on.
+    #[arg(long, default_value = "120s", value_name = "DUR")]
+    pub model_timeout: String,
+    /// Bytes read per model at most, across all its files, shards and split parts (`256MiB`,
+    /// `1GB`, a plain number of bytes). A model over it fails with `too-large`; the run goes on.
+    #[arg(long, default_value = "256MiB", value_name = "SIZE")]
+    pub max_model_bytes: String,
 }

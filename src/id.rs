@@ -1,5 +1,6 @@
-//! Model ids (`org/name`) and revisions: validation against the Hub's naming rules, and the
-//! `models.txt` list format (one id a line, optional `@revision`, `#` comments, blank lines).
+//! Model ids (`org/name`), revisions and repository file paths: validation against the Hub's
+//! naming rules, and the `models.txt` list format (one id a line, optional `@revision`, `#`
+//! comments, blank lines).
 
 use std::fmt;
 
@@ -83,6 +84,20 @@ pub fn check_revision(rev: &str) -> Result<(), IdError> {
     if ok { Ok(()) } else { Err(IdError::Revision(rev.to_owned())) }
 }
 
+/// Validates a repository-relative path taken from the network or an index file: no `..` or `.`
+/// component, no absolute path, no URL, no backslash, NUL or other control character, bounded
+/// length.
+pub fn check_repo_path(path: &str) -> Result<(), String> {
+    let bad = path.is_empty()
+        || path.len() > 1024
+        || path.starts_with('/')
+        || path.contains("://")
+        || path.contains('\\')
+        || path.chars().any(char::is_control)
+        || path.split('/').any(|c| c == ".." || c == "." || c.is_empty());
+    if bad { Err(format!("unsafe file path {:?} (absolute, URL, `..` or control characters)", path)) } else { Ok(()) }
+}
+
 /// One entry of a model list.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Entry {
@@ -158,6 +173,17 @@ mod tests {
         assert!(check_revision("main").is_ok());
         assert!(check_revision("refs/pr/1").is_ok());
         assert!(check_revision("../x").is_err());
+    }
+
+    #[test]
+    fn repo_paths() {
+        for ok in ["model.safetensors", "unet/diffusion_pytorch_model.safetensors", "a.b/c"] {
+            assert!(check_repo_path(ok).is_ok(), "{ok}");
+        }
+        for bad in ["../x.safetensors", "/etc/passwd", "a/../../b", "http://x/y", "a//b", "", "a\\b", "a\u{1b}[2Jb"] {
+            assert!(check_repo_path(bad).is_err(), "{bad}");
+        }
+        assert!(check_repo_path("a\u{1b}b").unwrap_err().contains("\\u{1b}"), "the message escapes what it quotes");
     }
 
     #[test]

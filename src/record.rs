@@ -11,6 +11,150 @@ use serde::{Deserialize, Serialize};
 /// The schema version this build reads and writes.
 pub const SCHEMA: u32 = 1;
 
+/// Declares a fieldless enum whose values are kebab-case strings in JSON and in text: one list of
+/// names, from which `ALL`, `as_str`, `Display`, `FromStr` and serde all come.
+macro_rules! string_enum {
+    ($(#[$meta:meta])* pub enum $name:ident { $($(#[$vmeta:meta])* $variant:ident = $text:literal,)+ }) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub enum $name { $($(#[$vmeta])* $variant,)+ }
+
+        impl $name {
+            /// Every value, in declaration order.
+            pub const ALL: &[$name] = &[$($name::$variant,)+];
+
+            pub fn as_str(self) -> &'static str {
+                match self { $($name::$variant => $text,)+ }
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+
+        impl PartialEq<&str> for $name {
+            fn eq(&self, other: &&str) -> bool {
+                self.as_str() == *other
+            }
+        }
+
+        impl std::str::FromStr for $name {
+            type Err = String;
+            fn from_str(s: &str) -> Result<$name, String> {
+                $name::ALL.iter().copied().find(|v| v.as_str() == s).ok_or_else(|| {
+                    let all: Vec<&str> = $name::ALL.iter().map(|v| v.as_str()).collect();
+                    format!("unknown {} {s:?}; known: {}", stringify!($name).to_lowercase(), all.join(", "))
+                })
+            }
+        }
+
+        impl Serialize for $name {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.serialize_str(self.as_str())
+            }
+        }
+
+        impl<'de> Deserialize<'de> for $name {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<$name, D::Error> {
+                let s = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+                s.parse().map_err(serde::de::Error::custom)
+            }
+        }
+    };
+}
+
+string_enum! {
+    /// A strategy, by the name records use. `ALL` is the chain order: `download` runs only when
+    /// allowed, and then before `config` (whoever allows a download wants an exact count).
+    pub enum Strategy {
+        HubMetadata = "hub-metadata",
+        Safetensors = "safetensors",
+        Pytorch = "pytorch",
+        Gguf = "gguf",
+        Download = "download",
+        Config = "config",
+    }
+}
+
+string_enum! {
+    /// Why a strategy did not answer, or why a model could not be resolved.
+    pub enum Outcome {
+        /// Nothing for this strategy in the repository.
+        Absent = "absent",
+        /// The strategy could answer but was not allowed to (downloads).
+        NotAllowed = "not-allowed",
+        Gated = "gated",
+        NotFound = "not-found",
+        RevisionNotFound = "revision-not-found",
+        EntryNotFound = "entry-not-found",
+        Unauthorized = "unauthorized",
+        RateLimited = "rate-limited",
+        ServerError = "server-error",
+        HttpError = "http-error",
+        NetworkError = "network-error",
+        MalformedResponse = "malformed-response",
+        RangeUnsupported = "range-unsupported",
+        ChangedUpstream = "changed-upstream",
+        /// A file over its cap, or a model over its byte budget.
+        TooLarge = "too-large",
+        IoError = "io-error",
+        InvalidFile = "invalid-file",
+        InvalidConfig = "invalid-config",
+        UnsupportedArchitecture = "unsupported-architecture",
+        DownloadTooLarge = "download-too-large",
+        NoDiskSpace = "no-disk-space",
+        DownloadFailed = "download-failed",
+        /// The model's wall-clock deadline passed.
+        Timeout = "timeout",
+        /// A bug: capcache panicked on this model.
+        InternalError = "internal-error",
+        /// The Hub is offline (`HF_HUB_OFFLINE`) and the local cache cannot answer.
+        Offline = "offline",
+        Unresolved = "unresolved",
+    }
+}
+
+/// How the strategy chain treats a miss.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Severity {
+    /// Nothing for this strategy here: try the next one.
+    Absent,
+    /// This strategy's files are unusable (malformed, lying, over a cap): try the next one.
+    Invalid,
+    /// The source misbehaved for now (rate limit, server error, network, a malformed answer, a file
+    /// changing under us): stop, fail the model for this run, keep its record, retry next run.
+    Transient,
+    /// The model cannot be read at all (gated, missing, over its deadline or budget, a bug): stop.
+    Fatal,
+}
+
+impl Outcome {
+    /// The severity this outcome usually has (a per-file cap and a per-model budget share
+    /// `too-large` but not their severity: the strategy that raises a miss says which).
+    pub fn severity(self) -> Severity {
+        use Outcome::*;
+        match self {
+            Absent | NotAllowed => Severity::Absent,
+            RateLimited | ServerError | NetworkError | MalformedResponse | ChangedUpstream => Severity::Transient,
+            Gated | NotFound | RevisionNotFound | Unauthorized | Timeout | InternalError | Offline => Severity::Fatal,
+            EntryNotFound
+            | HttpError
+            | RangeUnsupported
+            | TooLarge
+            | IoError
+            | InvalidFile
+            | InvalidConfig
+            | UnsupportedArchitecture
+            | DownloadTooLarge
+            | NoDiskSpace
+            | DownloadFailed
+            | Unresolved => Severity::Invalid,
+        }
+    }
+}
+
 /// The whole published database.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Db {
@@ -43,9 +187,8 @@ impl Db {
 pub struct Record {
     /// The commit sha the facts were read at.
     pub revision: String,
-    /// The strategy that produced `parameters` (`hub-metadata`, `safetensors`, `pytorch`, `gguf`,
-    /// `config`, `download`).
-    pub strategy: String,
+    /// The strategy that produced `parameters`.
+    pub strategy: Strategy,
     /// Whether `parameters` were read from the checkpoint (true) or predicted from the config (false).
     pub exact: bool,
     /// Set when the config strategy did not know the architecture and assumed a generic decoder.
@@ -67,17 +210,39 @@ pub struct Record {
     pub architecture: Option<Architecture>,
     /// KV cache bytes per token at the model dtype (null without a usable config).
     pub kv_cache_bytes_per_token: Option<u64>,
-    /// Other counts beside the winning one, by source (`config`, `hub-metadata`, `safetensors`).
+    /// Other counts beside the winning one, by the strategy that made them.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub cross_check: BTreeMap<String, u64>,
+    pub cross_check: BTreeMap<Strategy, u64>,
     /// Strategies tried before the one that won, and why each did not.
     #[serde(default)]
     pub tried: Vec<Tried>,
     /// Things a reader should know: unknown dtypes, disagreements, approximations.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<String>,
+    /// The chain options the record was made with, where they are not the defaults: a build with
+    /// options that could do better (`--verify`, `--allow-download`, another `--gguf`) re-resolves
+    /// the model even at an unchanged commit.
+    #[serde(default, skip_serializing_if = "MadeWith::is_default")]
+    pub made_with: MadeWith,
     /// When this record last changed (RFC 3339, UTC).
     pub resolved_at: String,
+}
+
+/// Chain options a record remembers.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MadeWith {
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub verify: bool,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub allow_download: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gguf: Option<String>,
+}
+
+impl MadeWith {
+    pub fn is_default(&self) -> bool {
+        *self == MadeWith::default()
+    }
 }
 
 impl Record {
@@ -86,6 +251,16 @@ impl Record {
         let mut a = self.clone();
         a.resolved_at.clone_from(&other.resolved_at);
         a == *other
+    }
+
+    /// How good the facts are: read from the checkpoint beats an estimate, which beats the
+    /// approximate estimate of an unknown architecture.
+    pub fn quality(&self) -> u8 {
+        match (self.exact, self.approximate) {
+            (true, _) => 2,
+            (false, false) => 1,
+            (false, true) => 0,
+        }
     }
 }
 
@@ -140,9 +315,8 @@ pub struct Mla {
 /// One strategy that did not produce the record, and why.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Tried {
-    pub strategy: String,
-    /// A short machine-readable outcome: `absent`, `gated`, `not-found`, `error`, `skipped`, ...
-    pub outcome: String,
+    pub strategy: Strategy,
+    pub outcome: Outcome,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
 }
@@ -150,7 +324,7 @@ pub struct Tried {
 /// A model that could not be resolved.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Failure {
-    pub outcome: String,
+    pub outcome: Outcome,
     pub message: String,
     pub at: String,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -173,7 +347,7 @@ mod tests {
         let mut db = Db::default();
         db.failures.insert(
             "b/b".into(),
-            Failure { outcome: "gated".into(), message: "m".into(), at: "t".into(), tried: vec![] },
+            Failure { outcome: Outcome::Gated, message: "m".into(), at: "t".into(), tried: vec![] },
         );
         let text = db.to_canonical_json();
         assert!(text.ends_with("}\n"));
@@ -182,5 +356,19 @@ mod tests {
         let schema = text.find("\"schema\"").unwrap();
         assert!(failures < models && models < schema, "{text}");
         assert!(text.contains("\n  \"schema\": 1"), "2-space indent: {text}");
+        assert!(text.contains("\"outcome\": \"gated\""), "{text}");
+    }
+
+    #[test]
+    fn names_round_trip_through_text_and_json() {
+        for o in Outcome::ALL {
+            assert_eq!(o.as_str().parse::<Outcome>(), Ok(*o));
+            assert_eq!(serde_json::to_string(o).unwrap(), format!("\"{o}\""));
+        }
+        for s in Strategy::ALL {
+            assert_eq!(serde_json::from_str::<Strategy>(&format!("\"{s}\"")).unwrap(), *s);
+        }
+        assert!("nope".parse::<Strategy>().unwrap_err().contains("hub-metadata"));
+        assert!(serde_json::from_str::<Outcome>("\"exploded\"").is_err());
     }
 }

@@ -1,7 +1,25 @@
 //! Human-readable output: a record as the summary `capcache get` and `capcache resolve` print, and
-//! the number formatting it uses.
+//! the number formatting it uses. Text that came from a repository (file names, messages, warnings)
+//! is printed with its control characters escaped, so a hostile name cannot drive the terminal.
 
+use std::borrow::Cow;
 use std::fmt::Write;
+
+/// `s` with control characters escaped (`\u{1b}`), borrowed when it has none.
+pub fn printable(s: &str) -> Cow<'_, str> {
+    if !s.chars().any(char::is_control) {
+        return Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len() + 8);
+    for c in s.chars() {
+        if c.is_control() {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    Cow::Owned(out)
+}
 
 use crate::record::{Failure, Record};
 
@@ -90,17 +108,17 @@ pub fn record(id: &str, r: &Record) -> String {
         }
     }
     if !r.files.is_empty() {
-        let _ = writeln!(s, "  files           {}", r.files.join(", "));
+        let _ = writeln!(s, "  files           {}", printable(&r.files.join(", ")));
     }
     for (source, n) in &r.cross_check {
         let _ = writeln!(s, "  cross-check     {source}: {}", thousands(*n));
     }
     for t in &r.tried {
-        let msg = t.message.as_deref().map(|m| format!(" ({m})")).unwrap_or_default();
+        let msg = t.message.as_deref().map(|m| format!(" ({})", printable(m))).unwrap_or_default();
         let _ = writeln!(s, "  tried           {}: {}{msg}", t.strategy, t.outcome);
     }
     for w in &r.warnings {
-        let _ = writeln!(s, "  warning         {w}");
+        let _ = writeln!(s, "  warning         {}", printable(w));
     }
     let _ = writeln!(s, "  resolved at     {}", r.resolved_at);
     s
@@ -108,9 +126,9 @@ pub fn record(id: &str, r: &Record) -> String {
 
 /// The summary of a failure.
 pub fn failure(id: &str, f: &Failure) -> String {
-    let mut s = format!("{id}: {} ({})\n", f.outcome, f.message);
+    let mut s = format!("{id}: {} ({})\n", f.outcome, printable(&f.message));
     for t in &f.tried {
-        let msg = t.message.as_deref().map(|m| format!(": {m}")).unwrap_or_default();
+        let msg = t.message.as_deref().map(|m| format!(": {}", printable(m))).unwrap_or_default();
         let _ = writeln!(s, "  {}: {}{msg}", t.strategy, t.outcome);
     }
     s
@@ -126,5 +144,11 @@ mod tests {
         assert_eq!(thousands(999), "999");
         assert_eq!(thousands(125239296), "125,239,296");
         assert_eq!(gib_gb(1 << 30), "1.00 GiB (1.07 GB)");
+    }
+
+    #[test]
+    fn control_characters_are_escaped() {
+        assert!(matches!(printable("model.safetensors"), Cow::Borrowed(_)));
+        assert_eq!(printable("a\u{1b}[2Jb\n"), "a\\u{1b}[2Jb\\n");
     }
 }

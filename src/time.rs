@@ -33,9 +33,12 @@ pub fn parse_rfc3339(s: &str) -> Option<u64> {
     u64::try_from(days * 86_400 + h * 3600 + mi * 60 + se).ok()
 }
 
-/// Parses a duration like `90s`, `30m`, `12h`, `7d`, `2w` into seconds.
+/// Parses a duration like `90s`, `30m`, `12h`, `7d`, `2w` (or `0`) into seconds.
 pub fn parse_duration(s: &str) -> Option<u64> {
     let s = s.trim();
+    if s == "0" {
+        return Some(0);
+    }
     let split = s.find(|c: char| !c.is_ascii_digit())?;
     let (num, unit) = s.split_at(split);
     let n: u64 = num.parse().ok()?;

@@ -1,6 +1,9 @@
-//! The opt-in download strategy against the fixture hub: a model whose server ignores byte ranges,
-//! fetched through hf-hub into a temporary HF_HOME, counted exactly, not fetched again, refused
-//! when too large before any byte moves, and named in the failure when downloads are off.
+//! The opt-in download strategy against the fixture hub: a model whose server ignores byte ranges
+//! (its header is longer than a first read, so a range past offset 0 is needed and refused), fetched
+//! through hf-hub into a temporary HF_HOME, counted exactly, not fetched again, refused when too
+//! large before any byte moves, and named in the failure when downloads are off.
+
+#![cfg(feature = "download")]
 
 mod support;
 
@@ -13,8 +16,14 @@ use support::{per_dtype, safetensors_file, t};
 const ID: &str = "org/no-ranges";
 const TOKEN: &str = "hf_downloadSECRET99";
 
+/// 2,500 small tensors: a header of about 200 KB, longer than any first read.
+fn many() -> Vec<support::T> {
+    (0..2500).map(|i| t(format!("model.layers.{i}.self_attn.rotary_projection.weight"), "F32", &[16])).collect()
+}
+
 fn setup() -> (FixtureHub, Vec<support::T>) {
-    let tensors = vec![t("a.weight", "BF16", &[512, 1024]), t("b.weight", "F32", &[1024]), t("c", "I64", &[3])];
+    let mut tensors = vec![t("a.weight", "BF16", &[512, 1024]), t("b.weight", "F32", &[1024]), t("c", "I64", &[3])];
+    tensors.extend(many());
     let hub = FixtureHub::start();
     hub.set_token(TOKEN);
     hub.add(
@@ -151,7 +160,8 @@ fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
 #[test]
 fn an_interrupted_download_leaves_no_file_under_its_real_name() {
     let hub = FixtureHub::start();
-    let tensors = vec![t("big.weight", "BF16", &[4096, 1024])]; // 8 MiB
+    let mut tensors = vec![t("big.weight", "BF16", &[4096, 1024])]; // 8 MiB
+    tensors.extend(many());
     hub.add(
         ID,
         Repo::new(ID).bytes("model.safetensors", safetensors_file(&tensors)).faults(Faults {
@@ -199,5 +209,33 @@ fn an_interrupted_download_leaves_no_file_under_its_real_name() {
         .args(["resolve", ID, "--json", "--allow-download", "--endpoint", &hub.url]));
     assert_eq!(code, 0, "{stderr}");
     let v: serde_json::Value = serde_json::from_str(&stdout).unwrap();
-    assert_eq!(v["total"], 4096 * 1024, "a rerun completes the download and counts it");
+    assert_eq!(v["total"], 4096 * 1024 + 2500 * 16, "a rerun completes the download and counts it");
+}
+
+#[test]
+fn a_server_that_sends_more_than_it_listed_is_cut_off() {
+    let hub = FixtureHub::start();
+    let mut tensors = vec![t("big.weight", "BF16", &[4096, 1024])]; // 8 MiB, listed as 300 KB
+    tensors.extend(many());
+    hub.add(
+        ID,
+        Repo::new(ID).bytes("model.safetensors", safetensors_file(&tensors)).faults(Faults {
+            ignore_range: true,
+            listed_size: Some(300_000),
+            throttle: Some(4 << 20),
+            ..Faults::default()
+        }),
+    );
+    let home = tempfile::tempdir().unwrap();
+    let (code, stdout, stderr) = run(capcache(home.path(), &hub).arg("--allow-download"));
+    assert_eq!(code, 1, "{stderr}");
+    let v: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    let dl = v["tried"].as_array().unwrap().iter().find(|t| t["strategy"] == "download").unwrap().clone();
+    assert_eq!(dl["outcome"], "download-too-large", "{v}");
+    assert!(dl["message"].as_str().unwrap().contains("more than the 300000 bytes it listed"), "{dl}");
+    let sent: u64 = hub.hits_for(ID).iter().filter(|h| h.cdn && h.range.is_none()).map(|h| h.bytes).sum();
+    assert!(sent < 4 << 20, "the transfer was not cut off: {sent} bytes sent");
+    let sha = support::hub::sha_of(ID);
+    let snapshot = home.path().join("hub/models--org--no-ranges/snapshots").join(sha).join("model.safetensors");
+    assert!(!snapshot.exists(), "nothing stands under the real name");
 }

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use capcache::id::ModelId;
 use capcache::source::hub::{HubSettings, HubSource, RetryPolicy, Token};
-use capcache::source::{Source, SourceError};
+use capcache::source::{Deadline, Source, SourceError};
 use support::hub::{Faults, FixtureHub, Repo};
 
 const TOKEN: &str = "hf_fixtureSECRETtoken123";
@@ -49,17 +49,17 @@ fn snapshot_pins_the_sha_and_ranges_follow_the_cdn_redirect_without_the_token() 
     let hub = hub_with("org/m", Faults::default());
     hub.with_repo("org/m", |r| r.api_safetensors = Some(serde_json::json!({"parameters": {"F32": 5}, "total": 5})));
     let c = client(&hub, Some(TOKEN));
-    let snap = c.snapshot(&id("org/m"), "main").unwrap();
+    let snap = c.snapshot(&id("org/m"), "main", Deadline::NONE).unwrap();
     assert_eq!(snap.sha, support::hub::sha_of("org/m"));
     assert_eq!(snap.files, vec!["config.json", "model.safetensors"]);
     assert_eq!(snap.hub_parameters, Some(BTreeMap::from([("F32".to_owned(), 5)])));
 
-    let r = c.read_range(&snap, "model.safetensors", 1000, 5000).unwrap();
+    let r = c.read_range(&snap, "model.safetensors", 1000, 5000, Deadline::NONE).unwrap();
     assert_eq!(r.bytes, blob(300_000)[1000..6000]);
     assert_eq!(r.file_size, 300_000);
-    let r2 = c.read_range(&snap, "model.safetensors", 299_990, 100).unwrap();
+    let r2 = c.read_range(&snap, "model.safetensors", 299_990, 100, Deadline::NONE).unwrap();
     assert_eq!(r2.bytes.len(), 10, "a range past the end is cut at the end of the file");
-    assert_eq!(c.read_small(&snap, "config.json", 1000).unwrap(), b"{\"model_type\": \"llama\"}");
+    assert_eq!(c.read_small(&snap, "config.json", 1000, Deadline::NONE).unwrap(), b"{\"model_type\": \"llama\"}");
 
     let log = hub.log();
     for h in &log {
@@ -82,14 +82,14 @@ fn gated_needs_a_token_with_access() {
     let hub = hub_with("org/gated", Faults { gated: true, ..Faults::default() });
     hub.set_token(TOKEN);
     let anon = client(&hub, None);
-    let snap = anon.snapshot(&id("org/gated"), "main").unwrap(); // metadata stays public
-    let e = anon.read_small(&snap, "config.json", 1000).unwrap_err();
+    let snap = anon.snapshot(&id("org/gated"), "main", Deadline::NONE).unwrap(); // metadata stays public
+    let e = anon.read_small(&snap, "config.json", 1000, Deadline::NONE).unwrap_err();
     assert!(matches!(e, SourceError::Gated { .. }), "{e}");
     assert!(e.to_string().contains("token"), "{e}");
     let wrong = client(&hub, Some("hf_wrong"));
-    assert!(matches!(wrong.read_small(&snap, "config.json", 1000), Err(SourceError::Gated { .. })));
+    assert!(matches!(wrong.read_small(&snap, "config.json", 1000, Deadline::NONE), Err(SourceError::Gated { .. })));
     let right = client(&hub, Some(TOKEN));
-    assert!(right.read_small(&snap, "config.json", 1000).is_ok());
+    assert!(right.read_small(&snap, "config.json", 1000, Deadline::NONE).is_ok());
 }
 
 #[test]
@@ -97,13 +97,13 @@ fn not_found_outcomes_are_distinct() {
     let hub = hub_with("org/m", Faults::default());
     hub.add("org/gone", Repo::new("org/gone").faults(Faults { missing: true, ..Faults::default() }));
     let c = client(&hub, None);
-    assert!(matches!(c.snapshot(&id("org/gone"), "main"), Err(SourceError::RepoNotFound { .. })));
-    assert!(matches!(c.snapshot(&id("org/never"), "main"), Err(SourceError::RepoNotFound { .. })));
-    let e = c.snapshot(&id("org/m"), "v9").unwrap_err();
+    assert!(matches!(c.snapshot(&id("org/gone"), "main", Deadline::NONE), Err(SourceError::RepoNotFound { .. })));
+    assert!(matches!(c.snapshot(&id("org/never"), "main", Deadline::NONE), Err(SourceError::RepoNotFound { .. })));
+    let e = c.snapshot(&id("org/m"), "v9", Deadline::NONE).unwrap_err();
     assert!(matches!(e, SourceError::RevisionNotFound { .. }), "{e}");
-    let snap = c.snapshot(&id("org/m"), "main").unwrap();
-    assert!(matches!(c.read_small(&snap, "nope.json", 10), Err(SourceError::EntryNotFound { .. })));
-    assert_eq!(e.outcome(), "revision-not-found");
+    let snap = c.snapshot(&id("org/m"), "main", Deadline::NONE).unwrap();
+    assert!(matches!(c.read_small(&snap, "nope.json", 10, Deadline::NONE), Err(SourceError::EntryNotFound { .. })));
+    assert_eq!(e.outcome().as_str(), "revision-not-found");
 }
 
 #[test]
@@ -115,7 +115,7 @@ fn rate_limits_are_waited_out_as_the_server_says() {
         );
         let c = client(&hub, None);
         let t = std::time::Instant::now();
-        let snap = c.snapshot(&id("org/m"), "main").unwrap();
+        let snap = c.snapshot(&id("org/m"), "main", Deadline::NONE).unwrap();
         assert!(t.elapsed() >= Duration::from_secs(2), "did not wait what the 429 asked ({header})");
         assert_eq!(snap.files.len(), 2);
         assert_eq!(hub.log().iter().filter(|h| h.status == 429).count(), 2);
@@ -126,21 +126,21 @@ fn rate_limits_are_waited_out_as_the_server_says() {
 fn retries_stop_and_report_the_typed_error() {
     let hub = hub_with("org/m", Faults { rate_limit: 100, retry_after_secs: 0, ..Faults::default() });
     let c = client(&hub, None);
-    let e = c.snapshot(&id("org/m"), "main").unwrap_err();
+    let e = c.snapshot(&id("org/m"), "main", Deadline::NONE).unwrap_err();
     assert!(matches!(e, SourceError::RateLimited { .. }), "{e}");
     assert_eq!(hub.log().len(), 4, "max_attempts requests, then stop");
 
     let hub = hub_with("org/m", Faults { rate_limit: 1, retry_after_secs: 3600, ..Faults::default() });
-    let e = client(&hub, None).snapshot(&id("org/m"), "main").unwrap_err();
+    let e = client(&hub, None).snapshot(&id("org/m"), "main", Deadline::NONE).unwrap_err();
     assert!(e.to_string().contains("3600"), "a wait over the cap is reported, not slept: {e}");
 
     let hub = hub_with("org/m", Faults { server_errors: 100, ..Faults::default() });
-    let e = client(&hub, None).snapshot(&id("org/m"), "main").unwrap_err();
+    let e = client(&hub, None).snapshot(&id("org/m"), "main", Deadline::NONE).unwrap_err();
     assert!(matches!(e, SourceError::Server { status: 503, .. }), "{e}");
     assert_eq!(hub.log().len(), 4);
 
     let hub = hub_with("org/m", Faults { server_errors: 2, ..Faults::default() });
-    assert!(client(&hub, None).snapshot(&id("org/m"), "main").is_ok());
+    assert!(client(&hub, None).snapshot(&id("org/m"), "main", Deadline::NONE).is_ok());
 }
 
 #[test]
@@ -148,36 +148,48 @@ fn resets_and_truncated_bodies_are_retried() {
     for faults in [Faults { resets: 2, ..Faults::default() }, Faults { truncations: 2, ..Faults::default() }] {
         let hub = hub_with("org/m", Faults::default());
         let c = client(&hub, None);
-        let snap = c.snapshot(&id("org/m"), "main").unwrap();
+        let snap = c.snapshot(&id("org/m"), "main", Deadline::NONE).unwrap();
         hub.set_faults("org/m", faults.clone());
-        let r = c.read_range(&snap, "model.safetensors", 0, 200_000).unwrap();
+        let r = c.read_range(&snap, "model.safetensors", 0, 200_000, Deadline::NONE).unwrap();
         assert_eq!(r.bytes, blob(300_000)[..200_000], "{faults:?}");
         assert_eq!(hub.log().iter().filter(|h| h.cdn).count(), 3, "{faults:?}");
         // small files too
         hub.set_faults("org/m", faults.clone());
-        assert_eq!(c.read_small(&snap, "config.json", 1000).unwrap().len(), 23);
+        assert_eq!(c.read_small(&snap, "config.json", 1000, Deadline::NONE).unwrap().len(), 23);
     }
 }
 
 #[test]
-fn an_ignored_range_is_detected_and_the_body_not_read() {
+fn an_ignored_range_is_read_from_the_start_or_detected_and_the_body_not_read() {
     let hub = hub_with("org/m", Faults::default());
     hub.with_repo("org/m", |r| *r = r.clone().bytes("model.safetensors", blob(20_000_000)));
     let c = client(&hub, None);
-    let snap = c.snapshot(&id("org/m"), "main").unwrap();
+    let snap = c.snapshot(&id("org/m"), "main", Deadline::NONE).unwrap();
     hub.set_faults("org/m", Faults { ignore_range: true, ..Faults::default() });
+    // From offset 0, the bytes wanted are the first of the whole body: read them and hang up.
     let before = c.counters().bytes();
-    let e = c.read_range(&snap, "model.safetensors", 0, 100_000).unwrap_err();
+    let r = c.read_range(&snap, "model.safetensors", 0, 100_000, Deadline::NONE).unwrap();
+    assert_eq!((r.bytes.as_slice(), r.file_size), (&blob(100_000)[..], 20_000_000));
+    assert!(c.counters().bytes() - before < 1 << 20, "read about what was asked, not the file");
+    // From anywhere else, the answer is unusable: no body read, no retry.
+    let before = c.counters().bytes();
+    let e = c.read_range(&snap, "model.safetensors", 1000, 100_000, Deadline::NONE).unwrap_err();
     assert!(matches!(e, SourceError::RangeIgnored { .. }), "{e}");
     assert!(e.to_string().contains("--allow-download"));
     assert_eq!(c.counters().bytes() - before, 0, "no body bytes read from a 200");
     // The server logs the request once its (aborted) write ends.
     let deadline = std::time::Instant::now() + Duration::from_secs(5);
-    while hub.log().iter().filter(|h| h.cdn).count() == 0 && std::time::Instant::now() < deadline {
+    let late = || -> Vec<_> {
+        hub.log()
+            .into_iter()
+            .filter(|h| h.cdn && h.range.as_deref().is_some_and(|r| r.starts_with("bytes=1000-")))
+            .collect()
+    };
+    while late().is_empty() && std::time::Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(20));
     }
     std::thread::sleep(Duration::from_millis(100));
-    let cdn: Vec<_> = hub.log().into_iter().filter(|h| h.cdn).collect();
+    let cdn = late();
     assert_eq!(cdn.len(), 1, "not retried");
     assert!(cdn[0].bytes < 20_000_000, "the client hung up instead of streaming the file");
 }
@@ -186,13 +198,13 @@ fn an_ignored_range_is_detected_and_the_body_not_read() {
 fn wrong_content_range_and_changing_etag_are_errors() {
     let hub = hub_with("org/m", Faults::default());
     let c = client(&hub, None);
-    let snap = c.snapshot(&id("org/m"), "main").unwrap();
+    let snap = c.snapshot(&id("org/m"), "main", Deadline::NONE).unwrap();
     hub.set_faults("org/m", Faults { wrong_content_range: true, ..Faults::default() });
-    let e = c.read_range(&snap, "model.safetensors", 10, 100).unwrap_err();
+    let e = c.read_range(&snap, "model.safetensors", 10, 100, Deadline::NONE).unwrap_err();
     assert!(matches!(e, SourceError::Malformed { .. }), "{e}");
     hub.set_faults("org/m", Faults { etag_changes: true, ..Faults::default() });
-    c.read_range(&snap, "model.safetensors", 0, 100).unwrap();
-    let e = c.read_range(&snap, "model.safetensors", 100, 100).unwrap_err();
+    c.read_range(&snap, "model.safetensors", 0, 100, Deadline::NONE).unwrap();
+    let e = c.read_range(&snap, "model.safetensors", 100, 100, Deadline::NONE).unwrap_err();
     assert!(matches!(e, SourceError::EtagChanged { .. }), "{e}");
 }
 
@@ -206,14 +218,14 @@ fn tree_listing_follows_link_pagination() {
     hub.add("org/many", repo);
     hub.set_tree_page(3);
     let c = client(&hub, None);
-    let snap = c.snapshot(&id("org/many"), "main").unwrap();
-    let tree = c.list_tree(&snap).unwrap();
+    let snap = c.snapshot(&id("org/many"), "main", Deadline::NONE).unwrap();
+    let tree = c.list_tree(&snap, Deadline::NONE).unwrap();
     assert_eq!(tree.len(), 7);
     assert_eq!(tree[6].size, 6);
     assert_eq!(hub.log().iter().filter(|h| h.target.contains("/tree/")).count(), 3);
-    assert_eq!(c.file_size(&snap, "f5.json").unwrap(), 5);
+    assert_eq!(c.file_size(&snap, "f5.json", Deadline::NONE).unwrap(), 5);
     hub.clear_log();
-    assert_eq!(c.file_sizes(&snap, &["f6.json", "f2.json", "f4.json"]).unwrap(), [6, 2, 4]);
+    assert_eq!(c.file_sizes(&snap, &["f6.json", "f2.json", "f4.json"], Deadline::NONE).unwrap(), [6, 2, 4]);
     assert!(hub.log().iter().all(|h| h.target.contains("/tree/")), "sizes from the listing, no HEAD per file");
 }
 
@@ -221,11 +233,11 @@ fn tree_listing_follows_link_pagination() {
 fn the_token_appears_in_no_error_message() {
     let hub = hub_with("org/gated", Faults { gated: true, ..Faults::default() });
     let c = client(&hub, Some(TOKEN));
-    let snap = c.snapshot(&id("org/gated"), "main").unwrap();
-    let mut errors = vec![c.read_small(&snap, "config.json", 100).unwrap_err()];
-    errors.push(c.snapshot(&id("org/none"), "main").unwrap_err());
+    let snap = c.snapshot(&id("org/gated"), "main", Deadline::NONE).unwrap();
+    let mut errors = vec![c.read_small(&snap, "config.json", 100, Deadline::NONE).unwrap_err()];
+    errors.push(c.snapshot(&id("org/none"), "main", Deadline::NONE).unwrap_err());
     hub.set_faults("org/gated", Faults { server_errors: 100, ..Faults::default() });
-    errors.push(c.read_small(&snap, "config.json", 100).unwrap_err());
+    errors.push(c.read_small(&snap, "config.json", 100, Deadline::NONE).unwrap_err());
     for e in errors {
         assert!(!format!("{e} {e:?}").contains("SECRET"), "{e:?}");
     }
@@ -233,7 +245,7 @@ fn the_token_appears_in_no_error_message() {
     let mut s = HubSettings::new("http://127.0.0.1:9");
     s.token = Some(Token::new(TOKEN));
     s.retry.max_attempts = 1;
-    let e = HubSource::new(s).unwrap().snapshot(&id("org/x"), "main").unwrap_err();
+    let e = HubSource::new(s).unwrap().snapshot(&id("org/x"), "main", Deadline::NONE).unwrap_err();
     assert!(matches!(e, SourceError::Network { .. }), "{e}");
     assert!(!format!("{e} {e:?}").contains("SECRET"));
     drop(dead);
@@ -245,10 +257,10 @@ fn a_shared_limit_bounds_requests_in_flight_per_host() {
     let mut s = HubSettings::new(&hub.url);
     s.max_in_flight = 3;
     let c = HubSource::new(s).unwrap();
-    let snap = c.snapshot(&id("org/m"), "main").unwrap();
+    let snap = c.snapshot(&id("org/m"), "main", Deadline::NONE).unwrap();
     std::thread::scope(|scope| {
         for _ in 0..12 {
-            scope.spawn(|| c.read_small(&snap, "config.json", 1000).unwrap());
+            scope.spawn(|| c.read_small(&snap, "config.json", 1000, Deadline::NONE).unwrap());
         }
     });
     assert_eq!(hub.max_in_flight(), 3, "12 concurrent reads, at most 3 at once, and the limit was reached");

@@ -8,9 +8,10 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use capcache::id::ModelId;
+use capcache::record::Strategy;
 use capcache::record::{Failure, Record};
 use capcache::source::hub::{HubSettings, HubSource};
-use capcache::strategy::{self, Name, Options};
+use capcache::strategy::{self, Options};
 use support::hub::{FixtureHub, Repo};
 
 fn resolve(hub: &FixtureHub, id: &str, opts: &Options) -> Result<Record, Failure> {
@@ -49,7 +50,11 @@ fn torch_checkpoints_resolve_to_the_counts_torch_reports() {
     let sharded = resolve(&hub, "fixtures/llama-sharded", &Options::default()).unwrap();
     assert_eq!(sharded.files.len(), 3);
     let tied = resolve(&hub, "fixtures/gpt2-tied", &Options::default()).unwrap();
-    assert_eq!(tied.cross_check["config"], tied.logical_parameters, "tied weights counted once, as transformers does");
+    assert_eq!(
+        tied.cross_check[&Strategy::Config],
+        tied.logical_parameters,
+        "tied weights counted once, as transformers does"
+    );
 }
 
 /// The OPT-125m skeleton: the real file's bytes up to data.pkl's end and from its central directory.
@@ -81,7 +86,7 @@ fn opt_125m_resolves_from_a_few_hundred_kilobytes() {
     assert_eq!(r.parameters, BTreeMap::from([("F16".to_owned(), 125_239_296)]));
     assert_eq!(r.logical_parameters, 125_239_296);
     assert_eq!(r.weight_bytes, 250_478_592);
-    assert_eq!(r.cross_check["config"], 125_239_296);
+    assert_eq!(r.cross_check[&Strategy::Config], 125_239_296);
     assert_eq!(r.kv_cache_bytes_per_token, Some(36_864));
     assert!(
         hub.bytes_for(id) < 400_000,
@@ -149,10 +154,16 @@ fn data_pkl_is_found_through_the_central_directory_when_it_is_not_first() {
     let dir = support::fixtures().join("pytorch/llama-bf16");
     let hub = FixtureHub::start();
     // A local header with a long extra field too: its data starts past the first guess.
+    // The storages' bytes must be in the file too: zeros, as many as the real checkpoint has.
+    let storages = vec![0u8; std::fs::metadata(dir.join("pytorch_model.bin")).unwrap().len() as usize];
     for (id, extra) in [("x/cd", 0), ("x/cd-long-extra", 3000)] {
-        let zip = stored_zip_with(&[("archive/version", b"3\n"), ("archive/data.pkl", &pkl)], None, extra);
+        let zip = stored_zip_with(
+            &[("archive/version", b"3\n"), ("archive/data.pkl", &pkl), ("archive/data/0", &storages)],
+            None,
+            extra,
+        );
         hub.add(id, Repo::new(id).bytes("pytorch_model.bin", zip));
-        let r = resolve(&hub, id, &Options { strategies: vec![Name::Pytorch], ..Options::default() }).unwrap();
+        let r = resolve(&hub, id, &Options { strategies: vec![Strategy::Pytorch], ..Options::default() }).unwrap();
         assert_eq!(r.parameters, params(&expected(&dir)["parameters"]), "{id}");
     }
 }
@@ -184,7 +195,7 @@ fn hostile_checkpoints_fail_clearly() {
     for (name, bytes, says) in cases {
         let id = format!("bad/{name}");
         hub.add(&id, Repo::new(&id).bytes("pytorch_model.bin", bytes));
-        let f = resolve(&hub, &id, &only(Name::Pytorch)).unwrap_err();
+        let f = resolve(&hub, &id, &only(Strategy::Pytorch)).unwrap_err();
         assert_eq!(f.outcome, "invalid-file", "{name}: {f:?}");
         assert!(f.message.contains(says) && f.message.contains("pytorch_model.bin"), "{name}: {}", f.message);
     }
@@ -200,7 +211,7 @@ fn hostile_checkpoints_fail_clearly() {
     for (name, bytes, says) in [("gguf-count", huge, "over the limit"), ("gguf-string", long, "over the limit")] {
         let id = format!("bad/{name}");
         hub.add(&id, Repo::new(&id).bytes("model.gguf", bytes));
-        let f = resolve(&hub, &id, &only(Name::Gguf)).unwrap_err();
+        let f = resolve(&hub, &id, &only(Strategy::Gguf)).unwrap_err();
         assert!(f.message.contains(says), "{name}: {}", f.message);
     }
 }

@@ -7,8 +7,9 @@ mod support;
 use std::collections::BTreeMap;
 
 use capcache::id::ModelId;
+use capcache::record::Strategy;
 use capcache::source::hub::{HubSettings, HubSource};
-use capcache::strategy::{self, Name, Options};
+use capcache::strategy::{self, Options};
 use support::hub::{FixtureHub, Repo};
 use support::{T, per_dtype, safetensors_file, safetensors_header, t};
 
@@ -31,7 +32,7 @@ fn real_minilm_resolves_from_its_header_in_two_resolve_requests() {
     assert_eq!(r.total, 22_713_728);
     assert_eq!(r.logical_parameters, 22_713_216, "position_ids is a buffer");
     assert_eq!(r.weight_bytes, 22_713_216 * 4 + 512 * 8);
-    assert_eq!(r.cross_check.get("config"), Some(&22_713_216));
+    assert_eq!(r.cross_check.get(&Strategy::Config), Some(&22_713_216));
     assert_eq!(r.tried[0].strategy, "hub-metadata");
     assert_eq!(r.tried[0].outcome, "absent");
     assert_eq!(r.revision, support::hub::sha_of(id));
@@ -102,7 +103,7 @@ fn fp8_70b_in_30_shards_resolves_exactly_with_one_range_request_per_shard() {
     assert!(r.parameters["F8_E4M3"] > 60_000_000_000);
     assert_eq!(r.files.len(), 30);
     assert_eq!(r.logical_parameters, 70_553_706_496, "scales excluded: the unquantized Llama 70B count");
-    assert_eq!(r.cross_check["config"], r.logical_parameters);
+    assert_eq!(r.cross_check[&Strategy::Config], r.logical_parameters);
     assert_eq!(r.weight_bytes, expected["F8_E4M3"] + 2 * expected["BF16"]);
     assert_eq!(r.architecture.as_ref().unwrap().quantization.as_ref().unwrap().method, "compressed-tensors");
     for i in 1..=30 {
@@ -124,7 +125,7 @@ fn fp8_70b_in_30_shards_resolves_exactly_with_one_range_request_per_shard() {
     // --verify reads the headers too and agrees.
     let verify = Options { verify: true, ..Options::default() };
     let r = resolve(&hub, id, &verify).unwrap();
-    assert_eq!(r.cross_check["safetensors"], r.total);
+    assert_eq!(r.cross_check[&Strategy::Safetensors], r.total);
     assert!(r.warnings.iter().all(|w| !w.contains("headers say")), "{:?}", r.warnings);
 }
 
@@ -188,7 +189,7 @@ fn gptq_and_awq_count_raw_storage_and_unpacked_logical_parameters() {
         assert_eq!(r.logical_parameters, unquantized, "{layout}");
         let est = capcache::arch::estimate(&serde_json::from_str(&config).unwrap()).unwrap();
         assert_eq!(est.logical, unquantized);
-        assert_eq!(r.cross_check["config"], unquantized);
+        assert_eq!(r.cross_check[&Strategy::Config], unquantized);
         assert_eq!(r.architecture.unwrap().quantization.unwrap().bits, Some(4));
         // The config strategy predicts the stored layout of the same checkpoint.
         let predicted: u64 = est.parameters.values().sum();
@@ -217,17 +218,17 @@ fn malformed_checkpoints_each_fail_with_their_own_clear_error() {
                 None,
                 6,
             ),
-            "overlap",
+            "starts at byte 2 of the data section, expected 4",
         ),
         (
             "out-of-range",
             bad_file(r#"{"a":{"dtype":"F16","shape":[2],"data_offsets":[0,4]}}"#, None, 2),
-            "past the 2-byte data section",
+            "end at byte 4 of the data section, but it is 2 bytes long",
         ),
         ("shape", bad_file(r#"{"a":{"dtype":"F16","shape":[3],"data_offsets":[0,4]}}"#, None, 4), "needs 6 bytes"),
     ];
     let hub = FixtureHub::start();
-    let only = Options { strategies: vec![Name::Safetensors], ..Options::default() };
+    let only = Options { strategies: vec![Strategy::Safetensors], ..Options::default() };
     for (name, bytes, says) in cases {
         let id = format!("bad/{name}");
         hub.add(&id, Repo::new(&id).bytes("model.safetensors", bytes));
@@ -332,7 +333,7 @@ fn hub_metadata_that_disagrees_with_the_headers_is_recorded_not_hidden() {
     let r = resolve(&hub, "o/disagree", &Options { verify: true, ..Options::default() }).unwrap();
     assert_eq!(r.strategy, "hub-metadata");
     assert_eq!(r.parameters, wrong, "the record keeps what the winning strategy said");
-    assert_eq!(r.cross_check["safetensors"], 100, "and what the headers say beside it");
+    assert_eq!(r.cross_check[&Strategy::Safetensors], 100, "and what the headers say beside it");
     assert!(r.warnings.iter().any(|w| w.contains("headers say")), "{:?}", r.warnings);
 }
 

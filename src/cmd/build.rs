@@ -9,7 +9,7 @@ use std::sync::{Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
-use capcache::batch::{self, BuildOptions, Event, Outcome, Summary};
+use capcache::batch::{self, BuildOptions, Event, Finished, Summary};
 use capcache::id::{Entry, parse_list};
 use capcache::store::import::import;
 use capcache::store::lock;
@@ -247,9 +247,9 @@ impl Progress {
 
     fn record(&self, ev: &Event) {
         let done = self.done.fetch_add(1, Ordering::Relaxed) + 1;
-        if let Outcome::Failed(outcome, message) = ev.outcome {
+        if let Finished::Failed(outcome, message) = ev.finished {
             let failed = self.failed.fetch_add(1, Ordering::Relaxed) + 1;
-            let line = format!("failed {}: {outcome}: {message}", ev.id);
+            let line = format!("failed {}: {outcome}: {}", ev.id, summary::printable(message));
             match &self.bar {
                 Some(bar) => {
                     bar.println(line);

@@ -5,6 +5,7 @@ mod build;
 mod db;
 mod docs;
 mod env;
+#[cfg(feature = "download")]
 mod progress;
 mod query;
 mod resolve;

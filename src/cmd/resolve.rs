@@ -54,7 +54,7 @@ pub fn estimate(path: &Path, json: bool, tensors: bool) -> anyhow::Result<u8> {
     let kv = arch::info::kv_cache_bytes_per_token(&architecture, &est.dtype);
     let record = Record {
         revision: "local".into(),
-        strategy: "config".into(),
+        strategy: capcache::record::Strategy::Config,
         exact: false,
         approximate: est.approximate,
         total: est.parameters.values().sum(),
@@ -68,6 +68,7 @@ pub fn estimate(path: &Path, json: bool, tensors: bool) -> anyhow::Result<u8> {
         cross_check: Default::default(),
         tried: vec![],
         warnings: vec![format!("estimated from config.json ({} family)", est.family)],
+        made_with: Default::default(),
         resolved_at: time::now_rfc3339(),
     };
     print_record(&path.display().to_string(), &record, json)?;

@@ -14,10 +14,11 @@
 use std::path::PathBuf;
 
 use anyhow::{Context, bail};
+use capcache::record::Strategy;
 use capcache::source::Source;
 use capcache::source::hub::{HubSettings, HubSource, Token};
 use capcache::source::local::LocalSource;
-use capcache::strategy::{Name, Options, download};
+use capcache::strategy::{Limits, Options};
 
 use crate::cli::{ChainArgs, SourceArgs};
 
@@ -192,32 +193,70 @@ pub fn source(args: &SourceArgs) -> anyhow::Result<Box<dyn Source>> {
     Ok(Box::new(LocalSource::new(dir)))
 }
 
+/// A size like `256MiB`, `1GB`, `1500` (bytes).
+pub fn parse_size(text: &str) -> anyhow::Result<u64> {
+    let t = text.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let n: u64 = num.parse().with_context(|| format!("{text:?} is not a size like 256MiB or 1GB"))?;
+    let mult: u64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "kb" => 1_000,
+        "mb" => 1_000_000,
+        "gb" => 1_000_000_000,
+        "tb" => 1_000_000_000_000,
+        "kib" => 1 << 10,
+        "mib" => 1 << 20,
+        "gib" => 1 << 30,
+        "tib" => 1 << 40,
+        _ => bail!("{text:?}: unknown unit {unit:?} (B, KB, MB, GB, TB, KiB, MiB, GiB, TiB)"),
+    };
+    n.checked_mul(mult).with_context(|| format!("{text:?} is more than 2^64 bytes"))
+}
+
 /// Strategy options from the flags.
 pub fn chain(args: &ChainArgs, source: &SourceArgs) -> anyhow::Result<Options> {
-    let mut opts = Options { verify: args.verify, gguf: args.gguf.clone(), ..Options::default() };
+    let timeout = capcache::time::parse_duration(&args.model_timeout)
+        .with_context(|| format!("--model-timeout {}: expected a duration like 90s or 5m", args.model_timeout))?;
+    let limits = Limits {
+        timeout: (timeout > 0).then(|| std::time::Duration::from_secs(timeout)),
+        max_bytes: parse_size(&args.max_model_bytes).context("--max-model-bytes")?,
+    };
+    let mut opts = Options { verify: args.verify, gguf: args.gguf.clone(), limits, ..Options::default() };
     if args.allow_download {
         if source.source != "hub" {
             bail!("--allow-download needs --source hub: a local folder has nothing to download");
         }
-        let hf = Hf::from_env();
-        let cache_dir = hf.hub_cache.as_ref().map(|c| c.value.clone());
-        opts.download = Some(download::Settings {
-            endpoint: hf.endpoint(source.endpoint.as_deref()),
-            token: hf.token(source.token.as_deref()).map(|(t, _)| t),
-            cache_dir: cache_dir.context("no cache folder: set HF_HUB_CACHE or HF_HOME (or HOME)")?,
-            max_bytes: args.max_download_bytes,
-            delete_after: args.delete_after_download,
-            progress: Some(std::sync::Arc::new(crate::cmd::progress::DownloadBar::default())),
-        });
+        #[cfg(feature = "download")]
+        {
+            opts.download = Some(download_settings(args, source)?);
+        }
+        #[cfg(not(feature = "download"))]
+        bail!("--allow-download: this capcache was built without the `download` feature");
     }
     if let Some(list) = &args.strategies {
         opts.strategies = list
             .iter()
-            .map(|s| s.trim().parse::<Name>().map_err(anyhow::Error::msg))
+            .map(|s| s.trim().parse::<Strategy>().map_err(anyhow::Error::msg))
             .collect::<anyhow::Result<_>>()
             .context("--strategies")?;
     }
     Ok(opts)
+}
+
+#[cfg(feature = "download")]
+fn download_settings(args: &ChainArgs, source: &SourceArgs) -> anyhow::Result<capcache::strategy::download::Settings> {
+    let hf = Hf::from_env();
+    let cache_dir = hf.hub_cache.as_ref().map(|c| c.value.clone());
+    Ok(capcache::strategy::download::Settings {
+        endpoint: hf.endpoint(source.endpoint.as_deref()),
+        token: hf.token(source.token.as_deref()).map(|(t, _)| t),
+        cache_dir: cache_dir.context("no cache folder: set HF_HUB_CACHE or HF_HOME (or HOME)")?,
+        max_bytes: args.max_download_bytes,
+        delete_after: args.delete_after_download,
+        progress: Some(std::sync::Arc::new(crate::cmd::progress::DownloadBar::default())),
+        disk: Default::default(),
+    })
 }
 
 #[cfg(test)]

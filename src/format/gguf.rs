@@ -1,18 +1,26 @@
 //! GGUF headers: magic, version, tensor and metadata counts, typed metadata (skipped: fixed-size
 //! arrays without reading them, string arrays by their lengths), then tensor infos (name, dims,
-//! ggml type). The parser sees only a range reader and pulls bytes through a growing buffer, so a
-//! multi-GB file costs its header. Counts and lengths are capped and arithmetic is checked.
+//! ggml type, offset). The parser sees only a range reader and pulls bytes through a growing
+//! buffer, so a multi-GB file costs its header. Counts and lengths are capped and arithmetic is
+//! checked, and every tensor's data must lie inside the file, aligned, without overlapping another
+//! (a tensor of unknown type still needs one bit per element).
 
-use super::TensorInfo;
+use super::{ReadAt, ReadError, TensorInfo};
 use crate::dtype;
 
 /// Caps on what a header may declare.
 const MAX_TENSORS: u64 = 1_000_000;
 const MAX_KV: u64 = 1_000_000;
 const MAX_STRING: u64 = 64 << 20;
+/// Longest metadata key or tensor name (llama.cpp allows 64-byte tensor names).
+const MAX_NAME: u64 = 4096;
+/// Longest metadata string value kept (longer ones, such as chat templates, are skipped).
+const MAX_KEPT_STRING: u64 = 1024;
 const MAX_DIMS: u32 = 8;
 /// Total header bytes read at the most.
 pub const MAX_HEADER_BYTES: u64 = 512 << 20;
+/// Data alignment when `general.alignment` does not say.
+const DEFAULT_ALIGNMENT: u64 = 32;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum GgufError {
@@ -34,8 +42,16 @@ pub enum GgufError {
     HeaderTooLarge,
     #[error("tensor {0:?}: element count overflows 64 bits")]
     Overflow(String),
+    #[error("general.alignment {0} is not a power of two")]
+    Alignment(u64),
+    #[error("tensor {name:?}: data offset {offset} is not a multiple of the alignment {alignment}")]
+    Misaligned { name: String, offset: u64, alignment: u64 },
+    #[error("tensor {name:?}: its {bytes} bytes at data offset {offset} run past the end of the {file_size}-byte file")]
+    DataPastEnd { name: String, offset: u64, bytes: u64, file_size: u64 },
+    #[error("tensors {first:?} and {second:?} overlap in the data section")]
+    Overlap { first: String, second: String },
     #[error("reading the file: {0}")]
-    Read(String),
+    Read(#[from] ReadError),
 }
 
 /// A parsed header.
@@ -43,16 +59,21 @@ pub enum GgufError {
 pub struct Header {
     pub version: u32,
     pub tensors: Vec<TensorInfo>,
-    /// Metadata values that are strings or integers (`general.architecture`, `split.count`, ...).
+    /// Metadata values that are integers, booleans or short strings (`general.architecture`,
+    /// `split.count`, ...), as text.
     pub metadata: Vec<(String, String)>,
 }
 
-/// Reads `len` bytes at `offset`; fewer only at the end of the file.
-pub type ReadAt<'a> = dyn FnMut(u64, u64) -> Result<Vec<u8>, String> + 'a;
+impl Header {
+    /// A metadata value by key.
+    pub fn get(&self, key: &str) -> Option<&str> {
+        self.metadata.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
+    }
+}
 
 /// A cursor over the file through a window that grows as the parser needs more.
-struct Cursor<'r, 'a> {
-    read: &'r mut ReadAt<'a>,
+struct Cursor<'r> {
+    r: &'r dyn ReadAt,
     file_size: u64,
     buf: Vec<u8>,
     buf_start: u64,
@@ -60,7 +81,7 @@ struct Cursor<'r, 'a> {
     chunk: u64,
 }
 
-impl Cursor<'_, '_> {
+impl Cursor<'_> {
     /// Makes `[pos, pos + n)` available in the window.
     fn need(&mut self, n: u64) -> Result<&[u8], GgufError> {
         let end = self.pos.checked_add(n).ok_or(GgufError::Truncated(self.file_size))?;
@@ -73,7 +94,7 @@ impl Cursor<'_, '_> {
         let buf_end = self.buf_start + self.buf.len() as u64;
         if self.pos < self.buf_start || end > buf_end {
             let want = n.max(self.chunk).min(self.file_size - self.pos);
-            self.buf = (self.read)(self.pos, want).map_err(GgufError::Read)?;
+            self.buf = self.r.read_at(self.pos, want)?.bytes;
             self.buf_start = self.pos;
             self.chunk = (self.chunk * 2).min(8 << 20);
             if (self.buf.len() as u64) < n {
@@ -100,16 +121,17 @@ impl Cursor<'_, '_> {
     fn u64(&mut self) -> Result<u64, GgufError> {
         Ok(u64::from_le_bytes(self.take(8)?.try_into().expect("8 bytes")))
     }
-    fn string_len(&mut self) -> Result<u64, GgufError> {
+    fn string_len(&mut self, cap: u64) -> Result<u64, GgufError> {
         let at = self.pos;
         let len = self.u64()?;
-        if len > MAX_STRING {
+        if len > cap {
             return Err(GgufError::StringTooLong(len, at));
         }
         Ok(len)
     }
-    fn string(&mut self) -> Result<String, GgufError> {
-        let len = self.string_len()?;
+    /// A key or a tensor name.
+    fn name(&mut self) -> Result<String, GgufError> {
+        let len = self.string_len(MAX_NAME)?;
         Ok(String::from_utf8_lossy(&self.take(len)?).into_owned())
     }
 }
@@ -125,11 +147,18 @@ fn fixed_size(t: u32) -> Option<u64> {
     }
 }
 
-/// Reads one metadata value, returning it as text for scalars and strings.
+/// Reads one metadata value, returning it as text for scalars and short strings.
 fn value(c: &mut Cursor, t: u32, depth: u32) -> Result<Option<String>, GgufError> {
     let at = c.pos;
     match t {
-        8 => c.string().map(Some),
+        8 => {
+            let len = c.string_len(MAX_STRING)?;
+            if len > MAX_KEPT_STRING {
+                c.skip(len)?;
+                return Ok(None);
+            }
+            Ok(Some(String::from_utf8_lossy(&c.take(len)?).into_owned()))
+        }
         9 => {
             if depth > 2 {
                 return Err(GgufError::BadValueType(t, at));
@@ -144,7 +173,7 @@ fn value(c: &mut Cursor, t: u32, depth: u32) -> Result<Option<String>, GgufError
                     }
                     for _ in 0..n {
                         if elem == 8 {
-                            let len = c.string_len()?;
+                            let len = c.string_len(MAX_STRING)?;
                             c.skip(len)?;
                         } else {
                             value(c, elem, depth + 1)?;
@@ -173,10 +202,11 @@ fn value(c: &mut Cursor, t: u32, depth: u32) -> Result<Option<String>, GgufError
     }
 }
 
-/// Parses a GGUF header through `read`, for a file of `file_size` bytes. `first_chunk` is the
-/// size of the first read.
-pub fn parse(read: &mut ReadAt, file_size: u64, first_chunk: u64) -> Result<Header, GgufError> {
-    let mut c = Cursor { read, file_size, buf: Vec::new(), buf_start: 0, pos: 0, chunk: first_chunk.max(64) };
+/// Parses a GGUF header through `r`; `first_chunk` is the size of the first read.
+pub fn parse(r: &dyn ReadAt, first_chunk: u64) -> Result<Header, GgufError> {
+    let first = r.read_at(0, first_chunk.max(64))?;
+    let mut c =
+        Cursor { r, file_size: first.file_size, buf: first.bytes, buf_start: 0, pos: 0, chunk: first_chunk.max(64) };
     let magic: [u8; 4] = c.take(4)?.try_into().expect("4 bytes");
     if &magic != b"GGUF" {
         return Err(GgufError::BadMagic(magic));
@@ -195,15 +225,16 @@ pub fn parse(read: &mut ReadAt, file_size: u64, first_chunk: u64) -> Result<Head
     }
     let mut metadata = Vec::new();
     for _ in 0..n_kv {
-        let key = c.string()?;
+        let key = c.name()?;
         let t = c.u32()?;
         if let Some(v) = value(&mut c, t, 0)? {
             metadata.push((key, v));
         }
     }
     let mut tensors = Vec::with_capacity(n_tensors.min(65_536) as usize);
+    let mut spans = Vec::with_capacity(tensors.capacity());
     for _ in 0..n_tensors {
-        let name = c.string()?;
+        let name = c.name()?;
         let n_dims = c.u32()?;
         if n_dims > MAX_DIMS {
             return Err(GgufError::Dims { name, n: n_dims });
@@ -213,25 +244,60 @@ pub fn parse(read: &mut ReadAt, file_size: u64, first_chunk: u64) -> Result<Head
             shape.push(c.u64()?);
         }
         let ggml = c.u32()?;
-        let _offset = c.u64()?;
-        let dtype = dtype::from_ggml(ggml).map(|d| d.name.to_owned()).unwrap_or_else(|| format!("GGML_TYPE_{ggml}"));
+        let offset = c.u64()?;
+        let known = dtype::from_ggml(ggml);
+        let dtype = known.map(|d| d.name.to_owned()).unwrap_or_else(|| format!("GGML_TYPE_{ggml}"));
         let info = TensorInfo { name, dtype, shape };
-        if info.elements().is_none() {
-            return Err(GgufError::Overflow(info.name));
-        }
+        let elems = info.elements().ok_or_else(|| GgufError::Overflow(info.name.clone()))?;
+        let bytes = match known {
+            Some(d) => d.bytes_for(elems).ok_or_else(|| GgufError::Overflow(info.name.clone()))?,
+            None => elems.div_ceil(8),
+        };
+        spans.push((offset, bytes, tensors.len()));
         tensors.push(info);
     }
-    Ok(Header { version, tensors, metadata })
+    let header = Header { version, tensors, metadata };
+    check_data(&header, &mut spans, c.pos, c.file_size)?;
+    Ok(header)
+}
+
+/// Every tensor's data inside the file, aligned, and no two overlapping. `spans` holds
+/// `(offset, bytes, tensor index)`; `header_end` is where the tensor infos end.
+fn check_data(h: &Header, spans: &mut [(u64, u64, usize)], header_end: u64, file_size: u64) -> Result<(), GgufError> {
+    let alignment = match h.get("general.alignment") {
+        Some(a) => {
+            let a: u64 = a.parse().map_err(|_| GgufError::Alignment(0))?;
+            if !a.is_power_of_two() {
+                return Err(GgufError::Alignment(a));
+            }
+            a
+        }
+        None => DEFAULT_ALIGNMENT,
+    };
+    let data_start = header_end.div_ceil(alignment).saturating_mul(alignment);
+    let name = |i: usize| h.tensors[i].name.clone();
+    for &(offset, bytes, i) in spans.iter() {
+        if offset % alignment != 0 {
+            return Err(GgufError::Misaligned { name: name(i), offset, alignment });
+        }
+        let end = data_start.checked_add(offset).and_then(|s| s.checked_add(bytes));
+        if end.is_none_or(|e| e > file_size) {
+            return Err(GgufError::DataPastEnd { name: name(i), offset, bytes, file_size });
+        }
+    }
+    spans.sort_unstable();
+    for w in spans.windows(2) {
+        let ((a_off, a_len, a), (b_off, b_len, b)) = (w[0], w[1]);
+        if a_len > 0 && b_len > 0 && b_off < a_off + a_len {
+            return Err(GgufError::Overlap { first: name(a), second: name(b) });
+        }
+    }
+    Ok(())
 }
 
 /// Parses a header held in memory.
 pub fn parse_bytes(bytes: &[u8]) -> Result<Header, GgufError> {
-    let mut read = |off: u64, len: u64| -> Result<Vec<u8>, String> {
-        let start = off as usize;
-        let end = (off + len).min(bytes.len() as u64) as usize;
-        Ok(bytes.get(start..end).unwrap_or(&[]).to_vec())
-    };
-    parse(&mut read, bytes.len() as u64, 1 << 20)
+    parse(&bytes, 1 << 20)
 }
 
 #[cfg(test)]
@@ -266,18 +332,52 @@ mod tests {
         assert_eq!(parse_bytes(&v1), Err(GgufError::Version(1)));
     }
 
+    /// A header of tensors `(name, dims, ggml type, offset)`, then `data` bytes of data section.
+    fn file(tensors: &[(&str, &[u64], u32, u64)], data: usize) -> Vec<u8> {
+        let mut h = header(tensors.len() as u64, 0);
+        for (name, dims, ggml, offset) in tensors {
+            h.extend_from_slice(&(name.len() as u64).to_le_bytes());
+            h.extend_from_slice(name.as_bytes());
+            h.extend_from_slice(&(dims.len() as u32).to_le_bytes());
+            for d in *dims {
+                h.extend_from_slice(&d.to_le_bytes());
+            }
+            h.extend_from_slice(&ggml.to_le_bytes());
+            h.extend_from_slice(&offset.to_le_bytes());
+        }
+        h.resize(h.len().div_ceil(32) * 32 + data, 0);
+        h
+    }
+
     #[test]
     fn reads_tensor_infos_and_keeps_unknown_types() {
-        let mut h = header(1, 0);
-        h.extend_from_slice(&3u64.to_le_bytes());
-        h.extend_from_slice(b"w.0");
-        h.extend_from_slice(&2u32.to_le_bytes());
-        h.extend_from_slice(&64u64.to_le_bytes());
-        h.extend_from_slice(&8u64.to_le_bytes());
-        h.extend_from_slice(&777u32.to_le_bytes());
-        h.extend_from_slice(&0u64.to_le_bytes());
-        let parsed = parse_bytes(&h).unwrap();
+        let parsed = parse_bytes(&file(&[("w.0", &[64, 8], 777, 0)], 64)).unwrap();
         assert_eq!(parsed.tensors[0].dtype, "GGML_TYPE_777");
         assert_eq!(parsed.tensors[0].elements(), Some(512));
+        // An unknown type still needs a bit per element.
+        assert!(matches!(
+            parse_bytes(&file(&[("w.0", &[64, 8], 777, 0)], 63)),
+            Err(GgufError::DataPastEnd { bytes: 64, .. })
+        ));
+    }
+
+    #[test]
+    fn tensor_data_must_lie_in_the_file_aligned_and_apart() {
+        // F32 (type 0): 16 elements = 64 bytes each.
+        let ok = file(&[("a", &[16], 0, 0), ("b", &[16], 0, 64)], 128);
+        assert_eq!(parse_bytes(&ok).unwrap().tensors.len(), 2);
+        assert!(matches!(parse_bytes(&file(&[("a", &[1 << 40], 0, 0)], 128)), Err(GgufError::DataPastEnd { .. })));
+        assert!(matches!(
+            parse_bytes(&file(&[("a", &[16], 0, 0), ("b", &[16], 0, 32)], 128)),
+            Err(GgufError::Overlap { .. })
+        ));
+        assert!(matches!(
+            parse_bytes(&file(&[("a", &[16], 0, 8)], 128)),
+            Err(GgufError::Misaligned { offset: 8, alignment: 32, .. })
+        ));
+        assert!(matches!(
+            parse_bytes(&file(&[("a", &[16], 0, u64::MAX - 31)], 128)),
+            Err(GgufError::DataPastEnd { .. })
+        ));
     }
 }

@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::source::check_repo_path;
+use crate::id::check_repo_path;
 
 /// The largest index read (big MoE indexes reach ~60 MB).
 pub const MAX_INDEX_BYTES: u64 = 128 << 20;

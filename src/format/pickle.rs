@@ -1,16 +1,31 @@
 //! A bounded pickle reader for PyTorch checkpoints: it interprets opcodes into plain data in an
 //! arena (no code runs, no global is imported, only names are recorded), then finds every tensor
 //! rebuilt by `torch._utils._rebuild_tensor_v2` (directly or inside `_rebuild_parameter`) with its
-//! storage class, storage key, offset and shape. Globals outside torch and a few plain containers are
-//! refused; nesting, stack, memo and node counts are capped, so a hostile pickle costs bounded time
-//! and memory and gives a clear error.
+//! storage class, storage key, storage size, offset, shape and stride.
+//!
+//! Memory is bounded by construction: strings are spans of the input, never copies; the arena, the
+//! stack, the memo and the container entries are capped ([`MAX_NODES`] and friends), so any
+//! accepted pickle of at most 64 MiB costs at most ~200 MB; tensor names are built only for tensors
+//! found (a path of parent links, not a string per visited value), each at most [`MAX_NAME`] bytes
+//! and all together at most [`MAX_NAME_BYTES`]. Globals outside torch and a few plain containers
+//! are refused; nesting is capped. A tensor whose extent does not fit its storage is an error.
 
 use std::collections::{HashMap, HashSet};
 
 /// The most nested containers the tensor search follows.
-const MAX_DEPTH: usize = 256;
-/// The most values on the stack, entries in the memo, or nodes in the arena.
-const MAX_ITEMS: usize = 50_000_000;
+const MAX_DEPTH: u32 = 256;
+/// The most values in the arena (a tensor costs about twenty).
+pub const MAX_NODES: usize = 2_000_000;
+/// The most values on the stack at once.
+const MAX_STACK: usize = 1_000_000;
+/// The most memo entries.
+const MAX_MEMO: usize = 2_000_000;
+/// The most entries in all lists, tuples and dicts together.
+const MAX_ENTRIES: usize = 4_000_000;
+/// The longest tensor name.
+pub const MAX_NAME: usize = 4096;
+/// The most bytes of tensor names in one pickle.
+pub const MAX_NAME_BYTES: usize = 32 << 20;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PickleError {
@@ -31,29 +46,40 @@ pub enum PickleError {
 /// Index of a node in the arena.
 type Id = u32;
 
+/// A string: a span of the input bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Span {
+    at: u32,
+    len: u32,
+}
+
 #[derive(Debug, Clone)]
 enum Node {
     None,
     Bool,
     Int(i64),
     Float,
-    Str(String),
+    Str(Span),
     Bytes,
     Tuple(Vec<Id>),
     List(Vec<Id>),
     Dict(Vec<(Id, Id)>),
-    Global(String, String),
-    /// `func(*args)` as data, with items and state set on the result afterwards.
-    Call {
-        func: Id,
-        args: Id,
-        items: Vec<(Id, Id)>,
-    },
+    Global(Span, Span),
+    /// `func(*args)` as data, with items set on the result afterwards.
+    Call(Box<Call>),
     Persistent(Id),
 }
 
-/// Parsed pickle: an arena of plain data and its root.
-pub struct Pickle {
+#[derive(Debug, Clone)]
+struct Call {
+    func: Id,
+    args: Id,
+    items: Vec<(Id, Id)>,
+}
+
+/// Parsed pickle: an arena of plain data over the input bytes, and its root.
+pub struct Pickle<'a> {
+    b: &'a [u8],
     nodes: Vec<Node>,
     root: Id,
     /// Bytes up to and including STOP.
@@ -66,14 +92,14 @@ enum Item {
     Val(Id),
 }
 
-fn allowed(module: &str, name: &str) -> bool {
-    module == "torch"
-        || module.starts_with("torch.")
-        || (module == "collections" && name == "OrderedDict")
-        || (module == "builtins" && matches!(name, "set" | "frozenset" | "bytearray" | "slice"))
-        || (module == "__builtin__" && matches!(name, "set" | "frozenset" | "bytearray"))
-        || (module == "_codecs" && name == "encode")
-        || (module.starts_with("numpy") && matches!(name, "_reconstruct" | "dtype" | "scalar" | "ndarray"))
+fn allowed(module: &[u8], name: &[u8]) -> bool {
+    module == b"torch"
+        || module.starts_with(b"torch.")
+        || (module == b"collections" && name == b"OrderedDict")
+        || (module == b"builtins" && matches!(name, b"set" | b"frozenset" | b"bytearray" | b"slice"))
+        || (module == b"__builtin__" && matches!(name, b"set" | b"frozenset" | b"bytearray"))
+        || (module == b"_codecs" && name == b"encode")
+        || (module.starts_with(b"numpy") && matches!(name, b"_reconstruct" | b"dtype" | b"scalar" | b"ndarray"))
 }
 
 struct Parser<'a> {
@@ -82,39 +108,53 @@ struct Parser<'a> {
     nodes: Vec<Node>,
     stack: Vec<Item>,
     memo: HashMap<u32, Id>,
+    entries: usize,
 }
 
 impl<'a> Parser<'a> {
     fn err(&self, what: &'static str) -> PickleError {
         PickleError::Malformed { at: self.pos, what }
     }
-    fn take(&mut self, n: usize) -> Result<&'a [u8], PickleError> {
-        let end = self.pos.checked_add(n).ok_or(PickleError::Truncated(self.b.len()))?;
-        let s = self.b.get(self.pos..end).ok_or(PickleError::Truncated(self.b.len()))?;
+    fn take(&mut self, n: usize) -> Result<Span, PickleError> {
+        let end = self.pos.checked_add(n).filter(|e| *e <= self.b.len()).ok_or(PickleError::Truncated(self.b.len()))?;
+        let span = Span { at: self.pos as u32, len: n as u32 };
         self.pos = end;
-        Ok(s)
+        Ok(span)
+    }
+    fn bytes(&self, s: Span) -> &'a [u8] {
+        &self.b[s.at as usize..(s.at + s.len) as usize]
+    }
+    fn fixed<const N: usize>(&mut self) -> Result<[u8; N], PickleError> {
+        let s = self.take(N)?;
+        Ok(self.bytes(s).try_into().expect("N bytes"))
     }
     fn u8(&mut self) -> Result<u8, PickleError> {
-        Ok(self.take(1)?[0])
-    }
-    fn u16(&mut self) -> Result<u16, PickleError> {
-        Ok(u16::from_le_bytes(self.take(2)?.try_into().expect("2 bytes")))
+        Ok(self.fixed::<1>()?[0])
     }
     fn u32(&mut self) -> Result<u32, PickleError> {
-        Ok(u32::from_le_bytes(self.take(4)?.try_into().expect("4 bytes")))
+        Ok(u32::from_le_bytes(self.fixed()?))
     }
     fn u64(&mut self) -> Result<u64, PickleError> {
-        Ok(u64::from_le_bytes(self.take(8)?.try_into().expect("8 bytes")))
+        Ok(u64::from_le_bytes(self.fixed()?))
     }
-    fn line(&mut self) -> Result<&'a str, PickleError> {
+    /// A length prefix of `n` bytes that must fit the input.
+    fn len_u64(&mut self) -> Result<usize, PickleError> {
+        usize::try_from(self.u64()?).map_err(|_| PickleError::Truncated(self.b.len()))
+    }
+    /// A text line (without its newline).
+    fn line(&mut self) -> Result<Span, PickleError> {
         let rest = self.b.get(self.pos..).unwrap_or(&[]);
         let n = rest.iter().position(|c| *c == b'\n').ok_or(PickleError::Truncated(self.b.len()))?;
-        let s = std::str::from_utf8(&rest[..n]).map_err(|_| self.err("non-UTF-8 text line"))?;
-        self.pos += n + 1;
-        Ok(s)
+        let span = self.take(n)?;
+        self.pos += 1;
+        Ok(span)
+    }
+    fn line_str(&mut self) -> Result<&'a str, PickleError> {
+        let s = self.line()?;
+        std::str::from_utf8(self.bytes(s)).map_err(|_| self.err("non-UTF-8 text line"))
     }
     fn node(&mut self, n: Node) -> Result<Id, PickleError> {
-        if self.nodes.len() >= MAX_ITEMS {
+        if self.nodes.len() >= MAX_NODES {
             return Err(PickleError::Limit("too many values"));
         }
         self.nodes.push(n);
@@ -125,7 +165,7 @@ impl<'a> Parser<'a> {
         self.push_id(id)
     }
     fn push_id(&mut self, id: Id) -> Result<(), PickleError> {
-        if self.stack.len() >= MAX_ITEMS {
+        if self.stack.len() >= MAX_STACK {
             return Err(PickleError::Limit("stack too deep"));
         }
         self.stack.push(Item::Val(id));
@@ -151,18 +191,34 @@ impl<'a> Parser<'a> {
         self.stack.pop();
         Ok(items.into_iter().map(|i| if let Item::Val(id) = i { id } else { 0 }).collect())
     }
-    fn str_node(&mut self, bytes: &[u8]) -> Result<(), PickleError> {
-        let s = String::from_utf8(bytes.to_vec()).map_err(|_| self.err("invalid UTF-8 string"))?;
+    /// Counts `n` more container entries against the cap.
+    fn entries(&mut self, n: usize) -> Result<(), PickleError> {
+        self.entries = self.entries.saturating_add(n);
+        if self.entries > MAX_ENTRIES {
+            return Err(PickleError::Limit("too many container entries"));
+        }
+        Ok(())
+    }
+    fn container(&mut self, kind: fn(Vec<Id>) -> Node, items: Vec<Id>) -> Result<(), PickleError> {
+        self.entries(items.len())?;
+        self.push(kind(items))
+    }
+    /// A UTF-8 string of `n` bytes.
+    fn unicode(&mut self, n: usize) -> Result<(), PickleError> {
+        let s = self.take(n)?;
+        std::str::from_utf8(self.bytes(s)).map_err(|_| self.err("invalid UTF-8 string"))?;
         self.push(Node::Str(s))
     }
-    fn global(&mut self, module: String, name: String) -> Result<(), PickleError> {
-        if !allowed(&module, &name) {
-            return Err(PickleError::ForbiddenGlobal(format!("{module}.{name}")));
+    fn global(&mut self, module: Span, name: Span) -> Result<(), PickleError> {
+        let (m, n) = (self.bytes(module), self.bytes(name));
+        if !allowed(m, n) {
+            let show = |b: &[u8]| String::from_utf8_lossy(&b[..b.len().min(200)]).into_owned();
+            return Err(PickleError::ForbiddenGlobal(format!("{}.{}", show(m), show(n))));
         }
         self.push(Node::Global(module, name))
     }
     fn memo_put(&mut self, key: u32) -> Result<(), PickleError> {
-        if self.memo.len() >= MAX_ITEMS {
+        if self.memo.len() >= MAX_MEMO {
             return Err(PickleError::Limit("memo too large"));
         }
         let id = self.top()?;
@@ -174,22 +230,50 @@ impl<'a> Parser<'a> {
         self.push_id(id)
     }
     fn set_items(&mut self, target: Id, pairs: Vec<(Id, Id)>) -> Result<(), PickleError> {
+        self.entries(pairs.len())?;
         match &mut self.nodes[target as usize] {
-            Node::Dict(items) | Node::Call { items, .. } => items.extend(pairs),
+            Node::Dict(items) => items.extend(pairs),
+            Node::Call(call) => call.items.extend(pairs),
             _ => return Err(self.err("SETITEM on a value that is not a dict")),
         }
         Ok(())
     }
     fn append(&mut self, target: Id, values: Vec<Id>) -> Result<(), PickleError> {
+        self.entries(values.len())?;
         match &mut self.nodes[target as usize] {
             Node::List(items) => items.extend(values),
-            Node::Call { .. } => {}
+            Node::Call(_) => {}
             _ => return Err(self.err("APPEND on a value that is not a list")),
         }
         Ok(())
     }
+    fn int_line(&mut self) -> Result<(), PickleError> {
+        let line = self.line_str()?.trim_end_matches('L');
+        let node = match line {
+            "00" | "01" => Node::Bool,
+            l => Node::Int(l.parse().map_err(|_| self.err("bad integer"))?),
+        };
+        self.push(node)
+    }
+    fn long(&mut self, n: usize) -> Result<(), PickleError> {
+        let s = self.take(n)?;
+        let bytes = self.bytes(s);
+        let v = match n {
+            0 => 0,
+            1..=8 => {
+                let mut buf = if bytes[n - 1] & 0x80 != 0 { [0xffu8; 8] } else { [0u8; 8] };
+                buf[..n].copy_from_slice(bytes);
+                i64::from_le_bytes(buf)
+            }
+            _ => i64::MAX, // a big integer: only sizes matter here, and they fit
+        };
+        self.push(Node::Int(v))
+    }
 
-    fn run(mut self) -> Result<Pickle, PickleError> {
+    fn run(mut self) -> Result<Pickle<'a>, PickleError> {
+        if self.b.len() > u32::MAX as usize {
+            return Err(PickleError::Limit("pickle larger than 4 GiB"));
+        }
         loop {
             let at = self.pos;
             let op = self.u8()?;
@@ -202,20 +286,37 @@ impl<'a> Parser<'a> {
                 }
                 b'.' => {
                     let root = self.pop()?;
-                    return Ok(Pickle { nodes: self.nodes, root, consumed: self.pos });
+                    return Ok(Pickle { b: self.b, nodes: self.nodes, root, consumed: self.pos });
                 }
-                b'(' => self.stack.push(Item::Mark),
+                b'(' => {
+                    if self.stack.len() >= MAX_STACK {
+                        return Err(PickleError::Limit("stack too deep"));
+                    }
+                    self.stack.push(Item::Mark)
+                }
                 b'}' => self.push(Node::Dict(Vec::new()))?,
-                b']' => self.push(Node::List(Vec::new()))?,
+                b']' | 0x8f => self.push(Node::List(Vec::new()))?, // EMPTY_LIST, EMPTY_SET
                 b')' => self.push(Node::Tuple(Vec::new()))?,
-                0x8f => self.push(Node::List(Vec::new()))?, // EMPTY_SET
                 b't' => {
                     let items = self.pop_mark()?;
-                    self.push(Node::Tuple(items))?;
+                    self.container(Node::Tuple, items)?;
+                }
+                b'l' => {
+                    let items = self.pop_mark()?; // LIST
+                    self.container(Node::List, items)?;
+                }
+                b'd' => {
+                    let items = self.pop_mark()?; // DICT
+                    if items.len() % 2 != 0 {
+                        return Err(self.err("DICT with an odd number of values"));
+                    }
+                    let id = self.node(Node::Dict(Vec::new()))?;
+                    self.set_items(id, items.chunks(2).map(|p| (p[0], p[1])).collect())?;
+                    self.push_id(id)?;
                 }
                 0x91 => {
                     let items = self.pop_mark()?; // FROZENSET
-                    self.push(Node::List(items))?;
+                    self.container(Node::List, items)?;
                 }
                 0x85..=0x87 => {
                     let n = (op - 0x84) as usize;
@@ -224,7 +325,7 @@ impl<'a> Parser<'a> {
                         items.push(self.pop()?);
                     }
                     items.reverse();
-                    self.push(Node::Tuple(items))?;
+                    self.container(Node::Tuple, items)?;
                 }
                 b's' => {
                     let v = self.pop()?;
@@ -238,8 +339,7 @@ impl<'a> Parser<'a> {
                         return Err(self.err("SETITEMS with an odd number of values"));
                     }
                     let target = self.top()?;
-                    let pairs = items.chunks(2).map(|p| (p[0], p[1])).collect();
-                    self.set_items(target, pairs)?;
+                    self.set_items(target, items.chunks(2).map(|p| (p[0], p[1])).collect())?;
                 }
                 b'a' => {
                     let v = self.pop()?;
@@ -253,36 +353,34 @@ impl<'a> Parser<'a> {
                 }
                 b'X' => {
                     let n = self.u32()? as usize;
-                    let s = self.take(n)?;
-                    self.str_node(s)?;
+                    self.unicode(n)?;
                 }
                 0x8c => {
                     let n = self.u8()? as usize;
-                    let s = self.take(n)?;
-                    self.str_node(s)?;
+                    self.unicode(n)?;
                 }
                 0x8d => {
-                    let n = usize::try_from(self.u64()?).map_err(|_| PickleError::Limit("string length"))?;
+                    let n = self.len_u64()?;
+                    self.unicode(n)?;
+                }
+                b'T' | b'U' => {
+                    // Python 2 byte strings: kept as strings (torch's legacy checkpoints name keys so).
+                    let n = if op == b'T' { self.u32()? as usize } else { self.u8()? as usize };
                     let s = self.take(n)?;
-                    self.str_node(s)?;
+                    self.push(Node::Str(s))?;
                 }
-                b'T' | b'B' => {
-                    let n = self.u32()? as usize;
+                b'B' | b'C' => {
+                    let n = if op == b'B' { self.u32()? as usize } else { self.u8()? as usize };
                     self.take(n)?;
-                    self.push(if op == b'T' { Node::Str(String::new()) } else { Node::Bytes })?;
-                }
-                b'U' | b'C' => {
-                    let n = self.u8()? as usize;
-                    self.take(n)?;
-                    self.push(if op == b'U' { Node::Str(String::new()) } else { Node::Bytes })?;
+                    self.push(Node::Bytes)?;
                 }
                 0x8e | 0x96 => {
-                    let n = usize::try_from(self.u64()?).map_err(|_| PickleError::Limit("bytes length"))?;
+                    let n = self.len_u64()?;
                     self.take(n)?;
                     self.push(Node::Bytes)?;
                 }
                 b'J' => {
-                    let v = i32::from_le_bytes(self.take(4)?.try_into().expect("4 bytes"));
+                    let v = i32::from_le_bytes(self.fixed()?);
                     self.push(Node::Int(i64::from(v)))?;
                 }
                 b'K' => {
@@ -290,31 +388,18 @@ impl<'a> Parser<'a> {
                     self.push(Node::Int(i64::from(v)))?;
                 }
                 b'M' => {
-                    let v = self.u16()?;
+                    let v = u16::from_le_bytes(self.fixed()?);
                     self.push(Node::Int(i64::from(v)))?;
                 }
-                0x8a | 0x8b => {
-                    let n = if op == 0x8a { self.u8()? as usize } else { self.u32()? as usize };
-                    let bytes = self.take(n)?;
-                    let v = if n <= 8 && !bytes.is_empty() {
-                        let mut buf = if bytes[n - 1] & 0x80 != 0 { [0xffu8; 8] } else { [0u8; 8] };
-                        buf[..n].copy_from_slice(bytes);
-                        i64::from_le_bytes(buf)
-                    } else if n == 0 {
-                        0
-                    } else {
-                        i64::MAX // a big integer: only sizes matter here, and they fit
-                    };
-                    self.push(Node::Int(v))?;
+                0x8a => {
+                    let n = self.u8()? as usize;
+                    self.long(n)?;
                 }
-                b'I' | b'L' => {
-                    let line = self.line()?.trim_end_matches('L');
-                    let node = match line {
-                        "00" | "01" => Node::Bool,
-                        l => Node::Int(l.parse().map_err(|_| self.err("bad integer"))?),
-                    };
-                    self.push(node)?;
+                0x8b => {
+                    let n = self.u32()? as usize;
+                    self.long(n)?;
                 }
+                b'I' | b'L' => self.int_line()?,
                 b'G' => {
                     self.take(8)?;
                     self.push(Node::Float)?;
@@ -326,8 +411,8 @@ impl<'a> Parser<'a> {
                 0x88 | 0x89 => self.push(Node::Bool)?,
                 b'N' => self.push(Node::None)?,
                 b'c' => {
-                    let module = self.line()?.to_owned();
-                    let name = self.line()?.to_owned();
+                    let module = self.line()?;
+                    let name = self.line()?;
                     self.global(module, name)?;
                 }
                 0x93 => {
@@ -337,24 +422,25 @@ impl<'a> Parser<'a> {
                     else {
                         return Err(self.err("STACK_GLOBAL needs two strings"));
                     };
-                    let (m, n) = (m.clone(), n.clone());
+                    let (m, n) = (*m, *n);
                     self.global(m, n)?;
                 }
                 b'R' | 0x81 => {
                     let args = self.pop()?;
                     let func = self.pop()?;
-                    let ordered_dict = matches!(&self.nodes[func as usize], Node::Global(m, n) if m == "collections" && n == "OrderedDict");
+                    let ordered_dict = matches!(&self.nodes[func as usize],
+                        Node::Global(m, n) if self.bytes(*m) == b"collections" && self.bytes(*n) == b"OrderedDict");
                     if ordered_dict {
                         self.push(Node::Dict(Vec::new()))?;
                     } else {
-                        self.push(Node::Call { func, args, items: Vec::new() })?;
+                        self.push(Node::Call(Box::new(Call { func, args, items: Vec::new() })))?;
                     }
                 }
                 0x92 => {
                     let _kwargs = self.pop()?; // NEWOBJ_EX
                     let args = self.pop()?;
                     let func = self.pop()?;
-                    self.push(Node::Call { func, args, items: Vec::new() })?;
+                    self.push(Node::Call(Box::new(Call { func, args, items: Vec::new() })))?;
                 }
                 b'b' => {
                     self.pop()?; // BUILD: state is not needed to find tensors
@@ -364,7 +450,7 @@ impl<'a> Parser<'a> {
                     self.push(Node::Persistent(pid))?;
                 }
                 b'P' => {
-                    let s = self.line()?.to_owned();
+                    let s = self.line()?;
                     let id = self.node(Node::Str(s))?;
                     self.push(Node::Persistent(id))?;
                 }
@@ -377,7 +463,7 @@ impl<'a> Parser<'a> {
                     self.memo_put(k)?;
                 }
                 b'p' => {
-                    let k = self.line()?.parse().map_err(|_| self.err("bad memo key"))?;
+                    let k = self.line_str()?.parse().map_err(|_| self.err("bad memo key"))?;
                     self.memo_put(k)?;
                 }
                 0x94 => {
@@ -393,7 +479,7 @@ impl<'a> Parser<'a> {
                     self.memo_get(k)?;
                 }
                 b'g' => {
-                    let k = self.line()?.parse().map_err(|_| self.err("bad memo key"))?;
+                    let k = self.line_str()?.parse().map_err(|_| self.err("bad memo key"))?;
                     self.memo_get(k)?;
                 }
                 b'0' => {
@@ -413,8 +499,8 @@ impl<'a> Parser<'a> {
 }
 
 /// Parses one pickle from the start of `bytes`.
-pub fn parse(bytes: &[u8]) -> Result<Pickle, PickleError> {
-    Parser { b: bytes, pos: 0, nodes: Vec::new(), stack: Vec::new(), memo: HashMap::new() }.run()
+pub fn parse(bytes: &[u8]) -> Result<Pickle<'_>, PickleError> {
+    Parser { b: bytes, pos: 0, nodes: Vec::new(), stack: Vec::new(), memo: HashMap::new(), entries: 0 }.run()
 }
 
 /// A tensor found in a checkpoint pickle.
@@ -426,13 +512,30 @@ pub struct PickledTensor {
     pub storage_type: String,
     /// The storage's key within the checkpoint; tied weights share it.
     pub storage_key: String,
+    /// Elements the storage holds, as its persistent id declares.
+    pub storage_numel: u64,
     pub offset: u64,
     pub shape: Vec<u64>,
 }
 
-impl Pickle {
+/// No parent: the root of the name tree.
+const ROOT: u32 = u32::MAX;
+
+/// Tensor names as a tree of parent links, built only as far as the search goes.
+struct Names {
+    /// `(parent, key)` per dict entry with a string key.
+    parts: Vec<(u32, Span)>,
+    /// Bytes of names built so far.
+    built: usize,
+}
+
+impl Pickle<'_> {
     fn get(&self, id: Id) -> &Node {
         &self.nodes[id as usize]
+    }
+
+    fn bytes(&self, s: Span) -> &[u8] {
+        &self.b[s.at as usize..(s.at + s.len) as usize]
     }
 
     fn ints(&self, id: Id) -> Option<Vec<u64>> {
@@ -450,30 +553,66 @@ impl Pickle {
 
     fn str(&self, id: Id) -> Option<&str> {
         match self.get(id) {
-            Node::Str(s) => Some(s),
-            Node::Int(_) => None,
+            Node::Str(s) => std::str::from_utf8(self.bytes(*s)).ok(),
             _ => None,
         }
     }
 
-    /// The storage class and key of a persistent id `("storage", StorageClass, key, location, numel, ...)`.
-    fn storage(&self, id: Id) -> Option<(String, String)> {
+    fn text(&self, s: Span) -> String {
+        String::from_utf8_lossy(self.bytes(s)).into_owned()
+    }
+
+    /// The storage class, key and size of a persistent id
+    /// `("storage", StorageClass, key, location, numel, ...)`.
+    fn storage(&self, id: Id) -> Option<(String, String, u64)> {
         let Node::Persistent(pid) = self.get(id) else { return None };
         let Node::Tuple(t) = self.get(*pid) else { return None };
-        if t.len() < 3 || self.str(t[0]) != Some("storage") {
+        if t.len() < 5 || self.str(t[0]) != Some("storage") {
             return None;
         }
         let class = match self.get(t[1]) {
-            Node::Global(_, name) => name.clone(),
-            Node::Str(s) => s.clone(),
+            Node::Global(_, name) => self.text(*name),
+            Node::Str(s) => self.text(*s),
             _ => return None,
         };
         let key = match self.get(t[2]) {
-            Node::Str(s) => s.clone(),
+            Node::Str(s) => self.text(*s),
             Node::Int(n) => n.to_string(),
             _ => return None,
         };
-        Some((class, key))
+        let numel = match self.get(t[4]) {
+            Node::Int(n) => u64::try_from(*n).ok()?,
+            _ => return None,
+        };
+        Some((class, key, numel))
+    }
+
+    /// The dotted name at `leaf`, built from its parent links and charged to the name budget.
+    fn name(&self, names: &mut Names, leaf: u32) -> Result<String, PickleError> {
+        let mut spans = Vec::new();
+        let mut len = 0usize;
+        let mut at = leaf;
+        while at != ROOT {
+            let (parent, key) = names.parts[at as usize];
+            len += key.len as usize + usize::from(!spans.is_empty());
+            if len > MAX_NAME {
+                return Err(PickleError::Limit("a tensor name is longer than 4096 bytes"));
+            }
+            spans.push(key);
+            at = parent;
+        }
+        names.built += len;
+        if names.built > MAX_NAME_BYTES {
+            return Err(PickleError::Limit("tensor names take more than 32 MiB"));
+        }
+        let mut out = Vec::with_capacity(len);
+        for (i, s) in spans.iter().rev().enumerate() {
+            if i > 0 {
+                out.push(b'.');
+            }
+            out.extend_from_slice(self.bytes(*s));
+        }
+        Ok(String::from_utf8_lossy(&out).into_owned())
     }
 
     /// Every tensor, by walking dicts from the root. A tensor reached twice (tied weights pickled
@@ -481,7 +620,8 @@ impl Pickle {
     pub fn tensors(&self) -> Result<Vec<PickledTensor>, PickleError> {
         let mut out = Vec::new();
         let mut seen = HashSet::new();
-        let mut work: Vec<(Id, String, usize)> = vec![(self.root, String::new(), 0)];
+        let mut names = Names { parts: Vec::new(), built: 0 };
+        let mut work: Vec<(Id, u32, u32)> = vec![(self.root, ROOT, 0)];
         while let Some((id, name, depth)) = work.pop() {
             if depth > MAX_DEPTH {
                 return Err(PickleError::Limit("containers nested too deep"));
@@ -489,35 +629,38 @@ impl Pickle {
             if !seen.insert(id) {
                 continue;
             }
-            let join = |k: &str| if name.is_empty() { k.to_owned() } else { format!("{name}.{k}") };
+            let mut push_items = |items: &[(Id, Id)], work: &mut Vec<(Id, u32, u32)>| {
+                for (k, v) in items.iter().rev() {
+                    let child = match self.get(*k) {
+                        Node::Str(s) => {
+                            names.parts.push((name, *s));
+                            (names.parts.len() - 1) as u32
+                        }
+                        _ => name,
+                    };
+                    work.push((*v, child, depth + 1));
+                }
+            };
             match self.get(id) {
-                Node::Dict(items) => {
-                    for (k, v) in items.iter().rev() {
-                        let key = self.str(*k).map(join).unwrap_or_else(|| name.clone());
-                        work.push((*v, key, depth + 1));
-                    }
-                }
+                Node::Dict(items) => push_items(items, &mut work),
                 Node::List(items) | Node::Tuple(items) => {
-                    for v in items.iter().rev() {
-                        work.push((*v, name.clone(), depth + 1));
-                    }
+                    work.extend(items.iter().rev().map(|v| (*v, name, depth + 1)));
                 }
-                Node::Call { func, args, items } => {
-                    let rebuild = match self.get(*func) {
+                Node::Call(call) => {
+                    let rebuild = match self.get(call.func) {
                         Node::Global(m, n) => {
-                            m == "torch._utils" && (n == "_rebuild_tensor_v2" || n == "_rebuild_tensor")
+                            self.bytes(*m) == b"torch._utils"
+                                && matches!(self.bytes(*n), b"_rebuild_tensor_v2" | b"_rebuild_tensor")
                         }
                         _ => false,
                     };
                     if rebuild {
-                        out.push(self.tensor(*args, &name)?);
+                        let full = self.name(&mut names, name)?;
+                        out.push(self.tensor(call.args, full)?);
                         continue;
                     }
-                    for (k, v) in items.iter().rev() {
-                        let key = self.str(*k).map(join).unwrap_or_else(|| name.clone());
-                        work.push((*v, key, depth + 1));
-                    }
-                    work.push((*args, name.clone(), depth + 1));
+                    push_items(&call.items, &mut work);
+                    work.push((call.args, name, depth + 1));
                 }
                 _ => {}
             }
@@ -525,25 +668,89 @@ impl Pickle {
         Ok(out)
     }
 
-    fn tensor(&self, args: Id, name: &str) -> Result<PickledTensor, PickleError> {
-        let bad = |what: &str| PickleError::BadTensor { name: name.to_owned(), what: what.to_owned() };
+    /// `_rebuild_tensor[_v2](storage, storage_offset, size, stride, ...)`, checked to lie within
+    /// its storage.
+    fn tensor(&self, args: Id, name: String) -> Result<PickledTensor, PickleError> {
+        let bad = |what: &str| PickleError::BadTensor { name: name.clone(), what: what.to_owned() };
         let Node::Tuple(a) = self.get(args) else { return Err(bad("rebuild arguments are not a tuple")) };
-        if a.len() < 3 {
+        if a.len() < 4 {
             return Err(bad("rebuild arguments are too short"));
         }
-        let (storage_type, storage_key) = self.storage(a[0]).ok_or_else(|| bad("no storage reference"))?;
+        let (storage_type, storage_key, storage_numel) =
+            self.storage(a[0]).ok_or_else(|| bad("no storage reference with a size"))?;
         let offset = match self.get(a[1]) {
             Node::Int(n) => u64::try_from(*n).map_err(|_| bad("negative storage offset"))?,
             _ => return Err(bad("storage offset is not an integer")),
         };
         let shape = self.ints(a[2]).ok_or_else(|| bad("size is not a tuple of non-negative integers"))?;
-        Ok(PickledTensor { name: name.to_owned(), storage_type, storage_key, offset, shape })
+        let stride = self.ints(a[3]).ok_or_else(|| bad("stride is not a tuple of non-negative integers"))?;
+        if stride.len() != shape.len() {
+            return Err(bad("size and stride differ in length"));
+        }
+        // The last element reached: offset + sum((size - 1) * stride); nothing for an empty tensor.
+        let mut extent = if shape.contains(&0) { Some(0) } else { offset.checked_add(1) };
+        if !shape.contains(&0) {
+            for (n, s) in shape.iter().zip(&stride) {
+                extent = extent.and_then(|e| e.checked_add((n - 1).checked_mul(*s)?));
+            }
+        }
+        match extent {
+            Some(e) if e <= storage_numel => {}
+            _ => {
+                return Err(bad(&format!(
+                    "shape {shape:?} with stride {stride:?} at offset {offset} reaches past its storage of {storage_numel} elements"
+                )));
+            }
+        }
+        Ok(PickledTensor { name, storage_type, storage_key, storage_numel, offset, shape })
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `{name: _rebuild_tensor_v2(("storage", FloatStorage, "0", "cpu", numel), 0, shape, stride)}`.
+    fn one_tensor(name: &str, numel: u8, shape: &[u8], stride: &[u8]) -> Vec<u8> {
+        let mut p = b"\x80\x02}(X".to_vec();
+        p.extend_from_slice(&(name.len() as u32).to_le_bytes());
+        p.extend_from_slice(name.as_bytes());
+        p.extend_from_slice(b"ctorch._utils\n_rebuild_tensor_v2\n(");
+        p.extend_from_slice(b"(X\x07\x00\x00\x00storagectorch\nFloatStorage\nX\x01\x00\x00\x000X\x03\x00\x00\x00cpuK");
+        p.push(numel);
+        p.extend_from_slice(b"tQK\x00(");
+        for d in shape {
+            p.extend_from_slice(&[b'K', *d]);
+        }
+        p.extend_from_slice(b"t(");
+        for s in stride {
+            p.extend_from_slice(&[b'K', *s]);
+        }
+        p.extend_from_slice(b"t\x89NtRu.");
+        p
+    }
+
+    #[test]
+    fn finds_a_tensor_with_its_storage() {
+        let p = one_tensor("w", 6, &[2, 3], &[3, 1]);
+        let t = parse(&p).unwrap().tensors().unwrap();
+        assert_eq!(t.len(), 1);
+        assert_eq!((t[0].name.as_str(), t[0].storage_numel, t[0].shape.as_slice()), ("w", 6, &[2u64, 3][..]));
+    }
+
+    #[test]
+    fn a_shape_past_its_storage_is_an_error() {
+        let p = one_tensor("w", 6, &[200, 200], &[200, 1]);
+        let e = parse(&p).unwrap().tensors().unwrap_err();
+        assert!(
+            matches!(&e, PickleError::BadTensor { name, what } if name == "w" && what.contains("past its storage"))
+        );
+        assert!(parse(&one_tensor("w", 6, &[2, 4], &[3, 1])).unwrap().tensors().is_err());
+        assert!(
+            parse(&one_tensor("e", 0, &[0, 4], &[4, 1])).unwrap().tensors().is_ok(),
+            "an empty tensor needs nothing"
+        );
+    }
 
     #[test]
     fn refuses_foreign_globals() {
@@ -558,6 +765,9 @@ mod tests {
         assert_eq!(parse(b"\x80\x02}q\x00").err(), Some(PickleError::Truncated(5)));
         assert!(matches!(parse(b"\x80\x02\xff"), Err(PickleError::Opcode { op: 0xff, .. })));
         assert!(matches!(parse(b"\x80\x02s."), Err(PickleError::Malformed { .. })));
+        let mut huge_len = b"\x80\x04\x8d".to_vec();
+        huge_len.extend_from_slice(&u64::MAX.to_le_bytes());
+        assert!(matches!(parse(&huge_len), Err(PickleError::Truncated(_))));
     }
 
     #[test]
@@ -587,5 +797,49 @@ mod tests {
         assert!(parse(&bomb(200)).unwrap().tensors().unwrap().is_empty());
         assert!(started.elapsed() < std::time::Duration::from_secs(1));
         assert_eq!(parse(&bomb(1000)).unwrap().tensors().err(), Some(PickleError::Limit("containers nested too deep")));
+    }
+
+    #[test]
+    fn value_floods_hit_the_caps_instead_of_memory() {
+        // Three million `None`s, each popped again: over the arena cap long before memory is at risk.
+        let mut p = vec![0x80, 0x02];
+        p.extend(std::iter::repeat_n(*b"N0", 3_000_000).flatten());
+        p.extend_from_slice(b"N.");
+        assert_eq!(parse(&p).err(), Some(PickleError::Limit("too many values")));
+        // Two million pushed and kept: over the stack cap.
+        let mut p = vec![0x80, 0x02];
+        p.extend(std::iter::repeat_n(b'N', 2_000_000));
+        p.push(b'.');
+        assert_eq!(parse(&p).err(), Some(PickleError::Limit("stack too deep")));
+        // One value appended 4.8 million times: over the entry cap.
+        let mut q = vec![0x80, 0x02, b']', b'N', b'q', 0, b'0'];
+        for _ in 0..6 {
+            q.push(b'(');
+            q.extend(std::iter::repeat_n([b'h', 0], 800_000).flatten());
+            q.push(b'e');
+        }
+        q.push(b'.');
+        assert_eq!(parse(&q).err(), Some(PickleError::Limit("too many container entries")));
+    }
+
+    #[test]
+    fn names_are_built_lazily_and_capped() {
+        // A dict whose keys are all the same 1 MB string (a memo reference), holding dicts down to
+        // a tensor: every key costs two bytes of pickle, and the name would be megabytes.
+        // 100,000 such keys once cost 100 GB of names.
+        let key = "k".repeat(1 << 20);
+        let mut p = b"\x80\x02}(X".to_vec();
+        p.extend_from_slice(&(key.len() as u32).to_le_bytes());
+        p.extend_from_slice(key.as_bytes());
+        p.extend_from_slice(b"q\x00}");
+        p.extend(std::iter::repeat_n(*b"h\x00}", 99_999).flatten());
+        p.extend_from_slice(b"u.");
+        let pickle = parse(&p).unwrap();
+        assert!(pickle.tensors().unwrap().is_empty(), "no tensor, so no name is ever built");
+        let long = one_tensor(&"n".repeat(5000), 6, &[6], &[1]);
+        assert_eq!(
+            parse(&long).unwrap().tensors().err(),
+            Some(PickleError::Limit("a tensor name is longer than 4096 bytes"))
+        );
     }
 }

@@ -1,13 +1,18 @@
 //! safetensors headers: the 8-byte little-endian length, then that many bytes of JSON
-//! (`{"__metadata__": {..}, "name": {"dtype", "shape", "data_offsets"}, ..}`). Parsed from bytes with
-//! every length capped and every offset checked against the shape, the dtype size and the file size.
-//! One error variant per validation failure.
+//! (`{"__metadata__": {..}, "name": {"dtype", "shape", "data_offsets"}, ..}`), validated by the rules
+//! of the `safetensors` crate: no duplicate names, data offsets contiguous from 0 without gaps or
+//! overlaps, each tensor's span exactly its shape times its dtype size (whole bytes), the last span
+//! ending where the file ends. A dtype this build does not know must still fit its span (at least
+//! one bit per element). The header is streamed into tensor infos, never into a JSON tree, and every
+//! length is capped. One error variant per validation failure.
 
 use std::collections::BTreeMap;
+use std::fmt;
 
 use serde::Deserialize;
+use serde::de::{self, MapAccess, Visitor};
 
-use super::TensorInfo;
+use super::{ReadAt, ReadError, TensorInfo};
 use crate::dtype;
 
 /// The largest header the format allows (100 MB); larger lengths are rejected unread.
@@ -23,16 +28,24 @@ pub enum SafetensorsError {
     HeaderPastEnd { len: u64, file_size: u64 },
     #[error("header is not valid JSON: {0}")]
     Json(String),
+    #[error("tensor {0:?} is declared twice")]
+    Duplicate(String),
     #[error("tensor {name:?}: {dtype} {shape:?} has more elements than fit in 64 bits")]
     Overflow { name: String, dtype: String, shape: Vec<u64> },
     #[error("tensor {name:?}: data_offsets [{begin}, {end}] are reversed")]
     ReversedOffsets { name: String, begin: u64, end: u64 },
     #[error("tensor {name:?}: {dtype} {shape:?} needs {expected} bytes but data_offsets span {actual}")]
     ShapeMismatch { name: String, dtype: String, shape: Vec<u64>, expected: u64, actual: u64 },
-    #[error("tensor {name:?}: data ends at byte {end}, past the {data_len}-byte data section")]
-    OutOfRange { name: String, end: u64, data_len: u64 },
-    #[error("tensors {first:?} and {second:?} overlap")]
-    Overlap { first: String, second: String },
+    #[error("tensor {name:?}: {elements} {dtype} elements do not fill whole bytes")]
+    Misaligned { name: String, dtype: String, elements: u64 },
+    #[error("tensor {name:?}: {elements} elements of unknown dtype {dtype} cannot fit in {bytes} bytes")]
+    UnknownDtypeTooLarge { name: String, dtype: String, elements: u64, bytes: u64 },
+    #[error("tensor {name:?} starts at byte {begin} of the data section, expected {expected} (a gap or an overlap)")]
+    NotContiguous { name: String, begin: u64, expected: u64 },
+    #[error("the tensors end at byte {end} of the data section, but it is {data_len} bytes long")]
+    DataLength { end: u64, data_len: u64 },
+    #[error("reading the file: {0}")]
+    Read(#[from] ReadError),
 }
 
 /// A parsed header.
@@ -40,7 +53,7 @@ pub enum SafetensorsError {
 pub struct Header {
     pub tensors: Vec<TensorInfo>,
     pub metadata: BTreeMap<String, String>,
-    /// Dtype names this build does not know (kept in `tensors`, not size-checked).
+    /// Dtype names this build does not know (kept in `tensors`, checked only to fit their bytes).
     pub unknown_dtypes: Vec<String>,
 }
 
@@ -49,6 +62,48 @@ struct RawTensor {
     dtype: String,
     shape: Vec<u64>,
     data_offsets: (u64, u64),
+}
+
+/// The header's JSON object as it streams by: tensors in file order and string metadata.
+struct Entries {
+    tensors: Vec<(String, RawTensor)>,
+    metadata: BTreeMap<String, String>,
+    metadata_seen: bool,
+}
+
+impl<'de> Deserialize<'de> for Entries {
+    fn deserialize<D: de::Deserializer<'de>>(d: D) -> Result<Entries, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Entries;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a JSON object of tensors")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Entries, A::Error> {
+                let mut e = Entries { tensors: Vec::new(), metadata: BTreeMap::new(), metadata_seen: false };
+                while let Some(key) = map.next_key::<String>()? {
+                    if key == "__metadata__" {
+                        if e.metadata_seen {
+                            return Err(de::Error::custom("__metadata__ is declared twice"));
+                        }
+                        e.metadata_seen = true;
+                        let m: Option<BTreeMap<String, serde_json::Value>> = map.next_value()?;
+                        e.metadata = m
+                            .unwrap_or_default()
+                            .into_iter()
+                            .filter_map(|(k, v)| v.as_str().map(|s| (k, s.to_owned())))
+                            .collect();
+                    } else {
+                        let t: RawTensor =
+                            map.next_value().map_err(|err| de::Error::custom(format!("tensor {key:?}: {err}")))?;
+                        e.tensors.push((key, t));
+                    }
+                }
+                Ok(e)
+            }
+        }
+        d.deserialize_map(V)
+    }
 }
 
 /// The header length from the first 8 bytes, checked against the cap and the file size.
@@ -64,73 +119,76 @@ pub fn header_len(first: &[u8], file_size: u64) -> Result<u64, SafetensorsError>
     Ok(len)
 }
 
-/// Parses the JSON header (`json` = the `len` bytes after the length prefix). `data_len`, when
-/// known, is the size of the data section (file size - 8 - header length).
-pub fn parse_header(json: &[u8], data_len: Option<u64>) -> Result<Header, SafetensorsError> {
-    let raw: BTreeMap<String, serde_json::Value> =
-        serde_json::from_slice(json).map_err(|e| SafetensorsError::Json(e.to_string()))?;
-    let mut metadata = BTreeMap::new();
-    let mut spans: Vec<(u64, u64, usize)> = Vec::with_capacity(raw.len());
-    let mut tensors = Vec::with_capacity(raw.len());
+/// Parses the JSON header (`json` = the bytes after the length prefix) of a file whose data section
+/// is `data_len` bytes long.
+pub fn parse_header(json: &[u8], data_len: u64) -> Result<Header, SafetensorsError> {
+    let entries: Entries = serde_json::from_slice(json).map_err(|e| SafetensorsError::Json(e.to_string()))?;
+    let mut names: Vec<&str> = entries.tensors.iter().map(|(n, _)| n.as_str()).collect();
+    names.sort_unstable();
+    if let Some(w) = names.windows(2).find(|w| w[0] == w[1]) {
+        return Err(SafetensorsError::Duplicate(w[0].to_owned()));
+    }
+    let mut spans: Vec<(u64, u64, usize)> = Vec::with_capacity(entries.tensors.len());
+    let mut tensors = Vec::with_capacity(entries.tensors.len());
     let mut unknown = Vec::new();
-    for (name, value) in raw {
-        if name == "__metadata__" {
-            if let serde_json::Value::Object(m) = value {
-                metadata = m.into_iter().filter_map(|(k, v)| v.as_str().map(|s| (k, s.to_owned()))).collect();
-            }
-            continue;
-        }
-        let t: RawTensor =
-            serde_json::from_value(value).map_err(|e| SafetensorsError::Json(format!("tensor {name:?}: {e}")))?;
+    for (name, t) in entries.tensors {
         let info = TensorInfo { name, dtype: t.dtype, shape: t.shape };
         let (begin, end) = t.data_offsets;
-        let elems = info.elements().ok_or_else(|| SafetensorsError::Overflow {
+        let overflow = || SafetensorsError::Overflow {
             name: info.name.clone(),
             dtype: info.dtype.clone(),
             shape: info.shape.clone(),
-        })?;
+        };
+        let elems = info.elements().ok_or_else(overflow)?;
         if end < begin {
             return Err(SafetensorsError::ReversedOffsets { name: info.name, begin, end });
         }
+        let span = end - begin;
         match dtype::lookup(&info.dtype) {
             Some(d) => {
-                let expected = d.bytes_for(elems).ok_or_else(|| SafetensorsError::Overflow {
-                    name: info.name.clone(),
-                    dtype: info.dtype.clone(),
-                    shape: info.shape.clone(),
-                })?;
-                if expected != end - begin {
+                if elems.checked_mul(d.block_bytes).ok_or_else(overflow)? % d.block_elems != 0 {
+                    return Err(SafetensorsError::Misaligned { name: info.name, dtype: info.dtype, elements: elems });
+                }
+                let expected = d.bytes_for(elems).ok_or_else(overflow)?;
+                if expected != span {
                     return Err(SafetensorsError::ShapeMismatch {
                         name: info.name,
                         dtype: info.dtype,
                         shape: info.shape,
                         expected,
-                        actual: end - begin,
+                        actual: span,
                     });
                 }
             }
             None => {
+                if span.checked_mul(8).is_some_and(|bits| elems > bits) {
+                    return Err(SafetensorsError::UnknownDtypeTooLarge {
+                        name: info.name,
+                        dtype: info.dtype,
+                        elements: elems,
+                        bytes: span,
+                    });
+                }
                 if !unknown.contains(&info.dtype) {
                     unknown.push(info.dtype.clone());
                 }
             }
         }
-        if let Some(data_len) = data_len
-            && end > data_len
-        {
-            return Err(SafetensorsError::OutOfRange { name: info.name, end, data_len });
-        }
         spans.push((begin, end, tensors.len()));
         tensors.push(info);
     }
     spans.sort_unstable();
-    for w in spans.windows(2) {
-        let ((_, prev_end, a), (begin, end, b)) = (w[0], w[1]);
-        if begin < prev_end && begin != end {
-            return Err(SafetensorsError::Overlap { first: tensors[a].name.clone(), second: tensors[b].name.clone() });
+    let mut expected = 0u64;
+    for (begin, end, i) in spans {
+        if begin != expected {
+            return Err(SafetensorsError::NotContiguous { name: tensors[i].name.clone(), begin, expected });
         }
+        expected = end;
     }
-    Ok(Header { tensors, metadata, unknown_dtypes: unknown })
+    if expected != data_len {
+        return Err(SafetensorsError::DataLength { end: expected, data_len });
+    }
+    Ok(Header { tensors, metadata: entries.metadata, unknown_dtypes: unknown })
 }
 
 /// Parses a whole header from a buffer that starts at file offset 0 and holds at least the header.
@@ -138,7 +196,25 @@ pub fn parse_prefix(bytes: &[u8], file_size: u64) -> Result<Header, SafetensorsE
     let len = header_len(bytes, file_size)?;
     let end = 8 + len as usize;
     let json = bytes.get(8..end).ok_or(SafetensorsError::HeaderPastEnd { len, file_size: bytes.len() as u64 })?;
-    parse_header(json, Some(file_size - 8 - len))
+    parse_header(json, file_size - 8 - len)
+}
+
+/// Reads and parses a file's header: one read of `first_len` bytes, and one more for the rest of a
+/// longer header.
+pub fn read_header(r: &dyn ReadAt, first_len: u64) -> Result<Header, SafetensorsError> {
+    let first = r.read_at(0, first_len.max(8))?;
+    let len = header_len(&first.bytes, first.file_size)?;
+    let end = 8 + len;
+    let mut bytes = first.bytes;
+    let have = bytes.len() as u64;
+    if have < end {
+        let rest = r.read_at(have, end - have)?;
+        if rest.bytes.len() as u64 != end - have {
+            return Err(SafetensorsError::HeaderPastEnd { len, file_size: have + rest.bytes.len() as u64 });
+        }
+        bytes.extend_from_slice(&rest.bytes);
+    }
+    parse_prefix(&bytes, first.file_size)
 }
 
 #[cfg(test)]
@@ -172,9 +248,11 @@ mod tests {
     }
 
     #[test]
-    fn padded_headers_parse() {
-        let json = format!("{}{}", r#"{"a":{"dtype":"F4","shape":[3],"data_offsets":[0,2]}}"#, "    ");
-        assert_eq!(parse(&json, 2).unwrap().tensors[0].shape, vec![3]);
+    fn padded_headers_and_split_reads_parse() {
+        let json = format!("{}{}", r#"{"a":{"dtype":"F4","shape":[4],"data_offsets":[0,2]}}"#, "    ");
+        assert_eq!(parse(&json, 2).unwrap().tensors[0].shape, vec![4]);
+        let f = file(&json, 2);
+        assert_eq!(read_header(&&f[..], 10).unwrap(), parse(&json, 2).unwrap());
     }
 
     #[test]
@@ -187,7 +265,8 @@ mod tests {
         assert!(matches!(parse_prefix(&past, 500), Err(SafetensorsError::HeaderPastEnd { len: 1000, .. })));
         assert!(matches!(header_len(&u64::MAX.to_le_bytes(), u64::MAX), Err(SafetensorsError::HeaderTooLarge(_))));
         assert!(matches!(parse("{\"a\": ", 0), Err(SafetensorsError::Json(_))));
-        assert!(matches!(parse(r#"{"a":{"dtype":"F16"}}"#, 0), Err(SafetensorsError::Json(_))));
+        let e = parse(r#"{"a":{"dtype":"F16"}}"#, 0).unwrap_err();
+        assert!(matches!(&e, SafetensorsError::Json(m) if m.contains("tensor \"a\"")), "{e}");
         assert!(matches!(
             parse(r#"{"a":{"dtype":"F16","shape":[2],"data_offsets":[4,0]}}"#, 4),
             Err(SafetensorsError::ReversedOffsets { .. })
@@ -198,18 +277,52 @@ mod tests {
         ));
         assert!(matches!(
             parse(r#"{"a":{"dtype":"F16","shape":[2],"data_offsets":[0,4]}}"#, 2),
-            Err(SafetensorsError::OutOfRange { end: 4, data_len: 2, .. })
+            Err(SafetensorsError::DataLength { end: 4, data_len: 2 })
+        ));
+        assert!(matches!(
+            parse(r#"{"a":{"dtype":"F16","shape":[2],"data_offsets":[0,4]}}"#, 8),
+            Err(SafetensorsError::DataLength { end: 4, data_len: 8 })
         ));
         assert!(matches!(
             parse(
                 r#"{"a":{"dtype":"F16","shape":[2],"data_offsets":[0,4]},"b":{"dtype":"F16","shape":[2],"data_offsets":[2,6]}}"#,
                 6
             ),
-            Err(SafetensorsError::Overlap { .. })
+            Err(SafetensorsError::NotContiguous { begin: 2, expected: 4, .. })
         ));
         assert!(matches!(
             parse(r#"{"a":{"dtype":"F16","shape":[4294967296,4294967296,4],"data_offsets":[0,4]}}"#, 4),
             Err(SafetensorsError::Overflow { .. })
+        ));
+        assert!(matches!(
+            parse(r#"{"a":{"dtype":"F4","shape":[3],"data_offsets":[0,2]}}"#, 2),
+            Err(SafetensorsError::Misaligned { elements: 3, .. })
+        ));
+    }
+
+    #[test]
+    fn lies_the_safetensors_crate_rejects_are_rejected() {
+        // The same name twice: serde_json would keep the second silently.
+        assert_eq!(
+            parse(
+                r#"{"a":{"dtype":"F16","shape":[2],"data_offsets":[0,4]},"a":{"dtype":"F16","shape":[2],"data_offsets":[4,8]}}"#,
+                8
+            ),
+            Err(SafetensorsError::Duplicate("a".into()))
+        );
+        // An overlap hidden behind a zero-size tensor.
+        assert!(matches!(
+            parse(
+                r#"{"a":{"dtype":"F16","shape":[4],"data_offsets":[0,8]},"z":{"dtype":"F16","shape":[0],"data_offsets":[4,4]},
+                   "b":{"dtype":"F16","shape":[2],"data_offsets":[4,8]}}"#,
+                8
+            ),
+            Err(SafetensorsError::NotContiguous { .. })
+        ));
+        // 1e15 elements of an unknown dtype in 4 bytes.
+        assert!(matches!(
+            parse(r#"{"a":{"dtype":"X9","shape":[1000000000000000],"data_offsets":[0,4]}}"#, 4),
+            Err(SafetensorsError::UnknownDtypeTooLarge { elements: 1_000_000_000_000_000, bytes: 4, .. })
         ));
     }
 }

@@ -1,8 +1,10 @@
 //! The source layer's errors: typed outcomes with the model id and the URL path or file in them,
-//! never a token. [`SourceError::outcome`] is the short name records and summaries use;
-//! [`SourceError::is_transient`] says whether a retry may help.
+//! never a token. [`SourceError::outcome`] is the outcome records and summaries use;
+//! [`SourceError::is_retryable`] says whether retrying the same request at once may help.
 
 use std::time::Duration;
+
+use crate::record::Outcome;
 
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum SourceError {
@@ -36,42 +38,34 @@ pub enum SourceError {
     TooLarge { id: String, path: String, size: u64, cap: u64 },
     #[error("{id}: {path}: {message}")]
     Io { id: String, path: String, message: String },
+    #[error("{id}: the model's deadline passed while reading {path}")]
+    Deadline { id: String, path: String },
 }
 
 impl SourceError {
-    /// Short outcome name for records and summaries.
-    pub fn outcome(&self) -> &'static str {
+    /// The outcome records and summaries use.
+    pub fn outcome(&self) -> Outcome {
         match self {
-            SourceError::Gated { .. } => "gated",
-            SourceError::RepoNotFound { .. } => "not-found",
-            SourceError::RevisionNotFound { .. } => "revision-not-found",
-            SourceError::EntryNotFound { .. } => "entry-not-found",
-            SourceError::Unauthorized { .. } => "unauthorized",
-            SourceError::RateLimited { .. } => "rate-limited",
-            SourceError::Server { .. } => "server-error",
-            SourceError::Http { .. } => "http-error",
-            SourceError::Network { .. } => "network-error",
-            SourceError::Malformed { .. } => "malformed-response",
-            SourceError::RangeIgnored { .. } => "range-unsupported",
-            SourceError::EtagChanged { .. } => "changed-upstream",
-            SourceError::TooLarge { .. } => "too-large",
-            SourceError::Io { .. } => "io-error",
+            SourceError::Gated { .. } => Outcome::Gated,
+            SourceError::RepoNotFound { .. } => Outcome::NotFound,
+            SourceError::RevisionNotFound { .. } => Outcome::RevisionNotFound,
+            SourceError::EntryNotFound { .. } => Outcome::EntryNotFound,
+            SourceError::Unauthorized { .. } => Outcome::Unauthorized,
+            SourceError::RateLimited { .. } => Outcome::RateLimited,
+            SourceError::Server { .. } => Outcome::ServerError,
+            SourceError::Http { .. } => Outcome::HttpError,
+            SourceError::Network { .. } => Outcome::NetworkError,
+            SourceError::Malformed { .. } => Outcome::MalformedResponse,
+            SourceError::RangeIgnored { .. } => Outcome::RangeUnsupported,
+            SourceError::EtagChanged { .. } => Outcome::ChangedUpstream,
+            SourceError::TooLarge { .. } => Outcome::TooLarge,
+            SourceError::Io { .. } => Outcome::IoError,
+            SourceError::Deadline { .. } => Outcome::Timeout,
         }
     }
 
-    /// Whether retrying the same request may succeed.
-    pub fn is_transient(&self) -> bool {
+    /// Whether retrying the same request now may succeed (rate limits, server errors, network).
+    pub fn is_retryable(&self) -> bool {
         matches!(self, SourceError::RateLimited { .. } | SourceError::Server { .. } | SourceError::Network { .. })
-    }
-
-    /// Whether this error means the whole model cannot be read (as opposed to one file missing).
-    pub fn is_fatal_for_model(&self) -> bool {
-        matches!(
-            self,
-            SourceError::Gated { .. }
-                | SourceError::RepoNotFound { .. }
-                | SourceError::RevisionNotFound { .. }
-                | SourceError::Unauthorized { .. }
-        )
     }
 }

@@ -4,12 +4,13 @@
 //! origin; `X-Linked-Size` is the file size; every range goes back through `/resolve` because Xet
 //! CDN URLs are signed for one range), typed errors from `X-Error-Code`, bounded retries with
 //! backoff and jitter, `Retry-After` / `RateLimit` honoured, and a per-host limit on requests in
-//! flight.
+//! flight. Every request has a total deadline (connect, headers and the whole body: a server that
+//! drips a byte a second is cut off), never past the model's own deadline; no retry waits past it.
 
 use std::collections::{BTreeMap, HashMap};
 use std::io::Read;
 use std::sync::{Arc, Condvar, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use reqwest::blocking::{Client, Response};
 use reqwest::header::{
@@ -18,8 +19,8 @@ use reqwest::header::{
 use reqwest::{Method, StatusCode, Url};
 use tracing::{debug, warn};
 
-use super::{Counters, RangeRead, Snapshot, Source, SourceError, check_repo_path};
-use crate::id::ModelId;
+use super::{Counters, Deadline, RangeRead, Snapshot, Source, SourceError};
+use crate::id::{ModelId, check_repo_path};
 
 /// The largest API answer read (the file list of a big repository).
 const MAX_API_BYTES: u64 = 32 << 20;
@@ -81,8 +82,8 @@ pub struct HubSettings {
     pub max_in_flight: usize,
     pub retry: RetryPolicy,
     pub connect_timeout: Duration,
-    /// Longest time one request may take, body included.
-    pub read_timeout: Duration,
+    /// Longest time one request may take, from connecting to the end of its body.
+    pub request_timeout: Duration,
 }
 
 impl HubSettings {
@@ -93,7 +94,7 @@ impl HubSettings {
             max_in_flight: 16,
             retry: RetryPolicy::default(),
             connect_timeout: Duration::from_secs(10),
-            read_timeout: Duration::from_secs(60),
+            request_timeout: Duration::from_secs(60),
         }
     }
 }
@@ -111,6 +112,7 @@ pub struct HubSource {
     endpoint: Url,
     token: Option<Token>,
     retry: RetryPolicy,
+    request_timeout: Duration,
     limiter: HostLimiter,
     counters: Counters,
     etags: Mutex<HashMap<(String, String), String>>,
@@ -121,7 +123,48 @@ struct Answer {
     resp: Response,
     linked_size: Option<u64>,
     linked_etag: Option<String>,
+    /// When reading its body must be over.
+    until: Until,
     _permit: Permit,
+}
+
+/// The end of one request: its own total timeout, or the model's deadline if that comes first.
+#[derive(Clone, Copy)]
+struct Until {
+    at: Instant,
+    model: Deadline,
+}
+
+impl Until {
+    fn new(timeout: Duration, model: Deadline) -> Until {
+        Until { at: Instant::now() + model.cap(timeout), model }
+    }
+
+    fn left(self) -> Duration {
+        self.at.saturating_duration_since(Instant::now())
+    }
+
+    /// The error for a request cut off at this point.
+    fn expired(self, id: &str, what: &str, timeout: Duration) -> SourceError {
+        if self.model.passed() {
+            SourceError::Deadline { id: id.into(), path: what.into() }
+        } else {
+            SourceError::Network {
+                id: id.into(),
+                path: what.into(),
+                message: format!("timed out: the request took longer than {}s in all", timeout.as_secs()),
+            }
+        }
+    }
+}
+
+/// How much of a body to read.
+#[derive(Clone, Copy)]
+enum Limit {
+    /// All of it; more than this many bytes is an error.
+    AtMost(u64),
+    /// This many bytes from its start; the rest is left unread (the connection is dropped).
+    Prefix(u64),
 }
 
 impl HubSource {
@@ -134,7 +177,7 @@ impl HubSource {
         let client = Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .connect_timeout(settings.connect_timeout)
-            .timeout(settings.read_timeout)
+            .timeout(settings.request_timeout)
             .user_agent(concat!("capcache/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| format!("cannot build the HTTP client: {e}"))?;
@@ -143,6 +186,7 @@ impl HubSource {
             endpoint,
             token: settings.token,
             retry: settings.retry,
+            request_timeout: settings.request_timeout,
             limiter: HostLimiter::new(settings.max_in_flight.max(1)),
             counters: Counters::default(),
             etags: Mutex::new(HashMap::new()),
@@ -158,7 +202,8 @@ impl HubSource {
         self.url(&format!("/{}/resolve/{}/{}", snap.id, encode(&snap.sha), encode_path(path)))
     }
 
-    /// One attempt: the request and its redirects, up to the response headers.
+    /// One attempt: the request and its redirects, up to the response headers, all within one
+    /// request timeout and the model's deadline.
     fn send(
         &self,
         id: &str,
@@ -166,13 +211,22 @@ impl HubSource {
         method: &Method,
         url: Url,
         range: Option<(u64, u64)>,
+        deadline: Deadline,
     ) -> Result<Answer, SourceError> {
+        let until = Until::new(self.request_timeout, deadline);
         let mut url = url;
         let mut linked_size = None;
         let mut linked_etag = None;
         for _ in 0..=MAX_REDIRECTS {
+            if until.left().is_zero() {
+                return Err(until.expired(id, what, self.request_timeout));
+            }
             let permit = self.limiter.acquire(url.host_str().unwrap_or(""), url.port_or_known_default());
-            let mut req = self.client.request(method.clone(), url.clone()).header(ACCEPT_ENCODING, "identity");
+            let mut req = self
+                .client
+                .request(method.clone(), url.clone())
+                .header(ACCEPT_ENCODING, "identity")
+                .timeout(until.left());
             if let Some((start, end)) = range {
                 req = req.header(RANGE, format!("bytes={start}-{end}"));
             }
@@ -182,7 +236,13 @@ impl HubSource {
                 req = req.header(AUTHORIZATION, format!("Bearer {}", token.expose()));
             }
             debug!(method = %method, path = %url.path(), range = ?range, "request");
-            let resp = req.send().map_err(|e| network(id, what, &e))?;
+            let resp = req.send().map_err(|e| {
+                if until.left().is_zero() {
+                    until.expired(id, what, self.request_timeout)
+                } else {
+                    network(id, what, &e)
+                }
+            })?;
             self.counters.add(1, 0);
             let status = resp.status();
             if status.is_redirection() {
@@ -202,24 +262,25 @@ impl HubSource {
                 continue;
             }
             if status.is_success() || status == StatusCode::RANGE_NOT_SATISFIABLE {
-                return Ok(Answer { resp, linked_size, linked_etag, _permit: permit });
+                return Ok(Answer { resp, linked_size, linked_etag, until, _permit: permit });
             }
             return Err(classify(status, resp.headers(), id, what, self.token.is_some()));
         }
         Err(SourceError::Malformed { id: id.into(), path: what.into(), message: "too many redirects".into() })
     }
 
-    /// Runs `op` with retries for transient errors.
+    /// Runs `op` with retries for retryable errors; never waits past the deadline.
     fn with_retry<T>(
         &self,
         id: &str,
         what: &str,
+        deadline: Deadline,
         mut op: impl FnMut() -> Result<T, SourceError>,
     ) -> Result<T, SourceError> {
         let mut attempt = 0u32;
         loop {
             match op() {
-                Err(e) if e.is_transient() && attempt + 1 < self.retry.max_attempts => {
+                Err(e) if e.is_retryable() && attempt + 1 < self.retry.max_attempts => {
                     let wait = match &e {
                         SourceError::RateLimited { retry_after: Some(d), .. } => {
                             if *d > self.retry.max_wait {
@@ -229,6 +290,9 @@ impl HubSource {
                         }
                         _ => backoff(&self.retry, attempt),
                     };
+                    if deadline.remaining().is_some_and(|left| left <= wait) {
+                        return Err(e);
+                    }
                     warn!(model = id, path = what, error = %e, wait_ms = wait.as_millis() as u64, "retrying");
                     std::thread::sleep(wait);
                     attempt += 1;
@@ -258,17 +322,17 @@ impl HubSource {
     }
 
     /// The whole file tree at the snapshot's commit, with sizes (follows `Link: rel="next"` pages).
-    pub fn list_tree(&self, snap: &Snapshot) -> Result<Vec<TreeEntry>, SourceError> {
+    pub fn list_tree(&self, snap: &Snapshot, deadline: Deadline) -> Result<Vec<TreeEntry>, SourceError> {
         let id = snap.id.as_str();
         let mut next = Some(self.url(&format!("/api/models/{id}/tree/{}?recursive=true", encode(&snap.sha))));
         let mut out = Vec::new();
         for _ in 0..MAX_TREE_PAGES {
             let Some(url) = next.take() else { return Ok(out) };
             let what = url.path().to_owned();
-            let (body, link) = self.with_retry(id, &what, || {
-                let ans = self.send(id, &what, &Method::GET, url.clone(), None)?;
+            let (body, link) = self.with_retry(id, &what, deadline, || {
+                let ans = self.send(id, &what, &Method::GET, url.clone(), None, deadline)?;
                 let link = header_str(ans.resp.headers(), "link");
-                Ok((self.read_body(ans.resp, MAX_API_BYTES, id, &what)?, link))
+                Ok((self.read_body(ans, Limit::AtMost(MAX_API_BYTES), id, &what)?, link))
             })?;
             let entries: Vec<serde_json::Value> = serde_json::from_slice(&body).map_err(|e| malformed(id, &what, e))?;
             for e in entries {
@@ -294,30 +358,69 @@ impl HubSource {
         Err(malformed(id, "tree", format!("more than {MAX_TREE_PAGES} pages")))
     }
 
-    /// Reads a body of at most `cap` bytes; counts the bytes.
-    fn read_body(&self, resp: Response, cap: u64, id: &str, what: &str) -> Result<Vec<u8>, SourceError> {
-        if let Some(len) = resp.content_length()
-            && len > cap
-        {
-            return Err(SourceError::TooLarge { id: id.into(), path: what.into(), size: len, cap });
+    /// Reads a body within the request's time, by `limit`; counts the bytes. A body that ends
+    /// before its `Content-Length` is a network error.
+    fn read_body(&self, ans: Answer, limit: Limit, id: &str, what: &str) -> Result<Vec<u8>, SourceError> {
+        let Answer { mut resp, until, .. } = ans;
+        let expected = resp.content_length();
+        let cap = match limit {
+            Limit::AtMost(cap) => {
+                if let Some(len) = expected.filter(|len| *len > cap) {
+                    return Err(SourceError::TooLarge { id: id.into(), path: what.into(), size: len, cap });
+                }
+                cap
+            }
+            Limit::Prefix(n) => n,
+        };
+        let mut body = Vec::with_capacity(expected.unwrap_or(0).min(cap).min(1 << 20) as usize);
+        let mut chunk = vec![0u8; 64 << 10];
+        loop {
+            if until.left().is_zero() {
+                self.counters.add(0, body.len() as u64);
+                return Err(until.expired(id, what, self.request_timeout));
+            }
+            let room = (cap + 1).saturating_sub(body.len() as u64).min(chunk.len() as u64) as usize;
+            if room == 0 || (matches!(limit, Limit::Prefix(_)) && body.len() as u64 >= cap) {
+                break;
+            }
+            match resp.read(&mut chunk[..room]) {
+                Ok(0) => break,
+                Ok(n) => body.extend_from_slice(&chunk[..n]),
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    self.counters.add(0, body.len() as u64);
+                    if until.left().is_zero() {
+                        return Err(until.expired(id, what, self.request_timeout));
+                    }
+                    return Err(SourceError::Network {
+                        id: id.into(),
+                        path: what.into(),
+                        message: format!("reading the body: {e}"),
+                    });
+                }
+            }
         }
-        let mut body = Vec::new();
-        let read = resp.take(cap + 1).read_to_end(&mut body);
         self.counters.add(0, body.len() as u64);
-        read.map_err(|e| SourceError::Network {
-            id: id.into(),
-            path: what.into(),
-            message: format!("reading the body: {e}"),
-        })?;
-        if body.len() as u64 > cap {
-            return Err(SourceError::TooLarge { id: id.into(), path: what.into(), size: body.len() as u64, cap });
+        match limit {
+            Limit::AtMost(cap) if body.len() as u64 > cap => {
+                Err(SourceError::TooLarge { id: id.into(), path: what.into(), size: body.len() as u64, cap })
+            }
+            Limit::AtMost(_) if expected.is_some_and(|n| n != body.len() as u64) => Err(SourceError::Network {
+                id: id.into(),
+                path: what.into(),
+                message: format!("body ended after {} of {} bytes", body.len(), expected.unwrap_or(0)),
+            }),
+            Limit::Prefix(n) => {
+                body.truncate(n as usize);
+                Ok(body)
+            }
+            Limit::AtMost(_) => Ok(body),
         }
-        Ok(body)
     }
 }
 
 impl Source for HubSource {
-    fn snapshot(&self, id: &ModelId, revision: &str) -> Result<Snapshot, SourceError> {
+    fn snapshot(&self, id: &ModelId, revision: &str, deadline: Deadline) -> Result<Snapshot, SourceError> {
         let path = format!(
             "/api/models/{id}/revision/{}?expand[]=safetensors&expand[]=sha&expand[]=siblings",
             encode(revision)
@@ -325,15 +428,13 @@ impl Source for HubSource {
         let url = self.url(&path);
         let what = url.path().to_owned();
         let ids = id.as_str();
-        let body = self.with_retry(ids, &what, || {
-            let ans = self.send(ids, &what, &Method::GET, url.clone(), None)?;
-            self.read_body(ans.resp, MAX_API_BYTES, ids, &what)
+        let body = self.with_retry(ids, &what, deadline, || {
+            let ans = self.send(ids, &what, &Method::GET, url.clone(), None, deadline)?;
+            self.read_body(ans, Limit::AtMost(MAX_API_BYTES), ids, &what)
         })?;
         let info: ApiModel = serde_json::from_slice(&body).map_err(|e| malformed(ids, &what, e))?;
-        let sha = info
-            .sha
-            .filter(|s| !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric()))
-            .ok_or_else(|| malformed(ids, &what, "no commit sha in the answer"))?;
+        let sha =
+            info.sha.filter(|s| is_commit(s)).ok_or_else(|| malformed(ids, &what, "no commit sha in the answer"))?;
         let mut files = Vec::with_capacity(info.siblings.len());
         for s in info.siblings {
             match check_repo_path(&s.rfilename) {
@@ -344,35 +445,60 @@ impl Source for HubSource {
         Ok(Snapshot { id: id.clone(), sha, files, hub_parameters: info.safetensors.map(|s| s.parameters) })
     }
 
-    fn commit(&self, id: &ModelId, revision: &str) -> Result<String, SourceError> {
+    fn commit(&self, id: &ModelId, revision: &str, deadline: Deadline) -> Result<String, SourceError> {
         // `X-Repo-Commit` of a small file: one request in the cheap resolver bucket. Repos without
         // a config.json fall back to the API.
         let what = format!("/{id}/resolve/{}/config.json", encode(revision));
         let ids = id.as_str();
-        let head = self.with_retry(ids, &what, || {
-            let ans = self.send(ids, &what, &Method::HEAD, self.url(&what), None)?;
+        let head = self.with_retry(ids, &what, deadline, || {
+            let ans = self.send(ids, &what, &Method::HEAD, self.url(&what), None, deadline)?;
             Ok(header_str(ans.resp.headers(), "x-repo-commit"))
         });
         match head {
-            Ok(Some(sha)) if !sha.is_empty() && sha.chars().all(|c| c.is_ascii_alphanumeric()) => Ok(sha),
-            Ok(_) | Err(SourceError::EntryNotFound { .. }) => self.snapshot(id, revision).map(|s| s.sha),
+            Ok(Some(sha)) if is_commit(&sha) => Ok(sha),
+            Ok(_) | Err(SourceError::EntryNotFound { .. }) => self.snapshot(id, revision, deadline).map(|s| s.sha),
             Err(e) => Err(e),
         }
     }
 
-    fn read_range(&self, snap: &Snapshot, path: &str, start: u64, len: u64) -> Result<RangeRead, SourceError> {
+    fn read_range(
+        &self,
+        snap: &Snapshot,
+        path: &str,
+        start: u64,
+        len: u64,
+        deadline: Deadline,
+    ) -> Result<RangeRead, SourceError> {
         let id = snap.id.as_str();
         if len == 0 {
-            return Ok(RangeRead { bytes: Vec::new(), file_size: self.file_size(snap, path)? });
+            return Ok(RangeRead { bytes: Vec::new(), file_size: self.file_size(snap, path, deadline)? });
         }
         let end = start.checked_add(len - 1).ok_or_else(|| malformed(id, path, "range past 2^64"))?;
-        self.with_retry(id, path, || {
-            let ans = self.send(id, path, &Method::GET, self.resolve_url(snap, path), Some((start, end)))?;
+        self.with_retry(id, path, deadline, || {
+            let ans = self.send(id, path, &Method::GET, self.resolve_url(snap, path), Some((start, end)), deadline)?;
             let status = ans.resp.status();
             let range = header_str(ans.resp.headers(), CONTENT_RANGE.as_str());
+            let etag = ans.linked_etag.clone().or_else(|| header_str(ans.resp.headers(), ETAG.as_str()));
             if status == StatusCode::OK {
-                // The range was ignored: drop the response without reading the body.
-                return Err(SourceError::RangeIgnored { id: id.into(), path: path.into() });
+                // The range was ignored. From offset 0, the bytes wanted are the body's first ones:
+                // read them and hang up. From anywhere else, drop the response unread.
+                if start != 0 {
+                    return Err(SourceError::RangeIgnored { id: id.into(), path: path.into() });
+                }
+                let file_size = ans
+                    .linked_size
+                    .or(ans.resp.content_length())
+                    .ok_or_else(|| malformed(id, path, "200 without a size"))?;
+                let bytes = self.read_body(ans, Limit::Prefix(len), id, path)?;
+                if (bytes.len() as u64) < len.min(file_size) {
+                    return Err(SourceError::Network {
+                        id: id.into(),
+                        path: path.into(),
+                        message: format!("body ended after {} bytes", bytes.len()),
+                    });
+                }
+                self.check_etag(snap, path, etag)?;
+                return Ok(RangeRead { bytes, file_size });
             }
             if status == StatusCode::RANGE_NOT_SATISFIABLE {
                 let total = range.as_deref().and_then(|r| r.strip_prefix("bytes */")).and_then(|t| t.parse().ok());
@@ -394,9 +520,8 @@ impl Source for HubSource {
                 ));
             }
             let file_size = ans.linked_size.or(total).ok_or_else(|| malformed(id, path, "file size unknown"))?;
-            let etag = ans.linked_etag.clone().or_else(|| header_str(ans.resp.headers(), ETAG.as_str()));
             let want = last - first + 1;
-            let bytes = self.read_body(ans.resp, want, id, path)?;
+            let bytes = self.read_body(ans, Limit::AtMost(want), id, path)?;
             if (bytes.len() as u64) < want {
                 return Err(SourceError::Network {
                     id: id.into(),
@@ -409,38 +534,31 @@ impl Source for HubSource {
         })
     }
 
-    fn read_small(&self, snap: &Snapshot, path: &str, cap: u64) -> Result<Vec<u8>, SourceError> {
+    fn read_small(&self, snap: &Snapshot, path: &str, cap: u64, deadline: Deadline) -> Result<Vec<u8>, SourceError> {
         let id = snap.id.as_str();
-        self.with_retry(id, path, || {
-            let ans = self.send(id, path, &Method::GET, self.resolve_url(snap, path), None)?;
-            let expected = ans.resp.content_length();
+        self.with_retry(id, path, deadline, || {
+            let ans = self.send(id, path, &Method::GET, self.resolve_url(snap, path), None, deadline)?;
             let etag = ans.linked_etag.clone().or_else(|| header_str(ans.resp.headers(), ETAG.as_str()));
-            let bytes = self.read_body(ans.resp, cap, id, path)?;
-            if expected.is_some_and(|n| n != bytes.len() as u64) {
-                return Err(SourceError::Network {
-                    id: id.into(),
-                    path: path.into(),
-                    message: format!("body ended after {} of {} bytes", bytes.len(), expected.unwrap_or(0)),
-                });
-            }
+            let bytes = self.read_body(ans, Limit::AtMost(cap), id, path)?;
             self.check_etag(snap, path, etag)?;
             Ok(bytes)
         })
     }
 
-    fn file_sizes(&self, snap: &Snapshot, paths: &[&str]) -> Result<Vec<u64>, SourceError> {
+    fn file_sizes(&self, snap: &Snapshot, paths: &[&str], deadline: Deadline) -> Result<Vec<u64>, SourceError> {
         if paths.len() < 2 {
-            return paths.iter().map(|p| self.file_size(snap, p)).collect();
+            return paths.iter().map(|p| self.file_size(snap, p, deadline)).collect();
         }
-        let tree: HashMap<String, u64> = self.list_tree(snap)?.into_iter().map(|e| (e.path, e.size)).collect();
-        paths.iter().map(|p| tree.get(*p).copied().map_or_else(|| self.file_size(snap, p), Ok)).collect()
+        let tree: HashMap<String, u64> =
+            self.list_tree(snap, deadline)?.into_iter().map(|e| (e.path, e.size)).collect();
+        paths.iter().map(|p| tree.get(*p).copied().map_or_else(|| self.file_size(snap, p, deadline), Ok)).collect()
     }
 
     /// A file's size from a `HEAD` on `/resolve` (`X-Linked-Size` for LFS files).
-    fn file_size(&self, snap: &Snapshot, path: &str) -> Result<u64, SourceError> {
+    fn file_size(&self, snap: &Snapshot, path: &str, deadline: Deadline) -> Result<u64, SourceError> {
         let id = snap.id.as_str();
-        self.with_retry(id, path, || {
-            let ans = self.send(id, path, &Method::HEAD, self.resolve_url(snap, path), None)?;
+        self.with_retry(id, path, deadline, || {
+            let ans = self.send(id, path, &Method::HEAD, self.resolve_url(snap, path), None, deadline)?;
             ans.linked_size
                 .or_else(|| header_u64(ans.resp.headers(), CONTENT_LENGTH.as_str()))
                 .ok_or_else(|| malformed(id, path, "no X-Linked-Size or Content-Length"))
@@ -450,6 +568,17 @@ impl Source for HubSource {
     fn counters(&self) -> &Counters {
         &self.counters
     }
+
+    fn hold_slot(&self) -> Option<Box<dyn Send>> {
+        Some(Box::new(
+            self.limiter.acquire(self.endpoint.host_str().unwrap_or(""), self.endpoint.port_or_known_default()),
+        ))
+    }
+}
+
+/// A commit sha as the Hub gives it: 40 hex digits (64 for SHA-256 repos).
+fn is_commit(s: &str) -> bool {
+    matches!(s.len(), 40 | 64) && s.bytes().all(|b| b.is_ascii_hexdigit())
 }
 
 #[derive(serde::Deserialize)]

@@ -1,18 +1,24 @@
 //! Local model folders: the Hugging Face cache layout (`models--{org}--{name}/snapshots/{sha}/`,
 //! `refs/{revision}`, also under a `hub/` subfolder as in `$HF_HOME`) and plain `{root}/{org}/{name}/`
 //! mirrors. Ranges are file reads. The revision is the snapshot sha where the layout has one; a
-//! plain folder gets a fingerprint of its file names, sizes and first 64 KiB, the same on every
-//! machine that holds the same files.
+//! plain folder gets a fingerprint of every file's name, size, modification time and inode, which
+//! changes when any file does.
+//!
+//! The folders are as untrusted as the Hub: only regular files are opened (a FIFO or a device
+//! would hang or flood the run), a `refs/` file is read with a small cap and must hold a commit sha,
+//! and its content never appears in an error.
 
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 
-use super::{Counters, RangeRead, Snapshot, Source, SourceError, check_repo_path};
-use crate::id::ModelId;
+use super::{Counters, Deadline, RangeRead, Snapshot, Source, SourceError};
+use crate::id::{ModelId, check_repo_path};
 
 /// Files listed per model at most.
 const MAX_FILES: usize = 100_000;
+/// The largest `refs/` file read (a sha and a newline).
+const MAX_REF: u64 = 256;
 
 /// A folder of model folders.
 pub struct LocalSource {
@@ -51,7 +57,7 @@ impl LocalSource {
         let io = |message: String| SourceError::Io { id: snap.id.to_string(), path: path.into(), message };
         check_repo_path(path).map_err(io)?;
         let full = self.snapshot_dir(snap)?.join(path);
-        let file = File::open(&full).map_err(|e| {
+        let file = open_regular(&full).map_err(|e| {
             if e.kind() == std::io::ErrorKind::NotFound {
                 SourceError::EntryNotFound { id: snap.id.to_string(), path: path.into() }
             } else {
@@ -61,19 +67,76 @@ impl LocalSource {
         let size = file.metadata().map_err(|e| io(format!("{}: {e}", full.display())))?.len();
         Ok((file, size))
     }
+
+    /// The commit a `refs/{revision}` file names, `None` when there is no such file.
+    fn read_ref(&self, id: &ModelId, cache: &Path, revision: &str) -> Result<Option<String>, SourceError> {
+        let bad = |why: &str| SourceError::Io {
+            id: id.to_string(),
+            path: format!("refs/{revision}"),
+            message: format!("{why} (a refs file holds one commit sha)"),
+        };
+        if check_repo_path(revision).is_err() {
+            return Err(bad("unsafe revision"));
+        }
+        let file = match open_regular(&cache.join("refs").join(revision)) {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(bad(&format!("unreadable: {}", e.kind()))),
+        };
+        let mut text = Vec::new();
+        file.take(MAX_REF + 1).read_to_end(&mut text).map_err(|e| bad(&format!("unreadable: {}", e.kind())))?;
+        if text.len() as u64 > MAX_REF {
+            return Err(bad("longer than 256 bytes"));
+        }
+        let sha = std::str::from_utf8(&text).map(str::trim).unwrap_or("");
+        if sha.is_empty() || sha.len() > 64 || !sha.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(bad("not a commit sha"));
+        }
+        Ok(Some(sha.to_owned()))
+    }
+}
+
+/// Opens `path` for reading if it is a regular file (following symlinks, as HF cache snapshots
+/// link to blobs), without blocking on a FIFO.
+fn open_regular(path: &Path) -> std::io::Result<File> {
+    let meta = std::fs::metadata(path)?;
+    if !meta.is_file() {
+        return Err(std::io::Error::new(std::io::ErrorKind::InvalidInput, "not a regular file"));
+    }
+    let mut options = std::fs::OpenOptions::new();
+    options.read(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        // Swapped for a FIFO between the check and the open: still no hang.
+        options.custom_flags(libc_o_nonblock());
+    }
+    let file = options.open(path)?;
+    if !file.metadata()?.is_file() {
+        return Err(std::io::Error::new(std::io::ErrorKind::InvalidInput, "not a regular file"));
+    }
+    Ok(file)
+}
+
+/// `O_NONBLOCK` on Linux and the BSDs (no libc dependency for one constant).
+#[cfg(unix)]
+const fn libc_o_nonblock() -> i32 {
+    if cfg!(any(target_os = "linux", target_os = "android")) { 0o4000 } else { 0x0004 }
 }
 
 impl Source for LocalSource {
-    fn snapshot(&self, id: &ModelId, revision: &str) -> Result<Snapshot, SourceError> {
+    fn snapshot(&self, id: &ModelId, revision: &str, _: Deadline) -> Result<Snapshot, SourceError> {
         let not_found = || SourceError::RepoNotFound { id: id.to_string(), path: self.root.display().to_string() };
         for cache in self.cache_dirs(id) {
             if !cache.is_dir() {
                 continue;
             }
-            let sha = match std::fs::read_to_string(cache.join("refs").join(revision)) {
-                Ok(s) => s.trim().to_owned(),
-                Err(_) if cache.join("snapshots").join(revision).is_dir() => revision.to_owned(),
-                Err(_) => {
+            let sha = match self.read_ref(id, &cache, revision)? {
+                Some(sha) => sha,
+                None if check_repo_path(revision).is_ok() && cache.join("snapshots").join(revision).is_dir() => {
+                    revision.to_owned()
+                }
+                None => {
                     return Err(SourceError::RevisionNotFound {
                         id: id.to_string(),
                         revision: revision.into(),
@@ -110,7 +173,14 @@ impl Source for LocalSource {
         Ok(Snapshot { id: id.clone(), sha, files, hub_parameters: None })
     }
 
-    fn read_range(&self, snap: &Snapshot, path: &str, start: u64, len: u64) -> Result<RangeRead, SourceError> {
+    fn read_range(
+        &self,
+        snap: &Snapshot,
+        path: &str,
+        start: u64,
+        len: u64,
+        _: Deadline,
+    ) -> Result<RangeRead, SourceError> {
         let (mut file, file_size) = self.file(snap, path)?;
         let io =
             |e: std::io::Error| SourceError::Io { id: snap.id.to_string(), path: path.into(), message: e.to_string() };
@@ -122,7 +192,7 @@ impl Source for LocalSource {
         Ok(RangeRead { bytes, file_size })
     }
 
-    fn read_small(&self, snap: &Snapshot, path: &str, cap: u64) -> Result<Vec<u8>, SourceError> {
+    fn read_small(&self, snap: &Snapshot, path: &str, cap: u64, _: Deadline) -> Result<Vec<u8>, SourceError> {
         let (file, size) = self.file(snap, path)?;
         if size > cap {
             return Err(SourceError::TooLarge { id: snap.id.to_string(), path: path.into(), size, cap });
@@ -137,7 +207,7 @@ impl Source for LocalSource {
         Ok(bytes)
     }
 
-    fn file_size(&self, snap: &Snapshot, path: &str) -> Result<u64, SourceError> {
+    fn file_size(&self, snap: &Snapshot, path: &str, _: Deadline) -> Result<u64, SourceError> {
         self.file(snap, path).map(|(_, size)| size)
     }
 
@@ -162,6 +232,8 @@ fn list_files(dir: &Path) -> Result<Vec<String>, String> {
             let meta = std::fs::metadata(&path).map_err(|e| format!("{}: {e}", path.display()))?;
             if meta.is_dir() {
                 stack.push(path);
+            } else if !meta.is_file() {
+                continue; // FIFOs, sockets, devices: never a model file
             } else if let Ok(rel) = path.strip_prefix(dir) {
                 let rel = rel.to_string_lossy().replace('\\', "/");
                 if check_repo_path(&rel).is_ok() {
@@ -177,7 +249,8 @@ fn list_files(dir: &Path) -> Result<Vec<String>, String> {
     Ok(out)
 }
 
-/// A stable fingerprint of a plain folder: FNV-1a over each file's name, size and first 64 KiB.
+/// A fingerprint of a plain folder: FNV-1a over each file's name, size, modification time and
+/// inode, so that a rewritten weight file (anywhere in it, not just its first bytes) changes it.
 fn fingerprint(dir: &Path, files: &[String]) -> String {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
     let mut feed = |bytes: &[u8]| {
@@ -188,12 +261,13 @@ fn fingerprint(dir: &Path, files: &[String]) -> String {
     };
     for f in files {
         feed(f.as_bytes());
-        if let Ok(file) = File::open(dir.join(f)) {
-            feed(&file.metadata().map(|m| m.len()).unwrap_or(0).to_le_bytes());
-            let mut head = Vec::with_capacity(64 << 10);
-            if file.take(64 << 10).read_to_end(&mut head).is_ok() {
-                feed(&head);
-            }
+        feed(&[0]);
+        if let Ok(meta) = std::fs::metadata(dir.join(f)) {
+            feed(&meta.len().to_le_bytes());
+            let mtime = meta.modified().ok().and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok());
+            feed(&mtime.map_or(0, |d| d.as_nanos()).to_le_bytes());
+            #[cfg(unix)]
+            feed(&std::os::unix::fs::MetadataExt::ino(&meta).to_le_bytes());
         }
     }
     format!("local-{h:016x}")
@@ -202,6 +276,8 @@ fn fingerprint(dir: &Path, files: &[String]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    const N: Deadline = Deadline::NONE;
 
     fn write(p: &Path, bytes: &[u8]) {
         std::fs::create_dir_all(p.parent().unwrap()).unwrap();
@@ -224,22 +300,70 @@ mod tests {
 
         let a = LocalSource::new(&cache);
         let b = LocalSource::new(&plain);
-        let sa = a.snapshot(&id, "main").unwrap();
-        let sb = b.snapshot(&id, "main").unwrap();
+        let sa = a.snapshot(&id, "main", N).unwrap();
+        let sb = b.snapshot(&id, "main", N).unwrap();
         assert_eq!(sa.sha, sha);
         assert!(sb.sha.starts_with("local-"));
         assert_eq!(sa.files, sb.files);
         for path in &sa.files {
-            assert_eq!(a.read_small(&sa, path, 100).unwrap(), b.read_small(&sb, path, 100).unwrap());
+            assert_eq!(a.read_small(&sa, path, 100, N).unwrap(), b.read_small(&sb, path, 100, N).unwrap());
         }
-        let ra = a.read_range(&sa, "sub/w.bin", 3, 4).unwrap();
-        let rb = b.read_range(&sb, "sub/w.bin", 3, 4).unwrap();
+        let ra = a.read_range(&sa, "sub/w.bin", 3, 4, N).unwrap();
+        let rb = b.read_range(&sb, "sub/w.bin", 3, 4, N).unwrap();
         assert_eq!((ra.bytes.as_slice(), ra.file_size), (&b"3456"[..], 10));
         assert_eq!((rb.bytes, rb.file_size), (ra.bytes, ra.file_size));
-        assert!(matches!(a.read_small(&sa, "sub/w.bin", 5), Err(SourceError::TooLarge { .. })));
-        assert!(matches!(a.read_small(&sa, "missing", 5), Err(SourceError::EntryNotFound { .. })));
-        assert!(matches!(a.read_small(&sa, "../refs/main", 500), Err(SourceError::Io { .. })));
-        assert!(matches!(a.snapshot(&id, "v2"), Err(SourceError::RevisionNotFound { .. })));
-        assert!(matches!(a.snapshot(&ModelId::parse("x/y").unwrap(), "main"), Err(SourceError::RepoNotFound { .. })));
+        assert!(matches!(a.read_small(&sa, "sub/w.bin", 5, N), Err(SourceError::TooLarge { .. })));
+        assert!(matches!(a.read_small(&sa, "missing", 5, N), Err(SourceError::EntryNotFound { .. })));
+        assert!(matches!(a.read_small(&sa, "../refs/main", 500, N), Err(SourceError::Io { .. })));
+        assert!(matches!(a.snapshot(&id, "v2", N), Err(SourceError::RevisionNotFound { .. })));
+        assert!(matches!(
+            a.snapshot(&ModelId::parse("x/y").unwrap(), "main", N),
+            Err(SourceError::RepoNotFound { .. })
+        ));
+    }
+
+    #[test]
+    fn hostile_folders_neither_hang_nor_leak() {
+        let dir = tempfile::tempdir().unwrap();
+        let id = ModelId::parse("org/model").unwrap();
+        let cache = dir.path().join("models--org--model");
+        let sha = "0123456789abcdef0123456789abcdef01234567";
+        write(&cache.join("snapshots").join(sha).join("config.json"), b"{}");
+        let src = LocalSource::new(dir.path());
+        // A refs file that is not a sha (here: a secret) is refused without quoting it.
+        write(&cache.join("refs/main"), b"hf_SECRETTOKEN\n");
+        let e = src.snapshot(&id, "main", N).unwrap_err();
+        assert!(!e.to_string().contains("SECRET"), "{e}");
+        // A huge one is not read past the cap.
+        write(&cache.join("refs/main"), &vec![b'a'; 10_000]);
+        assert!(src.snapshot(&id, "main", N).unwrap_err().to_string().contains("256 bytes"));
+        write(&cache.join("refs/main"), sha.as_bytes());
+        #[cfg(unix)]
+        {
+            // A FIFO among the files is skipped, and opening one by name is refused, not a hang.
+            let fifo = cache.join("snapshots").join(sha).join("model.safetensors");
+            let status = std::process::Command::new("mkfifo").arg(&fifo).status().unwrap();
+            assert!(status.success());
+            let snap = src.snapshot(&id, "main", N).unwrap();
+            assert_eq!(snap.files, ["config.json"]);
+            let e = src.read_range(&snap, "model.safetensors", 0, 10, N).unwrap_err();
+            assert!(e.to_string().contains("not a regular file"), "{e}");
+        }
+    }
+
+    #[test]
+    fn plain_folder_fingerprints_change_with_any_byte_of_any_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let id = ModelId::parse("org/model").unwrap();
+        let weights = dir.path().join("org/model/model.safetensors");
+        write(&weights, &vec![0u8; 200_000]);
+        let src = LocalSource::new(dir.path());
+        let before = src.snapshot(&id, "main", N).unwrap().sha;
+        assert_eq!(src.snapshot(&id, "main", N).unwrap().sha, before, "stable while nothing changes");
+        let mut bytes = std::fs::read(&weights).unwrap();
+        bytes[150_000] = 1; // past the first 64 KiB, same size
+        std::fs::remove_file(&weights).unwrap();
+        write(&weights, &bytes);
+        assert_ne!(src.snapshot(&id, "main", N).unwrap().sha, before);
     }
 }

@@ -1,6 +1,7 @@
 //! Sources: where a model's files come from. Strategies see only the [`Source`] trait: resolve a
 //! revision to a snapshot (commit sha + file list), read a byte range of a file, read a small file
 //! whole. Implementations: the Hugging Face Hub over HTTP ([`hub`]) and local folders ([`local`]).
+//! Every call takes the model's [`Deadline`]: no request outlives it.
 
 pub mod error;
 pub mod hub;
@@ -8,10 +9,39 @@ pub mod local;
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
 pub use error::SourceError;
 
 use crate::id::ModelId;
+
+/// When a model's work must be done by: every request of the model stops at it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Deadline(Option<Instant>);
+
+impl Deadline {
+    /// No deadline.
+    pub const NONE: Deadline = Deadline(None);
+
+    /// `timeout` from now.
+    pub fn after(timeout: Duration) -> Deadline {
+        Deadline(Instant::now().checked_add(timeout))
+    }
+
+    /// Time left (zero once passed); `None` without a deadline.
+    pub fn remaining(self) -> Option<Duration> {
+        self.0.map(|at| at.saturating_duration_since(Instant::now()))
+    }
+
+    pub fn passed(self) -> bool {
+        self.remaining().is_some_and(|d| d.is_zero())
+    }
+
+    /// `limit` capped by the time left.
+    pub fn cap(self, limit: Duration) -> Duration {
+        self.remaining().map_or(limit, |left| left.min(limit))
+    }
+}
 
 /// A model pinned at one commit.
 #[derive(Debug, Clone)]
@@ -41,30 +71,43 @@ pub struct RangeRead {
 /// Where model files come from.
 pub trait Source: Send + Sync {
     /// Resolves `revision` to a commit and lists the snapshot's files.
-    fn snapshot(&self, id: &ModelId, revision: &str) -> Result<Snapshot, SourceError>;
+    fn snapshot(&self, id: &ModelId, revision: &str, deadline: Deadline) -> Result<Snapshot, SourceError>;
 
     /// The commit `revision` points at, as cheaply as the source can tell (for the Hub, a `HEAD` in
     /// the resolver rate-limit bucket rather than an API call).
-    fn commit(&self, id: &ModelId, revision: &str) -> Result<String, SourceError> {
-        self.snapshot(id, revision).map(|s| s.sha)
+    fn commit(&self, id: &ModelId, revision: &str, deadline: Deadline) -> Result<String, SourceError> {
+        self.snapshot(id, revision, deadline).map(|s| s.sha)
     }
 
     /// Reads up to `len` bytes at `start` (fewer at the end of the file).
-    fn read_range(&self, snap: &Snapshot, path: &str, start: u64, len: u64) -> Result<RangeRead, SourceError>;
+    fn read_range(
+        &self,
+        snap: &Snapshot,
+        path: &str,
+        start: u64,
+        len: u64,
+        deadline: Deadline,
+    ) -> Result<RangeRead, SourceError>;
 
     /// A file's size, without reading it.
-    fn file_size(&self, snap: &Snapshot, path: &str) -> Result<u64, SourceError>;
+    fn file_size(&self, snap: &Snapshot, path: &str, deadline: Deadline) -> Result<u64, SourceError>;
 
     /// The sizes of several files, in order (the Hub answers from one paginated tree listing).
-    fn file_sizes(&self, snap: &Snapshot, paths: &[&str]) -> Result<Vec<u64>, SourceError> {
-        paths.iter().map(|p| self.file_size(snap, p)).collect()
+    fn file_sizes(&self, snap: &Snapshot, paths: &[&str], deadline: Deadline) -> Result<Vec<u64>, SourceError> {
+        paths.iter().map(|p| self.file_size(snap, p, deadline)).collect()
     }
 
     /// Reads a whole file of at most `cap` bytes; larger files are an error, not read.
-    fn read_small(&self, snap: &Snapshot, path: &str, cap: u64) -> Result<Vec<u8>, SourceError>;
+    fn read_small(&self, snap: &Snapshot, path: &str, cap: u64, deadline: Deadline) -> Result<Vec<u8>, SourceError>;
 
     /// Requests made and bytes received so far.
     fn counters(&self) -> &Counters;
+
+    /// Holds one of the source's request slots (its per-host limit) for work done outside it, such
+    /// as a download through another client; given back on drop. `None` where there is no limit.
+    fn hold_slot(&self) -> Option<Box<dyn Send>> {
+        None
+    }
 }
 
 /// Request and byte counters, shared by every thread using a source.
@@ -84,30 +127,5 @@ impl Counters {
     }
     pub fn bytes(&self) -> u64 {
         self.bytes.load(Ordering::Relaxed)
-    }
-}
-
-/// Validates a repository-relative path taken from the network or an index file: no `..`
-/// component, no absolute path, no URL, no backslash or NUL.
-pub fn check_repo_path(path: &str) -> Result<(), String> {
-    let bad = path.is_empty()
-        || path.starts_with('/')
-        || path.contains("://")
-        || path.contains('\\')
-        || path.contains('\0')
-        || path.split('/').any(|c| c == ".." || c == "." || c.is_empty());
-    if bad { Err(format!("unsafe file path {path:?} (absolute, URL, or `..`)")) } else { Ok(()) }
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn repo_paths() {
-        for ok in ["model.safetensors", "unet/diffusion_pytorch_model.safetensors", "a.b/c"] {
-            assert!(super::check_repo_path(ok).is_ok(), "{ok}");
-        }
-        for bad in ["../x.safetensors", "/etc/passwd", "a/../../b", "http://x/y", "a//b", "", "a\\b"] {
-            assert!(super::check_repo_path(bad).is_err(), "{bad}");
-        }
     }
 }

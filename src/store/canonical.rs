@@ -142,7 +142,7 @@ mod tests {
         assert_eq!(streamed(&db), db.to_canonical_json());
         assert_eq!(streamed(&Db::default()), Db::default().to_canonical_json());
         let failure = Failure {
-            outcome: "gated".into(),
+            outcome: crate::record::Outcome::Gated,
             message: "needs \"a token\"\nand\taccess: é ✓".into(),
             at: "2026-11-26T00:00:00Z".into(),
             tried: vec![],
@@ -161,7 +161,7 @@ mod tests {
         let mut w = CanonicalWriter::new(Vec::new(), Path::new("<memory>")).unwrap();
         w.model(id, r).unwrap();
         assert!(w.model(id, r).is_err());
-        let f = Failure { outcome: "o".into(), message: "m".into(), at: "t".into(), tried: vec![] };
+        let f = Failure { outcome: crate::record::Outcome::Gated, message: "m".into(), at: "t".into(), tried: vec![] };
         assert!(w.failure("a/b", &f).is_err());
     }
 }

@@ -109,7 +109,12 @@ mod tests {
         b.put_record("x/same", &old, "t").unwrap();
         a.put_record("x/only-a", &old, "t").unwrap();
         b.put_record("y/only-b", &new, "t").unwrap();
-        let f = |at: &str| Failure { outcome: "gated".into(), message: at.into(), at: at.into(), tried: vec![] };
+        let f = |at: &str| Failure {
+            outcome: crate::record::Outcome::Gated,
+            message: at.into(),
+            at: at.into(),
+            tried: vec![],
+        };
         a.put_failure("z/f", &f("2026-11-02T00:00:00Z")).unwrap();
         b.put_failure("z/f", &f("2026-11-01T00:00:00Z")).unwrap();
 

@@ -136,8 +136,10 @@ mod tests {
         let inode = std::os::unix::fs::MetadataExt::ino(&std::fs::metadata(&path).unwrap());
         assert!(!publish_db(&path, &db).unwrap().changed);
         assert_eq!(std::os::unix::fs::MetadataExt::ino(&std::fs::metadata(&path).unwrap()), inode);
-        db.failures
-            .insert("a/b".into(), Failure { outcome: "o".into(), message: "m".into(), at: "t".into(), tried: vec![] });
+        db.failures.insert(
+            "a/b".into(),
+            Failure { outcome: crate::record::Outcome::Gated, message: "m".into(), at: "t".into(), tried: vec![] },
+        );
         assert!(publish_db(&path, &db).unwrap().changed);
         assert_eq!(std::fs::read_to_string(&path).unwrap(), db.to_canonical_json());
         assert!(temp_files(dir.path()).is_empty());
@@ -156,7 +158,10 @@ mod tests {
         assert!(publish_db(&as_dir, &Db::default()).is_err());
         // The producer fails half-way.
         let err = publish(&path, |w| {
-            w.failure("a/b", &Failure { outcome: "o".into(), message: "m".into(), at: "t".into(), tried: vec![] })?;
+            w.failure(
+                "a/b",
+                &Failure { outcome: crate::record::Outcome::Gated, message: "m".into(), at: "t".into(), tried: vec![] },
+            )?;
             Err(StoreError::Locked { path: path.clone(), lock: path.clone(), holder: "test".into() })
         });
         assert!(err.is_err());

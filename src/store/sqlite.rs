@@ -354,7 +354,7 @@ fn upsert_model(conn: &Connection, id: &str, r: &Record, checked_at: &str, c: Co
              ON CONFLICT(id) DO NOTHING"
         }
     };
-    conn.prepare_cached(sql)?.execute(params![id, r.revision, r.strategy, r.resolved_at, checked_at, json])
+    conn.prepare_cached(sql)?.execute(params![id, r.revision, r.strategy.as_str(), r.resolved_at, checked_at, json])
 }
 
 /// Inserts a failure; returns the rows changed (0 when kept).
@@ -369,7 +369,7 @@ fn upsert_failure(conn: &Connection, id: &str, f: &Failure, c: Conflict) -> rusq
             "INSERT INTO failures (id, outcome, at, failure) VALUES (?1, ?2, ?3, ?4) ON CONFLICT(id) DO NOTHING"
         }
     };
-    conn.prepare_cached(sql)?.execute(params![id, f.outcome, f.at, json])
+    conn.prepare_cached(sql)?.execute(params![id, f.outcome.as_str(), f.at, json])
 }
 
 fn sq(path: &Path, source: rusqlite::Error) -> StoreError {
@@ -379,13 +379,13 @@ fn sq(path: &Path, source: rusqlite::Error) -> StoreError {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use crate::record::Tried;
+    use crate::record::{Outcome, Strategy, Tried};
     use std::collections::BTreeMap;
 
     pub(crate) fn sample(rev: &str) -> Record {
         Record {
             revision: rev.into(),
-            strategy: "safetensors".into(),
+            strategy: Strategy::Safetensors,
             exact: true,
             approximate: false,
             parameters: BTreeMap::from([("F32".to_owned(), 22713216), ("I64".to_owned(), 512)]),
@@ -397,8 +397,9 @@ pub(crate) mod tests {
             architecture: None,
             kv_cache_bytes_per_token: None,
             cross_check: BTreeMap::new(),
-            tried: vec![Tried { strategy: "hub-metadata".into(), outcome: "absent".into(), message: None }],
+            tried: vec![Tried { strategy: Strategy::HubMetadata, outcome: Outcome::Absent, message: None }],
             warnings: vec![],
+            made_with: Default::default(),
             resolved_at: "2026-11-26T03:00:00Z".into(),
         }
     }
@@ -423,7 +424,7 @@ pub(crate) mod tests {
             s.put_record(&id, &r, "t").unwrap();
             db.models.insert(id, r);
         }
-        let f = Failure { outcome: "gated".into(), message: "needs a token".into(), at: "t".into(), tried: vec![] };
+        let f = Failure { outcome: Outcome::Gated, message: "needs a token".into(), at: "t".into(), tried: vec![] };
         s.put_failure("x/gated", &f).unwrap();
         db.failures.insert("x/gated".into(), f);
         assert_eq!(canonical(&s), db.to_canonical_json());
@@ -458,11 +459,11 @@ pub(crate) mod tests {
         s.put_record("a/a", &sample("r"), "t").unwrap();
         let mut estimate = sample("r");
         estimate.exact = false;
-        estimate.strategy = "config".into();
+        estimate.strategy = Strategy::Config;
         estimate.resolved_at = "2026-12-01T00:00:00Z".into();
         s.put_record("a/b", &estimate, "t").unwrap();
         let f =
-            Failure { outcome: "gated".into(), message: "m".into(), at: "2026-11-27T00:00:00Z".into(), tried: vec![] };
+            Failure { outcome: Outcome::Gated, message: "m".into(), at: "2026-11-27T00:00:00Z".into(), tried: vec![] };
         s.put_failure("a/c", &f).unwrap();
         let st = s.stats().unwrap();
         assert_eq!((st.models, st.exact, st.failures), (2, 1, 1));
@@ -478,7 +479,7 @@ pub(crate) mod tests {
         s.put_record("a/b", &sample("r1"), "t1").unwrap();
         s.put_failure(
             "a/b",
-            &Failure { outcome: "rate-limited".into(), message: "m".into(), at: "t2".into(), tried: vec![] },
+            &Failure { outcome: Outcome::RateLimited, message: "m".into(), at: "t2".into(), tried: vec![] },
         )
         .unwrap();
         assert_eq!(s.get("a/b").unwrap().unwrap().record.revision, "r1");

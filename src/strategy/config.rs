@@ -4,12 +4,13 @@
 use super::{Ctx, Found, Miss};
 use crate::arch::{self, ArchError};
 use crate::count::Counts;
+use crate::record::Outcome;
 
 pub fn run(ctx: &Ctx) -> Result<Found, Miss> {
     let Some(config) = ctx.config else { return Err(Miss::absent("no config.json")) };
     let est = arch::estimate(config).map_err(|e| match e {
         ArchError::Unsupported(_) | ArchError::NoModelType => {
-            Miss { outcome: "unsupported-architecture".into(), message: e.to_string(), fatal: false, transient: false }
+            Miss::new(Outcome::UnsupportedArchitecture, e.to_string())
         }
         other => Miss::invalid("config.json", other),
     })?;

@@ -1,7 +1,10 @@
 //! `gguf`: GGUF files' headers by range: tensor infos give elements per ggml type, and bytes from
-//! each type's block size. Split sets (`name-00001-of-00003.gguf`) are read whole; `mmproj-*` files
-//! (vision projectors) are skipped. When a repo has several quantizations, `--gguf NAME` picks one
-//! (a substring of the file name, e.g. `Q4_K_M`); by default the highest precision present wins.
+//! each type's block size. A split set (`name-00001-of-00003.gguf`) is read whole and must be
+//! complete and consistent: every part from 1 to N present once, each saying `split.no` and
+//! `split.count` as its name does; parts of sets with different N are different sets. `mmproj-*`
+//! files (vision projectors) are skipped. When a repo has several sets, `--gguf NAME` picks one (a
+//! substring of its name, e.g. `Q4_K_M`); by default the highest precision present wins, and a
+//! tie or an ambiguous `--gguf` is refused rather than guessed.
 
 use std::collections::BTreeMap;
 
@@ -12,22 +15,24 @@ use crate::count::{self, CountOptions};
 use crate::dtype;
 use crate::format::{TensorInfo, gguf};
 use crate::record::{Architecture, Mla, Moe};
-use crate::source::{Snapshot, Source};
 
 const FIRST_READ: u64 = 256 << 10;
+/// The most parts a split set may have.
+const MAX_PARTS: u32 = 1000;
 
-/// The file set a GGUF model is stored in (one file, or the parts of a split).
-fn set_name(file: &str) -> String {
+/// Where a file belongs: its set's name, and for a part of a split, `(part, parts)` (1-based).
+fn set_of(file: &str) -> (String, Option<(u32, u32)>) {
     let base = file.strip_suffix(".gguf").unwrap_or(file);
-    match base.rsplit_once("-of-") {
-        Some((head, total)) if total.len() == 5 && total.bytes().all(|b| b.is_ascii_digit()) => {
-            match head.rsplit_once('-') {
-                Some((name, part)) if part.len() == 5 && part.bytes().all(|b| b.is_ascii_digit()) => name.to_owned(),
-                _ => base.to_owned(),
-            }
-        }
-        _ => base.to_owned(),
+    let digits = |s: &str| s.len() == 5 && s.bytes().all(|b| b.is_ascii_digit());
+    if let Some((head, total)) = base.rsplit_once("-of-")
+        && digits(total)
+        && let Some((name, part)) = head.rsplit_once('-')
+        && digits(part)
+    {
+        let (part, total): (u32, u32) = (part.parse().unwrap_or(0), total.parse().unwrap_or(0));
+        return (format!("{name}-of-{total:05}"), Some((part, total)));
     }
+    (base.to_owned(), None)
 }
 
 /// Bits per weight of the quantization a file name declares (`...Q4_K_M.gguf` -> Q4_K), 0 if none.
@@ -47,40 +52,92 @@ fn precision(name: &str) -> f64 {
         .fold(0.0, f64::max)
 }
 
-/// The chosen file set: its name, its files, and the names of the other sets.
+/// One file set: its files by part number (a single file is part 1 of 1).
+struct Set {
+    parts: BTreeMap<u32, String>,
+    /// N for a split set, `None` for a single file.
+    total: Option<u32>,
+}
+
+impl Set {
+    /// Checks that every part from 1 to N is present exactly once; returns the files in order.
+    fn files(&self, name: &str) -> Result<Vec<String>, Miss> {
+        if let Some(n) = self.total {
+            let bad = |what: String| Miss::invalid(name, format!("GGUF split set {what}"));
+            if n == 0 || n > MAX_PARTS {
+                return Err(bad(format!("declares {n} parts (1 to {MAX_PARTS} allowed)")));
+            }
+            let missing: Vec<u32> = (1..=n).filter(|k| !self.parts.contains_key(k)).take(10).collect();
+            if !missing.is_empty() {
+                return Err(bad(format!("is incomplete: of {n} parts, {missing:?} are missing")));
+            }
+            if let Some(k) = self.parts.keys().find(|k| **k == 0 || **k > n) {
+                return Err(bad(format!("has a part {k} of {n}")));
+            }
+        }
+        Ok(self.parts.values().cloned().collect())
+    }
+}
+
+/// The chosen file set: its name, its files (in part order), and the names of the other sets.
 pub fn choose(ctx: &Ctx, prefer: Option<&str>) -> Result<(String, Vec<String>, Vec<String>), Miss> {
-    let mut sets: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    let mut sets: BTreeMap<String, Set> = BTreeMap::new();
     for f in ctx.snap.files.iter().filter(|f| f.ends_with(".gguf")) {
         let base = f.rsplit('/').next().unwrap_or(f);
         if base.to_lowercase().starts_with("mmproj") {
             continue;
         }
-        sets.entry(set_name(f)).or_default().push(f.clone());
+        let (name, part) = set_of(f);
+        let set = sets.entry(name).or_insert(Set { parts: BTreeMap::new(), total: part.map(|(_, n)| n) });
+        let k = part.map_or(1, |(k, _)| k);
+        if set.parts.insert(k, f.clone()).is_some() {
+            return Err(Miss::invalid(f, "two files claim the same part of a GGUF set"));
+        }
     }
     if sets.is_empty() {
         return Err(Miss::absent("no GGUF files in the repository"));
     }
+    let names: Vec<&String> = sets.keys().collect();
+    let list = |v: &[&String]| v.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ");
     let chosen = match prefer {
-        Some(p) => sets.keys().find(|k| k.to_lowercase().contains(&p.to_lowercase())).cloned().ok_or_else(|| {
-            Miss::absent(format!(
-                "no GGUF file matches {p:?} (have: {})",
-                sets.keys().cloned().collect::<Vec<_>>().join(", ")
-            ))
-        })?,
-        None => sets
-            .keys()
-            .max_by(|a, b| precision(a).total_cmp(&precision(b)).then_with(|| b.cmp(a)))
-            .cloned()
-            .expect("at least one set"),
+        Some(p) => {
+            let p = p.to_lowercase();
+            let hits: Vec<&String> = names.iter().copied().filter(|k| k.to_lowercase().contains(&p)).collect();
+            match hits.as_slice() {
+                [] => return Err(Miss::absent(format!("no GGUF file matches {p:?} (have: {})", list(&names)))),
+                [one] => (*one).clone(),
+                many => match many.iter().find(|k| k.to_lowercase() == p) {
+                    Some(exact) => (*exact).clone(),
+                    None => {
+                        return Err(Miss::invalid(
+                            "--gguf",
+                            format!("{p:?} matches several GGUF sets ({}); give more of the name", list(many)),
+                        ));
+                    }
+                },
+            }
+        }
+        None => {
+            let best = names.iter().map(|k| precision(k)).fold(0.0, f64::max);
+            let top: Vec<&String> = names.iter().copied().filter(|k| precision(k) == best).collect();
+            if top.len() > 1 {
+                return Err(Miss::invalid(
+                    "GGUF files",
+                    format!("several GGUF sets of the same precision ({}); choose one with --gguf", list(&top)),
+                ));
+            }
+            top[0].clone()
+        }
     };
-    let files = sets.remove(&chosen).expect("chosen set exists");
-    Ok((chosen, files, sets.into_keys().collect()))
+    let files = sets[&chosen].files(&chosen)?;
+    let others = sets.into_keys().filter(|k| *k != chosen).collect();
+    Ok((chosen, files, others))
 }
 
 pub fn run(ctx: &Ctx, prefer: Option<&str>) -> Result<Found, Miss> {
     let (chosen, files, others) = choose(ctx, prefer)?;
-    let parsed: Vec<gguf::Header> =
-        files.par_iter().map(|f| read_header(ctx.source, ctx.snap, f)).collect::<Result<_, Miss>>()?;
+    let parsed: Vec<gguf::Header> = files.par_iter().map(|f| read_header(ctx, f)).collect::<Result<_, Miss>>()?;
+    check_split_metadata(&files, &parsed)?;
     let first_metadata = parsed.first().map(|h| h.metadata.clone()).unwrap_or_default();
     let headers: Vec<Vec<TensorInfo>> = parsed.into_iter().map(|h| h.tensors).collect();
     let mut counts =
@@ -94,25 +151,51 @@ pub fn run(ctx: &Ctx, prefer: Option<&str>) -> Result<Found, Miss> {
     Ok(Found { architecture: architecture(&first_metadata, &headers), ..Found::exact(counts, files) })
 }
 
-fn read_header(source: &dyn Source, snap: &Snapshot, path: &str) -> Result<gguf::Header, Miss> {
-    let first = source.read_range(snap, path, 0, FIRST_READ)?;
-    let size = first.file_size;
-    let mut err = None;
-    let mut read = |off: u64, len: u64| -> Result<Vec<u8>, String> {
-        if off + len <= first.bytes.len() as u64 {
-            return Ok(first.bytes[off as usize..(off + len) as usize].to_vec());
+/// Each part says, in its own metadata, the place its name gives it: `split.no` (0-based) and
+/// `split.count`; a single file is not part of a larger split; `split.tensors.count` adds up.
+fn check_split_metadata(files: &[String], parsed: &[gguf::Header]) -> Result<(), Miss> {
+    let n = parsed.len() as u64;
+    let mut tensors = 0u64;
+    for (k, (file, h)) in files.iter().zip(parsed).enumerate() {
+        let num = |key: &str| {
+            h.get(key).map(|v| v.parse::<u64>().map_err(|_| Miss::invalid(file, format!("{key} is {v:?}"))))
+        };
+        let count = num("split.count").transpose()?;
+        let no = num("split.no").transpose()?;
+        let ok = if n == 1 {
+            count.is_none_or(|c| c == 1) && no.is_none_or(|x| x == 0)
+        } else {
+            count == Some(n) && no == Some(k as u64)
+        };
+        if !ok {
+            return Err(Miss::invalid(
+                file,
+                format!(
+                    "its metadata says part {} of {} but it is read as part {} of {n}",
+                    no.map_or("?".into(), |x| (x + 1).to_string()),
+                    count.map_or("?".into(), |c| c.to_string()),
+                    k + 1
+                ),
+            ));
         }
-        source.read_range(snap, path, off, len).map(|r| r.bytes).map_err(|e| {
-            let text = e.to_string();
-            err = Some(e);
-            text
-        })
-    };
-    match gguf::parse(&mut read, size, FIRST_READ) {
-        Ok(h) => Ok(h),
-        Err(gguf::GgufError::Read(_)) if err.is_some() => Err(err.expect("checked").into()),
-        Err(e) => Err(Miss::invalid(path, e)),
+        tensors += h.tensors.len() as u64;
+        if let Some(total) = num("split.tensors.count").transpose()?
+            && n > 1
+            && k + 1 == files.len()
+            && total != tensors
+        {
+            return Err(Miss::invalid(
+                file,
+                format!("the split set declares {total} tensors but its parts hold {tensors}"),
+            ));
+        }
     }
+    Ok(())
+}
+
+fn read_header(ctx: &Ctx, path: &str) -> Result<gguf::Header, Miss> {
+    let file = ctx.file(path);
+    gguf::parse(&file, FIRST_READ).map_err(|e| file.miss(e))
 }
 
 /// The architecture block from GGUF metadata (`general.architecture`, `{arch}.block_count`, ...).
@@ -158,8 +241,8 @@ mod tests {
 
     #[test]
     fn split_sets_and_precision_from_names() {
-        assert_eq!(set_name("m/Model-Q4_K_M-00002-of-00003.gguf"), "m/Model-Q4_K_M");
-        assert_eq!(set_name("model-f16.gguf"), "model-f16");
+        assert_eq!(set_of("m/Model-Q4_K_M-00002-of-00003.gguf"), ("m/Model-Q4_K_M-of-00003".into(), Some((2, 3))));
+        assert_eq!(set_of("model-f16.gguf"), ("model-f16".into(), None));
         assert!(precision("Llama-3-8B-F16") > precision("Llama-3-8B-Q8_0"));
         assert!(precision("Llama-3-8B-Q8_0") > precision("Llama-3-8B-Q4_K_M"));
         assert!(precision("x-BF16") >= precision("x-F16"));

@@ -1,70 +1,48 @@
 //! The strategy chain: for one model, try each strategy in order (the cheapest exact one first),
 //! keep why each that did not answer failed, cross-check the winner against the config strategy,
 //! and assemble the record.
+//!
+//! One model is isolated from the rest of a run: it has a wall-clock deadline and a byte budget
+//! ([`Limits`], enforced by [`reader`]), and a panic while resolving it becomes its
+//! `internal-error` failure instead of taking the process down.
 
 mod config;
+#[cfg(feature = "download")]
 pub mod download;
 mod gguf;
 mod hub_metadata;
 mod pytorch;
+pub mod reader;
 mod record;
 mod safetensors;
 
 use std::fmt;
-use std::str::FromStr;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::time::Duration;
 
 use serde_json::Value;
 
+use self::reader::Budget;
 use crate::count::{CountOptions, Counts};
 use crate::id::ModelId;
-use crate::record::{Failure, Record, Tried};
-use crate::source::{Snapshot, Source, SourceError};
+use crate::record::{Failure, MadeWith, Outcome, Record, Severity, Strategy, Tried};
+use crate::source::{Deadline, Snapshot, Source, SourceError};
 
 /// The largest `config.json` read.
 const MAX_CONFIG_BYTES: u64 = 16 << 20;
 
-/// A strategy's name.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Name {
-    HubMetadata,
-    Safetensors,
-    Pytorch,
-    Gguf,
-    Download,
-    Config,
+/// What one model may cost.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Wall-clock time for the whole model, every request and retry included (`None`: no limit).
+    pub timeout: Option<Duration>,
+    /// Bytes read for the model across all its files (headers, pickles, indexes, configs).
+    pub max_bytes: u64,
 }
 
-impl Name {
-    /// Every strategy, in chain order. `download` runs only when allowed, and then before `config`:
-    /// whoever allows a download wants an exact count.
-    pub const ALL: &[Name] =
-        &[Name::HubMetadata, Name::Safetensors, Name::Pytorch, Name::Gguf, Name::Download, Name::Config];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Name::HubMetadata => "hub-metadata",
-            Name::Safetensors => "safetensors",
-            Name::Pytorch => "pytorch",
-            Name::Gguf => "gguf",
-            Name::Download => "download",
-            Name::Config => "config",
-        }
-    }
-}
-
-impl fmt::Display for Name {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl FromStr for Name {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Name, String> {
-        Name::ALL.iter().copied().find(|n| n.as_str() == s).ok_or_else(|| {
-            let all: Vec<_> = Name::ALL.iter().map(|n| n.as_str()).collect();
-            format!("unknown strategy {s:?}; known: {}", all.join(", "))
-        })
+impl Default for Limits {
+    fn default() -> Self {
+        Limits { timeout: Some(Duration::from_secs(120)), max_bytes: 256 << 20 }
     }
 }
 
@@ -72,27 +50,53 @@ impl FromStr for Name {
 #[derive(Debug, Clone)]
 pub struct Options {
     /// Strategies to try, in chain order.
-    pub strategies: Vec<Name>,
+    pub strategies: Vec<Strategy>,
     /// Also read safetensors headers when the Hub metadata answered, and compare.
     pub verify: bool,
     /// Which GGUF file set to read when a repo has several (a substring of its name).
     pub gguf: Option<String>,
     /// Settings of the `download` strategy; `None`: downloads are not allowed.
+    #[cfg(feature = "download")]
     pub download: Option<download::Settings>,
+    pub limits: Limits,
 }
 
 impl Default for Options {
     fn default() -> Self {
-        Options { strategies: Name::ALL.to_vec(), verify: false, gguf: None, download: None }
+        Options {
+            strategies: Strategy::ALL.to_vec(),
+            verify: false,
+            gguf: None,
+            #[cfg(feature = "download")]
+            download: None,
+            limits: Limits::default(),
+        }
+    }
+}
+
+impl Options {
+    /// Whether downloads are allowed.
+    pub fn allows_download(&self) -> bool {
+        #[cfg(feature = "download")]
+        return self.download.is_some();
+        #[cfg(not(feature = "download"))]
+        false
+    }
+
+    /// The options a record made with these remembers.
+    pub fn made_with(&self) -> MadeWith {
+        MadeWith { verify: self.verify, allow_download: self.allows_download(), gguf: self.gguf.clone() }
     }
 }
 
 /// What one strategy needs.
+#[derive(Clone, Copy)]
 pub struct Ctx<'a> {
     pub source: &'a dyn Source,
     pub snap: &'a Snapshot,
     pub config: Option<&'a Value>,
     pub count: CountOptions,
+    pub budget: &'a Budget,
 }
 
 /// A strategy's answer.
@@ -114,55 +118,61 @@ impl Found {
     }
 }
 
-/// Why a strategy did not answer.
+/// Why a strategy did not answer, and what the chain should do about it.
 #[derive(Debug, Clone)]
 pub struct Miss {
-    /// `absent` (nothing for it in this repo), or an error outcome (`gated`, `invalid-file`, ...).
-    pub outcome: String,
+    pub outcome: Outcome,
+    pub severity: Severity,
     pub message: String,
-    /// Stop the chain: the model cannot be read (gated, not found), or a transient error outlasted
-    /// the retries, and a cheaper answer now would replace a better one.
-    pub fatal: bool,
-    /// A transient error (rate limit, server error, network): the model is retried on the next run.
-    pub transient: bool,
 }
 
 impl Miss {
-    pub fn absent(message: impl Into<String>) -> Miss {
-        Miss { outcome: "absent".into(), message: message.into(), fatal: false, transient: false }
+    /// A miss with its outcome's usual severity.
+    pub fn new(outcome: Outcome, message: impl Into<String>) -> Miss {
+        Miss { outcome, severity: outcome.severity(), message: message.into() }
     }
+    /// Nothing for this strategy in the repository.
+    pub fn absent(message: impl Into<String>) -> Miss {
+        Miss::new(Outcome::Absent, message)
+    }
+    /// A file this strategy reads is malformed or lies about itself.
     pub fn invalid(file: &str, e: impl fmt::Display) -> Miss {
-        Miss { outcome: "invalid-file".into(), message: format!("{file}: {e}"), fatal: false, transient: false }
+        Miss::new(Outcome::InvalidFile, format!("{file}: {e}"))
+    }
+    /// Stops the chain.
+    fn stops(&self) -> bool {
+        matches!(self.severity, Severity::Transient | Severity::Fatal)
+    }
+    fn tried(self, strategy: Strategy) -> Tried {
+        Tried { strategy, outcome: self.outcome, message: Some(self.message) }
     }
 }
 
 impl From<SourceError> for Miss {
     fn from(e: SourceError) -> Miss {
-        let transient = e.is_transient();
-        Miss {
-            outcome: e.outcome().into(),
-            message: e.to_string(),
-            fatal: transient || e.is_fatal_for_model(),
-            transient,
-        }
+        Miss::new(e.outcome(), e.to_string())
     }
 }
 
-fn run(name: Name, ctx: &Ctx, opts: &Options) -> Result<Found, Miss> {
+fn run(name: Strategy, ctx: &Ctx, opts: &Options) -> Result<Found, Miss> {
     match name {
-        Name::HubMetadata => hub_metadata::run(ctx),
-        Name::Safetensors => safetensors::run(ctx),
-        Name::Pytorch => pytorch::run(ctx),
-        Name::Gguf => gguf::run(ctx, opts.gguf.as_deref()),
-        Name::Download => match &opts.download {
+        Strategy::HubMetadata => hub_metadata::run(ctx),
+        Strategy::Safetensors => safetensors::run(ctx),
+        Strategy::Pytorch => pytorch::run(ctx),
+        Strategy::Gguf => gguf::run(ctx, opts.gguf.as_deref()),
+        #[cfg(feature = "download")]
+        Strategy::Download => match &opts.download {
             Some(settings) => download::run(ctx, settings, opts.gguf.as_deref()),
             None => Err(Miss::absent("downloads are not allowed")),
         },
-        Name::Config => config::run(ctx),
+        #[cfg(not(feature = "download"))]
+        Strategy::Download => Err(Miss::new(Outcome::NotAllowed, "this capcache was built without downloads")),
+        Strategy::Config => config::run(ctx),
     }
 }
 
-/// Resolves one model: pins the revision, reads `config.json`, runs the chain.
+/// Resolves one model: pins the revision, reads `config.json`, runs the chain; within the model's
+/// limits, a panic becoming its failure.
 pub fn resolve(
     source: &dyn Source,
     id: &ModelId,
@@ -170,41 +180,74 @@ pub fn resolve(
     opts: &Options,
     now: &str,
 ) -> Result<Record, Failure> {
-    let fail =
-        |e: SourceError| Failure { outcome: e.outcome().into(), message: e.to_string(), at: now.into(), tried: vec![] };
-    let snap = source.snapshot(id, revision).map_err(fail)?;
-    resolve_snapshot(source, &snap, opts, now)
+    let budget = budget(opts);
+    isolated(id.as_str(), now, || {
+        let snap = source.snapshot(id, revision, budget.deadline).map_err(|e| failure(Miss::from(e), vec![], now))?;
+        chain(source, &snap, opts, now, &budget)
+    })
 }
 
-/// Runs the chain on a pinned snapshot.
+/// Runs the chain on a snapshot pinned already (e.g. from a listing), isolated as [`resolve`] is.
 pub fn resolve_snapshot(source: &dyn Source, snap: &Snapshot, opts: &Options, now: &str) -> Result<Record, Failure> {
+    let budget = budget(opts);
+    isolated(snap.id.as_str(), now, || chain(source, snap, opts, now, &budget))
+}
+
+fn budget(opts: &Options) -> Budget {
+    let deadline = opts.limits.timeout.map_or(Deadline::NONE, Deadline::after);
+    Budget::new(deadline, opts.limits.max_bytes)
+}
+
+/// Runs `f`, turning a panic into an `internal-error` failure of model `id`.
+fn isolated(id: &str, now: &str, f: impl FnOnce() -> Result<Record, Failure>) -> Result<Record, Failure> {
+    catch_unwind(AssertUnwindSafe(f)).unwrap_or_else(|panic| {
+        let what = panic
+            .downcast_ref::<&str>()
+            .map(|s| (*s).to_owned())
+            .or_else(|| panic.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "no message".into());
+        tracing::error!(model = id, "capcache panicked: {what}");
+        Err(Failure {
+            outcome: Outcome::InternalError,
+            message: format!("{id}: capcache panicked ({what}); this is a bug, please report it"),
+            at: now.into(),
+            tried: vec![],
+        })
+    })
+}
+
+fn failure(miss: Miss, tried: Vec<Tried>, now: &str) -> Failure {
+    Failure { outcome: miss.outcome, message: miss.message, at: now.into(), tried }
+}
+
+/// The chain on a pinned snapshot.
+fn chain(source: &dyn Source, snap: &Snapshot, opts: &Options, now: &str, budget: &Budget) -> Result<Record, Failure> {
     let mut tried = Vec::new();
     let mut warnings = Vec::new();
+    let base = Ctx { source, snap, config: None, count: CountOptions::default(), budget };
     // A gated repo's files need a token, but its Hub metadata is public: the chain goes on so that
     // `hub-metadata` can still answer, and the first file read stops it.
     let mut config_fatal = None;
-    let config = match read_config(source, snap) {
+    let config = match read_config(&base) {
         Ok(c) => c,
-        Err(miss) if miss.transient => {
-            return Err(Failure { outcome: miss.outcome, message: miss.message, at: now.into(), tried });
-        }
+        Err(miss) if miss.severity == Severity::Transient => return Err(failure(miss, tried, now)),
         Err(miss) => {
             warnings.push(format!("config.json unusable: {}", miss.message));
-            if miss.fatal {
+            if miss.severity == Severity::Fatal {
                 config_fatal = Some(miss);
             }
             None
         }
     };
-    let count = record::count_options(config.as_ref());
-    let ctx = Ctx { source, snap, config: config.as_ref(), count };
+    let ctx = Ctx { config: config.as_ref(), count: record::count_options(config.as_ref()), ..base };
+    let mut stopped = None;
     for &name in &opts.strategies {
-        if name == Name::Download && opts.download.is_none() {
+        if name == Strategy::Download && !opts.allows_download() {
             // Only worth a word when a range read failed because the server ignores ranges.
-            if tried.iter().any(|t: &Tried| t.outcome == "range-unsupported") {
+            if tried.iter().any(|t: &Tried| t.outcome == Outcome::RangeUnsupported) {
                 tried.push(Tried {
-                    strategy: name.to_string(),
-                    outcome: "not-allowed".into(),
+                    strategy: name,
+                    outcome: Outcome::NotAllowed,
                     message: Some(
                         "the server ignores byte ranges; pass --allow-download to fetch and count the weights".into(),
                     ),
@@ -215,38 +258,38 @@ pub fn resolve_snapshot(source: &dyn Source, snap: &Snapshot, opts: &Options, no
         match run(name, &ctx, opts) {
             Ok(found) => {
                 let mut rec = record::assemble(&ctx, name, found, tried, warnings, now);
-                if opts.verify && name == Name::HubMetadata {
+                if opts.verify && name == Strategy::HubMetadata {
                     record::verify_with_headers(&ctx, &mut rec);
                 }
+                rec.made_with = opts.made_with();
                 return Ok(rec);
             }
             Err(miss) => {
-                let fatal = miss.fatal;
                 tracing::debug!(model = %snap.id, strategy = %name, outcome = %miss.outcome, "{}", miss.message);
-                tried.push(Tried { strategy: name.to_string(), outcome: miss.outcome, message: Some(miss.message) });
-                if fatal {
+                if miss.stops() {
+                    stopped = Some(miss.clone());
+                    tried.push(miss.tried(name));
                     break;
                 }
+                tried.push(miss.tried(name));
             }
         }
     }
-    let main = config_fatal
-        .map(|m| (m.outcome, m.message))
-        .or_else(|| {
-            tried
-                .iter()
-                .find(|t| !matches!(t.outcome.as_str(), "absent" | "not-allowed"))
-                .map(|t| (t.outcome.clone(), t.message.clone().unwrap_or_default()))
-        })
-        .unwrap_or_else(|| ("unresolved".into(), "no strategy could count this model's parameters".into()));
-    Err(Failure { outcome: main.0, message: main.1, at: now.into(), tried })
+    let main = stopped.or(config_fatal).unwrap_or_else(|| {
+        tried
+            .iter()
+            .find(|t| t.outcome.severity() != Severity::Absent)
+            .map(|t| Miss::new(t.outcome, t.message.clone().unwrap_or_default()))
+            .unwrap_or_else(|| Miss::new(Outcome::Unresolved, "no strategy could count this model's parameters"))
+    });
+    Err(failure(main, tried, now))
 }
 
 /// `config.json`, parsed (`None` when the repo has none).
-fn read_config(source: &dyn Source, snap: &Snapshot) -> Result<Option<Value>, Miss> {
-    if !snap.has("config.json") {
+fn read_config(ctx: &Ctx) -> Result<Option<Value>, Miss> {
+    if !ctx.snap.has("config.json") {
         return Ok(None);
     }
-    let bytes = source.read_small(snap, "config.json", MAX_CONFIG_BYTES)?;
-    serde_json::from_slice(&bytes).map(Some).map_err(|e| Miss::invalid("config.json", e))
+    let bytes = ctx.read_small("config.json", MAX_CONFIG_BYTES)?;
+    serde_json::from_slice(&bytes).map(Some).map_err(|e| Miss::new(Outcome::InvalidConfig, format!("config.json: {e}")))
 }

@@ -3,10 +3,10 @@
 
 use serde_json::Value;
 
-use super::{Ctx, Found, Name};
+use super::{Ctx, Found};
 use crate::arch;
 use crate::count::CountOptions;
-use crate::record::{Record, Tried};
+use crate::record::{Record, Strategy, Tried};
 
 /// Count options from the config: packed-weight bits, and whether the head is tied.
 pub fn count_options(config: Option<&Value>) -> CountOptions {
@@ -24,7 +24,7 @@ fn dominant(parameters: &std::collections::BTreeMap<String, u64>) -> Option<Stri
 
 pub fn assemble(
     ctx: &Ctx,
-    name: Name,
+    name: Strategy,
     found: Found,
     tried: Vec<Tried>,
     mut warnings: Vec<String>,
@@ -40,12 +40,12 @@ pub fn assemble(
         dtype.as_deref().filter(|d| crate::dtype::lookup(d).is_some_and(|i| i.block_elems == 1)).unwrap_or("F16");
     let kv = architecture.as_ref().and_then(|a| arch::info::kv_cache_bytes_per_token(a, kv_dtype));
     let mut cross_check = std::collections::BTreeMap::new();
-    if name != Name::Config
+    if name != Strategy::Config
         && let Some(config) = ctx.config
     {
         match arch::estimate(config) {
             Ok(est) => {
-                cross_check.insert("config".to_owned(), est.logical);
+                cross_check.insert(Strategy::Config, est.logical);
                 if est.logical != counts.logical {
                     let approx = if est.approximate { " (approximate: unknown architecture)" } else { "" };
                     warnings.push(format!(
@@ -59,7 +59,7 @@ pub fn assemble(
     }
     Record {
         revision: ctx.snap.sha.clone(),
-        strategy: name.to_string(),
+        strategy: name,
         exact,
         approximate,
         parameters: counts.parameters,
@@ -73,6 +73,7 @@ pub fn assemble(
         cross_check,
         tried,
         warnings,
+        made_with: Default::default(),
         resolved_at: now.to_owned(),
     }
 }
@@ -81,7 +82,7 @@ pub fn assemble(
 pub fn verify_with_headers(ctx: &Ctx, rec: &mut Record) {
     match super::safetensors::run(ctx) {
         Ok(found) => {
-            rec.cross_check.insert(Name::Safetensors.to_string(), found.counts.total);
+            rec.cross_check.insert(Strategy::Safetensors, found.counts.total);
             if found.counts.parameters != rec.parameters {
                 rec.warnings.push(format!(
                     "the Hub metadata says {:?} but the safetensors headers say {:?}",

@@ -9,7 +9,7 @@ use rayon::prelude::*;
 use super::{Ctx, Found, Miss};
 use crate::count;
 use crate::format::{TensorInfo, index, safetensors};
-use crate::source::{Snapshot, Source};
+use crate::id::check_repo_path;
 
 /// The first range when nothing says how long the header is (covers ~97% of headers).
 const DEFAULT_FIRST_READ: u64 = 100_000;
@@ -26,7 +26,7 @@ pub fn run(ctx: &Ctx) -> Result<Found, Miss> {
     let files = weight_files(ctx)?;
     let headers: Vec<Vec<TensorInfo>> = files
         .par_iter()
-        .map(|f| read_header(ctx.source, ctx.snap, &f.path, f.tensors).map(|h| h.tensors))
+        .map(|f| read_header(ctx, &f.path, f.tensors).map(|h| h.tensors))
         .collect::<Result<_, Miss>>()?;
     let counts =
         count::count(headers.iter().flatten(), ctx.count).map_err(|e| Miss::invalid("safetensors headers", e))?;
@@ -34,34 +34,18 @@ pub fn run(ctx: &Ctx) -> Result<Found, Miss> {
 }
 
 /// Reads and parses one header: one range sized to the expected header, and the remainder if needed.
-pub fn read_header(
-    source: &dyn Source,
-    snap: &Snapshot,
-    path: &str,
-    tensors: Option<usize>,
-) -> Result<safetensors::Header, Miss> {
+pub fn read_header(ctx: &Ctx, path: &str, tensors: Option<usize>) -> Result<safetensors::Header, Miss> {
     let first_len = match tensors {
         Some(n) => (n as u64).saturating_mul(BYTES_PER_TENSOR).saturating_add(4096).min(DEFAULT_FIRST_READ),
         None => DEFAULT_FIRST_READ,
     };
-    let first = source.read_range(snap, path, 0, first_len)?;
-    let len = safetensors::header_len(&first.bytes, first.file_size).map_err(|e| Miss::invalid(path, e))?;
-    let end = 8 + len;
-    let mut bytes = first.bytes;
-    if (bytes.len() as u64) < end {
-        let have = bytes.len() as u64;
-        let rest = source.read_range(snap, path, have, end - have)?;
-        if rest.bytes.len() as u64 != end - have {
-            return Err(Miss::invalid(path, "the file ended inside its header"));
-        }
-        bytes.extend_from_slice(&rest.bytes);
-    }
-    safetensors::parse_prefix(&bytes, first.file_size).map_err(|e| Miss::invalid(path, e))
+    let file = ctx.file(path);
+    safetensors::read_header(&file, first_len).map_err(|e| file.miss(e))
 }
 
 /// Reads an index and lists its shards.
 fn shards_of(ctx: &Ctx, index_path: &str) -> Result<Vec<WeightFile>, Miss> {
-    let bytes = ctx.source.read_small(ctx.snap, index_path, index::MAX_INDEX_BYTES)?;
+    let bytes = ctx.read_small(index_path, index::MAX_INDEX_BYTES)?;
     let idx = index::parse(&bytes, index_path).map_err(|e| Miss::invalid(index_path, e))?;
     Ok(idx.shards.into_iter().map(|(path, n)| WeightFile { path, tensors: Some(n) }).collect())
 }
@@ -82,6 +66,7 @@ fn folder_weights(ctx: &Ctx, dir: &str, names: &[&str]) -> Result<Option<Vec<Wei
 }
 
 /// The weight files this strategy would read (after reading any index).
+#[cfg(feature = "download")]
 pub fn weight_paths(ctx: &Ctx) -> Result<Vec<String>, Miss> {
     Ok(weight_files(ctx)?.into_iter().map(|f| f.path).collect())
 }
@@ -91,12 +76,12 @@ fn weight_files(ctx: &Ctx) -> Result<Vec<WeightFile>, Miss> {
     let mut files = folder_weights(ctx, "", &["model.safetensors", "consolidated.safetensors"])?.unwrap_or_default();
     if files.is_empty() && snap.has("model_index.json") {
         // diffusers: one folder per component.
-        let bytes = ctx.source.read_small(snap, "model_index.json", 1 << 20)?;
+        let bytes = ctx.read_small("model_index.json", 1 << 20)?;
         let v: serde_json::Value = serde_json::from_slice(&bytes).map_err(|e| Miss::invalid("model_index.json", e))?;
         let components: Vec<&String> =
             v.as_object().map(|o| o.iter().filter(|(_, v)| v.is_array()).map(|(k, _)| k).collect()).unwrap_or_default();
         for comp in components {
-            if crate::source::check_repo_path(comp).is_err() {
+            if check_repo_path(comp).is_err() {
                 continue;
             }
             let dir = format!("{comp}/");
@@ -108,7 +93,7 @@ fn weight_files(ctx: &Ctx) -> Result<Vec<WeightFile>, Miss> {
     let module_weights = snap.files.iter().any(|f| f.contains('/') && f.ends_with("/model.safetensors"));
     if snap.has("modules.json") && !files.is_empty() && module_weights {
         // sentence-transformers: Dense layers live in their own module folders.
-        let bytes = ctx.source.read_small(snap, "modules.json", 1 << 20)?;
+        let bytes = ctx.read_small("modules.json", 1 << 20)?;
         let modules: Vec<serde_json::Value> =
             serde_json::from_slice(&bytes).map_err(|e| Miss::invalid("modules.json", e))?;
         for m in modules {
@@ -117,7 +102,7 @@ fn weight_files(ctx: &Ctx) -> Result<Vec<WeightFile>, Miss> {
             else {
                 continue;
             };
-            if path.is_empty() || !kind.contains("Dense") || crate::source::check_repo_path(path).is_err() {
+            if path.is_empty() || !kind.contains("Dense") || check_repo_path(path).is_err() {
                 continue;
             }
             if let Some(f) = folder_weights(ctx, &format!("{path}/"), &["model.safetensors"])? {

@@ -98,6 +98,8 @@ pub struct Faults {
     pub latency: Duration,
     /// Bodies trickle out at this many bytes per second.
     pub throttle: Option<u64>,
+    /// Weight files are listed (tree listing, `X-Linked-Size`) as this many bytes, whatever they hold.
+    pub listed_size: Option<u64>,
 }
 
 /// One model repository.
@@ -583,7 +585,10 @@ fn tree(state: &State, repo: &Repo, model: &str, query: &str) -> Reply {
         .iter()
         .skip(cursor)
         .take(page)
-        .map(|(p, b)| serde_json::json!({"type": "file", "path": p, "size": b.len(), "oid": sha_of(p)}))
+        .map(|(p, b)| {
+            let size = repo.faults.listed_size.filter(|_| is_lfs(p)).unwrap_or(b.len());
+            serde_json::json!({"type": "file", "path": p, "size": size, "oid": sha_of(p)})
+        })
         .collect();
     let mut reply = Reply::json(200, &serde_json::Value::Array(entries));
     if cursor + page < repo.files.len() {
@@ -636,7 +641,7 @@ fn resolve(req: &Request, state: &State, repo: &Repo, model: &str, segs: &[Strin
         let location = format!("{base}/cdn/{model}/{}/{path}?signed-range={range}", repo.sha);
         let mut reply = Reply::new(302, b"Found. Redirecting".to_vec())
             .header("Location", location)
-            .header("X-Linked-Size", body.len().to_string())
+            .header("X-Linked-Size", repo.faults.listed_size.unwrap_or(body.len()).to_string())
             .header("X-Linked-Etag", etag(state, repo, &path))
             .header("X-Repo-Commit", repo.sha.clone());
         reply.content_length = reply.body.len() as u64;

@@ -1,0 +1,120 @@
+//! The one way strategies read a model's files: through the model's [`Budget`] (a wall-clock
+//! deadline and a cap on the bytes read across all its files, shards and split parts), either a
+//! small file whole ([`Ctx::read_small`]) or a weight file by range through a [`FileReader`], the
+//! [`ReadAt`] the format parsers pull bytes from. A failed read keeps its typed cause, so the
+//! strategy reports `rate-limited` or `too-large`, not a parser's "could not read".
+
+use std::cell::RefCell;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use super::{Ctx, Miss};
+use crate::format::{Chunk, ReadAt, ReadError};
+use crate::record::{Outcome, Severity};
+use crate::source::{Deadline, SourceError};
+
+/// What one model may spend.
+#[derive(Debug)]
+pub struct Budget {
+    pub deadline: Deadline,
+    /// The cap, for messages.
+    cap: u64,
+    left: AtomicU64,
+}
+
+impl Budget {
+    pub fn new(deadline: Deadline, max_bytes: u64) -> Budget {
+        Budget { deadline, cap: max_bytes, left: AtomicU64::new(max_bytes) }
+    }
+
+    /// Takes `n` bytes from the budget, or says the model is over it.
+    fn take(&self, id: &str, path: &str, n: u64) -> Result<(), Miss> {
+        match self.left.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |left| left.checked_sub(n)) {
+            Ok(_) => Ok(()),
+            Err(_) => Err(self.exceeded(id, path, n)),
+        }
+    }
+
+    /// Takes up to `n` bytes, as many as are left; returns how many.
+    fn take_up_to(&self, n: u64) -> u64 {
+        let before = self.left.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |left| Some(left - left.min(n)));
+        before.unwrap_or(0).min(n)
+    }
+
+    fn exceeded(&self, id: &str, path: &str, n: u64) -> Miss {
+        Miss {
+            outcome: Outcome::TooLarge,
+            severity: Severity::Fatal,
+            message: format!(
+                "{id}: reading {n} more bytes of {path} would pass the model's budget of {} bytes (--max-model-bytes)",
+                self.cap
+            ),
+        }
+    }
+
+    /// Returns bytes taken but not used.
+    fn refund(&self, n: u64) {
+        self.left.fetch_add(n, Ordering::Relaxed);
+    }
+
+    /// Bytes read so far.
+    pub fn spent(&self) -> u64 {
+        self.cap - self.left.load(Ordering::Relaxed).min(self.cap)
+    }
+}
+
+impl Ctx<'_> {
+    /// Reads a whole small file of at most `cap` bytes, charged to the budget.
+    pub fn read_small(&self, path: &str, cap: u64) -> Result<Vec<u8>, Miss> {
+        let allowed = self.budget.take_up_to(cap);
+        let result = self.source.read_small(self.snap, path, allowed, self.budget.deadline);
+        self.budget.refund(allowed - result.as_ref().map_or(0, |b| (b.len() as u64).min(allowed)));
+        match result {
+            Err(SourceError::TooLarge { size, .. }) if allowed < cap => {
+                Err(self.budget.exceeded(self.snap.id.as_str(), path, size))
+            }
+            other => Ok(other?),
+        }
+    }
+
+    /// The sizes of files, without reading them.
+    pub fn file_sizes(&self, paths: &[&str]) -> Result<Vec<u64>, Miss> {
+        Ok(self.source.file_sizes(self.snap, paths, self.budget.deadline)?)
+    }
+
+    /// A range reader over one file of the snapshot.
+    pub fn file<'c>(&'c self, path: &'c str) -> FileReader<'c> {
+        FileReader { ctx: self, path, failure: RefCell::new(None) }
+    }
+}
+
+/// One file, read by range through the model's budget.
+pub struct FileReader<'c> {
+    ctx: &'c Ctx<'c>,
+    path: &'c str,
+    /// Why the last read failed, typed.
+    failure: RefCell<Option<Miss>>,
+}
+
+impl FileReader<'_> {
+    /// The miss for a parser error `e`: the read's own failure when a read failed, else an invalid
+    /// file.
+    pub fn miss(&self, e: impl std::fmt::Display) -> Miss {
+        self.failure.borrow_mut().take().unwrap_or_else(|| Miss::invalid(self.path, e))
+    }
+
+    fn fail(&self, miss: Miss) -> ReadError {
+        let e = ReadError(miss.message.clone());
+        *self.failure.borrow_mut() = Some(miss);
+        e
+    }
+}
+
+impl ReadAt for FileReader<'_> {
+    fn read_at(&self, offset: u64, len: u64) -> Result<Chunk, ReadError> {
+        let ctx = self.ctx;
+        ctx.budget.take(ctx.snap.id.as_str(), self.path, len).map_err(|m| self.fail(m))?;
+        let result = ctx.source.read_range(ctx.snap, self.path, offset, len, ctx.budget.deadline);
+        ctx.budget.refund(len - result.as_ref().map_or(0, |r| (r.bytes.len() as u64).min(len)));
+        result.map(|r| Chunk { bytes: r.bytes, file_size: r.file_size }).map_err(|e: SourceError| self.fail(e.into()))
+    }
+}
