@@ -62,10 +62,11 @@ pub fn build(args: &BuildArgs) -> anyhow::Result<u8> {
     let chain = settings::chain(&args.chain, &args.source)?;
     let _lock = lock::acquire(&args.sqlite, &now)?;
     let mut store = SqliteStore::open(&args.sqlite)?;
-    // A fresh machine starts from the published cache (records the store lacks). This also
-    // refuses, before any work, a db.json we would export to that is not ours to replace.
+    // A fresh machine starts from the published cache (the records and failures the store
+    // lacks). This also refuses, before any work, a db.json we would export to that is not ours
+    // to replace.
     if args.db.exists() {
-        import(&mut store, &args.db, false)?;
+        import(&mut store, &args.db, true)?;
     }
     let store = Mutex::new(store);
 

@@ -21,7 +21,16 @@ pub fn index() -> Result<Index, StoreError> {
 /// The embedded database, parsed whole.
 #[cfg(test)]
 pub fn load() -> crate::record::Db {
-    super::json::parse(TEXT.as_bytes(), Path::new(NAME)).expect("the embedded db.json parses")
+    use super::json::Section;
+    let idx = index().expect("the embedded db.json parses");
+    let mut db = crate::record::Db::default();
+    for (id, raw) in idx.entries(Section::Models) {
+        db.models.insert(id.to_owned(), idx.decode(id, raw).unwrap());
+    }
+    for (id, raw) in idx.entries(Section::Failures) {
+        db.failures.insert(id.to_owned(), idx.decode(id, raw).unwrap());
+    }
+    db
 }
 
 #[cfg(test)]

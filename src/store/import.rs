@@ -21,19 +21,18 @@ pub struct Imported {
 
 /// Imports the records of the `db.json` at `path` (and its failures when `with_failures`).
 pub fn import(store: &mut SqliteStore, path: &Path, with_failures: bool) -> Result<Imported, StoreError> {
-    let file = std::fs::File::open(path).map_err(|source| StoreError::Read { path: path.to_owned(), source })?;
     let bulk = store.bulk()?;
     let mut done = Imported::default();
-    json::for_each_entry(file, path, |entry| {
+    json::for_each_entry(path, |id, entry| {
         match entry {
-            Entry::Model(id, record) => {
+            Entry::Model(record) => {
                 if bulk.add_model(&id, &record)? {
                     done.added += 1;
                 } else {
                     done.kept += 1;
                 }
             }
-            Entry::Failure(id, failure) => {
+            Entry::Failure(failure) => {
                 if with_failures && bulk.add_failure(&id, &failure)? {
                     done.failures += 1;
                 }

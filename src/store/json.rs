@@ -1,12 +1,12 @@
 //! Reading `db.json`: one streaming walk over the document (serde visitors over the `models` and
-//! `failures` maps that hand each entry on as raw JSON and skip everything else), with the schema
-//! checked once the whole document is read. Everything that reads a db.json goes through it:
-//! [`Index`] over the text in memory for look-ups (entries stay undecoded until asked for), and
-//! [`for_each_entry`] from a reader in bounded memory for imports and validation.
+//! `failures` maps that hand each entry on, deserialized by a seed the caller picks, and skip
+//! everything else), with the schema checked once the whole document is read. Everything that
+//! reads a db.json goes through it: [`Index`] over the text in memory for look-ups (entries kept
+//! as raw text until asked for), and [`for_each_entry`] from the file in bounded memory for
+//! imports and validation (entries decoded as they are met).
 
 use std::borrow::Cow;
 use std::fmt;
-use std::io::Read;
 use std::marker::PhantomData;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
@@ -25,30 +25,36 @@ pub enum Section {
     Failures,
 }
 
-/// Walks a database document, handing each entry of `models` and `failures` to `visit` (its value
-/// deserialized as `V`, typically a raw value) and skipping every other field. Returns the
-/// `schema` field, for the caller to check once the whole document has been read. An error
-/// returned by `visit` stops the walk.
-fn walk<'de, D, V, F>(de: D, visit: &mut F) -> Result<Option<serde_json::Value>, D::Error>
+/// Walks a database document, handing each entry of `models` and `failures` to `visit`, its value
+/// deserialized by `seed(section)`, and skipping every other field. Returns the `schema` field,
+/// for the caller to check once the whole document has been read. An error returned by `visit`
+/// stops the walk; when an entry does not deserialize, its id is left in `failed_at`.
+fn walk<'de, D, S, F>(
+    de: D,
+    seed: &dyn Fn(Section) -> S,
+    visit: &mut F,
+    failed_at: &mut Option<String>,
+) -> Result<Option<serde_json::Value>, D::Error>
 where
     D: Deserializer<'de>,
-    V: Deserialize<'de>,
-    F: FnMut(Section, Cow<'de, str>, V) -> Result<(), String>,
+    S: DeserializeSeed<'de>,
+    F: FnMut(Section, Cow<'de, str>, S::Value) -> Result<(), String>,
 {
-    Walk { section: None, visit, value: PhantomData }.deserialize(de)
+    Walk { section: None, seed, visit, failed_at }.deserialize(de)
 }
 
 /// The document (`section` none) or one of its maps of entries.
-struct Walk<'f, F, V> {
+struct Walk<'f, S, F> {
     section: Option<Section>,
+    seed: &'f dyn Fn(Section) -> S,
     visit: &'f mut F,
-    value: PhantomData<V>,
+    failed_at: &'f mut Option<String>,
 }
 
-impl<'de, F, V> DeserializeSeed<'de> for Walk<'_, F, V>
+impl<'de, S, F> DeserializeSeed<'de> for Walk<'_, S, F>
 where
-    V: Deserialize<'de>,
-    F: FnMut(Section, Cow<'de, str>, V) -> Result<(), String>,
+    S: DeserializeSeed<'de>,
+    F: FnMut(Section, Cow<'de, str>, S::Value) -> Result<(), String>,
 {
     type Value = Option<serde_json::Value>;
 
@@ -57,10 +63,10 @@ where
     }
 }
 
-impl<'de, F, V> Visitor<'de> for Walk<'_, F, V>
+impl<'de, S, F> Visitor<'de> for Walk<'_, S, F>
 where
-    V: Deserialize<'de>,
-    F: FnMut(Section, Cow<'de, str>, V) -> Result<(), String>,
+    S: DeserializeSeed<'de>,
+    F: FnMut(Section, Cow<'de, str>, S::Value) -> Result<(), String>,
 {
     /// The document's `schema` field.
     type Value = Option<serde_json::Value>;
@@ -75,7 +81,9 @@ where
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
         if let Some(section) = self.section {
             while let Some(Key(id)) = map.next_key()? {
-                let value: V = map.next_value()?;
+                let value = map.next_value_seed((self.seed)(section)).inspect_err(|_| {
+                    *self.failed_at = Some(id.to_string());
+                })?;
                 (self.visit)(section, id, value).map_err(de::Error::custom)?;
             }
             return Ok(None);
@@ -94,7 +102,13 @@ where
                     continue;
                 }
             };
-            map.next_value_seed(Walk { section: Some(section), visit: &mut *self.visit, value: PhantomData })?;
+            let entries = Walk {
+                section: Some(section),
+                seed: self.seed,
+                visit: &mut *self.visit,
+                failed_at: &mut *self.failed_at,
+            };
+            map.next_value_seed(entries)?;
         }
         Ok(schema)
     }
@@ -155,70 +169,81 @@ pub(crate) fn decode<'a, T: Deserialize<'a>>(path: &Path, id: &str, raw: &'a str
 /// One decoded entry of a database.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Entry {
-    Model(String, Box<Record>),
-    Failure(String, Failure),
+    Model(Box<Record>),
+    Failure(Failure),
 }
 
-/// Streams a database from `reader` in bounded memory, calling `on` with each decoded entry in
-/// file order. A wrong schema is reported in preference to an entry that does not decode (the
-/// schema comes last in canonical order, so entries are handed on before it is known: callers
-/// that keep them do so in a transaction or a temp file they drop on error). An error from `on`
-/// stops the walk and is returned.
+/// Deserializes an entry as its section's type.
+struct EntrySeed(Section);
+
+impl<'de> DeserializeSeed<'de> for EntrySeed {
+    type Value = Entry;
+
+    fn deserialize<D: Deserializer<'de>>(self, de: D) -> Result<Entry, D::Error> {
+        match self.0 {
+            Section::Models => Record::deserialize(de).map(|r| Entry::Model(Box::new(r))),
+            Section::Failures => Failure::deserialize(de).map(Entry::Failure),
+        }
+    }
+}
+
+fn open(path: &Path) -> Result<std::io::BufReader<std::fs::File>, StoreError> {
+    let file = std::fs::File::open(path).map_err(|source| StoreError::Read { path: path.to_owned(), source })?;
+    Ok(std::io::BufReader::with_capacity(1 << 16, file))
+}
+
+/// Streams the database at `path` in bounded memory, calling `on` with each entry, decoded, in
+/// file order. Entries are handed on before the schema (last in canonical order) is known:
+/// callers that keep them do so in a transaction or a temp file they drop on error. When an entry
+/// is well-formed JSON that does not fit a record, a wrong schema is reported in its place (the
+/// file is read again for it). An error from `on` stops the walk and is returned.
 pub fn for_each_entry(
-    reader: impl Read,
     path: &Path,
-    mut on: impl FnMut(Entry) -> Result<(), StoreError>,
+    mut on: impl FnMut(String, Entry) -> Result<(), StoreError>,
 ) -> Result<(), StoreError> {
-    let mut failed: Option<StoreError> = None;
-    let mut aborted = false;
-    let mut de = serde_json::Deserializer::from_reader(std::io::BufReader::with_capacity(1 << 16, reader));
-    let walked = walk(&mut de, &mut |section, id: Cow<str>, raw: Box<RawValue>| {
-        if failed.is_some() {
-            return Ok(());
-        }
-        let entry = match section {
-            Section::Models => decode(path, &id, raw.get()).map(|r| Entry::Model(id.into_owned(), Box::new(r))),
-            Section::Failures => decode(path, &id, raw.get()).map(|f| Entry::Failure(id.into_owned(), f)),
-        };
-        // An entry that does not decode is kept for after the schema check; the walk goes on.
-        match entry.and_then(&mut on) {
-            Ok(()) => Ok(()),
-            Err(e @ StoreError::BadEntry { .. }) => {
-                failed = Some(e);
-                Ok(())
+    let mut stopped: Option<StoreError> = None;
+    let mut failed_at = None;
+    let mut de = serde_json::Deserializer::from_reader(open(path)?);
+    let walked = walk(
+        &mut de,
+        &EntrySeed,
+        &mut |_, id: Cow<str>, entry| {
+            on(id.into_owned(), entry).map_err(|e| {
+                stopped = Some(e);
+                "stopped".to_owned()
+            })
+        },
+        &mut failed_at,
+    );
+    if let Some(e) = stopped {
+        return Err(e);
+    }
+    let schema = match (walked, failed_at) {
+        (Ok(schema), _) => schema,
+        (Err(e), Some(id)) if e.classify() == serde_json::error::Category::Data => {
+            // The entry may be another schema's: say so rather than what did not fit.
+            let mut de = serde_json::Deserializer::from_reader(open(path)?);
+            let ignore = |_| PhantomData::<IgnoredAny>;
+            if let Ok(schema) = walk(&mut de, &ignore, &mut |_, _, _| Ok(()), &mut None) {
+                check_schema(path, schema)?;
             }
-            Err(e) => {
-                failed = Some(e);
-                aborted = true;
-                Err("stopped".to_owned())
-            }
+            return Err(StoreError::BadEntry { path: path.to_owned(), id, message: e.to_string() });
         }
-    });
-    let schema = match walked {
-        Ok(schema) => schema,
-        Err(_) if aborted => return Err(failed.expect("the error that stopped the walk")),
-        Err(e) => return Err(parse_error(path, &e)),
+        (Err(e), _) => return Err(parse_error(path, &e)),
     };
     de.end().map_err(|e| parse_error(path, &e))?;
-    check_schema(path, schema)?;
-    failed.map_or(Ok(()), Err)
+    check_schema(path, schema)
 }
 
 /// Reads a whole `db.json` into memory (for small files and tests; commands stream).
 pub fn read(path: &Path) -> Result<Db, StoreError> {
-    let file = std::fs::File::open(path).map_err(|source| StoreError::Read { path: path.to_owned(), source })?;
-    parse(file, path)
-}
-
-/// Parses a whole database into memory; `path` names it in errors.
-pub fn parse(reader: impl Read, path: &Path) -> Result<Db, StoreError> {
     let mut db = Db::default();
-    for_each_entry(reader, path, |entry| {
+    for_each_entry(path, |id, entry| {
         match entry {
-            Entry::Model(id, r) => {
+            Entry::Model(r) => {
                 db.models.insert(id, *r);
             }
-            Entry::Failure(id, f) => {
+            Entry::Failure(f) => {
                 db.failures.insert(id, f);
             }
         }
@@ -242,15 +267,21 @@ impl Index {
         let (mut models, mut failures) = (Vec::new(), Vec::new());
         let base = text.as_ptr() as usize;
         let mut de = serde_json::Deserializer::from_str(&text);
-        let schema = walk(&mut de, &mut |section, id: Cow<str>, raw: &RawValue| {
-            let start = raw.get().as_ptr() as usize - base;
-            let span = (id.into_owned(), start..start + raw.get().len());
-            match section {
-                Section::Models => models.push(span),
-                Section::Failures => failures.push(span),
-            }
-            Ok(())
-        })
+        let raw = |_| PhantomData::<&RawValue>;
+        let schema = walk(
+            &mut de,
+            &raw,
+            &mut |section, id: Cow<str>, raw: &RawValue| {
+                let start = raw.get().as_ptr() as usize - base;
+                let span = (id.into_owned(), start..start + raw.get().len());
+                match section {
+                    Section::Models => models.push(span),
+                    Section::Failures => failures.push(span),
+                }
+                Ok(())
+            },
+            &mut None,
+        )
         .map_err(|e| parse_error(path, &e))?;
         de.end().map_err(|e| parse_error(path, &e))?;
         check_schema(path, schema)?;
@@ -310,35 +341,46 @@ mod tests {
         assert_eq!(idx.entries(Section::Models).count(), 2);
     }
 
+    /// `text` in a file of a temp folder, and a walk over it that keeps nothing.
+    fn stream(text: &str) -> Result<(), StoreError> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.json");
+        std::fs::write(&path, text).unwrap();
+        for_each_entry(&path, |_, _| Ok(()))
+    }
+
     #[test]
     fn wrong_or_missing_schema_and_bad_syntax_are_refused() {
         let p = Path::new("t.json");
         let schema2 = "{\"models\": {\"a/b\": 5}, \"schema\": 2}";
         assert!(matches!(Index::new(Cow::Borrowed(schema2), p), Err(StoreError::Schema { found: 2, .. })));
         // The schema wins over an entry that does not decode, wherever the schema is.
-        let err = for_each_entry(schema2.as_bytes(), p, |_| Ok(())).unwrap_err();
+        let err = stream(schema2).unwrap_err();
         assert!(matches!(err, StoreError::Schema { found: 2, .. }), "{err}");
         let no_schema = "{\"models\": {}}";
         assert!(matches!(Index::new(Cow::Borrowed(no_schema), p), Err(StoreError::Parse { .. })));
+        assert!(matches!(stream(no_schema), Err(StoreError::Parse { .. })));
         let truncated = "{\"schema\": 1, \"models\": {\"a/b\": ";
-        let err = for_each_entry(truncated.as_bytes(), p, |_| Ok(())).unwrap_err();
+        let err = stream(truncated).unwrap_err();
         assert!(matches!(err, StoreError::Parse { line: 1, .. }), "{err}");
         let trailing = "{\"schema\": 1} x";
         assert!(matches!(Index::new(Cow::Borrowed(trailing), p), Err(StoreError::Parse { .. })));
+        assert!(matches!(stream(trailing), Err(StoreError::Parse { .. })));
     }
 
     #[test]
     fn a_bad_entry_is_named_and_an_error_from_the_caller_stops_the_walk() {
-        let p = Path::new("t.json");
         let bad = "{\"schema\": 1, \"models\": {\"a/b\": {\"revision\": 5}}}";
-        let err = for_each_entry(bad.as_bytes(), p, |_| Ok(())).unwrap_err();
+        let err = stream(bad).unwrap_err();
         assert!(matches!(&err, StoreError::BadEntry { id, .. } if id == "a/b"), "{err}");
-        assert!(err.to_string().contains("t.json"), "{err}");
-        let db = crate::store::embedded::TEXT;
+        assert!(err.to_string().contains("t.json") && err.to_string().contains("line 1"), "{err}");
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("db.json");
+        std::fs::write(&path, crate::store::embedded::TEXT).unwrap();
         let mut seen = 0;
-        let err = for_each_entry(db.as_bytes(), p, |_| {
+        let err = for_each_entry(&path, |_, _| {
             seen += 1;
-            Err(StoreError::Locked { path: p.into(), lock: p.into(), holder: "test".into() })
+            Err(StoreError::Locked { path: path.clone(), lock: path.clone(), holder: "test".into() })
         })
         .unwrap_err();
         assert!(matches!(err, StoreError::Locked { .. }), "{err}");

@@ -48,7 +48,7 @@ pub fn publish(
                 return Ok(published(false));
             }
             drop(old);
-            json::for_each_entry(File::open(path).map_err(werr)?, path, |_| Ok(()))?;
+            json::for_each_entry(path, |_, _| Ok(()))?;
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
         Err(source) => return Err(StoreError::Read { path: path.to_owned(), source }),

@@ -34,9 +34,14 @@ const MIGRATIONS: &[&str] = &[
         at TEXT NOT NULL,
         failure TEXT NOT NULL
      );",
-    // 2: ids looked up ignoring case, as the Hub matches them.
+    // 2: ids looked up ignoring case, as the Hub matches them; counts by strategy and outcome from
+    // indexes alone.
     "CREATE INDEX models_id_nocase ON models (id COLLATE NOCASE);
-     CREATE INDEX failures_id_nocase ON failures (id COLLATE NOCASE);",
+     CREATE INDEX failures_id_nocase ON failures (id COLLATE NOCASE);
+     ALTER TABLE models ADD COLUMN exact INTEGER NOT NULL DEFAULT 0;
+     UPDATE models SET exact = coalesce(json_extract(record, '$.exact'), 0);
+     CREATE INDEX models_by_strategy ON models (strategy, exact, resolved_at);
+     CREATE INDEX failures_by_outcome ON failures (outcome, at);",
 ];
 
 /// Rows read per query when streaming a whole table.
@@ -194,16 +199,13 @@ impl SqliteStore {
         rows.collect::<Result<_, _>>().map_err(|e| sq(&self.path, e))
     }
 
-    /// Counts by strategy and outcome, by queries over the indexed columns.
+    /// Counts by strategy and outcome, from indexes (a store of the first schema version, opened
+    /// read-only and so not migrated, reads every record instead).
     pub fn stats(&self) -> Result<Stats, StoreError> {
         let mut stats = Stats::default();
-        let mut stmt = self
-            .conn
-            .prepare(
-                "SELECT strategy, json_extract(record, '$.exact') = 1, COUNT(*), MAX(resolved_at)
-                 FROM models GROUP BY 1, 2",
-            )
-            .map_err(|e| sq(&self.path, e))?;
+        let exact = if self.version()? >= 2 { "exact" } else { "json_extract(record, '$.exact')" };
+        let sql = format!("SELECT strategy, {exact} = 1, COUNT(*), MAX(resolved_at) FROM models GROUP BY 1, 2");
+        let mut stmt = self.conn.prepare(&sql).map_err(|e| sq(&self.path, e))?;
         let mut rows = stmt.query([]).map_err(|e| sq(&self.path, e))?;
         while let Some(r) = rows.next().map_err(|e| sq(&self.path, e))? {
             let get = || -> rusqlite::Result<(String, bool, i64, String)> {
@@ -346,15 +348,25 @@ fn upsert_model(conn: &Connection, id: &str, r: &Record, checked_at: &str, c: Co
     let json = serde_json::to_string(r).expect("records serialize");
     let sql = match c {
         Conflict::Replace => {
-            "INSERT INTO models (id, revision, strategy, resolved_at, checked_at, record) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
-             ON CONFLICT(id) DO UPDATE SET revision = ?2, strategy = ?3, resolved_at = ?4, checked_at = ?5, record = ?6"
+            "INSERT INTO models (id, revision, strategy, resolved_at, checked_at, record, exact)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+             ON CONFLICT(id) DO UPDATE SET revision = ?2, strategy = ?3, resolved_at = ?4, checked_at = ?5, record = ?6,
+                exact = ?7"
         }
         Conflict::Keep => {
-            "INSERT INTO models (id, revision, strategy, resolved_at, checked_at, record) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
-             ON CONFLICT(id) DO NOTHING"
+            "INSERT INTO models (id, revision, strategy, resolved_at, checked_at, record, exact)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT(id) DO NOTHING"
         }
     };
-    conn.prepare_cached(sql)?.execute(params![id, r.revision, r.strategy.as_str(), r.resolved_at, checked_at, json])
+    conn.prepare_cached(sql)?.execute(params![
+        id,
+        r.revision,
+        r.strategy.as_str(),
+        r.resolved_at,
+        checked_at,
+        json,
+        r.exact
+    ])
 }
 
 /// Inserts a failure; returns the rows changed (0 when kept).
@@ -496,12 +508,24 @@ pub(crate) mod tests {
         let v1 = Connection::open(&path).unwrap();
         v1.execute_batch(MIGRATIONS[0]).unwrap();
         v1.pragma_update(None, "user_version", 1).unwrap();
-        upsert_model(&v1, "Org/Kept", &sample("r0"), "t", Conflict::Replace).unwrap();
+        v1.execute(
+            "INSERT INTO models (id, revision, strategy, resolved_at, checked_at, record) VALUES (?1, 'r0', ?2, 't', 't', ?3)",
+            params!["Org/Kept", "safetensors", serde_json::to_string(&sample("r0")).unwrap()],
+        )
+        .unwrap();
         drop(v1);
+        // Read-only, it is not migrated, and still answers.
+        let old = SqliteStore::open_read_only(&path).unwrap();
+        assert_eq!(
+            (old.stats().unwrap().exact, old.find_model("org/kept").unwrap().unwrap().0.as_str()),
+            (1, "Org/Kept")
+        );
+        drop(old);
         SqliteStore::open(&path).unwrap().put_record("a/b", &sample("r1"), "t").unwrap();
         let s = SqliteStore::open(&path).unwrap();
         assert!(s.get("a/b").unwrap().is_some());
         assert_eq!(s.find_model("org/kept").unwrap().unwrap().0, "Org/Kept");
+        assert_eq!(s.stats().unwrap().exact, 2, "the migration filled the exact column");
         assert_eq!(s.version().unwrap(), MIGRATIONS.len() as i64);
         drop(s);
         Connection::open(&path).unwrap().pragma_update(None, "user_version", 99).unwrap();
