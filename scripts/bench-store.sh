@@ -67,11 +67,14 @@ upper=$(echo "$id" | tr '[:lower:]' '[:upper:]')
 mkdir -p "$work/empty"
 : > "$work/empty.txt"
 
-# measure LABEL BIN ARGS...: one run in $work; prints "wall_s rss_mb" (0 0 if the command fails).
+# measure LABEL BIN ARGS...: one run in $work; prints "wall_s rss_mb", or "0 0" when the command
+# fails (a baseline without the command, or one that does not find an id given in upper case).
 measure() {
-  local out
-  if out=$(cd "$work" && /usr/bin/time -f '%e %M' "${@:2}" 2>&1 >/dev/null | tail -1) && [[ $out =~ ^[0-9.]+\ [0-9]+$ ]]; then
-    awk '{printf "%.3f %.0f\n", $1, $2 / 1024}' <<<"$out"
+  local out t0 t1
+  t0=$EPOCHREALTIME
+  if out=$(cd "$work" && /usr/bin/time -f '%M' "${@:2}" 2>&1 >/dev/null | tail -1); then
+    t1=$EPOCHREALTIME
+    awk -v a="$t0" -v b="$t1" -v m="$out" 'BEGIN {printf "%.4f %.0f\n", b - a, m / 1024}'
   else
     echo "0 0"
   fi
@@ -139,7 +142,8 @@ runs = {}
 while args:
     tag, vals, args = args[0], args[1:1 + len(labels)], args[1 + len(labels):]
     runs[tag] = [tuple(map(float, v.split())) for v in vals]
-print(f"{n:,} records, db.json {size / 1e6:.0f} MB; wall seconds and peak RSS MB, one run each unless said")
+print(f"{n:,} records, db.json {size / 1e6:.0f} MB; wall seconds and peak RSS MB, one run each unless said "
+      "(n/a: the baseline has no such command, or did not find the id)")
 head = f"{'':40} {'wall s':>8} {'RSS MB':>7}"
 if "base" in runs:
     head += f" {'base s':>8} {'base MB':>8} {'x faster':>9} {'x less mem':>10}"

@@ -260,8 +260,10 @@ impl SqliteStore {
         snapshot.finish().map_err(|e| sq(&self.path, e))
     }
 
-    /// Starts a transaction that adds entries the store lacks (an import).
+    /// Starts a transaction that adds entries the store lacks (an import). Its page cache is
+    /// 64 MiB, so a large import writes each page to the journal about once.
     pub fn bulk(&mut self) -> Result<Bulk<'_>, StoreError> {
+        self.conn.pragma_update(None, "cache_size", -65536).map_err(|e| sq(&self.path, e))?;
         let tx = self.conn.transaction().map_err(|e| sq(&self.path, e))?;
         Ok(Bulk { tx, path: &self.path })
     }
