@@ -43,7 +43,7 @@ pub fn open(explicit: Option<PathBuf>) -> anyhow::Result<(ReadStore, DbOrigin)> 
     if local.exists() {
         return Ok((ReadStore::open(local)?, DbOrigin::File(local.to_owned(), "./db.json")));
     }
-    Ok((ReadStore::embedded()?, DbOrigin::Embedded))
+    Ok((ReadStore::embedded(), DbOrigin::Embedded))
 }
 
 fn print_json(value: &serde_json::Value) -> anyhow::Result<()> {

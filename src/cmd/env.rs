@@ -15,7 +15,7 @@ use super::settings::{Hf, Setting, TokenSource};
 /// The version, with the embedded db's record count and date.
 pub fn version() -> String {
     let version = env!("CARGO_PKG_VERSION");
-    match ReadStore::embedded().and_then(|s| s.stats()) {
+    match ReadStore::embedded().stats() {
         Ok(s) => format!(
             "{version} (embedded db.json: {} models, {} failures, newest record {})",
             s.models,
@@ -85,7 +85,7 @@ pub fn env(json_out: bool, db_path: Option<PathBuf>) -> anyhow::Result<u8> {
         let value = json!({
             "version": env!("CARGO_PKG_VERSION"),
             "db": db,
-            "embedded_db": stats_json(&ReadStore::embedded()?.stats()?),
+            "embedded_db": stats_json(&ReadStore::embedded().stats()?),
             "endpoint": {"url": hf.endpoint.value, "from": hf.endpoint.from},
             "token": token,
             "hf_home": path_json(&hf.home),

@@ -40,12 +40,18 @@ fn queries(args: &[String]) -> anyhow::Result<Vec<Query>> {
 pub fn get(args: &[String], json: bool, db_path: Option<PathBuf>) -> anyhow::Result<u8> {
     let queries = queries(args)?;
     let (store, origin) = db::open(db_path)?;
+    let valid: Vec<&str> = queries.iter().filter_map(|q| q.as_ref().ok()).map(ModelId::as_str).collect();
+    let mut found = store.lookup(&valid)?.into_iter();
+    let mut known = None;
     let single = args.len() == 1 && args[0] != "-";
     let mut code = 0u8;
     let mut objects = Vec::new();
     for (i, query) in queries.iter().enumerate() {
         let (value, c) = match query {
-            Ok(id) => one(&store, &origin, id.as_str(), json)?,
+            Ok(id) => {
+                let f = found.next().expect("one answer per valid id");
+                one(f, id.as_str(), &store, &origin, &mut known, json)?
+            }
             Err((text, e)) => {
                 if !json {
                     eprintln!("error: {e}");
@@ -67,9 +73,17 @@ pub fn get(args: &[String], json: bool, db_path: Option<PathBuf>) -> anyhow::Res
     Ok(code)
 }
 
-/// Looks up one id; prints it in text mode, returns its JSON object and exit code.
-fn one(store: &ReadStore, origin: &DbOrigin, query: &str, json: bool) -> anyhow::Result<(serde_json::Value, u8)> {
-    match store.lookup(query)? {
+/// Prints one answer in text mode; returns its JSON object and exit code. `known` holds the
+/// store's ids once a miss has needed them for suggestions.
+fn one(
+    found: Found,
+    query: &str,
+    store: &ReadStore,
+    origin: &DbOrigin,
+    known: &mut Option<Vec<String>>,
+    json: bool,
+) -> anyhow::Result<(serde_json::Value, u8)> {
+    match found {
         Found::Model(id, record) => {
             if !json {
                 print_record(&id, &record, false)?;
@@ -87,9 +101,12 @@ fn one(store: &ReadStore, origin: &DbOrigin, query: &str, json: bool) -> anyhow:
             Ok((value, 1))
         }
         Found::Missing => {
-            let ids = store.ids(Section::Models)?;
+            let ids = match known {
+                Some(ids) => ids,
+                None => known.insert(store.ids(Section::Models)?),
+            };
             let message = format!("{query} is not in {origin} ({} models)", ids.len());
-            let close = close_matches(&ids, query);
+            let close = close_matches(ids, query);
             let hint = format!(
                 "`capcache resolve {query}` shows its facts now; add it to models.txt and run `capcache build`"
             );

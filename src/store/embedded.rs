@@ -4,8 +4,7 @@
 use std::borrow::Cow;
 use std::path::Path;
 
-use super::StoreError;
-use super::json::Index;
+use super::json::Text;
 
 /// The text of the repository's `db.json` at build time.
 pub const TEXT: &str = include_str!("../../db.json");
@@ -13,22 +12,23 @@ pub const TEXT: &str = include_str!("../../db.json");
 /// How errors and messages name it.
 pub const NAME: &str = "<embedded db.json>";
 
-/// The embedded database, indexed for look-ups.
-pub fn index() -> Result<Index, StoreError> {
-    Index::new(Cow::Borrowed(TEXT), Path::new(NAME))
+/// The embedded database, for look-ups.
+pub fn text() -> Text {
+    Text::new(Cow::Borrowed(TEXT), Path::new(NAME))
 }
 
 /// The embedded database, parsed whole.
 #[cfg(test)]
 pub fn load() -> crate::record::Db {
     use super::json::Section;
-    let idx = index().expect("the embedded db.json parses");
+    let text = text();
+    let idx = text.index().expect("the embedded db.json parses");
     let mut db = crate::record::Db::default();
     for (id, raw) in idx.entries(Section::Models) {
-        db.models.insert(id.to_owned(), idx.decode(id, raw).unwrap());
+        db.models.insert(id.to_owned(), text.decode(id, raw).unwrap());
     }
     for (id, raw) in idx.entries(Section::Failures) {
-        db.failures.insert(id.to_owned(), idx.decode(id, raw).unwrap());
+        db.failures.insert(id.to_owned(), text.decode(id, raw).unwrap());
     }
     db
 }

@@ -1,14 +1,13 @@
 //! Reading `db.json`: one streaming walk over the document (serde visitors over the `models` and
 //! `failures` maps that hand each entry on, deserialized by a seed the caller picks, and skip
 //! everything else), with the schema checked once the whole document is read. Everything that
-//! reads a db.json goes through it: [`Index`] over the text in memory for look-ups (entries kept
-//! as raw text until asked for), and [`for_each_entry`] from the file in bounded memory for
-//! imports and validation (entries decoded as they are met).
+//! reads a db.json goes through it: [`Text`] in memory for look-ups (an [`Index`] of raw entries,
+//! decoded only when asked for, or the few fields a count needs), and [`for_each_entry`] from the
+//! file in bounded memory for imports and validation (entries decoded as they are met).
 
 use std::borrow::Cow;
 use std::fmt;
 use std::marker::PhantomData;
-use std::ops::Range;
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
@@ -158,12 +157,60 @@ fn check_schema(path: &Path, schema: Option<serde_json::Value>) -> Result<(), St
 }
 
 /// Decodes one entry's raw JSON, naming the file and the id when it does not fit the schema.
-pub(crate) fn decode<'a, T: Deserialize<'a>>(path: &Path, id: &str, raw: &'a str) -> Result<T, StoreError> {
+fn decode<'a, T: Deserialize<'a>>(path: &Path, id: &str, raw: &'a str) -> Result<T, StoreError> {
     serde_json::from_str(raw).map_err(|e| StoreError::BadEntry {
         path: path.to_owned(),
         id: id.to_owned(),
         message: e.to_string(),
     })
+}
+
+/// Walks the document `open` makes a deserializer for, as [`walk`], and checks the schema and
+/// the end of the text. An error from `visit` stops the walk and is returned. When an entry is
+/// well-formed JSON that does not fit its type, a wrong schema is reported in its place (the
+/// document is walked again for it).
+fn walk_checked<'de, R, S, F>(
+    path: &Path,
+    open: &dyn Fn() -> Result<serde_json::Deserializer<R>, StoreError>,
+    seed: &dyn Fn(Section) -> S,
+    mut visit: F,
+) -> Result<(), StoreError>
+where
+    R: serde_json::de::Read<'de>,
+    S: DeserializeSeed<'de>,
+    F: FnMut(Section, Cow<'de, str>, S::Value) -> Result<(), StoreError>,
+{
+    let mut stopped = None;
+    let mut failed_at = None;
+    let mut de = open()?;
+    let walked = walk(
+        &mut de,
+        seed,
+        &mut |section, id, value| {
+            visit(section, id, value).map_err(|e| {
+                stopped = Some(e);
+                "stopped".to_owned()
+            })
+        },
+        &mut failed_at,
+    );
+    if let Some(e) = stopped {
+        return Err(e);
+    }
+    let schema = match (walked, failed_at) {
+        (Ok(schema), _) => schema,
+        (Err(e), Some(id)) if e.classify() == serde_json::error::Category::Data => {
+            // The entry may be another schema's: say so rather than what did not fit.
+            let ignore = |_| PhantomData::<IgnoredAny>;
+            if let Ok(schema) = walk(&mut open()?, &ignore, &mut |_, _, _| Ok(()), &mut None) {
+                check_schema(path, schema)?;
+            }
+            return Err(StoreError::BadEntry { path: path.to_owned(), id, message: e.to_string() });
+        }
+        (Err(e), _) => return Err(parse_error(path, &e)),
+    };
+    de.end().map_err(|e| parse_error(path, &e))?;
+    check_schema(path, schema)
 }
 
 /// One decoded entry of a database.
@@ -187,52 +234,18 @@ impl<'de> DeserializeSeed<'de> for EntrySeed {
     }
 }
 
-fn open(path: &Path) -> Result<std::io::BufReader<std::fs::File>, StoreError> {
-    let file = std::fs::File::open(path).map_err(|source| StoreError::Read { path: path.to_owned(), source })?;
-    Ok(std::io::BufReader::with_capacity(1 << 16, file))
-}
-
 /// Streams the database at `path` in bounded memory, calling `on` with each entry, decoded, in
 /// file order. Entries are handed on before the schema (last in canonical order) is known:
-/// callers that keep them do so in a transaction or a temp file they drop on error. When an entry
-/// is well-formed JSON that does not fit a record, a wrong schema is reported in its place (the
-/// file is read again for it). An error from `on` stops the walk and is returned.
+/// callers that keep them do so in a transaction or a temp file they drop on error.
 pub fn for_each_entry(
     path: &Path,
     mut on: impl FnMut(String, Entry) -> Result<(), StoreError>,
 ) -> Result<(), StoreError> {
-    let mut stopped: Option<StoreError> = None;
-    let mut failed_at = None;
-    let mut de = serde_json::Deserializer::from_reader(open(path)?);
-    let walked = walk(
-        &mut de,
-        &EntrySeed,
-        &mut |_, id: Cow<str>, entry| {
-            on(id.into_owned(), entry).map_err(|e| {
-                stopped = Some(e);
-                "stopped".to_owned()
-            })
-        },
-        &mut failed_at,
-    );
-    if let Some(e) = stopped {
-        return Err(e);
-    }
-    let schema = match (walked, failed_at) {
-        (Ok(schema), _) => schema,
-        (Err(e), Some(id)) if e.classify() == serde_json::error::Category::Data => {
-            // The entry may be another schema's: say so rather than what did not fit.
-            let mut de = serde_json::Deserializer::from_reader(open(path)?);
-            let ignore = |_| PhantomData::<IgnoredAny>;
-            if let Ok(schema) = walk(&mut de, &ignore, &mut |_, _, _| Ok(()), &mut None) {
-                check_schema(path, schema)?;
-            }
-            return Err(StoreError::BadEntry { path: path.to_owned(), id, message: e.to_string() });
-        }
-        (Err(e), _) => return Err(parse_error(path, &e)),
+    let open = || {
+        let file = std::fs::File::open(path).map_err(|source| StoreError::Read { path: path.to_owned(), source })?;
+        Ok(serde_json::Deserializer::from_reader(std::io::BufReader::with_capacity(1 << 16, file)))
     };
-    de.end().map_err(|e| parse_error(path, &e))?;
-    check_schema(path, schema)
+    walk_checked(path, &open, &EntrySeed, |_, id, entry| on(id.into_owned(), entry))
 }
 
 /// Reads a whole `db.json` into memory (for small files and tests; commands stream).
@@ -252,44 +265,26 @@ pub fn read(path: &Path) -> Result<Db, StoreError> {
     Ok(db)
 }
 
-/// A database's text with the position of each entry: one pass over the text, no entry decoded
-/// until it is asked for.
-pub struct Index {
+/// A database's text in memory, for look-ups: each use is one pass over it.
+pub struct Text {
     text: Cow<'static, str>,
     path: PathBuf,
-    models: Vec<(String, Range<usize>)>,
-    failures: Vec<(String, Range<usize>)>,
 }
 
-impl Index {
-    /// Indexes database text; `path` names it in errors.
-    pub fn new(text: Cow<'static, str>, path: &Path) -> Result<Index, StoreError> {
-        let (mut models, mut failures) = (Vec::new(), Vec::new());
-        let base = text.as_ptr() as usize;
-        let mut de = serde_json::Deserializer::from_str(&text);
-        let raw = |_| PhantomData::<&RawValue>;
-        let schema = walk(
-            &mut de,
-            &raw,
-            &mut |section, id: Cow<str>, raw: &RawValue| {
-                let start = raw.get().as_ptr() as usize - base;
-                let span = (id.into_owned(), start..start + raw.get().len());
-                match section {
-                    Section::Models => models.push(span),
-                    Section::Failures => failures.push(span),
-                }
-                Ok(())
-            },
-            &mut None,
-        )
-        .map_err(|e| parse_error(path, &e))?;
-        de.end().map_err(|e| parse_error(path, &e))?;
-        check_schema(path, schema)?;
-        Ok(Index { text, path: path.to_owned(), models, failures })
+/// The entries of a [`Text`], `(id, raw JSON)` in file order, borrowed from it.
+pub struct Index<'a> {
+    models: Vec<(Cow<'a, str>, &'a str)>,
+    failures: Vec<(Cow<'a, str>, &'a str)>,
+}
+
+impl Text {
+    /// Database text; `path` names it in errors.
+    pub fn new(text: Cow<'static, str>, path: &Path) -> Text {
+        Text { text, path: path.to_owned() }
     }
 
-    /// Reads and indexes a `db.json`.
-    pub fn read(path: &Path) -> Result<Index, StoreError> {
+    /// Reads a `db.json`.
+    pub fn read(path: &Path) -> Result<Text, StoreError> {
         let bytes = std::fs::read(path).map_err(|source| StoreError::Read { path: path.to_owned(), source })?;
         let text = String::from_utf8(bytes).map_err(|e| StoreError::Parse {
             path: path.to_owned(),
@@ -297,30 +292,55 @@ impl Index {
             column: 1,
             message: format!("not UTF-8 text (invalid byte at offset {})", e.utf8_error().valid_up_to()),
         })?;
-        Index::new(Cow::Owned(text), path)
+        Ok(Text::new(Cow::Owned(text), path))
     }
 
+    /// Walks the text: each entry deserialized by `seed(section)`, handed to `visit`.
+    pub fn walk<'a, S, F>(&'a self, seed: &dyn Fn(Section) -> S, visit: F) -> Result<(), StoreError>
+    where
+        S: DeserializeSeed<'a>,
+        F: FnMut(Section, Cow<'a, str>, S::Value) -> Result<(), StoreError>,
+    {
+        walk_checked(&self.path, &|| Ok(serde_json::Deserializer::from_str(&self.text)), seed, visit)
+    }
+
+    /// Every entry, undecoded.
+    pub fn index(&self) -> Result<Index<'_>, StoreError> {
+        let mut idx = Index { models: Vec::new(), failures: Vec::new() };
+        let raw = |_| PhantomData::<&RawValue>;
+        self.walk(&raw, |section, id, raw: &RawValue| {
+            match section {
+                Section::Models => idx.models.push((id, raw.get())),
+                Section::Failures => idx.failures.push((id, raw.get())),
+            }
+            Ok(())
+        })?;
+        Ok(idx)
+    }
+
+    /// Decodes an entry of this text.
+    pub fn decode<'a, T: Deserialize<'a>>(&self, id: &str, raw: &'a str) -> Result<T, StoreError> {
+        decode(&self.path, id, raw)
+    }
+}
+
+impl<'a> Index<'a> {
     /// The entries of a section, `(id, raw JSON)`, in file order.
-    pub fn entries(&self, section: Section) -> impl Iterator<Item = (&str, &str)> {
+    pub fn entries(&self, section: Section) -> impl Iterator<Item = (&str, &'a str)> {
         let list = match section {
             Section::Models => &self.models,
             Section::Failures => &self.failures,
         };
-        list.iter().map(|(id, span)| (id.as_str(), &self.text[span.clone()]))
+        list.iter().map(|(id, raw)| (id.as_ref(), *raw))
     }
 
     /// The entry for `id`, matched exactly, else ignoring ASCII case (as the Hub matches ids).
     /// When the document repeats an id, its last occurrence counts, as in a full parse.
-    pub fn find(&self, section: Section, id: &str) -> Option<(&str, &str)> {
+    pub fn find(&self, section: Section, id: &str) -> Option<(&str, &'a str)> {
         self.entries(section)
             .filter(|(k, _)| *k == id)
             .last()
             .or_else(|| self.entries(section).find(|(k, _)| k.eq_ignore_ascii_case(id)))
-    }
-
-    /// Decodes an entry of this index.
-    pub fn decode<'a, T: Deserialize<'a>>(&self, id: &str, raw: &'a str) -> Result<T, StoreError> {
-        decode(&self.path, id, raw)
     }
 }
 
@@ -333,7 +353,8 @@ mod tests {
 
     #[test]
     fn index_finds_entries_exactly_then_ignoring_case() {
-        let idx = Index::new(Cow::Borrowed(TEXT), Path::new("t.json")).unwrap();
+        let text = Text::new(Cow::Borrowed(TEXT), Path::new("t.json"));
+        let idx = text.index().unwrap();
         assert_eq!(idx.find(Section::Models, "a/b"), Some(("a/b", "{\"x\": 1}")));
         assert_eq!(idx.find(Section::Models, "c/d"), Some(("C/D", "[2]")));
         assert_eq!(idx.find(Section::Models, "e/f"), None);
@@ -353,18 +374,18 @@ mod tests {
     fn wrong_or_missing_schema_and_bad_syntax_are_refused() {
         let p = Path::new("t.json");
         let schema2 = "{\"models\": {\"a/b\": 5}, \"schema\": 2}";
-        assert!(matches!(Index::new(Cow::Borrowed(schema2), p), Err(StoreError::Schema { found: 2, .. })));
+        assert!(matches!(Text::new(Cow::Borrowed(schema2), p).index(), Err(StoreError::Schema { found: 2, .. })));
         // The schema wins over an entry that does not decode, wherever the schema is.
         let err = stream(schema2).unwrap_err();
         assert!(matches!(err, StoreError::Schema { found: 2, .. }), "{err}");
         let no_schema = "{\"models\": {}}";
-        assert!(matches!(Index::new(Cow::Borrowed(no_schema), p), Err(StoreError::Parse { .. })));
+        assert!(matches!(Text::new(Cow::Borrowed(no_schema), p).index(), Err(StoreError::Parse { .. })));
         assert!(matches!(stream(no_schema), Err(StoreError::Parse { .. })));
         let truncated = "{\"schema\": 1, \"models\": {\"a/b\": ";
         let err = stream(truncated).unwrap_err();
         assert!(matches!(err, StoreError::Parse { line: 1, .. }), "{err}");
         let trailing = "{\"schema\": 1} x";
-        assert!(matches!(Index::new(Cow::Borrowed(trailing), p), Err(StoreError::Parse { .. })));
+        assert!(matches!(Text::new(Cow::Borrowed(trailing), p).index(), Err(StoreError::Parse { .. })));
         assert!(matches!(stream(trailing), Err(StoreError::Parse { .. })));
     }
 
