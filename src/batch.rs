@@ -1,6 +1,8 @@
 //! The parallel build: resolve every model of a list through the strategy chain (a rayon pool of
 //! `jobs` workers sharing one source), keep each result in the SQLite store as soon as it is known,
-//! and skip models whose commit has not changed since their record was made (one request each).
+//! and skip models whose commit has not changed since their record was made (one request each,
+//! whatever the layout: a `HEAD` of a file the record was read from; none for a model whose commit
+//! the Hub listing gave).
 //!
 //! Never worse: a failure never erases a model's earlier record, and a record is replaced only by
 //! one at least as good (exact over estimate over approximate) at the same commit, or by any record
@@ -17,7 +19,8 @@ use std::time::Instant;
 
 use rayon::prelude::*;
 
-use crate::id::Entry;
+use crate::id::check_repo_path;
+use crate::list::Entry;
 use crate::record::{Failure, Outcome, Record, Severity, Strategy};
 use crate::source::{Deadline, Source};
 use crate::store::StoreError;
@@ -172,17 +175,30 @@ fn one(
     let revision = entry.revision.as_deref().unwrap_or("main");
     let stored = lock(store).get(id)?;
     let old_failure = lock(store).get_failure(id)?;
-    // A record whose commit is unchanged upstream costs one cheap request and nothing else.
+    // A record whose commit is unchanged upstream costs one cheap request and nothing else (no
+    // request when the Hub listing gave the commit).
     if let Some(s) = stored.as_ref().filter(|s| settled(s, opts)) {
         let deadline = opts.chain.limits.timeout.map_or(Deadline::NONE, Deadline::after);
-        if source.commit(&entry.id, revision, deadline).is_ok_and(|sha| sha == s.record.revision) {
+        let commit = match &entry.listed {
+            Some(listed) => Ok(listed.sha.clone()),
+            None => {
+                let probe =
+                    s.record.files.first().filter(|f| check_repo_path(f).is_ok()).map_or("config.json", String::as_str);
+                source.commit(&entry.id, revision, probe, deadline)
+            }
+        };
+        if commit.is_ok_and(|sha| sha == s.record.revision) {
             if old_failure.is_some() {
                 lock(store).clear_failure(id)?;
             }
             return Ok(Finished::Unchanged);
         }
     }
-    let failure = match strategy::resolve(source, &entry.id, revision, &opts.chain, &opts.now) {
+    let resolved = match &entry.listed {
+        Some(listed) => strategy::resolve_snapshot(source, listed, &opts.chain, &opts.now),
+        None => strategy::resolve(source, &entry.id, revision, &opts.chain, &opts.now),
+    };
+    let failure = match resolved {
         Ok(mut record) => match stored.as_ref().filter(|s| s.record.revision == record.revision) {
             Some(s) if record.quality() < s.record.quality() => worse(&s.record, record, &opts.now),
             _ => {
@@ -203,7 +219,7 @@ fn one(
     {
         failure.at.clone_from(&old.at);
     }
-    tracing::warn!(model = id, outcome = %failure.outcome, "{}", failure.message);
+    tracing::info!(model = id, outcome = %failure.outcome, "{}", failure.message);
     lock(store).put_failure(id, &failure)?;
     Ok(Finished::Failed(failure.outcome, failure.message))
 }

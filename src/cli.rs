@@ -24,6 +24,7 @@ use clap::{Args, Parser, Subcommand};
   capcache estimate ./config.json                 count a local config before downloading anything
   HF_TOKEN=hf_... capcache build                  the nightly job over models.txt
   capcache build --shard 2/4 --sqlite s2.sqlite   one of four machines; then `capcache merge`
+  capcache discover --author RedHatAI --sort downloads --limit 20   ids from the Hub's listing
 
 Exit codes: 0 all good; 1 some models failed or were not found; 2 usage or unusable input."
 )]
@@ -41,6 +42,12 @@ pub enum Command {
     /// db.json is exported atomically at the end. Exit 0: all resolved; 1: some failed (the rest
     /// written); 2: unusable input.
     Build(BuildArgs),
+    /// List model ids from the Hub's model listing, one a line (ready for models.txt).
+    ///
+    /// Filters and sort keys are the listing's own; `--limit` is the total across pages. A
+    /// `discover: QUERY` line in models.txt (or `build --discover QUERY`) adds the same models to a
+    /// build. Exit 0: listed; 1: the listing failed; 2: usage.
+    Discover(DiscoverArgs),
     /// Show models' cached facts (no network).
     ///
     /// Looks in --db (a .json or SQLite file), else $CAPCACHE_DB, else ./db.json, else the copy
@@ -169,12 +176,22 @@ pub enum Command {
 /// `capcache build` flags.
 #[derive(Debug, Args)]
 pub struct BuildArgs {
-    /// The model list: one `org/name[@revision]` a line, `#` comments.
+    /// The model list: one `org/name[@revision]` a line, `discover: QUERY` lines, `#` comments.
     #[arg(long, default_value = "models.txt", value_name = "PATH")]
     pub models: PathBuf,
+    /// Also build the models a Hub listing query selects (repeatable), e.g.
+    /// `author=RedHatAI&sort=downloads&limit=500`. Keys: author, search, filter, pipeline_tag,
+    /// apps, gated, sort, limit.
+    #[arg(long, value_name = "QUERY")]
+    pub discover: Vec<String>,
     /// The db.json to export to.
     #[arg(long, default_value = "db.json", value_name = "PATH")]
     pub db: PathBuf,
+    /// A db.json (or SQLite store) whose records and failures of this shard the store lacks are
+    /// loaded (streamed) before building, so a fresh store starts from the last published cache
+    /// [default: --db, when it exists].
+    #[arg(long, value_name = "PATH")]
+    pub seed: Option<PathBuf>,
     /// The SQLite working store.
     #[arg(long, default_value = "capcache.sqlite", value_name = "PATH")]
     pub sqlite: PathBuf,
@@ -220,12 +237,54 @@ pub struct DbArg {
     pub db: Option<PathBuf>,
 }
 
+/// `capcache discover` flags: the listing's filters and sort.
+#[derive(Debug, Args)]
+pub struct DiscoverArgs {
+    /// Models of this user or organization.
+    #[arg(long, value_name = "NAME")]
+    pub author: Option<String>,
+    /// Models whose id contains this text.
+    #[arg(long, value_name = "TEXT")]
+    pub search: Option<String>,
+    /// Models with this tag (repeatable; all must match), e.g. `gguf`, `license:apache-2.0`.
+    #[arg(long, value_name = "TAG")]
+    pub filter: Vec<String>,
+    /// Models with this pipeline tag, e.g. `text-generation`.
+    #[arg(long, value_name = "TAG")]
+    pub pipeline_tag: Option<String>,
+    /// Models an app supports, e.g. `vllm` (repeatable).
+    #[arg(long, value_name = "APP")]
+    pub apps: Vec<String>,
+    /// Only gated (`true`) or only open (`false`) models.
+    #[arg(long, value_name = "true|false")]
+    pub gated: Option<String>,
+    /// Most first by: downloads, likes, trendingScore, lastModified or createdAt.
+    #[arg(long, value_name = "KEY")]
+    pub sort: Option<String>,
+    /// Models to list in all, across pages (at most 10000).
+    #[arg(long, value_name = "N")]
+    pub limit: Option<String>,
+    /// Print a JSON array of the entries (id, commit, downloads, likes, tags, the Hub's parameter
+    /// counts, ...).
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub hub: HubArgs,
+}
+
 /// Where model files come from.
 #[derive(Debug, Args)]
 pub struct SourceArgs {
     /// `hub` for the Hugging Face Hub, or a folder of models (HF cache layout or `{org}/{name}/`).
     #[arg(long, default_value = "hub", value_name = "hub|DIR")]
     pub source: String,
+    #[command(flatten)]
+    pub hub: HubArgs,
+}
+
+/// How to reach the Hub.
+#[derive(Debug, Args)]
+pub struct HubArgs {
     /// Hub endpoint [default: $HF_ENDPOINT, else https://huggingface.co].
     #[arg(long, value_name = "URL")]
     pub endpoint: Option<String>,

@@ -1,6 +1,5 @@
 //! Model ids (`org/name`), revisions and repository file paths: validation against the Hub's
-//! naming rules, and the `models.txt` list format (one id a line, optional `@revision`, `#`
-//! comments, blank lines).
+//! naming rules. Pure functions with no dependency: parsers and sources both use them.
 
 use std::fmt;
 
@@ -98,57 +97,6 @@ pub fn check_repo_path(path: &str) -> Result<(), String> {
     if bad { Err(format!("unsafe file path {:?} (absolute, URL, `..` or control characters)", path)) } else { Ok(()) }
 }
 
-/// One entry of a model list.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Entry {
-    pub id: ModelId,
-    /// The revision asked for (`None` = `main`).
-    pub revision: Option<String>,
-    /// 1-based line number in the list.
-    pub line: usize,
-}
-
-/// A line of a model list that is not a valid entry.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct BadLine {
-    pub line: usize,
-    pub text: String,
-    pub error: IdError,
-}
-
-/// Parses `models.txt` text. Invalid lines are returned beside the valid entries, never fatal;
-/// a repeated id keeps its first occurrence.
-pub fn parse_list(text: &str) -> (Vec<Entry>, Vec<BadLine>) {
-    let mut entries: Vec<Entry> = Vec::new();
-    let mut bad = Vec::new();
-    let mut seen = std::collections::HashSet::new();
-    for (i, raw) in text.lines().enumerate() {
-        let line = raw.split('#').next().unwrap_or("").trim();
-        if line.is_empty() {
-            continue;
-        }
-        let (id, rev) = match line.split_once('@') {
-            Some((id, rev)) => (id.trim(), Some(rev.trim())),
-            None => (line, None),
-        };
-        let parsed = ModelId::parse(id).and_then(|id| {
-            if let Some(rev) = rev {
-                check_revision(rev)?;
-            }
-            Ok(id)
-        });
-        match parsed {
-            Ok(id) => {
-                if seen.insert(id.clone()) {
-                    entries.push(Entry { id, revision: rev.map(str::to_owned), line: i + 1 });
-                }
-            }
-            Err(error) => bad.push(BadLine { line: i + 1, text: raw.to_owned(), error }),
-        }
-    }
-    (entries, bad)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -184,16 +132,5 @@ mod tests {
             assert!(check_repo_path(bad).is_err(), "{bad}");
         }
         assert!(check_repo_path("a\u{1b}b").unwrap_err().contains("\\u{1b}"), "the message escapes what it quotes");
-    }
-
-    #[test]
-    fn list_reports_bad_lines_with_numbers_and_keeps_going() {
-        let (ok, bad) =
-            parse_list("# c\n\nfacebook/opt-125m\nbad id\nQwen/Qwen3-0.6B@abc123 # pinned\nfacebook/opt-125m\n");
-        assert_eq!(ok.len(), 2);
-        assert_eq!(ok[1].revision.as_deref(), Some("abc123"));
-        assert_eq!(ok[1].line, 5);
-        assert_eq!(bad.len(), 1);
-        assert_eq!(bad[0].line, 4);
     }
 }

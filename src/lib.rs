@@ -9,6 +9,8 @@ pub mod count;
 pub mod dtype;
 pub mod format;
 pub mod id;
+pub mod list;
+pub mod query;
 pub mod record;
 pub mod source;
 pub mod store;

@@ -277,6 +277,11 @@ pub struct Architecture {
     pub head_dim: Option<u64>,
     pub vocab_size: Option<u64>,
     pub max_position_embeddings: Option<u64>,
+    /// The MLP width, normalised across families (`intermediate_size`, OPT's `ffn_dim`, GPT-2's
+    /// `n_inner` or its `4 * n_embd` default, `d_ff`, `ffn_hidden_size`; for MoE models without
+    /// one, the expert width). Tensor-parallel planners need it to divide evenly.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub intermediate_size: Option<u64>,
     pub tie_word_embeddings: Option<bool>,
     pub quantization: Option<Quantization>,
     pub moe: Option<Moe>,

@@ -300,3 +300,28 @@ fn max_age_re_resolves_old_records_and_local_folders_build_offline() {
     let r = &read_db(out.path()).models[id];
     assert_eq!((r.strategy.as_str(), r.total), ("safetensors", 22_713_728));
 }
+
+#[test]
+fn an_unchanged_rerun_costs_one_request_whatever_the_layout() {
+    let hub = FixtureHub::start();
+    let gguf = support::fixtures().join("gguf/tiny-q8_0.gguf");
+    let torch = support::fixtures().join("pytorch/llama-bf16");
+    hub.add("g/only-gguf", Repo::new("g/only-gguf").disk("tiny-Q8_0.gguf", &gguf));
+    hub.add("t/only-torch", Repo::from_dir("t/only-torch", &torch));
+    hub.add("s/no-config", Repo::new("s/no-config").bytes("model.safetensors", support::safetensors_file(&tensors(3))));
+    let ids = ["g/only-gguf".to_owned(), "t/only-torch".to_owned(), "s/no-config".to_owned()];
+    let dir = tempfile::tempdir().unwrap();
+    write_list(dir.path(), &ids);
+    let (code, _, stderr) = run(&mut capcache(dir.path(), &hub));
+    assert_eq!(code, 0, "{stderr}");
+    hub.clear_log();
+    let (code, stdout, _) = run(capcache(dir.path(), &hub).arg("--json"));
+    assert_eq!(code, 0);
+    let v: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(v["unchanged"], 3, "{v}");
+    for id in &ids {
+        let hits = hub.hits_for(id);
+        assert_eq!(hits.len(), 1, "{id}: {hits:#?}");
+        assert_eq!(hits[0].method, "HEAD", "{id}");
+    }
+}

@@ -226,7 +226,9 @@ fn tree_listing_follows_link_pagination() {
     assert_eq!(c.file_size(&snap, "f5.json", Deadline::NONE).unwrap(), 5);
     hub.clear_log();
     assert_eq!(c.file_sizes(&snap, &["f6.json", "f2.json", "f4.json"], Deadline::NONE).unwrap(), [6, 2, 4]);
-    assert!(hub.log().iter().all(|h| h.target.contains("/tree/")), "sizes from the listing, no HEAD per file");
+    let heads: Vec<_> =
+        hub.log().into_iter().filter(|h| h.method == "HEAD" && !h.target.ends_with("f5.json")).collect();
+    assert!(heads.is_empty(), "sizes from the listing, no HEAD per file: {heads:#?}");
 }
 
 #[test]
@@ -264,4 +266,25 @@ fn a_shared_limit_bounds_requests_in_flight_per_host() {
         }
     });
     assert_eq!(hub.max_in_flight(), 3, "12 concurrent reads, at most 3 at once, and the limit was reached");
+}
+
+#[test]
+fn a_body_that_drips_is_cut_off_by_the_request_deadline_and_the_model_deadline() {
+    let hub = hub_with("org/m", Faults::default());
+    let mut s = HubSettings::new(&hub.url);
+    s.request_timeout = Duration::from_secs(2);
+    s.retry.max_attempts = 1;
+    let c = HubSource::new(s).unwrap();
+    let snap = c.snapshot(&id("org/m"), "main", Deadline::NONE).unwrap();
+    hub.set_faults("org/m", Faults { throttle: Some(1), ..Faults::default() });
+    // One byte a second never trips a per-read timeout; the request's total deadline stops it.
+    let started = std::time::Instant::now();
+    let e = c.read_range(&snap, "model.safetensors", 0, 1000, Deadline::NONE).unwrap_err();
+    assert!(matches!(&e, SourceError::Network { message, .. } if message.contains("longer than 2s")), "{e}");
+    assert!(started.elapsed() < Duration::from_secs(5), "{:?}", started.elapsed());
+    // A model deadline nearer than the request's ends it sooner, as a timeout of the model.
+    let started = std::time::Instant::now();
+    let e = c.read_range(&snap, "model.safetensors", 0, 1000, Deadline::after(Duration::from_secs(1))).unwrap_err();
+    assert!(matches!(e, SourceError::Deadline { .. }), "{e}");
+    assert!(started.elapsed() < Duration::from_millis(1800), "{:?}", started.elapsed());
 }

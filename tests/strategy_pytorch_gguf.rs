@@ -13,6 +13,7 @@ use capcache::record::{Failure, Record};
 use capcache::source::hub::{HubSettings, HubSource};
 use capcache::strategy::{self, Options};
 use support::hub::{FixtureHub, Repo};
+use support::{stored_zip, stored_zip_with};
 
 fn resolve(hub: &FixtureHub, id: &str, opts: &Options) -> Result<Record, Failure> {
     let client = HubSource::new(HubSettings::new(&hub.url)).unwrap();
@@ -57,30 +58,12 @@ fn torch_checkpoints_resolve_to_the_counts_torch_reports() {
     );
 }
 
-/// The OPT-125m skeleton: the real file's bytes up to data.pkl's end and from its central directory.
-fn opt_repo(id: &str) -> Repo {
-    let dir = support::fixtures().join("pytorch/opt-125m-skeleton");
-    let layout = expected_layout(&dir);
-    let head = std::fs::read(dir.join("head.bin")).unwrap();
-    let tail = std::fs::read(dir.join("tail.bin")).unwrap();
-    Repo::new(id).bytes("config.json", std::fs::read(dir.join("config.json")).unwrap()).segments(
-        "pytorch_model.bin",
-        vec![(0, head), (layout.1, tail)],
-        layout.0,
-    )
-}
-
-fn expected_layout(dir: &Path) -> (u64, u64) {
-    let v: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(dir.join("layout.json")).unwrap()).unwrap();
-    (v["len"].as_u64().unwrap(), v["tail_offset"].as_u64().unwrap())
-}
-
 #[test]
 fn opt_125m_resolves_from_a_few_hundred_kilobytes() {
     let hub = FixtureHub::start();
     let id = "facebook/opt-125m";
-    hub.add(id, opt_repo(id));
+    let dir = support::fixtures().join("pytorch/opt-125m-skeleton");
+    hub.add(id, support::skeleton_repo(id, &dir));
     let r = resolve(&hub, id, &Options::default()).unwrap();
     assert_eq!(r.strategy, "pytorch");
     assert_eq!(r.parameters, BTreeMap::from([("F16".to_owned(), 125_239_296)]));
@@ -92,49 +75,8 @@ fn opt_125m_resolves_from_a_few_hundred_kilobytes() {
         hub.bytes_for(id) < 400_000,
         "read {} bytes of a {}-byte file",
         hub.bytes_for(id),
-        expected_layout(&support::fixtures().join("pytorch/opt-125m-skeleton")).0
+        support::skeleton_layout(&dir).1
     );
-}
-
-/// A stored zip of `entries`, optionally lying in its central directory, with `local_extra` bytes
-/// of extra field in each local header.
-fn stored_zip_with(entries: &[(&str, &[u8])], lie_offset: Option<u32>, local_extra: usize) -> Vec<u8> {
-    let mut out = Vec::new();
-    let mut cd = Vec::new();
-    for (name, data) in entries {
-        let offset = out.len() as u32;
-        out.extend_from_slice(b"PK\x03\x04");
-        out.extend_from_slice(&[20, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
-        out.extend_from_slice(&(data.len() as u32).to_le_bytes());
-        out.extend_from_slice(&(data.len() as u32).to_le_bytes());
-        out.extend_from_slice(&(name.len() as u16).to_le_bytes());
-        out.extend_from_slice(&(local_extra as u16).to_le_bytes());
-        out.extend_from_slice(name.as_bytes());
-        out.extend(std::iter::repeat_n(0u8, local_extra));
-        out.extend_from_slice(data);
-        cd.extend_from_slice(b"PK\x01\x02");
-        cd.extend_from_slice(&[20, 0, 20, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
-        cd.extend_from_slice(&(data.len() as u32).to_le_bytes());
-        cd.extend_from_slice(&(data.len() as u32).to_le_bytes());
-        cd.extend_from_slice(&(name.len() as u16).to_le_bytes());
-        cd.extend_from_slice(&[0; 12]);
-        cd.extend_from_slice(&lie_offset.filter(|_| name.ends_with("data.pkl")).unwrap_or(offset).to_le_bytes());
-        cd.extend_from_slice(name.as_bytes());
-    }
-    let cd_offset = out.len() as u32;
-    out.extend_from_slice(&cd);
-    out.extend_from_slice(b"PK\x05\x06");
-    out.extend_from_slice(&[0; 4]);
-    out.extend_from_slice(&(entries.len() as u16).to_le_bytes());
-    out.extend_from_slice(&(entries.len() as u16).to_le_bytes());
-    out.extend_from_slice(&(cd.len() as u32).to_le_bytes());
-    out.extend_from_slice(&cd_offset.to_le_bytes());
-    out.extend_from_slice(&[0, 0]);
-    out
-}
-
-fn stored_zip(entries: &[(&str, &[u8])], lie_offset: Option<u32>) -> Vec<u8> {
-    stored_zip_with(entries, lie_offset, 0)
 }
 
 /// data.pkl of a real torch checkpoint.

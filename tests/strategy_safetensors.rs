@@ -11,7 +11,8 @@ use capcache::record::Strategy;
 use capcache::source::hub::{HubSettings, HubSource};
 use capcache::strategy::{self, Options};
 use support::hub::{FixtureHub, Repo};
-use support::{T, per_dtype, safetensors_file, safetensors_header, t};
+use support::world::{llama70b_fp8, sharded_repo};
+use support::{T, per_dtype, safetensors_file, t};
 
 fn client(hub: &FixtureHub) -> HubSource {
     HubSource::new(HubSettings::new(&hub.url)).unwrap()
@@ -39,55 +40,6 @@ fn real_minilm_resolves_from_its_header_in_two_resolve_requests() {
     let resolves: Vec<_> = hub.hits_for(id).into_iter().filter(|h| !h.cdn && h.target.contains("/resolve/")).collect();
     assert!(resolves.len() <= 2, "{resolves:#?}");
     assert!(hub.bytes_for(id) < 200_000, "read {} bytes of a 90 MB file", hub.bytes_for(id));
-}
-
-/// Llama-3.3-70B-Instruct-FP8-dynamic's tensors: FP8 linears with per-channel BF16 scales.
-fn llama70b_fp8() -> Vec<T> {
-    let (h, inter, layers, heads, kv, vocab, hd) = (8192, 28672, 80, 64, 8, 128256, 128);
-    let mut v = vec![t("model.embed_tokens.weight", "BF16", &[vocab, h])];
-    for i in 0..layers {
-        let linears = [
-            ("self_attn.q_proj", heads * hd, h),
-            ("self_attn.k_proj", kv * hd, h),
-            ("self_attn.v_proj", kv * hd, h),
-            ("self_attn.o_proj", h, heads * hd),
-            ("mlp.gate_proj", inter, h),
-            ("mlp.up_proj", inter, h),
-            ("mlp.down_proj", h, inter),
-        ];
-        for (name, out, inp) in linears {
-            v.push(t(format!("model.layers.{i}.{name}.weight"), "F8_E4M3", &[out, inp]));
-            v.push(t(format!("model.layers.{i}.{name}.weight_scale"), "BF16", &[out, 1]));
-        }
-        v.push(t(format!("model.layers.{i}.input_layernorm.weight"), "BF16", &[h]));
-        v.push(t(format!("model.layers.{i}.post_attention_layernorm.weight"), "BF16", &[h]));
-    }
-    v.push(t("model.norm.weight", "BF16", &[h]));
-    v.push(t("lm_head.weight", "BF16", &[vocab, h]));
-    v
-}
-
-const LLAMA70B_FP8_CONFIG: &str = r#"{"architectures":["LlamaForCausalLM"],"model_type":"llama","hidden_size":8192,
- "intermediate_size":28672,"num_hidden_layers":80,"num_attention_heads":64,"num_key_value_heads":8,"vocab_size":128256,
- "max_position_embeddings":131072,"tie_word_embeddings":false,"torch_dtype":"bfloat16","rms_norm_eps":1e-05,
- "quantization_config":{"quant_method":"compressed-tensors","format":"float-quantized","ignore":["lm_head"],
-  "config_groups":{"group_0":{"targets":["Linear"],"weights":{"num_bits":8,"type":"float","strategy":"channel"},
-  "input_activations":{"num_bits":8,"type":"float","strategy":"token","dynamic":true}}}}}"#;
-
-fn sharded_repo(id: &str, tensors: &[T], shards: usize) -> Repo {
-    let per = tensors.len().div_ceil(shards);
-    let mut repo = Repo::new(id).bytes("config.json", LLAMA70B_FP8_CONFIG);
-    let mut weight_map = serde_json::Map::new();
-    for (i, chunk) in tensors.chunks(per).enumerate() {
-        let name = format!("model-{:05}-of-{shards:05}.safetensors", i + 1);
-        let (head, len) = safetensors_header(chunk);
-        repo = repo.sparse(&name, head, len);
-        for t in chunk {
-            weight_map.insert(t.name.clone(), name.clone().into());
-        }
-    }
-    let index = serde_json::json!({"metadata": {"total_size": 0}, "weight_map": weight_map});
-    repo.bytes("model.safetensors.index.json", serde_json::to_vec(&index).unwrap())
 }
 
 #[test]

@@ -104,6 +104,10 @@ pub fn architecture(config: &Value) -> Architecture {
             "n_ctx",
             "max_sequence_length",
         ]),
+        intermediate_size: c
+            .u_any(&["intermediate_size", "ffn_dim", "n_inner", "d_ff", "ffn_hidden_size"])
+            .or_else(|| c.u("n_embd")?.checked_mul(4))
+            .or_else(|| moe.as_ref()?.moe_intermediate_size),
         tie_word_embeddings: tie,
         quantization: quantization(config),
         moe,
@@ -138,6 +142,25 @@ mod tests {
         let a = architecture(&cfg);
         assert_eq!((a.num_key_value_heads, a.head_dim, a.tie_word_embeddings), (Some(12), Some(64), Some(true)));
         assert_eq!(kv_cache_bytes_per_token(&a, config_dtype(&cfg).unwrap()), Some(36864));
+    }
+
+    fn fixture(name: &str) -> Value {
+        let path = format!("{}/tests/fixtures/configs/{name}.json", env!("CARGO_MANIFEST_DIR"));
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+    }
+
+    #[test]
+    fn intermediate_size_under_each_family_name() {
+        let opt = fixture("facebook__opt-125m");
+        assert_eq!(architecture(&opt).intermediate_size, opt["ffn_dim"].as_u64());
+        let gpt2 = fixture("openai-community__gpt2");
+        assert!(gpt2["n_inner"].is_null(), "GPT-2 leaves n_inner to its default");
+        assert_eq!(architecture(&gpt2).intermediate_size, gpt2["n_embd"].as_u64().map(|h| 4 * h));
+        let llama = fixture("meta-llama__Llama-3.1-8B");
+        assert_eq!(architecture(&llama).intermediate_size, llama["intermediate_size"].as_u64());
+        let experts_only: Value =
+            serde_json::from_str(r#"{"num_experts":8,"moe_intermediate_size":768,"hidden_size":2048}"#).unwrap();
+        assert_eq!(architecture(&experts_only).intermediate_size, Some(768));
     }
 
     #[test]

@@ -1,6 +1,6 @@
-//! `capcache build`: the model list, the lock, the SQLite store, the parallel build with progress,
-//! the periodic export (on a thread of its own) and the final one, both streamed and atomic, the
-//! summary, the exit code.
+//! `capcache build`: the model list and its Hub listing queries, the lock, the SQLite store
+//! (seeded from the published cache), the parallel build with progress, the periodic export (on a
+//! thread of its own) and the final one, both streamed and atomic, the summary, the exit code.
 
 use std::io::IsTerminal;
 use std::path::Path;
@@ -10,11 +10,13 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use capcache::batch::{self, BuildOptions, Event, Finished, Summary};
-use capcache::id::{Entry, parse_list};
-use capcache::store::import::import;
-use capcache::store::lock;
+use capcache::list::{Entry, ModelList, parse_list};
+use capcache::query::ListingQuery;
+use capcache::source::hub::HubSource;
+use capcache::source::listing::{self, BUILD_FIELDS};
 use capcache::store::publish::publish;
 use capcache::store::sqlite::SqliteStore;
+use capcache::store::{import, json, lock};
 use capcache::{summary, time};
 
 use super::settings;
@@ -29,18 +31,66 @@ fn parse_shard(s: &str) -> anyhow::Result<(u64, u64)> {
     Ok((k, n))
 }
 
-/// The entries of the list (this shard's), after reporting bad lines.
-fn read_list(path: &Path, shard: Option<(u64, u64)>) -> anyhow::Result<(Vec<Entry>, usize)> {
+/// The model list, after reporting its bad lines.
+fn read_list(path: &Path) -> anyhow::Result<ModelList> {
     let text = fs_err::read_to_string(path).context("cannot read the model list")?;
-    let (entries, bad) = parse_list(&text);
-    for b in &bad {
+    let list = parse_list(&text);
+    for b in &list.bad {
         eprintln!("{}:{}: skipped: {}", path.display(), b.line, b.error);
     }
-    let entries = match shard {
-        Some((k, n)) => entries.into_iter().filter(|e| batch::shard_of(e.id.as_str(), n) == k).collect(),
-        None => entries,
-    };
-    Ok((entries, bad.len()))
+    Ok(list)
+}
+
+/// What one listing query gave.
+#[derive(serde::Serialize)]
+struct Discovered {
+    query: String,
+    /// Its line in the model list (absent for `--discover`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    line: Option<usize>,
+    listed: usize,
+    /// Listed models that were not in the list already.
+    added: usize,
+    pages: usize,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<String>,
+}
+
+/// Runs the list's `discover:` lines, then the `--discover` queries, joining their models to the
+/// entries. A query that fails is reported (with its line) and the rest go on.
+fn discover(hub: Option<&HubSource>, list: &mut ModelList, flags: &[ListingQuery], models: &Path) -> Vec<Discovered> {
+    let queries = list.discover.iter().map(|d| (Some(d.line), &d.query)).chain(flags.iter().map(|q| (None, q)));
+    let mut out = Vec::new();
+    for (line, query) in queries {
+        let place = match line {
+            Some(n) => format!("{}:{n}: discover", models.display()),
+            None => "--discover".to_owned(),
+        };
+        let mut d = Discovered { query: query.to_string(), line, listed: 0, added: 0, pages: 0, error: None };
+        let result = match hub {
+            Some(hub) => listing::list(hub, query, BUILD_FIELDS).map_err(|e| e.to_string()),
+            None => Err(settings::NO_LISTING.to_owned()),
+        };
+        match result {
+            Ok(found) => {
+                d.listed = found.models.len();
+                d.pages = found.pages;
+                d.added = listing::join(&mut list.entries, &found.models, line.unwrap_or(0));
+                let more = if found.truncated { " (the listing has more: give limit=N)" } else { "" };
+                let pages = if d.pages == 1 { "1 page".to_owned() } else { format!("{} pages", d.pages) };
+                eprintln!(
+                    "{place} {}: {} listed ({pages}), {} not in the list already{more}",
+                    d.query, d.listed, d.added
+                );
+            }
+            Err(e) => {
+                eprintln!("{place} {}: failed: {e}", d.query);
+                d.error = Some(e);
+            }
+        }
+        out.push(d);
+    }
+    out
 }
 
 pub fn build(args: &BuildArgs) -> anyhow::Result<u8> {
@@ -57,18 +107,47 @@ pub fn build(args: &BuildArgs) -> anyhow::Result<u8> {
         .map(|d| time::parse_duration(d).with_context(|| format!("--max-age {d}: expected a duration like 12h or 7d")))
         .transpose()?;
     let shard = args.shard.as_deref().map(parse_shard).transpose()?;
-    let (entries, bad_lines) = read_list(&args.models, shard)?;
-    let source = settings::source(&args.source)?;
     let chain = settings::chain(&args.chain, &args.source)?;
+    let flag_queries = args
+        .discover
+        .iter()
+        .map(|q| ListingQuery::parse(q).with_context(|| format!("--discover {q}")))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let mut list = read_list(&args.models)?;
+    // Refuse before any work when the db.json we would export to is not ours to replace (when it
+    // seeds the store, the seeding reads it whole anyway).
+    if args.seed.is_some() && args.db.exists() {
+        json::for_each_entry(&args.db, |_, _| Ok(()))?;
+    }
+    let source = settings::source(&args.source)?;
+    if !flag_queries.is_empty() && source.hub().is_none() {
+        bail!("--discover lists models on the Hub: {}", settings::NO_LISTING);
+    }
     let _lock = lock::acquire(&args.sqlite, &now)?;
     let mut store = SqliteStore::open(&args.sqlite)?;
-    // A fresh machine starts from the published cache (the records and failures the store
-    // lacks). This also refuses, before any work, a db.json we would export to that is not ours
-    // to replace.
-    if args.db.exists() {
-        import(&mut store, &args.db, true)?;
+    // A fresh store starts from the last published cache: the records and failures of this shard
+    // it lacks, streamed.
+    let mine = |id: &str| shard.is_none_or(|(k, n)| batch::shard_of(id, n) == k);
+    match &args.seed {
+        Some(seed) => {
+            import::import_any(&mut store, seed, &mine).with_context(|| format!("--seed {}", seed.display()))?;
+        }
+        None if args.db.exists() => {
+            import::import_any(&mut store, &args.db, &mine)?;
+        }
+        None => {}
     }
     let store = Mutex::new(store);
+
+    let requests0 = source.as_ref().counters().requests();
+    let discovered = discover(source.hub(), &mut list, &flag_queries, &args.models);
+    let listing_requests = source.as_ref().counters().requests() - requests0;
+    let discovery_failed = discovered.iter().filter(|d| d.error.is_some()).count();
+    let bad_lines = list.bad.len() + discovery_failed;
+    let entries: Vec<Entry> = match shard {
+        Some((k, n)) => list.entries.into_iter().filter(|e| batch::shard_of(e.id.as_str(), n) == k).collect(),
+        None => list.entries,
+    };
 
     let opts =
         BuildOptions { jobs: args.jobs, refresh: args.refresh, max_age, fail_fast: args.fail_on_error, chain, now };
@@ -89,14 +168,17 @@ pub fn build(args: &BuildArgs) -> anyhow::Result<u8> {
     let summary = summary?;
     progress.finish();
     let mut store = store.into_inner().unwrap_or_else(|p| p.into_inner());
-    if args.prune {
+    if args.prune && discovery_failed > 0 {
+        eprintln!("warning: not pruning: {discovery_failed} listing queries failed, so the list is incomplete");
+    } else if args.prune {
         prune(&mut store, &entries, shard)?;
     }
     if let Some(e) = export_error {
         eprintln!("warning: a periodic export failed: {e:#}");
     }
     let changed = publish(&args.db, |w| store.write_canonical(w))?.changed;
-    report(&summary, &args.db, changed, bad_lines, args.json)?;
+    let run = Run { db: &args.db, changed, bad_lines, discovered: &discovered, listing_requests };
+    report(&summary, &run, args.json)?;
     Ok(if summary.failed() > 0 || summary.skipped > 0 || bad_lines > 0 { 1 } else { 0 })
 }
 
@@ -186,12 +268,24 @@ fn prune(store: &mut SqliteStore, entries: &[Entry], shard: Option<(u64, u64)>) 
     Ok(())
 }
 
-fn report(s: &Summary, db: &Path, changed: bool, bad_lines: usize, json_out: bool) -> anyhow::Result<()> {
+/// What the build did besides the models: the export, bad lines, the listing queries.
+struct Run<'a> {
+    db: &'a Path,
+    changed: bool,
+    /// Unusable lines of the list, and listing queries that failed.
+    bad_lines: usize,
+    discovered: &'a [Discovered],
+    listing_requests: u64,
+}
+
+fn report(s: &Summary, run: &Run, json_out: bool) -> anyhow::Result<()> {
     if json_out {
         let mut v = serde_json::to_value(s)?;
-        v["db"] = db.display().to_string().into();
-        v["db_changed"] = changed.into();
-        v["invalid_lines"] = bad_lines.into();
+        v["db"] = run.db.display().to_string().into();
+        v["db_changed"] = run.changed.into();
+        v["invalid_lines"] = run.bad_lines.into();
+        v["discovery"] = serde_json::to_value(run.discovered)?;
+        v["listing_requests"] = run.listing_requests.into();
         println!("{}", serde_json::to_string_pretty(&v)?);
         return Ok(());
     }
@@ -211,7 +305,15 @@ fn report(s: &Summary, db: &Path, changed: bool, bad_lines: usize, json_out: boo
         eprintln!("  failed: {o:<18} {n}");
     }
     eprintln!("  {} requests, {} bytes read", summary::thousands(s.requests), summary::thousands(s.bytes));
-    eprintln!("  {} {}", db.display(), if changed { "written" } else { "unchanged" });
+    if !run.discovered.is_empty() {
+        let listed: usize = run.discovered.iter().map(|d| d.listed).sum();
+        eprintln!(
+            "  {} listing queries: {listed} models listed, {} requests",
+            run.discovered.len(),
+            summary::thousands(run.listing_requests)
+        );
+    }
+    eprintln!("  {} {}", run.db.display(), if run.changed { "written" } else { "unchanged" });
     Ok(())
 }
 

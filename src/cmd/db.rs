@@ -9,7 +9,7 @@ use capcache::store::import::import as import_json;
 use capcache::store::publish::{Published, publish};
 use capcache::store::read::ReadStore;
 use capcache::store::sqlite::SqliteStore;
-use capcache::store::{is_sqlite, lock, merge};
+use capcache::store::{lock, merge};
 
 use super::settings;
 
@@ -29,13 +29,17 @@ impl std::fmt::Display for DbOrigin {
     }
 }
 
-/// `--db`, else `$CAPCACHE_DB`, else `./db.json`, else the embedded copy; opened for look-ups.
-pub fn open(explicit: Option<PathBuf>) -> anyhow::Result<(ReadStore, DbOrigin)> {
-    let chosen = match explicit {
+/// The database a reader was pointed at, and what named it: `--db`, else `$CAPCACHE_DB`.
+pub fn configured(explicit: Option<PathBuf>) -> Option<(PathBuf, &'static str)> {
+    match explicit {
         Some(p) => Some((p, "--db")),
         None => settings::db_var().map(|p| (p, "CAPCACHE_DB")),
-    };
-    if let Some((path, by)) = chosen {
+    }
+}
+
+/// `--db`, else `$CAPCACHE_DB`, else `./db.json`, else the embedded copy; opened for look-ups.
+pub fn open(explicit: Option<PathBuf>) -> anyhow::Result<(ReadStore, DbOrigin)> {
+    if let Some((path, by)) = configured(explicit) {
         let store = ReadStore::open(&path)?;
         return Ok((store, DbOrigin::File(path, by)));
     }
@@ -81,32 +85,16 @@ fn brief(r: &Record) -> serde_json::Value {
 }
 
 /// `capcache merge`: newest record (and newest failure) per model wins; disagreements reported.
-/// db.json inputs are imported into temporary SQLite stores beside the output first, so every
-/// input is an id-ordered stream whatever the order of its file.
 pub fn merge(inputs: &[PathBuf], out: &Path, json: bool) -> anyhow::Result<u8> {
     let dir = match out.parent() {
         Some(p) if !p.as_os_str().is_empty() => p,
         _ => Path::new("."),
     };
-    let scratch = tempfile::Builder::new()
-        .prefix(".capcache-merge.")
-        .tempdir_in(dir)
-        .with_context(|| format!("cannot make a scratch folder in {}", dir.display()))?;
-    let mut stores = Vec::with_capacity(inputs.len());
-    for (i, input) in inputs.iter().enumerate() {
-        let store = if is_sqlite(input) {
-            SqliteStore::open_read_only(input)?
-        } else {
-            let mut s = SqliteStore::open(&scratch.path().join(format!("input-{i}.sqlite")))?;
-            import_json(&mut s, input, true)?;
-            s
-        };
-        stores.push(store);
-    }
+    let opened = merge::open_inputs(inputs, dir)?;
     let mut conflicts = Vec::new();
     let mut n = 0;
     let done = publish(out, |w| {
-        n = merge::merge(&stores, w, &mut |id, kept, other| {
+        n = merge::merge(&opened.stores, w, &mut |id, kept, other| {
             if json {
                 conflicts.push(serde_json::json!({"id": id, "kept": brief(kept), "other": brief(other)}));
             } else {
@@ -145,7 +133,7 @@ pub fn merge(inputs: &[PathBuf], out: &Path, json: bool) -> anyhow::Result<u8> {
 pub fn import(db_path: &Path, sqlite: &Path, json: bool) -> anyhow::Result<u8> {
     let _lock = lock::acquire(sqlite, &capcache::time::now_rfc3339())?;
     let mut store = SqliteStore::open(sqlite)?;
-    let done = import_json(&mut store, db_path, true)?;
+    let done = import_json(&mut store, db_path, &|_| true)?;
     if json {
         let mut v = serde_json::to_value(done)?;
         v["db"] = db_path.display().to_string().into();

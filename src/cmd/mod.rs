@@ -2,22 +2,70 @@
 //! for usage and unusable input (exit 2).
 
 mod build;
-mod db;
+pub mod db;
+mod discover;
 mod docs;
 mod env;
 #[cfg(feature = "download")]
 mod progress;
 mod query;
-mod resolve;
+pub mod resolve;
 pub mod settings;
 
-pub use env::version;
+use std::ffi::OsString;
 
-use crate::cli::Command;
+use std::io::IsTerminal;
 
-pub fn run(command: Command) -> anyhow::Result<u8> {
+use clap::{CommandFactory, FromArgMatches};
+
+use crate::cli::{Cli, Command};
+
+/// The whole command line: parses `args` (the program name first), sets up logging, runs the
+/// command, and returns the exit code (clap's own for `--help`, `--version` and usage errors).
+/// `--version` names the embedded db's record count and newest record.
+pub fn main(args: impl IntoIterator<Item = OsString>) -> u8 {
+    let version = env::version();
+    let parsed = Cli::command()
+        .version(version.clone())
+        .long_version(version)
+        .try_get_matches_from(args)
+        .and_then(|m| Cli::from_arg_matches(&m));
+    let cli = match parsed {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return u8::try_from(e.exit_code()).unwrap_or(2);
+        }
+    };
+    init_tracing();
+    match run(cli.command) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            2
+        }
+    }
+}
+
+/// Logs to stderr at `RUST_LOG` (default `warn`), coloured only on a terminal and never with
+/// `NO_COLOR`. A second call in one process (the Python package runs commands in-process) keeps
+/// the first subscriber.
+fn init_tracing() {
+    use tracing_subscriber::EnvFilter;
+    let filter =
+        settings::log_filter().and_then(|f| EnvFilter::try_new(f).ok()).unwrap_or_else(|| EnvFilter::new("warn"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(settings::color(std::io::stderr().is_terminal()))
+        .with_target(false)
+        .try_init();
+}
+
+fn run(command: Command) -> anyhow::Result<u8> {
     match command {
         Command::Build(args) => build::build(&args),
+        Command::Discover(args) => discover::discover(&args),
         Command::Get { models, json, db } => query::get(&models, json, db.db),
         Command::List { filter, json, failures, db } => query::list(filter.as_deref(), json, failures, db.db),
         Command::Stats { json, db } => query::stats(json, db.db),

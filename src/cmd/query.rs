@@ -5,7 +5,8 @@ use std::io::Read;
 use std::path::PathBuf;
 
 use anyhow::Context;
-use capcache::id::{IdError, ModelId, parse_list};
+use capcache::id::ModelId;
+use capcache::list::parse_list;
 use capcache::store::json::Section;
 use capcache::store::read::{Found, ReadStore};
 use capcache::summary;
@@ -14,21 +15,26 @@ use super::db::{self, DbOrigin};
 use super::resolve::print_record;
 
 /// One id asked for: valid, or the text and why it is not an id.
-type Query = Result<ModelId, (String, IdError)>;
+type Query = Result<ModelId, (String, String)>;
 
-/// The ids of the arguments, `-` replaced by stdin's (one a line, `#` comments, as models.txt).
+/// The ids of the arguments, `-` replaced by stdin's (a models.txt: one a line, `#` comments,
+/// `@revision` ignored).
 fn queries(args: &[String]) -> anyhow::Result<Vec<Query>> {
     let mut out = Vec::new();
     for arg in args {
         if arg != "-" {
-            out.push(ModelId::parse(arg).map_err(|e| (arg.clone(), e)));
+            out.push(ModelId::parse(arg).map_err(|e| (arg.clone(), e.to_string())));
             continue;
         }
         let mut text = String::new();
         std::io::stdin().read_to_string(&mut text).context("cannot read ids from stdin")?;
-        let (entries, bad) = parse_list(&text);
-        let mut lines: Vec<(usize, Query)> = entries.into_iter().map(|e| (e.line, Ok(e.id))).collect();
-        lines.extend(bad.into_iter().map(|b| (b.line, Err((b.text.trim().to_owned(), b.error)))));
+        let list = parse_list(&text);
+        let mut lines: Vec<(usize, Query)> = list.entries.into_iter().map(|e| (e.line, Ok(e.id))).collect();
+        lines.extend(list.bad.into_iter().map(|b| (b.line, Err((b.text.trim().to_owned(), b.error.to_string())))));
+        lines.extend(list.discover.into_iter().map(|d| {
+            let why = "a `discover:` line lists models on the Hub (`capcache discover`); `get` takes ids";
+            (d.line, Err((format!("discover: {}", d.query), why.to_owned())))
+        }));
         lines.sort_by_key(|(line, _)| *line);
         out.extend(lines.into_iter().map(|(_, q)| q));
     }
@@ -52,11 +58,11 @@ pub fn get(args: &[String], json: bool, db_path: Option<PathBuf>) -> anyhow::Res
                 let f = found.next().expect("one answer per valid id");
                 one(f, id.as_str(), &store, &origin, &mut known, json)?
             }
-            Err((text, e)) => {
+            Err((text, why)) => {
                 if !json {
-                    eprintln!("error: {e}");
+                    eprintln!("error: {why}");
                 }
-                (serde_json::json!({"id": text, "error": "invalid-id", "message": e.to_string()}), 2)
+                (serde_json::json!({"id": text, "error": "invalid-id", "message": why}), 2)
             }
         };
         code = code.max(c);

@@ -1,43 +1,68 @@
 //! `capcache resolve` (one model through the chain now, nothing written) and `capcache estimate`
-//! (the config strategy on a local file).
+//! (the config strategy on a local file). The Python package calls the same functions.
 
 use std::path::Path;
 
 use anyhow::Context;
 use capcache::id::{ModelId, check_revision};
-use capcache::record::Record;
+use capcache::record::{Failure, Record};
 use capcache::{arch, summary, time};
+use serde_json::Value;
 
 use super::settings;
 use crate::cli::{ChainArgs, SourceArgs};
 
+/// A record as `get --json` prints it: the record with an `id` field.
+pub fn record_value(id: &str, record: &Record) -> anyhow::Result<Value> {
+    let mut value = serde_json::to_value(record)?;
+    value["id"] = id.into();
+    Ok(value)
+}
+
+/// A failure as `resolve --json` prints it: the failure with an `id` field.
+pub fn failure_value(id: &str, failure: &Failure) -> anyhow::Result<Value> {
+    let mut value = serde_json::to_value(failure)?;
+    value["id"] = id.into();
+    Ok(value)
+}
+
 /// Prints a record as `get` does: summary, or JSON with an `id` field.
 pub fn print_record(id: &str, record: &Record, json: bool) -> anyhow::Result<()> {
     if json {
-        let mut value = serde_json::to_value(record)?;
-        value["id"] = id.into();
-        println!("{}", serde_json::to_string_pretty(&value)?);
+        println!("{}", serde_json::to_string_pretty(&record_value(id, record)?)?);
     } else {
         print!("{}", summary::record(id, record));
     }
     Ok(())
 }
 
-pub fn resolve(model: &str, revision: &str, json: bool, source: &SourceArgs, chain: &ChainArgs) -> anyhow::Result<u8> {
+/// Runs the chain for one model as `capcache resolve` does: the id and revision checked, the
+/// source and the strategy options from the flags and the environment. `Err` for unusable input;
+/// the failure when no strategy answered.
+pub fn resolve_record(
+    model: &str,
+    revision: &str,
+    source: &SourceArgs,
+    chain: &ChainArgs,
+) -> anyhow::Result<(ModelId, Result<Record, Failure>)> {
     let id = ModelId::parse(model)?;
     check_revision(revision)?;
     let src = settings::source(source)?;
     let opts = settings::chain(chain, source)?;
-    match capcache::strategy::resolve(src.as_ref(), &id, revision, &opts, &time::now_rfc3339()) {
+    let outcome = capcache::strategy::resolve(src.as_ref(), &id, revision, &opts, &time::now_rfc3339());
+    Ok((id, outcome))
+}
+
+pub fn resolve(model: &str, revision: &str, json: bool, source: &SourceArgs, chain: &ChainArgs) -> anyhow::Result<u8> {
+    let (id, outcome) = resolve_record(model, revision, source, chain)?;
+    match outcome {
         Ok(record) => {
             print_record(id.as_str(), &record, json)?;
             Ok(0)
         }
         Err(failure) => {
             if json {
-                let mut value = serde_json::to_value(&failure)?;
-                value["id"] = id.as_str().into();
-                println!("{}", serde_json::to_string_pretty(&value)?);
+                println!("{}", serde_json::to_string_pretty(&failure_value(id.as_str(), &failure)?)?);
             }
             eprint!("could not resolve {}", summary::failure(id.as_str(), &failure));
             Ok(1)
@@ -45,14 +70,18 @@ pub fn resolve(model: &str, revision: &str, json: bool, source: &SourceArgs, cha
     }
 }
 
-pub fn estimate(path: &Path, json: bool, tensors: bool) -> anyhow::Result<u8> {
+/// A `config.json` file, parsed.
+pub fn read_config(path: &Path) -> anyhow::Result<Value> {
     let text = fs_err::read_to_string(path)?;
-    let config: serde_json::Value =
-        serde_json::from_str(&text).with_context(|| format!("{} is not valid JSON", path.display()))?;
-    let est = arch::estimate(&config).with_context(|| format!("{}", path.display()))?;
-    let architecture = arch::info::architecture(&config);
+    serde_json::from_str(&text).with_context(|| format!("{} is not valid JSON", path.display()))
+}
+
+/// The record `capcache estimate` prints: the config strategy on `config`, which `origin` names.
+pub fn estimate_record(config: &Value, origin: &str) -> anyhow::Result<Record> {
+    let est = arch::estimate(config).with_context(|| origin.to_owned())?;
+    let architecture = arch::info::architecture(config);
     let kv = arch::info::kv_cache_bytes_per_token(&architecture, &est.dtype);
-    let record = Record {
+    Ok(Record {
         revision: "local".into(),
         strategy: capcache::record::Strategy::Config,
         exact: false,
@@ -62,7 +91,7 @@ pub fn estimate(path: &Path, json: bool, tensors: bool) -> anyhow::Result<u8> {
         logical_parameters: est.logical,
         weight_bytes: est.weight_bytes,
         dtype: Some(est.dtype.clone()),
-        files: vec![path.display().to_string()],
+        files: vec![origin.to_owned()],
         architecture: Some(architecture),
         kv_cache_bytes_per_token: kv,
         cross_check: Default::default(),
@@ -70,8 +99,14 @@ pub fn estimate(path: &Path, json: bool, tensors: bool) -> anyhow::Result<u8> {
         warnings: vec![format!("estimated from config.json ({} family)", est.family)],
         made_with: Default::default(),
         resolved_at: time::now_rfc3339(),
-    };
-    print_record(&path.display().to_string(), &record, json)?;
+    })
+}
+
+pub fn estimate(path: &Path, json: bool, tensors: bool) -> anyhow::Result<u8> {
+    let config = read_config(path)?;
+    let origin = path.display().to_string();
+    let record = estimate_record(&config, &origin)?;
+    print_record(&origin, &record, json)?;
     if tensors {
         let m = arch::model(&config)?;
         for p in &m.params {

@@ -1,6 +1,7 @@
-//! Resolving flags and the environment into library settings. This is the only place capcache
-//! reads the environment. The Hugging Face variables resolve as huggingface_hub's `constants.py`
-//! resolves them:
+//! Resolving flags and the environment into library settings: the Hub endpoint and token, the
+//! source (the Hub behind the local HF cache; the cache alone with `HF_HUB_OFFLINE`), the strategy
+//! list. This is the only place capcache reads the environment. The Hugging Face variables resolve
+//! as huggingface_hub's `constants.py` resolves them:
 //! - `HF_HOME`, else `$XDG_CACHE_HOME/huggingface`, else `~/.cache/huggingface`;
 //! - `HF_HUB_CACHE`, else `HUGGINGFACE_HUB_CACHE`, else `$HF_HOME/hub`;
 //! - `HF_TOKEN_PATH`, else `$HF_HOME/token`;
@@ -16,11 +17,12 @@ use std::path::PathBuf;
 use anyhow::{Context, bail};
 use capcache::record::Strategy;
 use capcache::source::Source;
+use capcache::source::cached::CachedSource;
 use capcache::source::hub::{HubSettings, HubSource, Token};
 use capcache::source::local::LocalSource;
 use capcache::strategy::{Limits, Options};
 
-use crate::cli::{ChainArgs, SourceArgs};
+use crate::cli::{ChainArgs, HubArgs, SourceArgs};
 
 const DEFAULT_ENDPOINT: &str = "https://huggingface.co";
 
@@ -175,22 +177,75 @@ fn use_color(is_terminal: bool, no_color: Option<std::ffi::OsString>) -> bool {
     is_terminal && no_color.is_none_or(|v| v.is_empty())
 }
 
-/// The source the flags name.
-pub fn source(args: &SourceArgs) -> anyhow::Result<Box<dyn Source>> {
+/// `HF_HUB_OFFLINE` (or `TRANSFORMERS_OFFLINE`) set to a true value, as huggingface_hub reads it.
+pub fn offline() -> bool {
+    Hf::from_env().offline
+}
+
+/// Why a source cannot list models.
+pub const NO_LISTING: &str = "it needs the Hub (--source hub, and HF_HUB_OFFLINE not set)";
+
+/// The Hub source the flags describe (no cache in front, whatever `HF_HUB_OFFLINE` says).
+pub fn hub(args: &HubArgs) -> anyhow::Result<HubSource> {
+    let hf = Hf::from_env();
+    let mut s = HubSettings::new(hf.endpoint(args.endpoint.as_deref()));
+    s.token = hf.token(args.token.as_deref()).map(|(t, _)| t);
+    s.max_in_flight = args.max_in_flight;
+    s.retry.max_attempts = args.attempts.max(1);
+    HubSource::new(s).map_err(anyhow::Error::msg)
+}
+
+/// The source the flags name: the Hub (which can also list models), with the local HF cache in
+/// front when there is one, or a folder (the cache alone when offline).
+pub enum Chosen {
+    Hub(Box<HubSource>),
+    Cached(Box<CachedSource<HubSource>>),
+    Local(LocalSource),
+}
+
+impl Chosen {
+    /// The Hub source, for the model listing (one client, limiter and counters for everything).
+    pub fn hub(&self) -> Option<&HubSource> {
+        match self {
+            Chosen::Hub(h) => Some(h),
+            Chosen::Cached(c) => Some(c.upstream()),
+            Chosen::Local(_) => None,
+        }
+    }
+}
+
+impl AsRef<dyn Source> for Chosen {
+    fn as_ref(&self) -> &(dyn Source + 'static) {
+        match self {
+            Chosen::Hub(h) => h.as_ref(),
+            Chosen::Cached(c) => c.as_ref(),
+            Chosen::Local(l) => l,
+        }
+    }
+}
+
+/// The source the flags name. For the Hub: files of the pinned commit already in the local HF
+/// cache are read there; offline, the cache alone answers and nothing is requested.
+pub fn source(args: &SourceArgs) -> anyhow::Result<Chosen> {
     if args.source == "hub" {
         let hf = Hf::from_env();
-        let mut s = HubSettings::new(hf.endpoint(args.endpoint.as_deref()));
-        s.token = hf.token(args.token.as_deref()).map(|(t, _)| t);
-        s.max_in_flight = args.max_in_flight;
-        s.retry.max_attempts = args.attempts.max(1);
-        let hub = HubSource::new(s).map_err(anyhow::Error::msg)?;
-        return Ok(Box::new(hub));
+        let cache = hf.hub_cache.map(|c| c.value);
+        if hf.offline {
+            let cache =
+                cache.context("HF_HUB_OFFLINE is set but there is no cache folder: set HF_HUB_CACHE or HF_HOME")?;
+            return Ok(Chosen::Local(LocalSource::offline(cache)));
+        }
+        let hub = hub(&args.hub)?;
+        return Ok(match cache.filter(|c| c.is_dir()) {
+            Some(dir) => Chosen::Cached(Box::new(CachedSource::new(hub, LocalSource::new(dir)))),
+            None => Chosen::Hub(Box::new(hub)),
+        });
     }
     let dir = PathBuf::from(&args.source);
     if !dir.is_dir() {
         bail!("--source {}: not `hub` and not a folder", dir.display());
     }
-    Ok(Box::new(LocalSource::new(dir)))
+    Ok(Chosen::Local(LocalSource::new(dir)))
 }
 
 /// A size like `256MiB`, `1GB`, `1500` (bytes).
@@ -224,6 +279,9 @@ pub fn chain(args: &ChainArgs, source: &SourceArgs) -> anyhow::Result<Options> {
     };
     let mut opts = Options { verify: args.verify, gguf: args.gguf.clone(), limits, ..Options::default() };
     if args.allow_download {
+        if offline() {
+            bail!("--allow-download: the Hub is offline (HF_HUB_OFFLINE)");
+        }
         if source.source != "hub" {
             bail!("--allow-download needs --source hub: a local folder has nothing to download");
         }
@@ -249,8 +307,8 @@ fn download_settings(args: &ChainArgs, source: &SourceArgs) -> anyhow::Result<ca
     let hf = Hf::from_env();
     let cache_dir = hf.hub_cache.as_ref().map(|c| c.value.clone());
     Ok(capcache::strategy::download::Settings {
-        endpoint: hf.endpoint(source.endpoint.as_deref()),
-        token: hf.token(source.token.as_deref()).map(|(t, _)| t),
+        endpoint: hf.endpoint(source.hub.endpoint.as_deref()),
+        token: hf.token(source.hub.token.as_deref()).map(|(t, _)| t),
         cache_dir: cache_dir.context("no cache folder: set HF_HUB_CACHE or HF_HOME (or HOME)")?,
         max_bytes: args.max_download_bytes,
         delete_after: args.delete_after_download,
@@ -308,8 +366,10 @@ mod tests {
 
     #[test]
     fn token_order_older_variable_name_file_and_the_implicit_token_switch() {
-        let dir = tempfile::tempdir().unwrap();
-        let file = dir.path().join("token");
+        // A folder of its own (this module also builds into the Python crate, without tempfile).
+        let dir = std::env::temp_dir().join(format!("capcache-settings-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("token");
         std::fs::write(&file, "hf_file\r\n").unwrap();
         let path = file.to_str().unwrap();
         let from = |vars: &[(&str, &str)], flag: Option<&str>| hf(vars).token(flag).map(|(_, s)| s);
@@ -322,7 +382,7 @@ mod tests {
             Some(TokenSource::Var("HUGGING_FACE_HUB_TOKEN"))
         );
         assert_eq!(from(&[("HF_TOKEN_PATH", path)], None), Some(TokenSource::File(file.clone())));
-        assert_eq!(from(&[("HF_HOME", dir.path().to_str().unwrap())], None), Some(TokenSource::File(file.clone())));
+        assert_eq!(from(&[("HF_HOME", dir.to_str().unwrap())], None), Some(TokenSource::File(file.clone())));
         let off = [("HF_TOKEN", "a"), ("HF_TOKEN_PATH", path), ("HF_HUB_DISABLE_IMPLICIT_TOKEN", "yes")];
         assert_eq!(from(&off, None), None);
         assert_eq!(from(&off, Some("explicit")), Some(TokenSource::Flag));
@@ -331,6 +391,7 @@ mod tests {
             Some(TokenSource::Var("HF_TOKEN"))
         );
         assert_eq!(from(&[("HF_TOKEN", " \n")], None), None, "a blank token is none");
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

@@ -11,8 +11,9 @@ use super::zip::{self, ZipError};
 use super::{ReadAt, ReadError, TensorInfo};
 use crate::dtype;
 
-/// The first read of a checkpoint; `data.pkl` of most checkpoints fits.
-pub const FIRST_READ: u64 = 256 << 10;
+/// The first read of a checkpoint; `data.pkl` of most checkpoints fits (OPT-125m's is 37 KB). A
+/// longer one whose size the zip states is read in one more request.
+pub const FIRST_READ: u64 = 64 << 10;
 /// The largest pickle read.
 pub const MAX_PICKLE: u64 = 64 << 20;
 /// The tail read for the end-of-central-directory records.
@@ -122,7 +123,8 @@ fn parse_growing<T>(
             Ok(p) => return Ok(f(p)?),
             Err(PickleError::Truncated(got)) if (got as u64) < limit => {
                 let have = buf.len() as u64;
-                let want = have.max(FIRST_READ).min(limit - have);
+                // The rest at once when the zip says how long it is; else double.
+                let want = if known_len.is_some() { limit - have } else { have.max(FIRST_READ).min(limit - have) };
                 let next = r.read_at(start + have, want)?;
                 if next.bytes.is_empty() {
                     return Err(PickleError::Truncated(got).into());

@@ -40,6 +40,10 @@ pub enum SourceError {
     Io { id: String, path: String, message: String },
     #[error("{id}: the model's deadline passed while reading {path}")]
     Deadline { id: String, path: String },
+    #[error(
+        "{id}@{revision} is not in the local cache {cache}, and the Hub is offline (HF_HUB_OFFLINE): nothing was requested"
+    )]
+    Offline { id: String, revision: String, cache: String },
 }
 
 impl SourceError {
@@ -61,6 +65,7 @@ impl SourceError {
             SourceError::TooLarge { .. } => Outcome::TooLarge,
             SourceError::Io { .. } => Outcome::IoError,
             SourceError::Deadline { .. } => Outcome::Timeout,
+            SourceError::Offline { .. } => Outcome::Offline,
         }
     }
 

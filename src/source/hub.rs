@@ -193,7 +193,13 @@ impl HubSource {
         })
     }
 
-    fn url(&self, path: &str) -> Url {
+    /// The endpoint, e.g. `https://huggingface.co`.
+    pub(super) fn endpoint(&self) -> &Url {
+        &self.endpoint
+    }
+
+    /// `path` (already encoded, with its query) on the endpoint.
+    pub(super) fn url(&self, path: &str) -> Url {
         let base = self.endpoint.as_str().trim_end_matches('/');
         Url::parse(&format!("{base}{path}")).expect("endpoint plus an encoded path is a URL")
     }
@@ -212,6 +218,21 @@ impl HubSource {
         url: Url,
         range: Option<(u64, u64)>,
         deadline: Deadline,
+    ) -> Result<Answer, SourceError> {
+        self.send_hops(id, what, method, url, range, deadline, true)
+    }
+
+    /// [`send`](Self::send), or with `follow` false, the first answer, a redirect included.
+    #[allow(clippy::too_many_arguments)]
+    fn send_hops(
+        &self,
+        id: &str,
+        what: &str,
+        method: &Method,
+        url: Url,
+        range: Option<(u64, u64)>,
+        deadline: Deadline,
+        follow: bool,
     ) -> Result<Answer, SourceError> {
         let until = Until::new(self.request_timeout, deadline);
         let mut url = url;
@@ -245,6 +266,9 @@ impl HubSource {
             })?;
             self.counters.add(1, 0);
             let status = resp.status();
+            if status.is_redirection() && !follow {
+                return Ok(Answer { resp, linked_size, linked_etag, until, _permit: permit });
+            }
             if status.is_redirection() {
                 let headers = resp.headers();
                 linked_size = header_u64(headers, "x-linked-size").or(linked_size);
@@ -329,11 +353,7 @@ impl HubSource {
         for _ in 0..MAX_TREE_PAGES {
             let Some(url) = next.take() else { return Ok(out) };
             let what = url.path().to_owned();
-            let (body, link) = self.with_retry(id, &what, deadline, || {
-                let ans = self.send(id, &what, &Method::GET, url.clone(), None, deadline)?;
-                let link = header_str(ans.resp.headers(), "link");
-                Ok((self.read_body(ans, Limit::AtMost(MAX_API_BYTES), id, &what)?, link))
-            })?;
+            let (body, link) = self.get_api(id, &what, &url, MAX_API_BYTES, deadline)?;
             let entries: Vec<serde_json::Value> = serde_json::from_slice(&body).map_err(|e| malformed(id, &what, e))?;
             for e in entries {
                 if e.get("type").and_then(|t| t.as_str()) != Some("file") {
@@ -356,6 +376,23 @@ impl HubSource {
                 .map_err(|e| malformed(id, &what, e))?;
         }
         Err(malformed(id, "tree", format!("more than {MAX_TREE_PAGES} pages")))
+    }
+
+    /// A `GET` of an API answer of at most `cap` bytes, retried like every request: the body and
+    /// the `Link` header. `id` and `what` name the request in errors.
+    pub(super) fn get_api(
+        &self,
+        id: &str,
+        what: &str,
+        url: &Url,
+        cap: u64,
+        deadline: Deadline,
+    ) -> Result<(Vec<u8>, Option<String>), SourceError> {
+        self.with_retry(id, what, deadline, || {
+            let ans = self.send(id, what, &Method::GET, url.clone(), None, deadline)?;
+            let link = header_str(ans.resp.headers(), "link");
+            Ok((self.read_body(ans, Limit::AtMost(cap), id, what)?, link))
+        })
     }
 
     /// Reads a body within the request's time, by `limit`; counts the bytes. A body that ends
@@ -428,30 +465,19 @@ impl Source for HubSource {
         let url = self.url(&path);
         let what = url.path().to_owned();
         let ids = id.as_str();
-        let body = self.with_retry(ids, &what, deadline, || {
-            let ans = self.send(ids, &what, &Method::GET, url.clone(), None, deadline)?;
-            self.read_body(ans, Limit::AtMost(MAX_API_BYTES), ids, &what)
-        })?;
+        let (body, _) = self.get_api(ids, &what, &url, MAX_API_BYTES, deadline)?;
         let info: ApiModel = serde_json::from_slice(&body).map_err(|e| malformed(ids, &what, e))?;
-        let sha =
-            info.sha.filter(|s| is_commit(s)).ok_or_else(|| malformed(ids, &what, "no commit sha in the answer"))?;
-        let mut files = Vec::with_capacity(info.siblings.len());
-        for s in info.siblings {
-            match check_repo_path(&s.rfilename) {
-                Ok(()) => files.push(s.rfilename),
-                Err(e) => warn!(model = ids, "{e}; skipped"),
-            }
-        }
-        Ok(Snapshot { id: id.clone(), sha, files, hub_parameters: info.safetensors.map(|s| s.parameters) })
+        info.into_snapshot(id).ok_or_else(|| malformed(ids, &what, "no commit sha in the answer"))
     }
 
-    fn commit(&self, id: &ModelId, revision: &str, deadline: Deadline) -> Result<String, SourceError> {
-        // `X-Repo-Commit` of a small file: one request in the cheap resolver bucket. Repos without
-        // a config.json fall back to the API.
-        let what = format!("/{id}/resolve/{}/config.json", encode(revision));
+    fn commit(&self, id: &ModelId, revision: &str, probe: &str, deadline: Deadline) -> Result<String, SourceError> {
+        // `X-Repo-Commit` of a file the model has, from the first answer (a weight file's is a
+        // redirect to the CDN, not followed): one request in the cheap resolver bucket. A probe
+        // that is gone falls back to the API.
+        let what = format!("/{id}/resolve/{}/{}", encode(revision), encode_path(probe));
         let ids = id.as_str();
         let head = self.with_retry(ids, &what, deadline, || {
-            let ans = self.send(ids, &what, &Method::HEAD, self.url(&what), None, deadline)?;
+            let ans = self.send_hops(ids, &what, &Method::HEAD, self.url(&what), None, deadline, false)?;
             Ok(header_str(ans.resp.headers(), "x-repo-commit"))
         });
         match head {
@@ -569,6 +595,10 @@ impl Source for HubSource {
         &self.counters
     }
 
+    fn parallelism(&self) -> usize {
+        self.limiter.per_host
+    }
+
     fn hold_slot(&self) -> Option<Box<dyn Send>> {
         Some(Box::new(
             self.limiter.acquire(self.endpoint.host_str().unwrap_or(""), self.endpoint.port_or_known_default()),
@@ -581,11 +611,12 @@ fn is_commit(s: &str) -> bool {
     matches!(s.len(), 40 | 64) && s.bytes().all(|b| b.is_ascii_hexdigit())
 }
 
+/// A model as the model API (and each entry of the model listing) describes it.
 #[derive(serde::Deserialize)]
-struct ApiModel {
+pub(super) struct ApiModel {
     sha: Option<String>,
-    #[serde(default)]
-    siblings: Vec<ApiSibling>,
+    /// `None`: not asked for (`expand[]=siblings`).
+    siblings: Option<Vec<ApiSibling>>,
     safetensors: Option<ApiSafetensors>,
 }
 
@@ -597,6 +628,28 @@ struct ApiSibling {
 #[derive(serde::Deserialize)]
 struct ApiSafetensors {
     parameters: BTreeMap<String, u64>,
+}
+
+impl ApiModel {
+    /// Whether the answer lists the repository's files.
+    pub(super) fn has_files(&self) -> bool {
+        self.siblings.is_some()
+    }
+
+    /// The model pinned at the answer's commit; `None` without a usable commit sha. Unsafe file
+    /// paths are skipped with a warning.
+    pub(super) fn into_snapshot(self, id: &ModelId) -> Option<Snapshot> {
+        let sha = self.sha.filter(|s| is_commit(s))?;
+        let siblings = self.siblings.unwrap_or_default();
+        let mut files = Vec::with_capacity(siblings.len());
+        for s in siblings {
+            match check_repo_path(&s.rfilename) {
+                Ok(()) => files.push(s.rfilename),
+                Err(e) => warn!(model = %id, "{e}; skipped"),
+            }
+        }
+        Some(Snapshot { id: id.clone(), sha, files, hub_parameters: self.safetensors.map(|s| s.parameters) })
+    }
 }
 
 /// Maps an error status and its `X-Error-Code` to a typed error.
@@ -642,7 +695,7 @@ fn parse_content_range(v: &str) -> Option<(u64, u64, Option<u64>)> {
 }
 
 /// The `rel="next"` target of a `Link` header.
-fn next_link(link: &str) -> Option<String> {
+pub(super) fn next_link(link: &str) -> Option<String> {
     link.split(',').find_map(|part| {
         let (target, params) = part.split_once(';')?;
         params.contains("rel=\"next\"").then(|| target.trim().trim_start_matches('<').trim_end_matches('>').to_owned())
@@ -675,7 +728,7 @@ fn network(id: &str, what: &str, e: &reqwest::Error) -> SourceError {
     SourceError::Network { id: id.into(), path: what.into(), message }
 }
 
-fn malformed(id: &str, what: &str, message: impl std::fmt::Display) -> SourceError {
+pub(super) fn malformed(id: &str, what: &str, message: impl std::fmt::Display) -> SourceError {
     SourceError::Malformed { id: id.into(), path: what.into(), message: message.to_string() }
 }
 

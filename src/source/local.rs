@@ -24,11 +24,27 @@ const MAX_REF: u64 = 256;
 pub struct LocalSource {
     root: PathBuf,
     counters: Counters,
+    /// Stands in for the Hub (`HF_HUB_OFFLINE`): a model it lacks fails as `offline`.
+    offline: bool,
 }
 
 impl LocalSource {
     pub fn new(root: impl Into<PathBuf>) -> LocalSource {
-        LocalSource { root: root.into(), counters: Counters::default() }
+        LocalSource { root: root.into(), counters: Counters::default(), offline: false }
+    }
+
+    /// The local HF cache standing in for an offline Hub.
+    pub fn offline(cache: impl Into<PathBuf>) -> LocalSource {
+        LocalSource { offline: true, ..LocalSource::new(cache) }
+    }
+
+    /// `path` of `snap` in the HF cache layout, when it is there as a regular file.
+    pub fn cached_file(&self, snap: &Snapshot, path: &str) -> Option<PathBuf> {
+        check_repo_path(path).ok()?;
+        self.cache_dirs(&snap.id)
+            .into_iter()
+            .map(|c| c.join("snapshots").join(&snap.sha).join(path))
+            .find(|p| std::fs::metadata(p).is_ok_and(|m| m.is_file()))
     }
 
     /// The folder holding `snap`'s files.
@@ -66,6 +82,55 @@ impl LocalSource {
         })?;
         let size = file.metadata().map_err(|e| io(format!("{}: {e}", full.display())))?.len();
         Ok((file, size))
+    }
+
+    /// The snapshot of `revision`: the HF cache layout's, else a plain `{org}/{name}` folder.
+    fn find(&self, id: &ModelId, revision: &str) -> Result<Snapshot, SourceError> {
+        let not_found = || SourceError::RepoNotFound { id: id.to_string(), path: self.root.display().to_string() };
+        for cache in self.cache_dirs(id) {
+            if !cache.is_dir() {
+                continue;
+            }
+            let sha = match self.read_ref(id, &cache, revision)? {
+                Some(sha) => sha,
+                None if check_repo_path(revision).is_ok() && cache.join("snapshots").join(revision).is_dir() => {
+                    revision.to_owned()
+                }
+                None => {
+                    return Err(SourceError::RevisionNotFound {
+                        id: id.to_string(),
+                        revision: revision.into(),
+                        path: cache.display().to_string(),
+                    });
+                }
+            };
+            let dir = cache.join("snapshots").join(&sha);
+            if !dir.is_dir() || check_repo_path(&sha).is_err() {
+                return Err(SourceError::RevisionNotFound {
+                    id: id.to_string(),
+                    revision: revision.into(),
+                    path: dir.display().to_string(),
+                });
+            }
+            let files = list_files(&dir).map_err(|message| SourceError::Io {
+                id: id.to_string(),
+                path: dir.display().to_string(),
+                message,
+            })?;
+            return Ok(Snapshot { id: id.clone(), sha, files, hub_parameters: None });
+        }
+        let (org, name) = id.parts();
+        let plain = self.root.join(org).join(name);
+        if !plain.is_dir() {
+            return Err(not_found());
+        }
+        let files = list_files(&plain).map_err(|message| SourceError::Io {
+            id: id.to_string(),
+            path: plain.display().to_string(),
+            message,
+        })?;
+        let sha = fingerprint(&plain, &files);
+        Ok(Snapshot { id: id.clone(), sha, files, hub_parameters: None })
     }
 
     /// The commit a `refs/{revision}` file names, `None` when there is no such file.
@@ -125,52 +190,18 @@ const fn libc_o_nonblock() -> i32 {
 }
 
 impl Source for LocalSource {
-    fn snapshot(&self, id: &ModelId, revision: &str, _: Deadline) -> Result<Snapshot, SourceError> {
-        let not_found = || SourceError::RepoNotFound { id: id.to_string(), path: self.root.display().to_string() };
-        for cache in self.cache_dirs(id) {
-            if !cache.is_dir() {
-                continue;
-            }
-            let sha = match self.read_ref(id, &cache, revision)? {
-                Some(sha) => sha,
-                None if check_repo_path(revision).is_ok() && cache.join("snapshots").join(revision).is_dir() => {
-                    revision.to_owned()
-                }
-                None => {
-                    return Err(SourceError::RevisionNotFound {
-                        id: id.to_string(),
-                        revision: revision.into(),
-                        path: cache.display().to_string(),
-                    });
-                }
-            };
-            let dir = cache.join("snapshots").join(&sha);
-            if !dir.is_dir() || check_repo_path(&sha).is_err() {
-                return Err(SourceError::RevisionNotFound {
+    fn snapshot(&self, id: &ModelId, revision: &str, deadline: Deadline) -> Result<Snapshot, SourceError> {
+        let _ = deadline; // local reads do not wait on anyone
+        match self.find(id, revision) {
+            Err(SourceError::RepoNotFound { .. } | SourceError::RevisionNotFound { .. }) if self.offline => {
+                Err(SourceError::Offline {
                     id: id.to_string(),
                     revision: revision.into(),
-                    path: dir.display().to_string(),
-                });
+                    cache: self.root.display().to_string(),
+                })
             }
-            let files = list_files(&dir).map_err(|message| SourceError::Io {
-                id: id.to_string(),
-                path: dir.display().to_string(),
-                message,
-            })?;
-            return Ok(Snapshot { id: id.clone(), sha, files, hub_parameters: None });
+            other => other,
         }
-        let (org, name) = id.parts();
-        let plain = self.root.join(org).join(name);
-        if !plain.is_dir() {
-            return Err(not_found());
-        }
-        let files = list_files(&plain).map_err(|message| SourceError::Io {
-            id: id.to_string(),
-            path: plain.display().to_string(),
-            message,
-        })?;
-        let sha = fingerprint(&plain, &files);
-        Ok(Snapshot { id: id.clone(), sha, files, hub_parameters: None })
     }
 
     fn read_range(
@@ -213,6 +244,10 @@ impl Source for LocalSource {
 
     fn counters(&self) -> &Counters {
         &self.counters
+    }
+
+    fn parallelism(&self) -> usize {
+        std::thread::available_parallelism().map_or(4, usize::from)
     }
 }
 

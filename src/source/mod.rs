@@ -1,10 +1,13 @@
 //! Sources: where a model's files come from. Strategies see only the [`Source`] trait: resolve a
 //! revision to a snapshot (commit sha + file list), read a byte range of a file, read a small file
-//! whole. Implementations: the Hugging Face Hub over HTTP ([`hub`]) and local folders ([`local`]).
-//! Every call takes the model's [`Deadline`]: no request outlives it.
+//! whole. Implementations: the Hugging Face Hub over HTTP ([`hub`]) and local folders ([`local`]);
+//! the Hub's model listing ([`listing`]) finds models to build. Every call takes the model's
+//! [`Deadline`]: no request outlives it.
 
+pub mod cached;
 pub mod error;
 pub mod hub;
+pub mod listing;
 pub mod local;
 
 use std::collections::BTreeMap;
@@ -44,7 +47,7 @@ impl Deadline {
 }
 
 /// A model pinned at one commit.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Snapshot {
     pub id: ModelId,
     /// The commit sha every file is read at (a local folder without one: its folder name).
@@ -73,9 +76,11 @@ pub trait Source: Send + Sync {
     /// Resolves `revision` to a commit and lists the snapshot's files.
     fn snapshot(&self, id: &ModelId, revision: &str, deadline: Deadline) -> Result<Snapshot, SourceError>;
 
-    /// The commit `revision` points at, as cheaply as the source can tell (for the Hub, a `HEAD` in
-    /// the resolver rate-limit bucket rather than an API call).
-    fn commit(&self, id: &ModelId, revision: &str, deadline: Deadline) -> Result<String, SourceError> {
+    /// The commit `revision` points at, as cheaply as the source can tell: for the Hub, one `HEAD`
+    /// of `probe` (a file the model is known to have, such as one its record was read from) in the
+    /// resolver rate-limit bucket, not following a redirect, rather than an API call.
+    fn commit(&self, id: &ModelId, revision: &str, probe: &str, deadline: Deadline) -> Result<String, SourceError> {
+        let _ = probe;
         self.snapshot(id, revision, deadline).map(|s| s.sha)
     }
 
@@ -102,6 +107,11 @@ pub trait Source: Send + Sync {
 
     /// Requests made and bytes received so far.
     fn counters(&self) -> &Counters;
+
+    /// How many reads of one model are worth running at once (for the Hub: its per-host limit).
+    fn parallelism(&self) -> usize {
+        4
+    }
 
     /// Holds one of the source's request slots (its per-host limit) for work done outside it, such
     /// as a download through another client; given back on drop. `None` where there is no limit.

@@ -4,11 +4,40 @@
 //! facts are reported; for each failure the newest wins.
 
 use std::io::Write;
+use std::path::{Path, PathBuf};
 
-use super::StoreError;
 use super::canonical::CanonicalWriter;
 use super::sqlite::SqliteStore;
+use super::{StoreError, import, is_sqlite};
 use crate::record::Record;
+
+/// The stores to merge: SQLite stores read in place, db.json files imported into scratch stores
+/// in a temp folder (removed with this value), so that every input is an id-ordered stream
+/// whatever the order of its file.
+pub struct Inputs {
+    pub stores: Vec<SqliteStore>,
+    _scratch: tempfile::TempDir,
+}
+
+/// Opens `paths` for a merge; the scratch folder goes in `dir` (beside the output, not in a
+/// memory-backed /tmp).
+pub fn open_inputs(paths: &[PathBuf], dir: &Path) -> Result<Inputs, StoreError> {
+    let scratch = tempfile::Builder::new()
+        .prefix(".capcache-merge.")
+        .tempdir_in(dir)
+        .map_err(|source| StoreError::Write { path: dir.to_owned(), source })?;
+    let mut stores = Vec::with_capacity(paths.len());
+    for (i, path) in paths.iter().enumerate() {
+        if is_sqlite(path) {
+            stores.push(SqliteStore::open_read_only(path)?);
+        } else {
+            let mut s = SqliteStore::open(&scratch.path().join(format!("input-{i}.sqlite")))?;
+            import::import(&mut s, path, &|_| true)?;
+            stores.push(s);
+        }
+    }
+    Ok(Inputs { stores, _scratch: scratch })
+}
 
 /// Merges `inputs` into `out`. `on_conflict(id, kept, other)` hears of each record that
 /// disagrees with the one kept; returns how many did.

@@ -150,7 +150,7 @@ mod tests {
         let json_path = dir.path().join("db.json");
         std::fs::write(&json_path, embedded::TEXT).unwrap();
         let mut store = SqliteStore::open(&dir.path().join("s.sqlite")).unwrap();
-        crate::store::import::import(&mut store, &json_path, true).unwrap();
+        crate::store::import::import(&mut store, &json_path, &|_| true).unwrap();
         drop(store);
         let stores = [
             ReadStore::open(&json_path).unwrap(),

@@ -8,8 +8,6 @@
 
 use std::collections::BTreeMap;
 
-use rayon::prelude::*;
-
 use super::{Ctx, Found, Miss};
 use crate::count::{self, CountOptions};
 use crate::dtype;
@@ -136,7 +134,7 @@ pub fn choose(ctx: &Ctx, prefer: Option<&str>) -> Result<(String, Vec<String>, V
 
 pub fn run(ctx: &Ctx, prefer: Option<&str>) -> Result<Found, Miss> {
     let (chosen, files, others) = choose(ctx, prefer)?;
-    let parsed: Vec<gguf::Header> = files.par_iter().map(|f| read_header(ctx, f)).collect::<Result<_, Miss>>()?;
+    let parsed: Vec<gguf::Header> = ctx.each_file(&files, |f| read_header(ctx, f))?;
     check_split_metadata(&files, &parsed)?;
     let first_metadata = parsed.first().map(|h| h.metadata.clone()).unwrap_or_default();
     let headers: Vec<Vec<TensorInfo>> = parsed.into_iter().map(|h| h.tensors).collect();
@@ -223,6 +221,7 @@ fn architecture(meta: &[(String, String)], tensors: &[Vec<TensorInfo>]) -> Optio
         head_dim: num("attention.key_length").or_else(|| Some(hidden? / heads.filter(|h| *h > 0)?)),
         vocab_size: vocab,
         max_position_embeddings: num("context_length"),
+        intermediate_size: num("feed_forward_length").or_else(|| num("expert_feed_forward_length")),
         tie_word_embeddings: Some(!tensors.iter().flatten().any(|t| t.name == "output.weight")),
         quantization: None,
         moe: experts.map(|num_experts| Moe {

@@ -9,6 +9,7 @@
 mod config;
 #[cfg(feature = "download")]
 pub mod download;
+mod fanout;
 mod gguf;
 mod hub_metadata;
 mod pytorch;

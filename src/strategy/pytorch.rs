@@ -2,8 +2,6 @@
 //! `*.bin` / `*.pt` / `*.pth` weights), each read by range through [`crate::format::pytorch`]
 //! (`data.pkl`'s tensors, checked against what the file holds), counted together.
 
-use rayon::prelude::*;
-
 use super::{Ctx, Found, Miss};
 use crate::count;
 use crate::format::{TensorInfo, index, pytorch};
@@ -13,7 +11,7 @@ const NOT_WEIGHTS: &[&str] = &["training_args.bin", "optimizer.pt", "scheduler.p
 
 pub fn run(ctx: &Ctx) -> Result<Found, Miss> {
     let files = weight_files(ctx)?;
-    let per_file: Vec<Vec<TensorInfo>> = files.par_iter().map(|f| read_tensors(ctx, f)).collect::<Result<_, Miss>>()?;
+    let per_file: Vec<Vec<TensorInfo>> = ctx.each_file(&files, |f| read_tensors(ctx, f))?;
     let counts = count::count(per_file.iter().flatten(), ctx.count).map_err(|e| Miss::invalid("pickle", e))?;
     Ok(Found::exact(counts, files))
 }

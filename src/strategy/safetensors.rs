@@ -1,20 +1,19 @@
 //! `safetensors`: the JSON header of each weight file, read by range: `model.safetensors`, the
 //! shards of `model.safetensors.index.json`, `consolidated.safetensors` (Mistral), diffusers
 //! components (`model_index.json`), sentence-transformers Dense modules (`modules.json`), and
-//! adapter repos. One range request per file, sized from the index's tensor count when there is
-//! one; a second only for the rest of a longer header. Shards are read in parallel.
-
-use rayon::prelude::*;
+//! adapter repos. One range request per file, sized from the tensor count the index (for shards) or
+//! the config's architecture (for a single file) predicts, else small; a second only for the rest
+//! of a longer header, so the bytes read stay close to the header's. Shards are read side by side.
 
 use super::{Ctx, Found, Miss};
 use crate::count;
 use crate::format::{TensorInfo, index, safetensors};
 use crate::id::check_repo_path;
 
-/// The first range when nothing says how long the header is (covers ~97% of headers).
-const DEFAULT_FIRST_READ: u64 = 100_000;
-/// Bytes of header JSON per tensor, generously (names run to ~100 characters).
-const BYTES_PER_TENSOR: u64 = 256;
+/// The first range when nothing says how long the header is.
+const SMALL_FIRST_READ: u64 = 16 << 10;
+/// Bytes of header JSON per tensor, generously (a name, dtype, shape and two offsets: ~100-150).
+const BYTES_PER_TENSOR: u64 = 192;
 
 /// A weight file to read, with the number of tensors an index says it holds.
 struct WeightFile {
@@ -24,10 +23,8 @@ struct WeightFile {
 
 pub fn run(ctx: &Ctx) -> Result<Found, Miss> {
     let files = weight_files(ctx)?;
-    let headers: Vec<Vec<TensorInfo>> = files
-        .par_iter()
-        .map(|f| read_header(ctx, &f.path, f.tensors).map(|h| h.tensors))
-        .collect::<Result<_, Miss>>()?;
+    let headers: Vec<Vec<TensorInfo>> =
+        ctx.each_file(&files, |f| read_header(ctx, &f.path, f.tensors).map(|h| h.tensors))?;
     let counts =
         count::count(headers.iter().flatten(), ctx.count).map_err(|e| Miss::invalid("safetensors headers", e))?;
     Ok(Found::exact(counts, files.into_iter().map(|f| f.path).collect()))
@@ -36,8 +33,8 @@ pub fn run(ctx: &Ctx) -> Result<Found, Miss> {
 /// Reads and parses one header: one range sized to the expected header, and the remainder if needed.
 pub fn read_header(ctx: &Ctx, path: &str, tensors: Option<usize>) -> Result<safetensors::Header, Miss> {
     let first_len = match tensors {
-        Some(n) => (n as u64).saturating_mul(BYTES_PER_TENSOR).saturating_add(4096).min(DEFAULT_FIRST_READ),
-        None => DEFAULT_FIRST_READ,
+        Some(n) => (n as u64).saturating_mul(BYTES_PER_TENSOR).saturating_add(1024),
+        None => SMALL_FIRST_READ,
     };
     let file = ctx.file(path);
     safetensors::read_header(&file, first_len).map_err(|e| file.miss(e))
@@ -59,10 +56,21 @@ fn folder_weights(ctx: &Ctx, dir: &str, names: &[&str]) -> Result<Option<Vec<Wei
         }
         let file = format!("{dir}{name}");
         if ctx.snap.has(&file) {
-            return Ok(Some(vec![WeightFile { path: file, tensors: None }]));
+            let tensors = if dir.is_empty() { expected_tensors(ctx) } else { None };
+            return Ok(Some(vec![WeightFile { path: file, tensors }]));
         }
     }
     Ok(None)
+}
+
+/// How many tensors the config's architecture says a single-file checkpoint holds (tripled for a
+/// quantized one: scales and zero points beside each weight).
+fn expected_tensors(ctx: &Ctx) -> Option<usize> {
+    let config = ctx.config?;
+    let model = crate::arch::model(config).ok()?;
+    let n: u64 = model.params.iter().map(|p| p.repeat).try_fold(0u64, u64::checked_add)?;
+    let n = if crate::arch::info::quantization(config).is_some() { n.checked_mul(3)? } else { n };
+    usize::try_from(n).ok().filter(|n| *n <= 1_000_000)
 }
 
 /// The weight files this strategy would read (after reading any index).

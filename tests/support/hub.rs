@@ -2,12 +2,15 @@
 //! in-memory and on-disk model files, for capcache's tests and benchmarks. It never touches the
 //! real Hub.
 //!
-//! Serves `/api/models/{id}[/revision/{rev}]` (with `expand[]` fields), `/api/models/{id}/tree/{rev}`
-//! (paginated with `Link`), and `/{id}/resolve/{rev}/{path}` (GET/HEAD, `Range`, `ETag`,
+//! Serves the model listing `/api/models` (filters, sort keys, `limit` pages of at most 1000,
+//! `expand[]`, opaque cursors in an absolute `Link`), `/api/models/{id}[/revision/{rev}]` (with
+//! `expand[]` fields), `/api/models/{id}/tree/{rev}` (paginated with `Link`), and
+//! `/{id}/resolve/{rev}/{path}` (GET/HEAD, `Range`, `ETag`,
 //! `X-Repo-Commit`); weight files redirect (302) to a second listener acting as the CDN, with
 //! `X-Linked-Size`, on URLs signed for exactly one range, as Xet URLs are. Per-model faults: gated,
 //! missing, 429s, 5xx, resets and truncation mid-body, ignored ranges, wrong `Content-Range`,
-//! changing ETags, latency. Every request is logged with its bytes served and its `Authorization`.
+//! changing ETags, latency; the listing has its own 429s and 5xx, and can point its `Link` at another
+//! host. Every request is logged with its bytes served and its `Authorization`.
 
 #![allow(dead_code)] // each test binary uses a different part of this module
 
@@ -24,11 +27,12 @@ pub enum Body {
     Bytes(Arc<Vec<u8>>),
     /// Read from disk on demand.
     File(PathBuf),
-    /// `len` bytes of zeros except the given parts (offset, bytes): a huge checkpoint from its
+    /// `len` bytes of `fill` except the given parts (offset, bytes): a huge checkpoint from its
     /// header (and, for zips, its central directory) alone.
     Sparse {
         parts: Arc<Vec<(u64, Vec<u8>)>>,
         len: u64,
+        fill: u8,
     },
 }
 
@@ -52,8 +56,8 @@ impl Body {
                 f.take(len).read_to_end(&mut out).unwrap();
                 out
             }
-            Body::Sparse { parts, .. } => {
-                let mut out = vec![0u8; len as usize];
+            Body::Sparse { parts, fill, .. } => {
+                let mut out = vec![*fill; len as usize];
                 for (at, bytes) in parts.iter() {
                     let (lo, hi) = ((*at).max(start), (at + bytes.len() as u64).min(start + len));
                     if lo < hi {
@@ -102,6 +106,37 @@ pub struct Faults {
     pub listed_size: Option<u64>,
 }
 
+/// What the model listing says about a repository besides its files.
+#[derive(Clone, Debug)]
+pub struct Meta {
+    pub tags: Vec<String>,
+    pub pipeline_tag: Option<String>,
+    pub library_name: Option<String>,
+    /// Apps that support the model (`apps=` filter).
+    pub apps: Vec<String>,
+    pub downloads: u64,
+    pub likes: u64,
+    pub trending_score: u64,
+    pub created_at: String,
+    pub last_modified: String,
+}
+
+impl Default for Meta {
+    fn default() -> Meta {
+        Meta {
+            tags: Vec::new(),
+            pipeline_tag: None,
+            library_name: None,
+            apps: Vec::new(),
+            downloads: 0,
+            likes: 0,
+            trending_score: 0,
+            created_at: "2025-01-01T00:00:00.000Z".into(),
+            last_modified: "2025-01-01T00:00:00.000Z".into(),
+        }
+    }
+}
+
 /// One model repository.
 #[derive(Clone)]
 pub struct Repo {
@@ -109,12 +144,23 @@ pub struct Repo {
     pub files: BTreeMap<String, Body>,
     /// The API's `safetensors` field (`None`: absent, as for repos the Hub has no metadata for).
     pub api_safetensors: Option<serde_json::Value>,
+    pub meta: Meta,
     pub faults: Faults,
 }
 
 impl Repo {
     pub fn new(id: &str) -> Repo {
-        Repo { sha: sha_of(id), files: BTreeMap::new(), api_safetensors: None, faults: Faults::default() }
+        Repo {
+            sha: sha_of(id),
+            files: BTreeMap::new(),
+            api_safetensors: None,
+            meta: Meta::default(),
+            faults: Faults::default(),
+        }
+    }
+    pub fn meta(mut self, meta: Meta) -> Repo {
+        self.meta = meta;
+        self
     }
     pub fn bytes(mut self, path: &str, bytes: impl Into<Vec<u8>>) -> Repo {
         self.files.insert(path.into(), Body::Bytes(Arc::new(bytes.into())));
@@ -128,7 +174,12 @@ impl Repo {
         self.segments(path, vec![(0, head)], len)
     }
     pub fn segments(mut self, path: &str, parts: Vec<(u64, Vec<u8>)>, len: u64) -> Repo {
-        self.files.insert(path.into(), Body::Sparse { parts: Arc::new(parts), len });
+        self.files.insert(path.into(), Body::Sparse { parts: Arc::new(parts), len, fill: 0 });
+        self
+    }
+    /// Like [`Repo::segments`], with `fill` between the parts.
+    pub fn filled(mut self, path: &str, parts: Vec<(u64, Vec<u8>)>, len: u64, fill: u8) -> Repo {
+        self.files.insert(path.into(), Body::Sparse { parts: Arc::new(parts), len, fill });
         self
     }
     pub fn api_safetensors(mut self, parameters: &BTreeMap<String, u64>) -> Repo {
@@ -196,10 +247,20 @@ struct State {
     /// A token that opens gated repos.
     token: Mutex<Option<String>>,
     tree_page: Mutex<usize>,
+    /// The most entries a listing page holds, whatever `limit` asks.
+    listing_page: Mutex<usize>,
+    /// Faults of the listing itself (429s, 5xx, latency).
+    listing_faults: Mutex<Faults>,
+    /// The origin the listing's `Link` points at (`None`: the hub's own).
+    listing_link_base: Mutex<Option<String>>,
+    base: Mutex<String>,
     cdn_base: Mutex<String>,
     etag_counter: Mutex<u64>,
     /// Requests being answered now, and the most seen at once (main listener).
     in_flight: Mutex<(usize, usize)>,
+    /// Requests read and not yet logged (both listeners): the log waits for them, so a client that
+    /// has its answer finds its request in the log.
+    unlogged: Mutex<usize>,
 }
 
 /// A running fixture hub. Its threads live until the process ends.
@@ -217,14 +278,20 @@ impl FixtureHub {
             log: Mutex::new(Vec::new()),
             token: Mutex::new(None),
             tree_page: Mutex::new(50),
+            listing_page: Mutex::new(1000),
+            listing_faults: Mutex::new(Faults::default()),
+            listing_link_base: Mutex::new(None),
+            base: Mutex::new(String::new()),
             cdn_base: Mutex::new(String::new()),
             etag_counter: Mutex::new(0),
             in_flight: Mutex::new((0, 0)),
+            unlogged: Mutex::new(0),
         });
         let main = TcpListener::bind("127.0.0.1:0").expect("bind fixture hub");
         let cdn = TcpListener::bind("127.0.0.1:0").expect("bind fixture CDN");
         let url = format!("http://{}", main.local_addr().unwrap());
         let cdn_url = format!("http://{}", cdn.local_addr().unwrap());
+        *state.base.lock().unwrap() = url.clone();
         *state.cdn_base.lock().unwrap() = cdn_url.clone();
         for (listener, is_cdn) in [(main, false), (cdn, true)] {
             let state = Arc::clone(&state);
@@ -253,15 +320,40 @@ impl FixtureHub {
     pub fn set_tree_page(&self, n: usize) {
         *self.state.tree_page.lock().unwrap() = n;
     }
+    /// Listing pages hold at most `n` entries.
+    pub fn set_listing_page(&self, n: usize) {
+        *self.state.listing_page.lock().unwrap() = n;
+    }
+    pub fn set_listing_faults(&self, faults: Faults) {
+        *self.state.listing_faults.lock().unwrap() = faults;
+    }
+    /// The listing's `Link` points at `base` (another host) instead of the hub.
+    pub fn set_listing_link_base(&self, base: &str) {
+        *self.state.listing_link_base.lock().unwrap() = Some(base.into());
+    }
+    /// Requests to the model listing.
+    pub fn listing_hits(&self) -> Vec<Hit> {
+        self.log().into_iter().filter(|h| is_listing(&h.target)).collect()
+    }
     /// The most requests the main listener answered at once.
     pub fn max_in_flight(&self) -> usize {
         self.state.in_flight.lock().unwrap().1
     }
     pub fn log(&self) -> Vec<Hit> {
+        self.settle();
         self.state.log.lock().unwrap().clone()
     }
     pub fn clear_log(&self) {
+        self.settle();
         self.state.log.lock().unwrap().clear();
+    }
+    /// Waits (at most 10 s) until every request read so far is in the log: a response reaches the
+    /// client before its hit is logged.
+    fn settle(&self) {
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while *self.state.unlogged.lock().unwrap() > 0 && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(1));
+        }
     }
     pub fn hits_for(&self, id: &str) -> Vec<Hit> {
         self.log().into_iter().filter(|h| h.model.as_deref() == Some(id)).collect()
@@ -360,6 +452,7 @@ fn serve_connection(stream: TcpStream, state: &State, is_cdn: bool) {
     let mut reader = BufReader::new(stream.try_clone().expect("clone stream"));
     let mut stream = stream;
     while let Some(req) = read_request(&mut reader) {
+        *state.unlogged.lock().unwrap() += 1;
         let (model, reply, latency) = route(&req, state, is_cdn);
         let throttle =
             model.as_deref().and_then(|m| state.repos.lock().unwrap().get(m).and_then(|r| r.faults.throttle));
@@ -386,7 +479,10 @@ fn serve_connection(stream: TcpStream, state: &State, is_cdn: bool) {
         let mut ok = stream.write_all(head.as_bytes()).is_ok();
         if ok && !head_only {
             let send = if reply.end == End::KeepAlive { reply.body.len() } else { reply.body.len() / 2 };
-            for chunk in reply.body[..send].chunks(64 * 1024) {
+            // Throttled bodies go out in pieces of a tenth of a second's worth (a byte at a time
+            // at one byte a second), as a slow or hostile server drips them.
+            let piece = throttle.map_or(64 * 1024, |rate| (rate / 10).clamp(1, 64 * 1024) as usize);
+            for chunk in reply.body[..send].chunks(piece) {
                 if stream.write_all(chunk).is_err() {
                     ok = false;
                     break;
@@ -410,6 +506,7 @@ fn serve_connection(stream: TcpStream, state: &State, is_cdn: bool) {
                 cdn: is_cdn,
             });
         }
+        *state.unlogged.lock().unwrap() -= 1;
         match reply.end {
             End::KeepAlive if ok => continue,
             End::Reset => {
@@ -469,12 +566,23 @@ fn route(req: &Request, state: &State, is_cdn: bool) -> (Option<String>, Reply, 
     if path == "/_fixture/stats" {
         let log = state.log.lock().unwrap();
         let bytes: u64 = log.iter().map(|h| h.bytes).sum();
-        let v = serde_json::json!({"requests": log.len(), "bytes": bytes});
+        let max_in_flight = state.in_flight.lock().unwrap().1;
+        let v = serde_json::json!({"requests": log.len(), "bytes": bytes, "max_in_flight": max_in_flight});
         return (None, Reply::json(200, &v), Duration::ZERO);
     }
     if path == "/_fixture/reset" {
         state.log.lock().unwrap().clear();
+        state.in_flight.lock().unwrap().1 = 0;
         return (None, Reply::json(200, &serde_json::json!({"reset": true})), Duration::ZERO);
+    }
+    if !is_cdn && is_listing(path) {
+        let mut faults = state.listing_faults.lock().unwrap();
+        let latency = faults.latency;
+        let reply = injected(&mut faults, false).unwrap_or_else(|| {
+            drop(faults);
+            listing(state, query)
+        });
+        return (None, reply, latency);
     }
     let segs: Vec<String> = path.trim_start_matches('/').split('/').map(percent_decode).collect();
     let model = if is_cdn {
@@ -499,26 +607,8 @@ fn route(req: &Request, state: &State, is_cdn: bool) -> (Option<String>, Reply, 
     if f.missing {
         return (Some(model), Reply::error(404, "RepoNotFound", "Repository not found"), latency);
     }
-    if f.rate_limit > 0 {
-        f.rate_limit -= 1;
-        let wait = f.retry_after_secs.to_string();
-        let reply = Reply::error(429, "RateLimited", "Too many requests");
-        let reply = if f.rate_limit_header {
-            reply
-                .header("RateLimit", format!("\"api\";r=0;t={wait}"))
-                .header("RateLimit-Policy", "\"fixed window\";q=500;w=300")
-        } else {
-            reply.header("Retry-After", wait)
-        };
+    if let Some(reply) = injected(f, is_cdn) {
         return (Some(model), reply, latency);
-    }
-    if f.server_errors > 0 || (is_cdn && f.cdn_errors > 0) {
-        if f.server_errors > 0 {
-            f.server_errors -= 1;
-        } else {
-            f.cdn_errors -= 1;
-        }
-        return (Some(model), Reply::new(503, b"upstream unavailable".to_vec()), latency);
     }
     let repo = repo.clone();
     drop(repos);
@@ -532,6 +622,186 @@ fn route(req: &Request, state: &State, is_cdn: bool) -> (Option<String>, Reply, 
         Reply::new(404, b"no route".to_vec())
     };
     (Some(model), reply, latency)
+}
+
+/// A counted 429 or 5xx fault, if one is due (and counts it down).
+fn injected(f: &mut Faults, is_cdn: bool) -> Option<Reply> {
+    if f.rate_limit > 0 {
+        f.rate_limit -= 1;
+        let wait = f.retry_after_secs.to_string();
+        let reply = Reply::error(429, "RateLimited", "Too many requests");
+        return Some(if f.rate_limit_header {
+            reply
+                .header("RateLimit", format!("\"api\";r=0;t={wait}"))
+                .header("RateLimit-Policy", "\"fixed window\";q=500;w=300")
+        } else {
+            reply.header("Retry-After", wait)
+        });
+    }
+    if f.server_errors > 0 || (is_cdn && f.cdn_errors > 0) {
+        if f.server_errors > 0 {
+            f.server_errors -= 1;
+        } else {
+            f.cdn_errors -= 1;
+        }
+        return Some(Reply::new(503, b"upstream unavailable".to_vec()));
+    }
+    None
+}
+
+fn is_listing(target: &str) -> bool {
+    let path = target.split_once('?').map_or(target, |(p, _)| p);
+    path == "/api/models" || path == "/api/models/"
+}
+
+/// The query's `(key, value)` pairs, decoded (`+` is a space).
+fn query_pairs(query: &str) -> Vec<(String, String)> {
+    query
+        .split('&')
+        .filter(|kv| !kv.is_empty())
+        .map(|kv| {
+            let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
+            (percent_decode(&k.replace('+', " ")), percent_decode(&v.replace('+', " ")))
+        })
+        .collect()
+}
+
+/// The values of `key` in decoded query pairs.
+fn values<'a>(pairs: &'a [(String, String)], key: &'a str) -> impl Iterator<Item = &'a str> + 'a {
+    pairs.iter().filter(move |(k, _)| k == key).map(|(_, v)| v.as_str())
+}
+
+/// The fields the listing and the model API can expand.
+const EXPAND: &[&str] = &[
+    "author",
+    "createdAt",
+    "downloads",
+    "gated",
+    "lastModified",
+    "library_name",
+    "likes",
+    "pipeline_tag",
+    "private",
+    "safetensors",
+    "sha",
+    "siblings",
+    "tags",
+    "trendingScore",
+];
+
+/// A model as the API describes it, with the fields `want` names.
+fn model_json(repo: &Repo, model: &str, want: &dyn Fn(&str) -> bool) -> serde_json::Value {
+    let mut v = serde_json::json!({"_id": &sha_of(model)[..24], "id": model});
+    let m = &repo.meta;
+    let fields: [(&str, serde_json::Value); 12] = [
+        ("author", model.split('/').next().unwrap_or_default().into()),
+        ("createdAt", m.created_at.clone().into()),
+        ("downloads", m.downloads.into()),
+        ("gated", if repo.faults.gated { "manual".into() } else { false.into() }),
+        ("lastModified", m.last_modified.clone().into()),
+        ("library_name", m.library_name.clone().into()),
+        ("likes", m.likes.into()),
+        ("pipeline_tag", m.pipeline_tag.clone().into()),
+        ("private", false.into()),
+        ("sha", repo.sha.clone().into()),
+        ("tags", m.tags.clone().into()),
+        ("trendingScore", m.trending_score.into()),
+    ];
+    for (k, value) in fields {
+        if want(k) {
+            v[k] = value;
+        }
+    }
+    if want("siblings") {
+        v["siblings"] = repo.files.keys().map(|k| serde_json::json!({"rfilename": k})).collect();
+    }
+    if want("safetensors")
+        && let Some(s) = &repo.api_safetensors
+    {
+        v["safetensors"] = s.clone();
+    }
+    v
+}
+
+/// `GET /api/models`: filters, sort (most first, ties by id), pages of `min(limit, page)` entries
+/// with an opaque cursor in an absolute `Link`.
+fn listing(state: &State, query: &str) -> Reply {
+    let pairs = query_pairs(query);
+    let all = |key: &'static str| values(&pairs, key);
+    let one = |key: &'static str| values(&pairs, key).next();
+    let expand: Vec<&str> = all("expand[]").chain(all("expand")).collect();
+    if let Some(bad) = expand.iter().find(|e| !EXPAND.contains(e)) {
+        return Reply::json(400, &serde_json::json!({"error": format!("invalid expand value {bad}")}));
+    }
+    let limit = match one("limit").map(str::parse::<usize>) {
+        None => 1000,
+        Some(Ok(n)) if (1..=1000).contains(&n) => n,
+        Some(_) => return Reply::json(400, &serde_json::json!({"error": "limit must be between 1 and 1000"})),
+    };
+    let sort = one("sort");
+    if sort.is_some_and(|s| !["downloads", "likes", "trendingScore", "lastModified", "createdAt"].contains(&s)) {
+        return Reply::json(400, &serde_json::json!({"error": "invalid sort"}));
+    }
+    let cursor: usize = match one("cursor").map(|c| c.strip_prefix("fx").map(|n| usize::from_str_radix(n, 16))) {
+        None => 0,
+        Some(Some(Ok(n))) => n,
+        Some(_) => return Reply::json(400, &serde_json::json!({"error": "invalid cursor"})),
+    };
+    let repos = state.repos.lock().unwrap();
+    let mut hits: Vec<(&String, &Repo)> = repos
+        .iter()
+        .filter(|(id, r)| {
+            let lower = id.to_ascii_lowercase();
+            !r.faults.missing
+                && one("author").is_none_or(|a| id.split('/').next().is_some_and(|o| o.eq_ignore_ascii_case(a)))
+                && all("search").all(|s| lower.contains(&s.to_ascii_lowercase()))
+                && all("filter").all(|t| r.meta.tags.iter().any(|x| x == t))
+                && one("pipeline_tag").is_none_or(|p| r.meta.pipeline_tag.as_deref() == Some(p))
+                && all("apps").all(|a| r.meta.apps.iter().any(|x| x == a))
+                && one("gated").is_none_or(|g| (g == "true") == r.faults.gated)
+        })
+        .collect();
+    let key = |r: &Repo| -> (u64, String) {
+        match sort {
+            Some("downloads") => (r.meta.downloads, String::new()),
+            Some("likes") => (r.meta.likes, String::new()),
+            Some("trendingScore") => (r.meta.trending_score, String::new()),
+            Some("lastModified") => (0, r.meta.last_modified.clone()),
+            Some("createdAt") => (0, r.meta.created_at.clone()),
+            _ => (0, String::new()),
+        }
+    };
+    hits.sort_by(|(a_id, a), (b_id, b)| key(b).cmp(&key(a)).then_with(|| a_id.cmp(b_id)));
+    let page = limit.min(*state.listing_page.lock().unwrap());
+    let want = |f: &str| {
+        if expand.is_empty() {
+            ["likes", "trendingScore", "private", "downloads", "tags", "pipeline_tag", "library_name", "createdAt"]
+                .contains(&f)
+        } else {
+            expand.contains(&f)
+        }
+    };
+    let entries: Vec<serde_json::Value> = hits
+        .iter()
+        .skip(cursor)
+        .take(page)
+        .map(|(id, r)| {
+            let mut v = model_json(r, id, &want);
+            if expand.is_empty() {
+                v["modelId"] = id.as_str().into();
+            }
+            v
+        })
+        .collect();
+    let mut reply = Reply::json(200, &serde_json::Value::Array(entries));
+    if cursor + page < hits.len() {
+        let base =
+            state.listing_link_base.lock().unwrap().clone().unwrap_or_else(|| state.base.lock().unwrap().clone());
+        let kept: Vec<&str> = query.split('&').filter(|kv| !kv.starts_with("cursor=")).collect();
+        let next = format!("{base}/api/models?{}&cursor=fx{:x}", kept.join("&"), cursor + page);
+        reply = reply.header("Link", format!("<{next}>; rel=\"next\""));
+    }
+    reply
 }
 
 fn revision_ok(repo: &Repo, rev: &str) -> bool {
@@ -551,29 +821,10 @@ fn api(req: &Request, state: &State, repo: &Repo, model: &str, segs: &[String], 
         return tree(state, repo, model, query);
     }
     let _ = req;
-    let expand: Vec<String> = query
-        .split('&')
-        .filter_map(|kv| kv.split_once('='))
-        .filter(|(k, _)| percent_decode(k) == "expand[]" || *k == "expand")
-        .map(|(_, v)| percent_decode(v))
-        .collect();
+    let expand: Vec<String> =
+        query_pairs(query).into_iter().filter(|(k, _)| k == "expand[]" || k == "expand").map(|(_, v)| v).collect();
     let want = |f: &str| expand.is_empty() || expand.iter().any(|e| e == f);
-    let mut v = serde_json::json!({"_id": "fixture", "id": model});
-    if want("sha") {
-        v["sha"] = repo.sha.clone().into();
-    }
-    if want("siblings") {
-        v["siblings"] = repo.files.keys().map(|k| serde_json::json!({"rfilename": k})).collect();
-    }
-    if want("gated") {
-        v["gated"] = if repo.faults.gated { "manual".into() } else { false.into() };
-    }
-    if want("safetensors")
-        && let Some(s) = &repo.api_safetensors
-    {
-        v["safetensors"] = s.clone();
-    }
-    Reply::json(200, &v)
+    Reply::json(200, &model_json(repo, model, &want))
 }
 
 fn tree(state: &State, repo: &Repo, model: &str, query: &str) -> Reply {

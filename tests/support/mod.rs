@@ -1,14 +1,25 @@
 //! Shared test support: the fixture hub and helpers.
 #![allow(dead_code)]
 
+pub mod hostile;
 pub mod hub;
 pub mod world;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+
+/// Runs a command to its end: exit code (-1 when killed), stdout, stderr.
+pub fn run(c: &mut assert_cmd::Command) -> (i32, String, String) {
+    let o = c.output().unwrap();
+    (
+        o.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&o.stdout).into_owned(),
+        String::from_utf8_lossy(&o.stderr).into_owned(),
+    )
+}
 
 /// The binary, in `dir`, with none of the settings it reads from the environment except
 /// `HF_HOME=dir/hf`, so a test sees only what it sets.
-pub fn capcache(dir: &std::path::Path) -> assert_cmd::Command {
+pub fn capcache(dir: &Path) -> assert_cmd::Command {
     let mut c = assert_cmd::Command::cargo_bin("capcache").unwrap();
     c.current_dir(dir);
     for var in [
@@ -32,16 +43,6 @@ pub fn capcache(dir: &std::path::Path) -> assert_cmd::Command {
     c
 }
 
-/// Exit code, stdout and stderr of a run.
-pub fn run(c: &mut assert_cmd::Command) -> (i32, String, String) {
-    let o = c.output().unwrap();
-    (
-        o.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&o.stdout).into_owned(),
-        String::from_utf8_lossy(&o.stderr).into_owned(),
-    )
-}
-
 /// The folder of committed fixtures.
 pub fn fixtures() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
@@ -56,6 +57,28 @@ pub fn minilm_dir() -> PathBuf {
         dir.display()
     );
     dir
+}
+
+/// A checkpoint skeleton's layout (`layout.json`): the weights file's name, its length, and where
+/// its tail starts.
+pub fn skeleton_layout(dir: &Path) -> (String, u64, u64) {
+    let v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("layout.json")).unwrap()).unwrap();
+    (v["file"].as_str().unwrap().to_owned(), v["len"].as_u64().unwrap(), v["tail_offset"].as_u64().unwrap())
+}
+
+/// A repository served from a checkpoint skeleton (`tests/fixtures/pytorch/opt-125m-skeleton`):
+/// its `config.json`, and the weights file rebuilt from the real file's bytes up to `data.pkl`'s
+/// end (`head.bin`) and from its central directory on (`tail.bin`), zeros between.
+pub fn skeleton_repo(id: &str, dir: &Path) -> hub::Repo {
+    let (file, len, tail_offset) = skeleton_layout(dir);
+    let head = std::fs::read(dir.join("head.bin")).unwrap();
+    let tail = std::fs::read(dir.join("tail.bin")).unwrap();
+    hub::Repo::new(id).bytes("config.json", std::fs::read(dir.join("config.json")).unwrap()).segments(
+        &file,
+        vec![(0, head), (tail_offset, tail)],
+        len,
+    )
 }
 
 /// Bytes per element of the dtypes the synthetic checkpoints use.
@@ -116,4 +139,45 @@ pub fn per_dtype(tensors: &[T]) -> std::collections::BTreeMap<String, u64> {
         *m.entry(t.dtype.to_owned()).or_default() += t.shape.iter().product::<u64>();
     }
     m
+}
+
+/// A stored zip of `entries`, optionally lying in its central directory, with `local_extra` bytes
+/// of extra field in each local header.
+pub fn stored_zip_with(entries: &[(&str, &[u8])], lie_offset: Option<u32>, local_extra: usize) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut cd = Vec::new();
+    for (name, data) in entries {
+        let offset = out.len() as u32;
+        out.extend_from_slice(b"PK\x03\x04");
+        out.extend_from_slice(&[20, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
+        out.extend_from_slice(&(data.len() as u32).to_le_bytes());
+        out.extend_from_slice(&(data.len() as u32).to_le_bytes());
+        out.extend_from_slice(&(name.len() as u16).to_le_bytes());
+        out.extend_from_slice(&(local_extra as u16).to_le_bytes());
+        out.extend_from_slice(name.as_bytes());
+        out.extend(std::iter::repeat_n(0u8, local_extra));
+        out.extend_from_slice(data);
+        cd.extend_from_slice(b"PK\x01\x02");
+        cd.extend_from_slice(&[20, 0, 20, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
+        cd.extend_from_slice(&(data.len() as u32).to_le_bytes());
+        cd.extend_from_slice(&(data.len() as u32).to_le_bytes());
+        cd.extend_from_slice(&(name.len() as u16).to_le_bytes());
+        cd.extend_from_slice(&[0; 12]);
+        cd.extend_from_slice(&lie_offset.filter(|_| name.ends_with("data.pkl")).unwrap_or(offset).to_le_bytes());
+        cd.extend_from_slice(name.as_bytes());
+    }
+    let cd_offset = out.len() as u32;
+    out.extend_from_slice(&cd);
+    out.extend_from_slice(b"PK\x05\x06");
+    out.extend_from_slice(&[0; 4]);
+    out.extend_from_slice(&(entries.len() as u16).to_le_bytes());
+    out.extend_from_slice(&(entries.len() as u16).to_le_bytes());
+    out.extend_from_slice(&(cd.len() as u32).to_le_bytes());
+    out.extend_from_slice(&cd_offset.to_le_bytes());
+    out.extend_from_slice(&[0, 0]);
+    out
+}
+
+pub fn stored_zip(entries: &[(&str, &[u8])], lie_offset: Option<u32>) -> Vec<u8> {
+    stored_zip_with(entries, lie_offset, 0)
 }

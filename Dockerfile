@@ -1,0 +1,39 @@
+# syntax=docker/dockerfile:1
+# capcache in a small image: the binary (with db.json built in, for `capcache get`), the refresh
+# script the nightly jobs run (scripts/refresh-db.sh), the model list and the shipped db.json.
+#
+#   docker build -t capcache .
+#   docker run --rm capcache capcache get facebook/opt-125m
+#   docker run --rm -e HF_TOKEN -v capcache:/var/lib/capcache capcache refresh-db.sh all
+#
+# The Kubernetes manifests in deploy/ run it as CronJobs.
+
+FROM rust:1.95-slim-trixie AS builder
+WORKDIR /src
+# Cargo.toml names the bench target, so benches/ must be there for the manifest to load.
+COPY Cargo.toml Cargo.lock db.json ./
+COPY benches benches
+COPY src src
+RUN --mount=type=cache,target=/usr/local/cargo/registry \
+    --mount=type=cache,target=/src/target \
+    cargo build --release --locked --bin capcache \
+ && cp target/release/capcache /usr/local/bin/capcache
+
+FROM debian:trixie-slim
+# CA certificates: rustls verifies the Hub's certificate against the system's roots. bash runs
+# the refresh script.
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends ca-certificates bash \
+ && rm -rf /var/lib/apt/lists/* \
+ && useradd --system --uid 10001 --user-group --create-home --home-dir /var/lib/capcache capcache
+COPY --from=builder /usr/local/bin/capcache /usr/local/bin/capcache
+COPY --chmod=0755 scripts/refresh-db.sh /usr/local/bin/refresh-db.sh
+COPY models.txt db.json /usr/share/capcache/
+# The refresh script's settings (see its header); a fresh store with no published db.json yet
+# starts from the one shipped here.
+ENV CAPCACHE=/usr/local/bin/capcache \
+    MODELS=/usr/share/capcache/models.txt \
+    SEED_FALLBACK=/usr/share/capcache/db.json
+USER 10001:10001
+WORKDIR /var/lib/capcache
+CMD ["capcache", "--help"]

@@ -1,0 +1,141 @@
+"""capcache: parameter counts per dtype and the capacity facts of Hugging Face models.
+
+The answers come from capcache's cache (a db.json or SQLite store, ``$CAPCACHE_DB``, or the db.json
+inside this package), or from the strategy chain run now against the Hub: its own metadata,
+safetensors headers and PyTorch pickles read by HTTP range, GGUF headers, and a count from
+config.json that equals transformers'. Everything runs in process, in Rust, with the GIL released.
+
+    >>> import capcache
+    >>> capcache.params_by_dtype("facebook/opt-125m")
+    {'F16': 125239296}
+
+Records are dicts in db.json's schema (see the README), with an ``"id"`` field.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from pathlib import Path
+from typing import Any, Dict, Mapping, Optional, Sequence, Union
+
+from . import _native
+from ._errors import (
+    CapcacheError,
+    GatedRepoError,
+    InvalidFileError,
+    RateLimitedError,
+    RepositoryNotFoundError,
+    RevisionNotFoundError,
+)
+
+__version__: str = _native.__version__
+
+__all__ = [
+    "CapcacheError",
+    "GatedRepoError",
+    "InvalidFileError",
+    "RateLimitedError",
+    "RepositoryNotFoundError",
+    "RevisionNotFoundError",
+    "estimate",
+    "get",
+    "params_by_dtype",
+    "resolve",
+]
+
+_log = logging.getLogger(__name__)
+
+PathArg = Union[str, "os.PathLike[str]"]
+
+
+def get(model_id: str, db: Optional[PathArg] = None) -> Optional[Dict[str, Any]]:
+    """The cached record of ``model_id``, or ``None`` when the cache has none. No network.
+
+    The cache is ``db`` (a db.json or a SQLite store), else ``$CAPCACHE_DB``, else the db.json
+    inside this package. Raises ``ValueError`` for an invalid id and :class:`CapcacheError` for a
+    cache that cannot be read.
+    """
+    text = _native.get(model_id, db)
+    if text is None:
+        return None
+    record: Dict[str, Any] = json.loads(text)
+    return record
+
+
+def resolve(
+    model_id: str,
+    *,
+    revision: Optional[str] = None,
+    token: Optional[str] = None,
+    endpoint: Optional[str] = None,
+    allow_download: bool = False,
+    strategies: Optional[Sequence[str]] = None,
+) -> Dict[str, Any]:
+    """Resolves ``model_id`` through the strategy chain now and returns its record (nothing is
+    written to any cache), exactly as ``capcache resolve --json`` does.
+
+    ``token`` defaults to ``$HF_TOKEN``, else the file at ``$HF_TOKEN_PATH``, else
+    ``$HF_HOME/token``; ``endpoint`` to ``$HF_ENDPOINT``, else https://huggingface.co.
+    ``revision`` is a branch, tag or commit (default ``main``). ``allow_download`` lets the last
+    strategy download the weight files into the Hugging Face cache and count them.
+    ``strategies`` picks and orders strategies (``hub-metadata``, ``safetensors``, ``pytorch``,
+    ``gguf``, ``download``, ``config``).
+
+    Raises :class:`GatedRepoError`, :class:`RepositoryNotFoundError`,
+    :class:`RevisionNotFoundError`, :class:`RateLimitedError`, :class:`InvalidFileError`, or
+    :class:`CapcacheError` for other outcomes, each with the model id, the message and the
+    strategies tried; ``ValueError`` for an invalid id or revision.
+    """
+    if isinstance(strategies, str):
+        strategies = strategies.split(",")
+    text = _native.resolve(
+        model_id,
+        revision=revision,
+        token=token,
+        endpoint=endpoint,
+        allow_download=allow_download,
+        strategies=None if strategies is None else list(strategies),
+    )
+    record: Dict[str, Any] = json.loads(text)
+    return record
+
+
+def estimate(config: Union[Mapping[str, Any], PathArg]) -> Dict[str, Any]:
+    """Counts a model from its config alone (the ``config`` strategy), as ``capcache estimate
+    --json`` does: ``config`` is a dict, a config.json path, or a model folder holding one.
+    Nothing is downloaded. The record's ``id`` and ``files`` name the file (``config.json`` for a
+    dict).
+    """
+    if isinstance(config, Mapping):
+        text = _native.estimate_config(json.dumps(dict(config)), "config.json")
+    else:
+        path = Path(config)
+        if path.is_dir():
+            path = path / "config.json"
+        text = _native.estimate_file(path)
+    record: Dict[str, Any] = json.loads(text)
+    return record
+
+
+def params_by_dtype(
+    model_id: str,
+    *,
+    token: Optional[str] = None,
+    allow_download: bool = False,
+    endpoint: Optional[str] = None,
+) -> Optional[Dict[str, int]]:
+    """The model's parameter counts per dtype (``{"BF16": 8030261248}``, safetensors dtype
+    names, as the Hub's ``safetensors.parameters`` gives them): from the cache first, else from a
+    live :func:`resolve`; ``None`` when nothing can count the model (not found, gated, no
+    strategy applies, ...; the reason is logged on the ``capcache`` logger).
+    """
+    record = get(model_id)
+    if record is None:
+        try:
+            record = resolve(model_id, token=token, endpoint=endpoint, allow_download=allow_download)
+        except CapcacheError as e:
+            _log.info("cannot count %s: %s", model_id, e)
+            return None
+    return {dtype: int(n) for dtype, n in record["parameters"].items()}

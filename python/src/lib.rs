@@ -1,0 +1,164 @@
+//! `capcache._native`: the extension module of the `capcache` Python package. It runs in process
+//! what the `capcache` binary runs, and nothing else: the binary's command modules are compiled in
+//! from `src/cli.rs` and `src/cmd/`, so the Python package's `capcache` command is the same command
+//! line, and `resolve` follows the same rules for the token, the endpoint and the strategies
+//! (`src/cmd/settings.rs`), `get` the same `$CAPCACHE_DB`. The GIL is released while the library
+//! works.
+//!
+//! Records cross as JSON text, which the Python package parses. Errors: a bad id or revision is a
+//! `ValueError`, a missing file an `OSError`, anything else a `capcache.CapcacheError`; a model no
+//! strategy could count raises the exception `capcache._errors.from_failure` picks for the
+//! failure's outcome.
+
+#[path = "../../src/cli.rs"]
+mod cli;
+#[path = "../../src/cmd/mod.rs"]
+mod cmd;
+
+use std::ffi::OsString;
+use std::io::Write;
+use std::path::PathBuf;
+
+use capcache::id::{IdError, ModelId};
+use capcache::record::Record;
+use capcache::store::read::{Found, ReadStore};
+use clap::Parser;
+use pyo3::exceptions::PyValueError;
+use pyo3::prelude::*;
+
+/// Runs the command line on `argv` (the program name first) and returns its exit code.
+#[pyfunction]
+fn main(py: Python<'_>, argv: Vec<OsString>) -> u8 {
+    py.detach(|| {
+        let code = cmd::main(argv);
+        // No Rust `main` returns here to flush stdout for us.
+        let _ = std::io::stdout().flush();
+        code
+    })
+}
+
+/// The cached record of `model_id` as JSON, from `db`, else `$CAPCACHE_DB`, else the db.json
+/// compiled into the package; `None` when the cache has no record of it. Ids match ignoring case,
+/// as on the Hub; the record names the stored id.
+#[pyfunction]
+#[pyo3(signature = (model_id, db=None))]
+fn get(py: Python<'_>, model_id: &str, db: Option<PathBuf>) -> PyResult<Option<String>> {
+    let id = ModelId::parse(model_id).map_err(|e| PyValueError::new_err(e.to_string()))?;
+    let found = py.detach(|| -> anyhow::Result<Option<String>> {
+        lookup(&id, db)?.map(|(id, r)| Ok(cmd::resolve::record_value(&id, &r)?.to_string())).transpose()
+    });
+    found.map_err(|e| error(py, Some(model_id), e))
+}
+
+/// The one place the package reads the cache: one keyed look-up (SQLite) or one pass over the
+/// text (db.json), never the whole store in memory.
+fn lookup(id: &ModelId, db: Option<PathBuf>) -> anyhow::Result<Option<(String, Record)>> {
+    let store = match cmd::db::configured(db) {
+        Some((path, _)) => ReadStore::open(&path)?,
+        None => ReadStore::embedded(),
+    };
+    Ok(match store.lookup(&[id.as_str()])?.pop() {
+        Some(Found::Model(id, record)) => Some((id, *record)),
+        _ => None,
+    })
+}
+
+/// Resolves `model_id` through the strategy chain now, as `capcache resolve` does with these
+/// flags, and returns the record as JSON.
+#[pyfunction]
+#[pyo3(signature = (model_id, revision=None, token=None, endpoint=None, allow_download=false, strategies=None))]
+fn resolve(
+    py: Python<'_>,
+    model_id: &str,
+    revision: Option<String>,
+    token: Option<String>,
+    endpoint: Option<String>,
+    allow_download: bool,
+    strategies: Option<Vec<String>>,
+) -> PyResult<String> {
+    // The command line's own parser supplies the defaults of every other flag.
+    let mut argv: Vec<OsString> = vec!["capcache".into(), "resolve".into()];
+    let flags = [
+        ("revision", revision),
+        ("token", token),
+        ("endpoint", endpoint),
+        ("strategies", strategies.map(|s| s.join(","))),
+    ];
+    for (flag, value) in flags {
+        if let Some(value) = value {
+            argv.push(format!("--{flag}={value}").into());
+        }
+    }
+    if allow_download {
+        argv.push("--allow-download".into());
+    }
+    argv.extend(["--".into(), model_id.into()]);
+    let cli::Command::Resolve { model, revision, source, chain, .. } =
+        cli::Cli::try_parse_from(argv).map_err(|e| PyValueError::new_err(e.to_string()))?.command
+    else {
+        unreachable!("the arguments name the resolve command");
+    };
+    let outcome = py.detach(|| -> anyhow::Result<Result<String, String>> {
+        let (id, outcome) = cmd::resolve::resolve_record(&model, &revision, &source, &chain)?;
+        Ok(match outcome {
+            Ok(record) => Ok(cmd::resolve::record_value(id.as_str(), &record)?.to_string()),
+            Err(failure) => Err(cmd::resolve::failure_value(id.as_str(), &failure)?.to_string()),
+        })
+    });
+    match outcome.map_err(|e| error(py, Some(model_id), e))? {
+        Ok(record) => Ok(record),
+        Err(failure) => {
+            let exc = PyModule::import(py, "capcache._errors")?.call_method1("from_failure", (failure,))?;
+            Err(PyErr::from_value(exc))
+        }
+    }
+}
+
+/// The config strategy on a `config.json` file, as `capcache estimate --json` prints it.
+#[pyfunction]
+fn estimate_file(py: Python<'_>, path: PathBuf) -> PyResult<String> {
+    let record = py.detach(|| -> anyhow::Result<String> {
+        let config = cmd::resolve::read_config(&path)?;
+        let origin = path.display().to_string();
+        Ok(cmd::resolve::record_value(&origin, &cmd::resolve::estimate_record(&config, &origin)?)?.to_string())
+    });
+    record.map_err(|e| error(py, None, e))
+}
+
+/// The config strategy on a config given as JSON text, named `origin` in the record.
+#[pyfunction]
+fn estimate_config(py: Python<'_>, config: &str, origin: &str) -> PyResult<String> {
+    let record = py.detach(|| -> anyhow::Result<String> {
+        let config: serde_json::Value = serde_json::from_str(config)?;
+        Ok(cmd::resolve::record_value(origin, &cmd::resolve::estimate_record(&config, origin)?)?.to_string())
+    });
+    record.map_err(|e| error(py, None, e))
+}
+
+/// A library error as a Python exception: a bad id or revision is a `ValueError`, an I/O error
+/// its `OSError` subclass, anything else a `capcache.CapcacheError` (with the CLI's message).
+fn error(py: Python<'_>, model_id: Option<&str>, e: anyhow::Error) -> PyErr {
+    let message = format!("{e:#}");
+    if e.downcast_ref::<IdError>().is_some() {
+        return PyValueError::new_err(message);
+    }
+    if let Some(io) = e.downcast_ref::<std::io::Error>() {
+        return std::io::Error::new(io.kind(), message).into();
+    }
+    match PyModule::import(py, "capcache._errors").and_then(|m| m.getattr("CapcacheError")?.call1((model_id, message)))
+    {
+        Ok(exc) => PyErr::from_value(exc),
+        Err(err) => err,
+    }
+}
+
+#[pymodule]
+fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    m.add_function(wrap_pyfunction!(main, m)?)?;
+    m.add_function(wrap_pyfunction!(get, m)?)?;
+    m.add_function(wrap_pyfunction!(resolve, m)?)?;
+    m.add_function(wrap_pyfunction!(estimate_file, m)?)?;
+    m.add_function(wrap_pyfunction!(estimate_config, m)?)?;
+    Ok(())
+}

@@ -1,0 +1,236 @@
+//! The Hub's model listing (`GET /api/models`): a [`ListingQuery`]'s pages, read through the Hub
+//! source's own client (the same retries, `Retry-After` / `RateLimit` waits, per-host limit and
+//! request counters as every other Hub request), following `Link: rel="next"` verbatim but only
+//! on the endpoint's own origin and path, with caps on pages, models and bytes per page. Entries
+//! that carry `sha` and `siblings` become pinned [`Snapshot`]s, so a build answers a listed model
+//! without asking the model API about it again.
+
+use std::collections::{HashMap, HashSet};
+
+use reqwest::Url;
+use tracing::warn;
+
+use super::hub::{ApiModel, HubSource, malformed, next_link};
+use super::{Deadline, Snapshot, SourceError};
+use crate::id::ModelId;
+use crate::list::Entry;
+use crate::query::{ListingQuery, MAX_LIMIT};
+
+/// The largest page asked for (the Hub's own maximum).
+pub const PAGE_SIZE: u64 = 1000;
+/// Pages followed for one query.
+const MAX_PAGES: usize = 200;
+/// The largest page read (1,000 entries with their file lists).
+const MAX_PAGE_BYTES: u64 = 64 << 20;
+/// How errors name the listing.
+const WHO: &str = "model listing";
+
+/// The fields a build asks for: the commit (the incremental check), the file list and the Hub's
+/// parameter counts (together, the snapshot `hub-metadata` answers from).
+pub const BUILD_FIELDS: &[&str] = &["sha", "siblings", "safetensors"];
+/// The fields `capcache discover` shows.
+pub const SHOW_FIELDS: &[&str] =
+    &["sha", "downloads", "likes", "pipeline_tag", "library_name", "gated", "createdAt", "lastModified", "safetensors"];
+
+/// What the listing says about a model besides its commit and files (each field only when asked
+/// for).
+#[derive(Debug, Clone, Default, PartialEq, serde::Deserialize, serde::Serialize)]
+pub struct Info {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub downloads: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub likes: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pipeline_tag: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub library_name: Option<String>,
+    /// `false`, `"auto"` or `"manual"`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub gated: Option<Gated>,
+    #[serde(rename(deserialize = "createdAt"), skip_serializing_if = "Option::is_none")]
+    pub created_at: Option<String>,
+    #[serde(rename(deserialize = "lastModified"), skip_serializing_if = "Option::is_none")]
+    pub last_modified: Option<String>,
+}
+
+/// A repository's gating: `false`, or how access is granted.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
+#[serde(untagged)]
+pub enum Gated {
+    Flag(bool),
+    Mode(String),
+}
+
+/// One listed model.
+#[derive(Debug, Clone)]
+pub struct Listed {
+    pub id: ModelId,
+    /// The model at the listing's commit (`None` when the entry has no usable `sha`).
+    pub snapshot: Option<Snapshot>,
+    /// Whether `snapshot.files` is the repository's file list (the entry carried `siblings`).
+    pub has_files: bool,
+    pub info: Info,
+}
+
+impl Listed {
+    /// The snapshot a build may use instead of asking the model API: only when the entry carried
+    /// both the commit and the file list.
+    pub fn pinned(&self) -> Option<&Snapshot> {
+        self.snapshot.as_ref().filter(|_| self.has_files)
+    }
+}
+
+/// The models a query listed, in the listing's order.
+#[derive(Debug, Clone, Default)]
+pub struct Listing {
+    pub models: Vec<Listed>,
+    /// Pages read.
+    pub pages: usize,
+    /// The listing had more than capcache reads for a query without `limit` ([`MAX_LIMIT`] models
+    /// or the page cap).
+    pub truncated: bool,
+    /// Entries skipped because their id is not a valid model id.
+    pub skipped: usize,
+}
+
+/// An entry of a listing page.
+#[derive(serde::Deserialize)]
+struct RawEntry {
+    id: String,
+    #[serde(flatten)]
+    model: ApiModel,
+    #[serde(flatten)]
+    info: Info,
+}
+
+/// Lists the models `query` selects, asking for `fields` (`expand[]`) of each, up to its `limit`
+/// (or [`MAX_LIMIT`]) across pages.
+pub fn list(hub: &HubSource, query: &ListingQuery, fields: &[&str]) -> Result<Listing, SourceError> {
+    let want = query.limit.unwrap_or(MAX_LIMIT);
+    let mut params = query.wire_params();
+    params.push(format!("limit={}", want.min(PAGE_SIZE)));
+    params.extend(fields.iter().map(|f| format!("expand[]={f}")));
+    let first = hub.url(&format!("/api/models?{}", params.join("&")));
+    let mut out = Listing::default();
+    let mut seen = HashSet::new();
+    let mut next = Some(first.clone());
+    while let Some(url) = next.take() {
+        if out.pages == MAX_PAGES {
+            warn!(query = %query, "the listing has more than {MAX_PAGES} pages; stopped there");
+            out.truncated = true;
+            break;
+        }
+        let what = format!("{}?{}", url.path(), url.query().unwrap_or_default());
+        let (body, link) = hub.get_api(WHO, &what, &url, MAX_PAGE_BYTES, Deadline::NONE)?;
+        out.pages += 1;
+        let entries: Vec<RawEntry> = serde_json::from_slice(&body).map_err(|e| malformed(WHO, &what, e))?;
+        if entries.is_empty() {
+            // Nothing more, whatever a `Link` says.
+            break;
+        }
+        for e in entries {
+            if out.models.len() as u64 == want {
+                break;
+            }
+            let id = match ModelId::parse(&e.id) {
+                Ok(id) => id,
+                Err(err) => {
+                    warn!(query = %query, "listed {err}; skipped");
+                    out.skipped += 1;
+                    continue;
+                }
+            };
+            if !seen.insert(id.as_str().to_ascii_lowercase()) {
+                continue;
+            }
+            let has_files = e.model.has_files();
+            let snapshot = e.model.into_snapshot(&id);
+            out.models.push(Listed { id, snapshot, has_files, info: e.info });
+        }
+        let more = link.as_deref().and_then(next_link);
+        if out.models.len() as u64 == want {
+            out.truncated = more.is_some() && query.limit.is_none();
+            break;
+        }
+        next = more.map(|l| follow(hub, &first, &url, &l, &what)).transpose()?;
+    }
+    Ok(out)
+}
+
+/// The next page's URL, refused unless it stays on the endpoint's origin and the listing's path
+/// (the request would carry the token).
+fn follow(hub: &HubSource, first: &Url, page: &Url, link: &str, what: &str) -> Result<Url, SourceError> {
+    let next = page.join(link).map_err(|e| malformed(WHO, what, format!("unusable next-page link: {e}")))?;
+    if next.origin() != hub.endpoint().origin() || next.path() != first.path() {
+        return Err(malformed(
+            WHO,
+            what,
+            format!(
+                "the next-page link points to {}{}, not to the endpoint's {}{}; not followed",
+                next.origin().ascii_serialization(),
+                next.path(),
+                first.origin().ascii_serialization(),
+                first.path()
+            ),
+        ));
+    }
+    Ok(next)
+}
+
+/// Adds listed models to a model list. An id already in it (ids are case-insensitive on the Hub)
+/// keeps its line and spelling, and takes the listing's snapshot when it asks for `main`; any other
+/// joins the list with `line`. Returns how many joined.
+pub fn join(entries: &mut Vec<Entry>, listed: &[Listed], line: usize) -> usize {
+    let mut index: HashMap<String, usize> =
+        entries.iter().enumerate().map(|(i, e)| (e.id.as_str().to_ascii_lowercase(), i)).collect();
+    let mut added = 0;
+    for l in listed {
+        let key = l.id.as_str().to_ascii_lowercase();
+        match index.get(&key) {
+            Some(&i) => {
+                let e = &mut entries[i];
+                if e.revision.is_none() && e.listed.is_none() {
+                    e.listed = l.pinned().cloned();
+                }
+            }
+            None => {
+                index.insert(key, entries.len());
+                entries.push(Entry { id: l.id.clone(), revision: None, line, listed: l.pinned().cloned() });
+                added += 1;
+            }
+        }
+    }
+    added
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn listed(id: &str, sha: &str) -> Listed {
+        let id = ModelId::parse(id).unwrap();
+        let snapshot =
+            Snapshot { id: id.clone(), sha: sha.into(), files: vec!["config.json".into()], hub_parameters: None };
+        Listed { id, snapshot: Some(snapshot), has_files: true, info: Info::default() }
+    }
+
+    #[test]
+    fn join_resolves_duplicates_once_and_pins_only_main() {
+        let list = crate::list::parse_list("Org/A\norg/b@v1\n");
+        let mut entries = list.entries;
+        let added = join(&mut entries, &[listed("org/a", "aaa"), listed("org/B", "bbb"), listed("org/c", "ccc")], 7);
+        assert_eq!(added, 1);
+        let ids: Vec<&str> = entries.iter().map(|e| e.id.as_str()).collect();
+        assert_eq!(ids, ["Org/A", "org/b", "org/c"]);
+        assert_eq!(entries[0].listed.as_ref().map(|s| s.sha.as_str()), Some("aaa"), "main takes the listing's commit");
+        assert!(entries[1].listed.is_none(), "a pinned revision is not the listing's commit");
+        assert_eq!((entries[2].line, entries[2].listed.as_ref().map(|s| s.sha.as_str())), (7, Some("ccc")));
+        // A second listing of the same models adds nothing.
+        assert_eq!(join(&mut entries, &[listed("ORG/C", "ccc")], 9), 0);
+        // An entry without its file list joins, but unpinned.
+        let mut bare = listed("org/d", "ddd");
+        bare.has_files = false;
+        join(&mut entries, &[bare], 9);
+        assert!(entries[3].listed.is_none());
+    }
+}
