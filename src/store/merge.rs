@@ -1,7 +1,9 @@
 //! Merging stores (sharded builds) in bounded memory: a k-way merge over each store's id-ordered
 //! streams, failures then records, straight into the canonical writer. For each model the newest
-//! record wins (by `resolved_at`; the earlier input on a tie) and records that state different
-//! facts are reported; for each failure the newest wins.
+//! record wins (by `resolved_at`) and records that state different facts are reported; for each
+//! failure the newest wins. Ties are broken by the values themselves (the better record, then the
+//! greater text), never by the order of the inputs: the same stores merge to the same bytes in any
+//! order.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -47,12 +49,7 @@ pub fn merge<W: Write>(
     on_conflict: &mut dyn FnMut(&str, &Record, &Record),
 ) -> Result<u64, StoreError> {
     kway(inputs.iter().map(SqliteStore::failures).collect(), |id, failures| {
-        let mut newest = None;
-        for f in failures {
-            if newest.as_ref().is_none_or(|n: &crate::record::Failure| f.at > n.at) {
-                newest = Some(f);
-            }
-        }
+        let newest = failures.into_iter().max_by(|a, b| a.at.cmp(&b.at).then_with(|| text(a).cmp(&text(b))));
         out.failure(&id, &newest.expect("at least one failure per id"))
     })?;
     let mut conflicts = 0;
@@ -64,7 +61,7 @@ pub fn merge<W: Write>(
                 continue;
             }
             conflicts += 1;
-            if r.resolved_at > kept.resolved_at {
+            if wins(&r, &kept) {
                 on_conflict(&id, &r, &kept);
                 kept = r;
             } else {
@@ -74,6 +71,16 @@ pub fn merge<W: Write>(
         out.model(&id, &kept)
     })?;
     Ok(conflicts)
+}
+
+/// Whether `a` beats `b`: newer, else better (exact over estimate), else the greater JSON text.
+fn wins(a: &Record, b: &Record) -> bool {
+    (&a.resolved_at, a.quality(), text(a)) > (&b.resolved_at, b.quality(), text(b))
+}
+
+/// A value's JSON text, a total order for breaking ties.
+fn text(v: &impl serde::Serialize) -> String {
+    serde_json::to_string(v).expect("records serialize")
 }
 
 /// Walks id-ordered streams together: `emit` gets each id once, with its values from every
@@ -166,5 +173,34 @@ mod tests {
             ..Db::default()
         };
         assert_eq!(String::from_utf8(w.finish().unwrap()).unwrap(), want.to_canonical_json());
+    }
+
+    #[test]
+    fn ties_are_broken_by_the_records_not_by_the_order_of_the_inputs() {
+        let dir = tempfile::tempdir().unwrap();
+        let exact = sample("r1");
+        let mut estimate = sample("r1");
+        estimate.exact = false;
+        let mut other = sample("r1");
+        other.total += 1;
+        let mut outputs = Vec::new();
+        for (i, order) in
+            [[&exact, &estimate, &other], [&other, &exact, &estimate], [&estimate, &other, &exact]].iter().enumerate()
+        {
+            let stores: Vec<SqliteStore> = order
+                .iter()
+                .enumerate()
+                .map(|(k, r)| {
+                    let mut s = SqliteStore::open(&dir.path().join(format!("{i}-{k}.sqlite"))).unwrap();
+                    s.put_record("x/tie", r, "t").unwrap();
+                    s
+                })
+                .collect();
+            let mut w = CanonicalWriter::new(Vec::new(), Path::new("<memory>")).unwrap();
+            merge(&stores, &mut w, &mut |_, _, _| {}).unwrap();
+            outputs.push(String::from_utf8(w.finish().unwrap()).unwrap());
+        }
+        assert!(outputs.windows(2).all(|w| w[0] == w[1]), "{outputs:#?}");
+        assert!(!outputs[0].contains("\"exact\": false"), "an exact record beats an estimate of the same time");
     }
 }

@@ -1,7 +1,9 @@
 //! Publishing a `db.json` atomically: the canonical text is streamed into a temp file beside the
 //! target (created 0666 less the umask, as any file a program writes), compared with the current
 //! file (equal bytes leave it alone: "unchanged"), then fsynced and renamed over it. A current
-//! file that is not a valid database is refused and left untouched.
+//! file that is not a valid database is refused and left untouched. Temp files are named after
+//! the process that writes them (`.db.json.{pid}.*.tmp`); those a killed process left behind are
+//! removed by the next write in the same folder.
 
 use std::fs::File;
 use std::io::{BufWriter, Read, Seek, Write};
@@ -31,8 +33,9 @@ pub fn publish(
         Some(p) if !p.as_os_str().is_empty() => p,
         _ => Path::new("."),
     };
+    sweep_stale(dir);
     let mut tmp = tempfile::Builder::new()
-        .prefix(".db.json.")
+        .prefix(&format!("{TEMP_PREFIX}{}.", std::process::id()))
         .suffix(".tmp")
         .permissions(std::fs::Permissions::from_mode(0o666))
         .tempfile_in(dir)
@@ -59,6 +62,32 @@ pub fn publish(
         let _ = d.sync_all();
     }
     Ok(published(true))
+}
+
+/// The start of a publish's temp file name.
+const TEMP_PREFIX: &str = ".db.json.";
+
+/// Removes the temp files of publishes that will never finish: their process is gone (no
+/// `/proc/{pid}`), or, where there is no `/proc`, they are more than an hour old.
+fn sweep_stale(dir: &Path) {
+    let proc_fs = Path::new("/proc/self").exists();
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let name = entry.file_name();
+        let Some(rest) = name.to_str().and_then(|n| n.strip_prefix(TEMP_PREFIX)).filter(|n| n.ends_with(".tmp")) else {
+            continue;
+        };
+        let pid = rest.split('.').next().and_then(|p| p.parse::<u32>().ok());
+        let stale = match pid {
+            Some(pid) if proc_fs => pid != std::process::id() && !Path::new(&format!("/proc/{pid}")).exists(),
+            _ => entry
+                .metadata()
+                .and_then(|m| m.modified())
+                .is_ok_and(|t| t.elapsed().is_ok_and(|age| age.as_secs() > 3600)),
+        };
+        if stale {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
 }
 
 /// Whether two files hold the same bytes, compared a block at a time.
@@ -167,5 +196,24 @@ mod tests {
         assert!(err.is_err());
         assert_eq!(std::fs::read(&path).unwrap(), before);
         assert!(temp_files(dir.path()).is_empty());
+    }
+
+    #[test]
+    fn temp_files_of_a_killed_writer_are_removed_by_the_next_write() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("db.json");
+        // A pid that no process has (beyond the kernel's pid_max); and one that is alive (ours is
+        // excluded, so take our parent's).
+        let dead = dir.path().join(".db.json.4294967.abc.tmp");
+        let parent = std::os::unix::process::parent_id();
+        let alive = dir.path().join(format!(".db.json.{parent}.def.tmp"));
+        let unrelated = dir.path().join("notes.tmp");
+        for f in [&dead, &alive, &unrelated] {
+            std::fs::write(f, "half a file").unwrap();
+        }
+        publish_db(&path, &Db::default()).unwrap();
+        assert!(!dead.exists(), "a dead writer's temp file is swept");
+        assert!(alive.exists(), "a live writer's is not");
+        assert!(unrelated.exists());
     }
 }
