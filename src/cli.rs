@@ -18,6 +18,8 @@ use clap::{Args, Parser, Subcommand};
     after_long_help = "Examples:
   capcache get meta-llama/Llama-3.1-8B            a model's cached record
   capcache get facebook/opt-125m --json           the record as JSON, for scripts
+  capcache get --json - < models.txt              many records at once, as a JSON array
+  capcache env                                    which db, endpoint, token source and caches are used
   capcache resolve Qwen/Qwen3-0.6B                resolve one model from the Hub now
   capcache estimate ./config.json                 count a local config before downloading anything
   HF_TOKEN=hf_... capcache build                  the nightly job over models.txt
@@ -46,14 +48,18 @@ pub enum Command {
     /// `discover: QUERY` line in models.txt (or `build --discover QUERY`) adds the same models to a
     /// build. Exit 0: listed; 1: the listing failed; 2: usage.
     Discover(DiscoverArgs),
-    /// Show one model's cached facts (no network).
+    /// Show models' cached facts (no network).
     ///
     /// Looks in --db (a .json or SQLite file), else $CAPCACHE_DB, else ./db.json, else the copy
-    /// built into this binary.
+    /// built into this binary. Ids match ignoring case, as on the Hub. With --json, one id prints
+    /// one object (the record with an added "id" field, or an error object {"id", "error",
+    /// "message", ...} when there is no record); several ids, or `-`, print an array of those in
+    /// the order asked. Exit 0: every id found; 1: some not found; 2: some not a model id.
     Get {
-        /// Model id, `org/name`.
-        model: String,
-        /// Print the record as JSON (with an added "id" field).
+        /// Model ids, `org/name`; `-` reads ids from stdin (one a line, `#` comments, as models.txt).
+        #[arg(required = true, value_name = "MODEL")]
+        models: Vec<String>,
+        /// Print JSON.
         #[arg(long)]
         json: bool,
         #[command(flatten)]
@@ -111,7 +117,7 @@ pub enum Command {
     /// Merge several stores (SQLite files from sharded builds, or db.json files) into one db.json.
     ///
     /// For each model the newest record wins (by resolved_at); models whose records disagree are
-    /// reported.
+    /// reported. Streams: memory stays bounded whatever the stores' sizes.
     Merge {
         /// SQLite stores or db.json files.
         #[arg(required = true, value_name = "STORE")]
@@ -119,16 +125,52 @@ pub enum Command {
         /// The db.json to write.
         #[arg(long, default_value = "db.json", value_name = "PATH")]
         db: PathBuf,
+        /// Print what was written, and the conflicts, as JSON.
+        #[arg(long)]
+        json: bool,
     },
-    /// Export a SQLite store (or any database) to db.json, atomically.
+    /// Export a SQLite store to db.json, atomically (streamed, in bounded memory).
     Export {
         /// The store to read.
-        #[arg(long, default_value = "capcache.sqlite")]
+        #[arg(long, default_value = "capcache.sqlite", value_name = "PATH")]
         sqlite: PathBuf,
         /// The db.json to write.
-        #[arg(long, default_value = "db.json")]
+        #[arg(long, default_value = "db.json", value_name = "PATH")]
         db: PathBuf,
+        /// Print what was written as JSON.
+        #[arg(long)]
+        json: bool,
     },
+    /// Import a db.json into a SQLite store (streamed, in bounded memory).
+    ///
+    /// Records and failures the store lacks are added; those it has are kept.
+    Import {
+        /// The db.json to read.
+        #[arg(long, default_value = "db.json", value_name = "PATH")]
+        db: PathBuf,
+        /// The SQLite store to add to (created if missing).
+        #[arg(long, default_value = "capcache.sqlite", value_name = "PATH")]
+        sqlite: PathBuf,
+        /// Print the counts as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show the settings capcache runs with: version, the db it reads (its age and record count),
+    /// the Hub endpoint, where the token comes from (never the token), the cache folders.
+    Env {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        db: DbArg,
+    },
+    /// Print a shell completion script (e.g. `capcache completions bash > ~/.local/share/bash-completion/completions/capcache`).
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff), e.g. `capcache man > ~/.local/share/man/man1/capcache.1`.
+    Man,
 }
 
 /// `capcache build` flags.
@@ -145,9 +187,9 @@ pub struct BuildArgs {
     /// The db.json to export to.
     #[arg(long, default_value = "db.json", value_name = "PATH")]
     pub db: PathBuf,
-    /// A db.json (or SQLite store) whose records of this shard the store lacks are loaded before
-    /// building, so a fresh store starts from the last published cache [default: --db, when it
-    /// exists].
+    /// A db.json (or SQLite store) whose records and failures of this shard the store lacks are
+    /// loaded (streamed) before building, so a fresh store starts from the last published cache
+    /// [default: --db, when it exists].
     #[arg(long, value_name = "PATH")]
     pub seed: Option<PathBuf>,
     /// The SQLite working store.
@@ -246,7 +288,8 @@ pub struct HubArgs {
     /// Hub endpoint [default: $HF_ENDPOINT, else https://huggingface.co].
     #[arg(long, value_name = "URL")]
     pub endpoint: Option<String>,
-    /// Access token [default: $HF_TOKEN, else the file at $HF_TOKEN_PATH, else $HF_HOME/token].
+    /// Access token [default: $HF_TOKEN, else $HUGGING_FACE_HUB_TOKEN, else the file at
+    /// $HF_TOKEN_PATH, else $HF_HOME/token; none of those with HF_HUB_DISABLE_IMPLICIT_TOKEN=1].
     #[arg(long, value_name = "TOKEN")]
     pub token: Option<String>,
     /// Requests in flight per host (1 to 256).

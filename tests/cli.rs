@@ -3,28 +3,9 @@
 
 mod support;
 
-use assert_cmd::Command;
 use support::hub::{FixtureHub, Repo};
 
-/// The binary, in an empty folder, with no cache settings from the environment.
-fn capcache(dir: &std::path::Path) -> Command {
-    let mut c = Command::cargo_bin("capcache").unwrap();
-    c.current_dir(dir)
-        .env_remove("CAPCACHE_DB")
-        .env_remove("HF_TOKEN")
-        .env_remove("HF_ENDPOINT")
-        .env("HF_HOME", dir.join("hf"));
-    c
-}
-
-fn out(c: &mut Command) -> (i32, String, String) {
-    let o = c.output().unwrap();
-    (
-        o.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&o.stdout).into_owned(),
-        String::from_utf8_lossy(&o.stderr).into_owned(),
-    )
-}
+use support::{capcache, run as out};
 
 #[test]
 fn get_answers_from_the_embedded_cache_with_no_files() {
@@ -46,7 +27,7 @@ fn get_answers_from_the_embedded_cache_with_no_files() {
 #[test]
 fn unknown_models_exit_1_with_close_matches_and_bad_ids_exit_2() {
     let dir = tempfile::tempdir().unwrap();
-    let (code, _, stderr) = out(capcache(dir.path()).args(["get", "facebook/OPT-125M"]));
+    let (code, _, stderr) = out(capcache(dir.path()).args(["get", "facebook/opt-125"]));
     assert_eq!(code, 1);
     assert!(stderr.contains("Did you mean: facebook/opt-125m"), "{stderr}");
     assert!(stderr.contains("models.txt") && stderr.contains("capcache build"), "{stderr}");

@@ -18,11 +18,10 @@ mod cmd;
 use std::ffi::OsString;
 use std::io::Write;
 use std::path::PathBuf;
-use std::sync::OnceLock;
 
 use capcache::id::{IdError, ModelId};
-use capcache::record::{Db, Record};
-use capcache::store::{self, embedded};
+use capcache::record::Record;
+use capcache::store::read::{Found, ReadStore};
 use clap::Parser;
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
@@ -39,33 +38,29 @@ fn main(py: Python<'_>, argv: Vec<OsString>) -> u8 {
 }
 
 /// The cached record of `model_id` as JSON, from `db`, else `$CAPCACHE_DB`, else the db.json
-/// compiled into the package; `None` when the cache has no record of it.
+/// compiled into the package; `None` when the cache has no record of it. Ids match ignoring case,
+/// as on the Hub; the record names the stored id.
 #[pyfunction]
 #[pyo3(signature = (model_id, db=None))]
 fn get(py: Python<'_>, model_id: &str, db: Option<PathBuf>) -> PyResult<Option<String>> {
     let id = ModelId::parse(model_id).map_err(|e| PyValueError::new_err(e.to_string()))?;
     let found = py.detach(|| -> anyhow::Result<Option<String>> {
-        lookup(&id, db)?.map(|r| Ok(cmd::resolve::record_value(id.as_str(), &r)?.to_string())).transpose()
+        lookup(&id, db)?.map(|(id, r)| Ok(cmd::resolve::record_value(&id, &r)?.to_string())).transpose()
     });
     found.map_err(|e| error(py, Some(model_id), e))
 }
 
-/// The one place the package reads the cache.
-fn lookup(id: &ModelId, db: Option<PathBuf>) -> anyhow::Result<Option<Record>> {
-    match cmd::db::configured(db) {
-        Some(path) => Ok(store::load_any(&path)?.models.remove(id.as_str())),
-        None => Ok(embedded_db()?.models.get(id.as_str()).cloned()),
-    }
-}
-
-/// The embedded db.json, parsed once per process.
-fn embedded_db() -> anyhow::Result<&'static Db> {
-    static DB: OnceLock<Db> = OnceLock::new();
-    if let Some(db) = DB.get() {
-        return Ok(db);
-    }
-    let db = embedded::load()?;
-    Ok(DB.get_or_init(|| db))
+/// The one place the package reads the cache: one keyed look-up (SQLite) or one pass over the
+/// text (db.json), never the whole store in memory.
+fn lookup(id: &ModelId, db: Option<PathBuf>) -> anyhow::Result<Option<(String, Record)>> {
+    let store = match cmd::db::configured(db) {
+        Some((path, _)) => ReadStore::open(&path)?,
+        None => ReadStore::embedded(),
+    };
+    Ok(match store.lookup(&[id.as_str()])?.pop() {
+        Some(Found::Model(id, record)) => Some((id, *record)),
+        _ => None,
+    })
 }
 
 /// Resolves `model_id` through the strategy chain now, as `capcache resolve` does with these

@@ -1,11 +1,11 @@
-//! `capcache build`: the model list and its Hub listing queries, the lock, the SQLite store, the
-//! parallel build with progress, periodic and final atomic exports of db.json, the summary, the
-//! exit code.
+//! `capcache build`: the model list and its Hub listing queries, the lock, the SQLite store
+//! (seeded from the published cache), the parallel build with progress, the periodic export (on a
+//! thread of its own) and the final one, both streamed and atomic, the summary, the exit code.
 
 use std::io::IsTerminal;
 use std::path::Path;
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
@@ -14,8 +14,9 @@ use capcache::list::{Entry, ModelList, parse_list};
 use capcache::query::ListingQuery;
 use capcache::source::hub::HubSource;
 use capcache::source::listing::{self, BUILD_FIELDS};
+use capcache::store::publish::publish;
 use capcache::store::sqlite::SqliteStore;
-use capcache::store::{json, lock};
+use capcache::store::{import, json, lock};
 use capcache::{summary, time};
 
 use super::settings;
@@ -113,19 +114,29 @@ pub fn build(args: &BuildArgs) -> anyhow::Result<u8> {
         .map(|q| ListingQuery::parse(q).with_context(|| format!("--discover {q}")))
         .collect::<anyhow::Result<Vec<_>>>()?;
     let mut list = read_list(&args.models)?;
-    // Refuse before any work when the db.json we would export to is not ours to replace.
-    let published = json::read_or_empty(&args.db)?;
-    let seed = match &args.seed {
-        Some(path) => capcache::store::load_any(path).with_context(|| format!("--seed {}", path.display()))?,
-        None => published,
-    };
+    // Refuse before any work when the db.json we would export to is not ours to replace (when it
+    // seeds the store, the seeding reads it whole anyway).
+    if args.seed.is_some() && args.db.exists() {
+        json::for_each_entry(&args.db, |_, _| Ok(()))?;
+    }
     let source = settings::source(&args.source)?;
     if !flag_queries.is_empty() && source.hub().is_none() {
         bail!("--discover lists models on the Hub: {}", settings::NO_LISTING);
     }
     let _lock = lock::acquire(&args.sqlite, &now)?;
     let mut store = SqliteStore::open(&args.sqlite)?;
-    seed_from_published(&mut store, &seed, shard)?;
+    // A fresh store starts from the last published cache: the records and failures of this shard
+    // it lacks, streamed.
+    let mine = |id: &str| shard.is_none_or(|(k, n)| batch::shard_of(id, n) == k);
+    match &args.seed {
+        Some(seed) => {
+            import::import_any(&mut store, seed, &mine).with_context(|| format!("--seed {}", seed.display()))?;
+        }
+        None if args.db.exists() => {
+            import::import_any(&mut store, &args.db, &mine)?;
+        }
+        None => {}
+    }
     let store = Mutex::new(store);
 
     let requests0 = source.as_ref().counters().requests();
@@ -141,19 +152,20 @@ pub fn build(args: &BuildArgs) -> anyhow::Result<u8> {
     let opts =
         BuildOptions { jobs: args.jobs, refresh: args.refresh, max_age, fail_fast: args.fail_on_error, chain, now };
     let progress = Progress::new(entries.len() as u64);
-    let done = AtomicUsize::new(0);
-    let export_error: Mutex<Option<anyhow::Error>> = Mutex::new(None);
-    let on_done = |ev: Event| {
-        progress.record(&ev);
-        let n = done.fetch_add(1, Ordering::Relaxed) + 1;
-        if args.export_every > 0 && n.is_multiple_of(args.export_every) && n < entries.len() {
-            let result = store.lock().map_err(|_| anyhow::anyhow!("store lock poisoned")).and_then(|s| Ok(s.export()?));
-            if let Err(e) = result.and_then(|db| Ok(json::write(&args.db, &db)?)) {
-                export_error.lock().expect("error slot").get_or_insert(e);
-            }
-        }
-    };
-    let summary = batch::build(source.as_ref(), &entries, &store, &opts, &on_done)?;
+    let periodic = Periodic::new(args.export_every, entries.len());
+    let (summary, export_error) = std::thread::scope(|scope| {
+        let exporter = (args.export_every > 0).then(|| scope.spawn(|| periodic.run(&args.sqlite, &args.db)));
+        let on_done = |ev: Event| {
+            progress.record(&ev);
+            periodic.finished_one();
+        };
+        let summary = batch::build(source.as_ref(), &entries, &store, &opts, &on_done);
+        periodic.stop();
+        let export_error =
+            exporter.and_then(|h| h.join().unwrap_or_else(|_| Some(anyhow::anyhow!("the exporter panicked"))));
+        (summary, export_error)
+    });
+    let summary = summary?;
     progress.finish();
     let mut store = store.into_inner().unwrap_or_else(|p| p.into_inner());
     if args.prune && discovery_failed > 0 {
@@ -161,34 +173,87 @@ pub fn build(args: &BuildArgs) -> anyhow::Result<u8> {
     } else if args.prune {
         prune(&mut store, &entries, shard)?;
     }
-    if let Some(e) = export_error.into_inner().expect("error slot") {
+    if let Some(e) = export_error {
         eprintln!("warning: a periodic export failed: {e:#}");
     }
-    let db = store.export()?;
-    let changed = json::write(&args.db, &db)?;
+    let changed = publish(&args.db, |w| store.write_canonical(w))?.changed;
     let run = Run { db: &args.db, changed, bad_lines, discovered: &discovered, listing_requests };
     report(&summary, &run, args.json)?;
     Ok(if summary.failed() > 0 || summary.skipped > 0 || bad_lines > 0 { 1 } else { 0 })
 }
 
-/// Loads records of the published db.json (of this shard) that the store lacks (a fresh machine
-/// starts from the shipped cache), never replacing what the store has.
-fn seed_from_published(
-    store: &mut SqliteStore,
-    published: &capcache::record::Db,
-    shard: Option<(u64, u64)>,
-) -> anyhow::Result<()> {
-    let have: std::collections::HashSet<String> = store.ids()?.into_iter().collect();
-    let mut missing = capcache::record::Db::default();
-    for (id, r) in &published.models {
-        if !have.contains(id) && shard.is_none_or(|(k, n)| batch::shard_of(id, n) == k) {
-            missing.models.insert(id.clone(), r.clone());
+/// The periodic export of db.json during a build: one thread of its own (never a worker), one
+/// export at a time, each a streamed snapshot of the SQLite store read through its own read-only
+/// connection. It runs once `every` more models have finished, but no sooner after the previous
+/// export than nine times that export's duration, so exporting takes at most a tenth of the
+/// build's time however large the store grows. The final export runs after the workers stop.
+struct Periodic {
+    every: usize,
+    total: usize,
+    /// Models finished, and whether the workers are done.
+    state: Mutex<(usize, bool)>,
+    wake: Condvar,
+}
+
+impl Periodic {
+    fn new(every: usize, total: usize) -> Periodic {
+        Periodic { every, total, state: Mutex::new((0, false)), wake: Condvar::new() }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, (usize, bool)> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// A model finished.
+    fn finished_one(&self) {
+        let mut s = self.lock();
+        s.0 += 1;
+        if self.every > 0 && s.0.is_multiple_of(self.every) {
+            self.wake.notify_one();
         }
     }
-    if !missing.models.is_empty() {
-        store.import(&missing)?;
+
+    /// The workers are done: the thread exits.
+    fn stop(&self) {
+        self.lock().1 = true;
+        self.wake.notify_one();
     }
-    Ok(())
+
+    /// The exporter thread; returns the first export error.
+    fn run(&self, sqlite: &Path, db: &Path) -> Option<anyhow::Error> {
+        let mut first_error = None;
+        let mut exported_at = 0;
+        let mut not_before = Instant::now();
+        loop {
+            let mut s = self.lock();
+            loop {
+                let (finished, stop) = *s;
+                if stop {
+                    return first_error;
+                }
+                let due = finished >= exported_at + self.every && finished < self.total;
+                let wait = not_before.saturating_duration_since(Instant::now());
+                if due && wait.is_zero() {
+                    exported_at = finished;
+                    break;
+                }
+                s = if due {
+                    self.wake.wait_timeout(s, wait).unwrap_or_else(|p| p.into_inner()).0
+                } else {
+                    self.wake.wait(s).unwrap_or_else(|p| p.into_inner())
+                };
+            }
+            drop(s);
+            let started = Instant::now();
+            let result = SqliteStore::open_read_only(sqlite)
+                .and_then(|store| publish(db, |w| store.write_canonical(w)))
+                .map_err(anyhow::Error::from);
+            not_before = Instant::now() + started.elapsed() * 9;
+            if let Err(e) = result {
+                first_error.get_or_insert(e);
+            }
+        }
+    }
 }
 
 fn prune(store: &mut SqliteStore, entries: &[Entry], shard: Option<(u64, u64)>) -> anyhow::Result<()> {

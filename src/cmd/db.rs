@@ -1,99 +1,153 @@
-//! Locating and loading the cache for read commands, and `capcache export`.
+//! Locating the cache for read commands, and `capcache export`, `merge` and `import`: all
+//! streamed, so memory stays bounded whatever the stores' sizes.
 
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
-use capcache::record::Db;
-use capcache::store::{self, embedded, json, sqlite::SqliteStore};
+use capcache::record::Record;
+use capcache::store::import::import as import_json;
+use capcache::store::publish::{Published, publish};
+use capcache::store::read::ReadStore;
+use capcache::store::sqlite::SqliteStore;
+use capcache::store::{lock, merge};
+
+use super::settings;
 
 /// Where a read command's database came from.
 pub enum DbOrigin {
-    File(PathBuf),
+    /// A file, and what named it (`--db`, `CAPCACHE_DB`, `./db.json`).
+    File(PathBuf, &'static str),
     Embedded,
 }
 
 impl std::fmt::Display for DbOrigin {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            DbOrigin::File(p) => write!(f, "{}", p.display()),
+            DbOrigin::File(p, _) => write!(f, "{}", p.display()),
             DbOrigin::Embedded => f.write_str("the db.json built into capcache"),
         }
     }
 }
 
-/// The database a reader was pointed at: `--db`, else `$CAPCACHE_DB`.
-pub fn configured(explicit: Option<PathBuf>) -> Option<PathBuf> {
-    explicit.or_else(|| std::env::var_os("CAPCACHE_DB").filter(|v| !v.is_empty()).map(PathBuf::from))
+/// The database a reader was pointed at, and what named it: `--db`, else `$CAPCACHE_DB`.
+pub fn configured(explicit: Option<PathBuf>) -> Option<(PathBuf, &'static str)> {
+    match explicit {
+        Some(p) => Some((p, "--db")),
+        None => settings::db_var().map(|p| (p, "CAPCACHE_DB")),
+    }
 }
 
-/// `--db`, else `$CAPCACHE_DB`, else `./db.json`, else the embedded copy.
-pub fn load(explicit: Option<PathBuf>) -> anyhow::Result<(Db, DbOrigin)> {
-    if let Some(path) = configured(explicit) {
-        let db = store::load_any(&path)?;
-        return Ok((db, DbOrigin::File(path)));
+/// `--db`, else `$CAPCACHE_DB`, else `./db.json`, else the embedded copy; opened for look-ups.
+pub fn open(explicit: Option<PathBuf>) -> anyhow::Result<(ReadStore, DbOrigin)> {
+    if let Some((path, by)) = configured(explicit) {
+        let store = ReadStore::open(&path)?;
+        return Ok((store, DbOrigin::File(path, by)));
     }
     let local = Path::new("db.json");
     if local.exists() {
-        return Ok((json::read(local)?, DbOrigin::File(local.to_owned())));
+        return Ok((ReadStore::open(local)?, DbOrigin::File(local.to_owned(), "./db.json")));
     }
-    Ok((embedded::load()?, DbOrigin::Embedded))
+    Ok((ReadStore::embedded(), DbOrigin::Embedded))
+}
+
+fn print_json(value: &serde_json::Value) -> anyhow::Result<()> {
+    println!("{}", serde_json::to_string_pretty(value)?);
+    Ok(())
+}
+
+fn unchanged(p: &Published) -> &'static str {
+    if p.changed { "" } else { " (unchanged)" }
 }
 
 /// `capcache export`: SQLite store to db.json, atomically; an invalid existing db.json is refused.
-pub fn export(sqlite: &Path, db_path: &Path) -> anyhow::Result<u8> {
+pub fn export(sqlite: &Path, db_path: &Path, json: bool) -> anyhow::Result<u8> {
     anyhow::ensure!(sqlite.exists(), "SQLite store {} does not exist", sqlite.display());
-    let db = SqliteStore::open_read_only(sqlite)?.export()?;
-    let changed = json::write(db_path, &db).with_context(|| format!("exporting {}", sqlite.display()))?;
-    eprintln!(
-        "{} {} models, {} failures{}",
-        db_path.display(),
-        db.models.len(),
-        db.failures.len(),
-        if changed { "" } else { " (unchanged)" }
-    );
+    let store = SqliteStore::open_read_only(sqlite)?;
+    let done =
+        publish(db_path, |w| store.write_canonical(w)).with_context(|| format!("exporting {}", sqlite.display()))?;
+    if json {
+        print_json(&serde_json::json!({
+            "db": db_path.display().to_string(),
+            "sqlite": sqlite.display().to_string(),
+            "models": done.models,
+            "failures": done.failures,
+            "changed": done.changed,
+        }))?;
+    } else {
+        eprintln!("{} {} models, {} failures{}", db_path.display(), done.models, done.failures, unchanged(&done));
+    }
     Ok(0)
 }
 
+/// One side of a merge conflict, as reported.
+fn brief(r: &Record) -> serde_json::Value {
+    serde_json::json!({"total": r.total, "revision": r.revision, "resolved_at": r.resolved_at})
+}
+
 /// `capcache merge`: newest record (and newest failure) per model wins; disagreements reported.
-pub fn merge(inputs: &[PathBuf], out: &Path) -> anyhow::Result<u8> {
-    let mut merged = Db::default();
-    let mut conflicts = 0usize;
-    for input in inputs {
-        let db = store::load_any(input).with_context(|| format!("merging {}", input.display()))?;
-        for (id, record) in db.models {
-            match merged.models.get(&id) {
-                Some(old) if !old.same_facts(&record) => {
-                    conflicts += 1;
-                    let (keep, other) =
-                        if record.resolved_at > old.resolved_at { (&record, old) } else { (old, &record) };
-                    eprintln!(
-                        "conflict: {id}: {} ({}, {}) vs {} ({}, {}); keeping the newer",
-                        keep.total, keep.revision, keep.resolved_at, other.total, other.revision, other.resolved_at
-                    );
-                    if record.resolved_at > old.resolved_at {
-                        merged.models.insert(id, record);
-                    }
-                }
-                Some(_) => {}
-                None => {
-                    merged.models.insert(id, record);
-                }
+pub fn merge(inputs: &[PathBuf], out: &Path, json: bool) -> anyhow::Result<u8> {
+    let dir = match out.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    let opened = merge::open_inputs(inputs, dir)?;
+    let mut conflicts = Vec::new();
+    let mut n = 0;
+    let done = publish(out, |w| {
+        n = merge::merge(&opened.stores, w, &mut |id, kept, other| {
+            if json {
+                conflicts.push(serde_json::json!({"id": id, "kept": brief(kept), "other": brief(other)}));
+            } else {
+                eprintln!(
+                    "conflict: {id}: {} ({}, {}) vs {} ({}, {}); keeping the newer",
+                    kept.total, kept.revision, kept.resolved_at, other.total, other.revision, other.resolved_at
+                );
             }
-        }
-        for (id, failure) in db.failures {
-            if merged.failures.get(&id).is_none_or(|old| failure.at > old.at) {
-                merged.failures.insert(id, failure);
-            }
-        }
+        })?;
+        Ok(())
+    })
+    .with_context(|| format!("merging into {}", out.display()))?;
+    if json {
+        print_json(&serde_json::json!({
+            "db": out.display().to_string(),
+            "inputs": inputs.iter().map(|p| p.display().to_string()).collect::<Vec<_>>(),
+            "models": done.models,
+            "failures": done.failures,
+            "changed": done.changed,
+            "conflicts": conflicts,
+        }))?;
+    } else {
+        eprintln!(
+            "{}: {} models, {} failures from {} stores, {n} conflicts{}",
+            out.display(),
+            done.models,
+            done.failures,
+            inputs.len(),
+            unchanged(&done)
+        );
     }
-    let changed = json::write(out, &merged)?;
-    eprintln!(
-        "{}: {} models, {} failures from {} stores, {conflicts} conflicts{}",
-        out.display(),
-        merged.models.len(),
-        merged.failures.len(),
-        inputs.len(),
-        if changed { "" } else { " (unchanged)" }
-    );
+    Ok(0)
+}
+
+/// `capcache import`: a db.json into a SQLite store (entries it lacks), under the build lock.
+pub fn import(db_path: &Path, sqlite: &Path, json: bool) -> anyhow::Result<u8> {
+    let _lock = lock::acquire(sqlite, &capcache::time::now_rfc3339())?;
+    let mut store = SqliteStore::open(sqlite)?;
+    let done = import_json(&mut store, db_path, &|_| true)?;
+    if json {
+        let mut v = serde_json::to_value(done)?;
+        v["db"] = db_path.display().to_string().into();
+        v["sqlite"] = sqlite.display().to_string().into();
+        print_json(&v)?;
+    } else {
+        eprintln!(
+            "{}: {} records added, {} kept (already stored), {} failures added, from {}",
+            sqlite.display(),
+            done.added,
+            done.kept,
+            done.failures,
+            db_path.display()
+        );
+    }
     Ok(0)
 }

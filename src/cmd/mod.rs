@@ -4,22 +4,33 @@
 mod build;
 pub mod db;
 mod discover;
+mod docs;
+mod env;
 #[cfg(feature = "download")]
 mod progress;
 mod query;
 pub mod resolve;
-mod settings;
+pub mod settings;
 
 use std::ffi::OsString;
 
-use clap::Parser;
+use std::io::IsTerminal;
+
+use clap::{CommandFactory, FromArgMatches};
 
 use crate::cli::{Cli, Command};
 
 /// The whole command line: parses `args` (the program name first), sets up logging, runs the
 /// command, and returns the exit code (clap's own for `--help`, `--version` and usage errors).
+/// `--version` names the embedded db's record count and newest record.
 pub fn main(args: impl IntoIterator<Item = OsString>) -> u8 {
-    let cli = match Cli::try_parse_from(args) {
+    let version = env::version();
+    let parsed = Cli::command()
+        .version(version.clone())
+        .long_version(version)
+        .try_get_matches_from(args)
+        .and_then(|m| Cli::from_arg_matches(&m));
+    let cli = match parsed {
         Ok(cli) => cli,
         Err(e) => {
             let _ = e.print();
@@ -36,24 +47,34 @@ pub fn main(args: impl IntoIterator<Item = OsString>) -> u8 {
     }
 }
 
-/// Logs to stderr at `RUST_LOG` (default `warn`). A second call in one process (the Python
-/// package runs commands in-process) keeps the first subscriber.
+/// Logs to stderr at `RUST_LOG` (default `warn`), coloured only on a terminal and never with
+/// `NO_COLOR`. A second call in one process (the Python package runs commands in-process) keeps
+/// the first subscriber.
 fn init_tracing() {
     use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_env("RUST_LOG").unwrap_or_else(|_| EnvFilter::new("warn"));
-    let _ =
-        tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false).try_init();
+    let filter =
+        settings::log_filter().and_then(|f| EnvFilter::try_new(f).ok()).unwrap_or_else(|| EnvFilter::new("warn"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(settings::color(std::io::stderr().is_terminal()))
+        .with_target(false)
+        .try_init();
 }
 
 fn run(command: Command) -> anyhow::Result<u8> {
     match command {
         Command::Build(args) => build::build(&args),
         Command::Discover(args) => discover::discover(&args),
-        Command::Get { model, json, db } => query::get(&model, json, db.db),
+        Command::Get { models, json, db } => query::get(&models, json, db.db),
         Command::List { filter, json, failures, db } => query::list(filter.as_deref(), json, failures, db.db),
         Command::Stats { json, db } => query::stats(json, db.db),
-        Command::Export { sqlite, db } => db::export(&sqlite, &db),
-        Command::Merge { inputs, db } => db::merge(&inputs, &db),
+        Command::Export { sqlite, db, json } => db::export(&sqlite, &db, json),
+        Command::Merge { inputs, db, json } => db::merge(&inputs, &db, json),
+        Command::Import { db, sqlite, json } => db::import(&db, &sqlite, json),
+        Command::Env { json, db } => env::env(json, db.db),
+        Command::Completions { shell } => docs::completions(shell),
+        Command::Man => docs::man(),
         Command::Resolve { model, revision, json, source, chain } => {
             resolve::resolve(&model, &revision, json, &source, &chain)
         }

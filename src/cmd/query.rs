@@ -1,53 +1,146 @@
-//! `capcache get`, `list` and `stats`: answers from the cache, no network.
+//! `capcache get`, `list` and `stats`: answers from the cache, no network, without loading it
+//! whole.
 
-use std::collections::BTreeMap;
+use std::io::Read;
 use std::path::PathBuf;
 
+use anyhow::Context;
 use capcache::id::ModelId;
-use capcache::record::Db;
+use capcache::list::parse_list;
+use capcache::store::json::Section;
+use capcache::store::read::{Found, ReadStore};
 use capcache::summary;
 
-use super::db;
+use super::db::{self, DbOrigin};
+use super::resolve::print_record;
 
-pub fn get(model: &str, json: bool, db_path: Option<PathBuf>) -> anyhow::Result<u8> {
-    let id = ModelId::parse(model)?;
-    let (db, origin) = db::load(db_path)?;
-    if let Some(record) = db.models.get(id.as_str()) {
-        if json {
-            let mut value = serde_json::to_value(record)?;
-            value["id"] = id.as_str().into();
-            println!("{}", serde_json::to_string_pretty(&value)?);
-        } else {
-            print!("{}", summary::record(id.as_str(), record));
+/// One id asked for: valid, or the text and why it is not an id.
+type Query = Result<ModelId, (String, String)>;
+
+/// The ids of the arguments, `-` replaced by stdin's (a models.txt: one a line, `#` comments,
+/// `@revision` ignored).
+fn queries(args: &[String]) -> anyhow::Result<Vec<Query>> {
+    let mut out = Vec::new();
+    for arg in args {
+        if arg != "-" {
+            out.push(ModelId::parse(arg).map_err(|e| (arg.clone(), e.to_string())));
+            continue;
         }
-        return Ok(0);
+        let mut text = String::new();
+        std::io::stdin().read_to_string(&mut text).context("cannot read ids from stdin")?;
+        let list = parse_list(&text);
+        let mut lines: Vec<(usize, Query)> = list.entries.into_iter().map(|e| (e.line, Ok(e.id))).collect();
+        lines.extend(list.bad.into_iter().map(|b| (b.line, Err((b.text.trim().to_owned(), b.error.to_string())))));
+        lines.extend(list.discover.into_iter().map(|d| {
+            let why = "a `discover:` line lists models on the Hub (`capcache discover`); `get` takes ids";
+            (d.line, Err((format!("discover: {}", d.query), why.to_owned())))
+        }));
+        lines.sort_by_key(|(line, _)| *line);
+        out.extend(lines.into_iter().map(|(_, q)| q));
     }
-    if let Some(failure) = db.failures.get(id.as_str()) {
-        eprint!("{} has no record in {origin}; its last build failed:\n{}", id, summary::failure(id.as_str(), failure));
-        return Ok(1);
-    }
-    eprintln!("{id} is not in {origin} ({} models).", db.models.len());
-    let close = close_matches(&db, id.as_str());
-    if !close.is_empty() {
-        eprintln!("Did you mean: {}?", close.join(", "));
-    }
-    eprintln!("To add it: `capcache resolve {id}` shows its facts now; add it to models.txt and run `capcache build`.");
-    Ok(1)
+    Ok(out)
 }
 
-/// Ids equal ignoring case, or within a small edit distance, or containing the query's name.
-fn close_matches(db: &Db, query: &str) -> Vec<String> {
+/// `capcache get`: one or more ids. With `--json`, one id argument prints one object and
+/// anything else an array, each element the record (with `"id"`) or an error object.
+pub fn get(args: &[String], json: bool, db_path: Option<PathBuf>) -> anyhow::Result<u8> {
+    let queries = queries(args)?;
+    let (store, origin) = db::open(db_path)?;
+    let valid: Vec<&str> = queries.iter().filter_map(|q| q.as_ref().ok()).map(ModelId::as_str).collect();
+    let mut found = store.lookup(&valid)?.into_iter();
+    let mut known = None;
+    let single = args.len() == 1 && args[0] != "-";
+    let mut code = 0u8;
+    let mut objects = Vec::new();
+    for (i, query) in queries.iter().enumerate() {
+        let (value, c) = match query {
+            Ok(id) => {
+                let f = found.next().expect("one answer per valid id");
+                one(f, id.as_str(), &store, &origin, &mut known, json)?
+            }
+            Err((text, why)) => {
+                if !json {
+                    eprintln!("error: {why}");
+                }
+                (serde_json::json!({"id": text, "error": "invalid-id", "message": why}), 2)
+            }
+        };
+        code = code.max(c);
+        if json {
+            objects.push(value);
+        } else if i + 1 < queries.len() && c == 0 {
+            println!();
+        }
+    }
+    if json {
+        let out = if single { objects.pop().unwrap_or_default() } else { serde_json::Value::Array(objects) };
+        println!("{}", serde_json::to_string_pretty(&out)?);
+    }
+    Ok(code)
+}
+
+/// Prints one answer in text mode; returns its JSON object and exit code. `known` holds the
+/// store's ids once a miss has needed them for suggestions.
+fn one(
+    found: Found,
+    query: &str,
+    store: &ReadStore,
+    origin: &DbOrigin,
+    known: &mut Option<Vec<String>>,
+    json: bool,
+) -> anyhow::Result<(serde_json::Value, u8)> {
+    match found {
+        Found::Model(id, record) => {
+            if !json {
+                print_record(&id, &record, false)?;
+            }
+            let mut value = serde_json::to_value(&record)?;
+            value["id"] = id.into();
+            Ok((value, 0))
+        }
+        Found::Failure(id, failure) => {
+            let message = format!("{id} has no record in {origin}; its last build failed");
+            if !json {
+                eprint!("{message}:\n{}", summary::failure(&id, &failure));
+            }
+            let value = serde_json::json!({"id": id, "error": "failed", "message": message, "failure": failure});
+            Ok((value, 1))
+        }
+        Found::Missing => {
+            let ids = match known {
+                Some(ids) => ids,
+                None => known.insert(store.ids(Section::Models)?),
+            };
+            let message = format!("{query} is not in {origin} ({} models)", ids.len());
+            let close = close_matches(ids, query);
+            let hint = format!(
+                "`capcache resolve {query}` shows its facts now; add it to models.txt and run `capcache build`"
+            );
+            if !json {
+                eprintln!("{message}.");
+                if !close.is_empty() {
+                    eprintln!("Did you mean: {}?", close.join(", "));
+                }
+                eprintln!("To add it: {hint}.");
+            }
+            let value = serde_json::json!({
+                "id": query, "error": "not-found", "message": message, "did_you_mean": close, "hint": hint,
+            });
+            Ok((value, 1))
+        }
+    }
+}
+
+/// Ids within a small edit distance of the query, or containing its name, ignoring case.
+fn close_matches(ids: &[String], query: &str) -> Vec<String> {
     let q = query.to_lowercase();
     let name = q.rsplit('/').next().unwrap_or(&q).to_owned();
-    let mut scored: Vec<(usize, &String)> = db
-        .models
-        .keys()
+    let mut scored: Vec<(usize, &String)> = ids
+        .iter()
         .filter_map(|k| {
             let kl = k.to_lowercase();
             let dist = strsim::levenshtein(&kl, &q);
-            if kl == q {
-                Some((0, k))
-            } else if dist <= 3.max(q.len() / 8) {
+            if dist <= 3.max(q.len() / 8) {
                 Some((dist, k))
             } else if name.len() >= 4 && kl.contains(&name) {
                 Some((10, k))
@@ -61,55 +154,43 @@ fn close_matches(db: &Db, query: &str) -> Vec<String> {
 }
 
 pub fn list(filter: Option<&str>, json: bool, failures: bool, db_path: Option<PathBuf>) -> anyhow::Result<u8> {
-    let (db, _) = db::load(db_path)?;
+    let (store, _) = db::open(db_path)?;
     let f = filter.map(str::to_lowercase);
-    let keep = |id: &&String| f.as_deref().is_none_or(|f| id.to_lowercase().contains(f));
-    let mut ids: Vec<&String> = db.models.keys().filter(keep).collect();
+    let keep = |id: &String| f.as_deref().is_none_or(|f| id.to_lowercase().contains(f));
+    let mut ids: Vec<String> = store.ids(Section::Models)?.into_iter().filter(keep).collect();
     if failures {
-        ids.extend(db.failures.keys().filter(keep));
+        ids.extend(store.ids(Section::Failures)?.into_iter().filter(keep));
         ids.sort();
         ids.dedup();
     }
     if json {
         println!("{}", serde_json::to_string_pretty(&ids)?);
     } else {
+        let mut out = std::io::BufWriter::new(std::io::stdout().lock());
         for id in ids {
-            println!("{id}");
+            std::io::Write::write_all(&mut out, format!("{id}\n").as_bytes())?;
         }
     }
     Ok(0)
 }
 
 pub fn stats(json: bool, db_path: Option<PathBuf>) -> anyhow::Result<u8> {
-    let (db, origin) = db::load(db_path)?;
-    let mut by_strategy: BTreeMap<&str, u64> = BTreeMap::new();
-    let mut by_outcome: BTreeMap<&str, u64> = BTreeMap::new();
-    let exact = db.models.values().filter(|r| r.exact).count();
-    for r in db.models.values() {
-        *by_strategy.entry(r.strategy.as_str()).or_default() += 1;
-    }
-    for f in db.failures.values() {
-        *by_outcome.entry(f.outcome.as_str()).or_default() += 1;
-    }
+    let (store, origin) = db::open(db_path)?;
+    let s = store.stats()?;
+    let estimate = s.models - s.exact;
     if json {
-        let value = serde_json::json!({
-            "source": origin.to_string(),
-            "models": db.models.len(),
-            "exact": exact,
-            "estimate": db.models.len() - exact,
-            "by_strategy": by_strategy,
-            "failures": db.failures.len(),
-            "failures_by_outcome": by_outcome,
-        });
+        let mut value = serde_json::to_value(&s)?;
+        value["source"] = origin.to_string().into();
+        value["estimate"] = estimate.into();
         println!("{}", serde_json::to_string_pretty(&value)?);
     } else {
         println!("{origin}");
-        println!("  models     {} ({exact} exact, {} estimate)", db.models.len(), db.models.len() - exact);
-        for (s, n) in &by_strategy {
-            println!("    {s:<14} {n}");
+        println!("  models     {} ({} exact, {estimate} estimate)", s.models, s.exact);
+        for (st, n) in &s.by_strategy {
+            println!("    {st:<14} {n}");
         }
-        println!("  failures   {}", db.failures.len());
-        for (o, n) in &by_outcome {
+        println!("  failures   {}", s.failures);
+        for (o, n) in &s.failures_by_outcome {
             println!("    {o:<14} {n}");
         }
     }

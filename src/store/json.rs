@@ -1,137 +1,410 @@
-//! `db.json`: reading with schema checks, and deterministic atomic writing (temp file in the same
-//! folder, fsync, rename), so a reader never sees a half-written file and a failed write leaves the
-//! old one intact.
+//! Reading `db.json`: one streaming walk over the document (serde visitors over the `models` and
+//! `failures` maps that hand each entry on, deserialized by a seed the caller picks, and skip
+//! everything else), with the schema checked once the whole document is read. Everything that
+//! reads a db.json goes through it: [`Text`] in memory for look-ups (an [`Index`] of raw entries,
+//! decoded only when asked for, or the few fields a count needs), and [`for_each_entry`] from the
+//! file in bounded memory for imports and validation (entries decoded as they are met).
 
-use std::io::Write;
-use std::path::Path;
+use std::borrow::Cow;
+use std::fmt;
+use std::marker::PhantomData;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, Visitor};
+use serde_json::value::RawValue;
 
 use super::StoreError;
-use crate::record::{Db, SCHEMA};
+use crate::record::{Db, Failure, Record, SCHEMA};
 
-/// Parses database text; `path` names the source in errors.
-pub fn parse(text: &str, path: &Path) -> Result<Db, StoreError> {
-    let value: serde_json::Value = serde_json::from_str(text).map_err(|e| parse_error(path, &e))?;
-    match value.get("schema").and_then(|s| s.as_u64()) {
-        Some(n) if n == u64::from(SCHEMA) => {}
-        Some(found) => return Err(StoreError::Schema { path: path.to_owned(), found, expected: SCHEMA }),
-        None => {
-            return Err(StoreError::Parse {
-                path: path.to_owned(),
-                line: 1,
-                column: 1,
-                message: "no numeric \"schema\" field: this is not a capcache database".into(),
-            });
-        }
+/// The two maps of a database document.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Section {
+    Models,
+    Failures,
+}
+
+/// Walks a database document, handing each entry of `models` and `failures` to `visit`, its value
+/// deserialized by `seed(section)`, and skipping every other field. Returns the `schema` field,
+/// for the caller to check once the whole document has been read. An error returned by `visit`
+/// stops the walk; when an entry does not deserialize, its id is left in `failed_at`.
+fn walk<'de, D, S, F>(
+    de: D,
+    seed: &dyn Fn(Section) -> S,
+    visit: &mut F,
+    failed_at: &mut Option<String>,
+) -> Result<Option<serde_json::Value>, D::Error>
+where
+    D: Deserializer<'de>,
+    S: DeserializeSeed<'de>,
+    F: FnMut(Section, Cow<'de, str>, S::Value) -> Result<(), String>,
+{
+    Walk { section: None, seed, visit, failed_at }.deserialize(de)
+}
+
+/// The document (`section` none) or one of its maps of entries.
+struct Walk<'f, S, F> {
+    section: Option<Section>,
+    seed: &'f dyn Fn(Section) -> S,
+    visit: &'f mut F,
+    failed_at: &'f mut Option<String>,
+}
+
+impl<'de, S, F> DeserializeSeed<'de> for Walk<'_, S, F>
+where
+    S: DeserializeSeed<'de>,
+    F: FnMut(Section, Cow<'de, str>, S::Value) -> Result<(), String>,
+{
+    type Value = Option<serde_json::Value>;
+
+    fn deserialize<D: Deserializer<'de>>(self, de: D) -> Result<Self::Value, D::Error> {
+        de.deserialize_map(self)
     }
-    serde_json::from_value(value).map_err(|e| parse_error(path, &e))
+}
+
+impl<'de, S, F> Visitor<'de> for Walk<'_, S, F>
+where
+    S: DeserializeSeed<'de>,
+    F: FnMut(Section, Cow<'de, str>, S::Value) -> Result<(), String>,
+{
+    /// The document's `schema` field.
+    type Value = Option<serde_json::Value>;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str(match self.section {
+            None => "a capcache database: an object with \"schema\", \"models\" and \"failures\"",
+            Some(_) => "an object keyed by model id",
+        })
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        if let Some(section) = self.section {
+            while let Some(Key(id)) = map.next_key()? {
+                let value = map.next_value_seed((self.seed)(section)).inspect_err(|_| {
+                    *self.failed_at = Some(id.to_string());
+                })?;
+                (self.visit)(section, id, value).map_err(de::Error::custom)?;
+            }
+            return Ok(None);
+        }
+        let mut schema = None;
+        while let Some(Key(key)) = map.next_key()? {
+            let section = match &*key {
+                "schema" => {
+                    schema = Some(map.next_value()?);
+                    continue;
+                }
+                "models" => Section::Models,
+                "failures" => Section::Failures,
+                _ => {
+                    map.next_value::<IgnoredAny>()?;
+                    continue;
+                }
+            };
+            let entries = Walk {
+                section: Some(section),
+                seed: self.seed,
+                visit: &mut *self.visit,
+                failed_at: &mut *self.failed_at,
+            };
+            map.next_value_seed(entries)?;
+        }
+        Ok(schema)
+    }
+}
+
+/// An object key, borrowed from the input when it has no escapes.
+struct Key<'de>(Cow<'de, str>);
+
+impl<'de> Deserialize<'de> for Key<'de> {
+    fn deserialize<D: Deserializer<'de>>(de: D) -> Result<Self, D::Error> {
+        struct KeyVisitor;
+        impl<'de> Visitor<'de> for KeyVisitor {
+            type Value = Key<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a string key")
+            }
+            fn visit_borrowed_str<E: de::Error>(self, s: &'de str) -> Result<Key<'de>, E> {
+                Ok(Key(Cow::Borrowed(s)))
+            }
+            fn visit_str<E: de::Error>(self, s: &str) -> Result<Key<'de>, E> {
+                Ok(Key(Cow::Owned(s.to_owned())))
+            }
+            fn visit_string<E: de::Error>(self, s: String) -> Result<Key<'de>, E> {
+                Ok(Key(Cow::Owned(s)))
+            }
+        }
+        de.deserialize_str(KeyVisitor)
+    }
 }
 
 fn parse_error(path: &Path, e: &serde_json::Error) -> StoreError {
     StoreError::Parse { path: path.to_owned(), line: e.line(), column: e.column(), message: e.to_string() }
 }
 
-/// Reads and validates a `db.json`.
-pub fn read(path: &Path) -> Result<Db, StoreError> {
-    let text = fs_err::read_to_string(path).map_err(|source| StoreError::Read { path: path.to_owned(), source })?;
-    parse(&text, path)
-}
-
-/// Reads `path` if it exists, else an empty database. An existing file that does not parse is an
-/// error: it is never silently replaced.
-pub fn read_or_empty(path: &Path) -> Result<Db, StoreError> {
-    match std::fs::metadata(path) {
-        Ok(_) => read(path),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Db::default()),
-        Err(source) => Err(StoreError::Read { path: path.to_owned(), source }),
+/// The schema field must be this capcache's.
+fn check_schema(path: &Path, schema: Option<serde_json::Value>) -> Result<(), StoreError> {
+    match schema.as_ref().and_then(serde_json::Value::as_u64) {
+        Some(n) if n == u64::from(SCHEMA) => Ok(()),
+        Some(found) => Err(StoreError::Schema { path: path.to_owned(), found, expected: SCHEMA }),
+        None => Err(StoreError::Parse {
+            path: path.to_owned(),
+            line: 1,
+            column: 1,
+            message: "no numeric \"schema\" field: this is not a capcache database".into(),
+        }),
     }
 }
 
-/// Writes `db` to `path` atomically. Refuses to replace an existing file that is not a valid
-/// database (someone's data, or a corrupt file worth a look). Returns whether the bytes changed.
-pub fn write(path: &Path, db: &Db) -> Result<bool, StoreError> {
-    let text = db.to_canonical_json();
-    match std::fs::read_to_string(path) {
-        Ok(old) => {
-            parse(&old, path)?;
-            if old == text {
-                return Ok(false);
+/// Decodes one entry's raw JSON, naming the file and the id when it does not fit the schema.
+fn decode<'a, T: Deserialize<'a>>(path: &Path, id: &str, raw: &'a str) -> Result<T, StoreError> {
+    serde_json::from_str(raw).map_err(|e| StoreError::BadEntry {
+        path: path.to_owned(),
+        id: id.to_owned(),
+        message: e.to_string(),
+    })
+}
+
+/// Walks the document `open` makes a deserializer for, as [`walk`], and checks the schema and
+/// the end of the text. An error from `visit` stops the walk and is returned. When an entry is
+/// well-formed JSON that does not fit its type, a wrong schema is reported in its place (the
+/// document is walked again for it).
+fn walk_checked<'de, R, S, F>(
+    path: &Path,
+    open: &dyn Fn() -> Result<serde_json::Deserializer<R>, StoreError>,
+    seed: &dyn Fn(Section) -> S,
+    mut visit: F,
+) -> Result<(), StoreError>
+where
+    R: serde_json::de::Read<'de>,
+    S: DeserializeSeed<'de>,
+    F: FnMut(Section, Cow<'de, str>, S::Value) -> Result<(), StoreError>,
+{
+    let mut stopped = None;
+    let mut failed_at = None;
+    let mut de = open()?;
+    let walked = walk(
+        &mut de,
+        seed,
+        &mut |section, id, value| {
+            visit(section, id, value).map_err(|e| {
+                stopped = Some(e);
+                "stopped".to_owned()
+            })
+        },
+        &mut failed_at,
+    );
+    if let Some(e) = stopped {
+        return Err(e);
+    }
+    let schema = match (walked, failed_at) {
+        (Ok(schema), _) => schema,
+        (Err(e), Some(id)) if e.classify() == serde_json::error::Category::Data => {
+            // The entry may be another schema's: say so rather than what did not fit.
+            let ignore = |_| PhantomData::<IgnoredAny>;
+            if let Ok(schema) = walk(&mut open()?, &ignore, &mut |_, _, _| Ok(()), &mut None) {
+                check_schema(path, schema)?;
+            }
+            return Err(StoreError::BadEntry { path: path.to_owned(), id, message: e.to_string() });
+        }
+        (Err(e), _) => return Err(parse_error(path, &e)),
+    };
+    de.end().map_err(|e| parse_error(path, &e))?;
+    check_schema(path, schema)
+}
+
+/// One decoded entry of a database.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Entry {
+    Model(Box<Record>),
+    Failure(Failure),
+}
+
+/// Deserializes an entry as its section's type.
+struct EntrySeed(Section);
+
+impl<'de> DeserializeSeed<'de> for EntrySeed {
+    type Value = Entry;
+
+    fn deserialize<D: Deserializer<'de>>(self, de: D) -> Result<Entry, D::Error> {
+        match self.0 {
+            Section::Models => Record::deserialize(de).map(|r| Entry::Model(Box::new(r))),
+            Section::Failures => Failure::deserialize(de).map(Entry::Failure),
+        }
+    }
+}
+
+/// Streams the database at `path` in bounded memory, calling `on` with each entry, decoded, in
+/// file order. Entries are handed on before the schema (last in canonical order) is known:
+/// callers that keep them do so in a transaction or a temp file they drop on error.
+pub fn for_each_entry(
+    path: &Path,
+    mut on: impl FnMut(String, Entry) -> Result<(), StoreError>,
+) -> Result<(), StoreError> {
+    let open = || {
+        let file = std::fs::File::open(path).map_err(|source| StoreError::Read { path: path.to_owned(), source })?;
+        Ok(serde_json::Deserializer::from_reader(std::io::BufReader::with_capacity(1 << 16, file)))
+    };
+    walk_checked(path, &open, &EntrySeed, |_, id, entry| on(id.into_owned(), entry))
+}
+
+/// Reads a whole `db.json` into memory (for small files and tests; commands stream).
+pub fn read(path: &Path) -> Result<Db, StoreError> {
+    let mut db = Db::default();
+    for_each_entry(path, |id, entry| {
+        match entry {
+            Entry::Model(r) => {
+                db.models.insert(id, *r);
+            }
+            Entry::Failure(f) => {
+                db.failures.insert(id, f);
             }
         }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-        Err(source) => return Err(StoreError::Read { path: path.to_owned(), source }),
-    }
-    write_atomic(path, text.as_bytes())?;
-    Ok(true)
+        Ok(())
+    })?;
+    Ok(db)
 }
 
-/// Temp file beside `path`, write, fsync, rename over `path`, fsync the folder.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
-    let werr = |source| StoreError::Write { path: path.to_owned(), source };
-    let dir = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
-    };
-    let mut tmp = tempfile::Builder::new().prefix(".db.json.").suffix(".tmp").tempfile_in(dir).map_err(werr)?;
-    tmp.write_all(bytes).map_err(werr)?;
-    tmp.as_file().sync_all().map_err(werr)?;
-    tmp.persist(path).map_err(|e| werr(e.error))?;
-    if let Ok(d) = std::fs::File::open(dir) {
-        let _ = d.sync_all();
+/// A database's text in memory, for look-ups: each use is one pass over it.
+pub struct Text {
+    text: Cow<'static, str>,
+    path: PathBuf,
+}
+
+/// The entries of a [`Text`], `(id, raw JSON)` in file order, borrowed from it.
+pub struct Index<'a> {
+    models: Vec<(Cow<'a, str>, &'a str)>,
+    failures: Vec<(Cow<'a, str>, &'a str)>,
+}
+
+impl Text {
+    /// Database text; `path` names it in errors.
+    pub fn new(text: Cow<'static, str>, path: &Path) -> Text {
+        Text { text, path: path.to_owned() }
     }
-    Ok(())
+
+    /// Reads a `db.json`.
+    pub fn read(path: &Path) -> Result<Text, StoreError> {
+        let bytes = std::fs::read(path).map_err(|source| StoreError::Read { path: path.to_owned(), source })?;
+        let text = String::from_utf8(bytes).map_err(|e| StoreError::Parse {
+            path: path.to_owned(),
+            line: 1,
+            column: 1,
+            message: format!("not UTF-8 text (invalid byte at offset {})", e.utf8_error().valid_up_to()),
+        })?;
+        Ok(Text::new(Cow::Owned(text), path))
+    }
+
+    /// Walks the text: each entry deserialized by `seed(section)`, handed to `visit`.
+    pub fn walk<'a, S, F>(&'a self, seed: &dyn Fn(Section) -> S, visit: F) -> Result<(), StoreError>
+    where
+        S: DeserializeSeed<'a>,
+        F: FnMut(Section, Cow<'a, str>, S::Value) -> Result<(), StoreError>,
+    {
+        walk_checked(&self.path, &|| Ok(serde_json::Deserializer::from_str(&self.text)), seed, visit)
+    }
+
+    /// Every entry, undecoded.
+    pub fn index(&self) -> Result<Index<'_>, StoreError> {
+        let mut idx = Index { models: Vec::new(), failures: Vec::new() };
+        let raw = |_| PhantomData::<&RawValue>;
+        self.walk(&raw, |section, id, raw: &RawValue| {
+            match section {
+                Section::Models => idx.models.push((id, raw.get())),
+                Section::Failures => idx.failures.push((id, raw.get())),
+            }
+            Ok(())
+        })?;
+        Ok(idx)
+    }
+
+    /// Decodes an entry of this text.
+    pub fn decode<'a, T: Deserialize<'a>>(&self, id: &str, raw: &'a str) -> Result<T, StoreError> {
+        decode(&self.path, id, raw)
+    }
+}
+
+impl<'a> Index<'a> {
+    /// The entries of a section, `(id, raw JSON)`, in file order.
+    pub fn entries(&self, section: Section) -> impl Iterator<Item = (&str, &'a str)> {
+        let list = match section {
+            Section::Models => &self.models,
+            Section::Failures => &self.failures,
+        };
+        list.iter().map(|(id, raw)| (id.as_ref(), *raw))
+    }
+
+    /// The entry for `id`, matched exactly, else ignoring ASCII case (as the Hub matches ids).
+    /// When the document repeats an id, its last occurrence counts, as in a full parse.
+    pub fn find(&self, section: Section, id: &str) -> Option<(&str, &'a str)> {
+        self.entries(section)
+            .filter(|(k, _)| *k == id)
+            .last()
+            .or_else(|| self.entries(section).find(|(k, _)| k.eq_ignore_ascii_case(id)))
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    const TEXT: &str = "{\"schema\": 1, \"extra\": [1, {\"models\": 2}], \"models\": {\"a/b\": {\"x\": 1}, \"C/D\": [2]}, \
+                        \"failures\": {\"e/f\": {\"y\": \"z\"}}}";
+
     #[test]
-    fn corrupt_file_is_refused_and_left_untouched() {
+    fn index_finds_entries_exactly_then_ignoring_case() {
+        let text = Text::new(Cow::Borrowed(TEXT), Path::new("t.json"));
+        let idx = text.index().unwrap();
+        assert_eq!(idx.find(Section::Models, "a/b"), Some(("a/b", "{\"x\": 1}")));
+        assert_eq!(idx.find(Section::Models, "c/d"), Some(("C/D", "[2]")));
+        assert_eq!(idx.find(Section::Models, "e/f"), None);
+        assert_eq!(idx.find(Section::Failures, "E/F"), Some(("e/f", "{\"y\": \"z\"}")));
+        assert_eq!(idx.entries(Section::Models).count(), 2);
+    }
+
+    /// `text` in a file of a temp folder, and a walk over it that keeps nothing.
+    fn stream(text: &str) -> Result<(), StoreError> {
         let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("db.json");
-        std::fs::write(&path, "{\"schema\": 1, \"models\": {").unwrap();
-        let err = write(&path, &Db::default()).unwrap_err();
-        assert!(matches!(err, StoreError::Parse { .. }), "{err}");
-        assert!(err.to_string().contains("db.json"));
-        assert_eq!(std::fs::read_to_string(&path).unwrap(), "{\"schema\": 1, \"models\": {");
+        let path = dir.path().join("t.json");
+        std::fs::write(&path, text).unwrap();
+        for_each_entry(&path, |_, _| Ok(()))
     }
 
     #[test]
-    fn wrong_schema_is_refused() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("db.json");
-        std::fs::write(&path, "{\"schema\": 7, \"models\": {}}").unwrap();
-        assert!(matches!(read(&path), Err(StoreError::Schema { found: 7, .. })));
-        assert!(matches!(write(&path, &Db::default()), Err(StoreError::Schema { .. })));
+    fn wrong_or_missing_schema_and_bad_syntax_are_refused() {
+        let p = Path::new("t.json");
+        let schema2 = "{\"models\": {\"a/b\": 5}, \"schema\": 2}";
+        assert!(matches!(Text::new(Cow::Borrowed(schema2), p).index(), Err(StoreError::Schema { found: 2, .. })));
+        // The schema wins over an entry that does not decode, wherever the schema is.
+        let err = stream(schema2).unwrap_err();
+        assert!(matches!(err, StoreError::Schema { found: 2, .. }), "{err}");
+        let no_schema = "{\"models\": {}}";
+        assert!(matches!(Text::new(Cow::Borrowed(no_schema), p).index(), Err(StoreError::Parse { .. })));
+        assert!(matches!(stream(no_schema), Err(StoreError::Parse { .. })));
+        let truncated = "{\"schema\": 1, \"models\": {\"a/b\": ";
+        let err = stream(truncated).unwrap_err();
+        assert!(matches!(err, StoreError::Parse { line: 1, .. }), "{err}");
+        let trailing = "{\"schema\": 1} x";
+        assert!(matches!(Text::new(Cow::Borrowed(trailing), p).index(), Err(StoreError::Parse { .. })));
+        assert!(matches!(stream(trailing), Err(StoreError::Parse { .. })));
     }
 
     #[test]
-    fn failed_write_leaves_old_file_intact() {
+    fn a_bad_entry_is_named_and_an_error_from_the_caller_stops_the_walk() {
+        let bad = "{\"schema\": 1, \"models\": {\"a/b\": {\"revision\": 5}}}";
+        let err = stream(bad).unwrap_err();
+        assert!(matches!(&err, StoreError::BadEntry { id, .. } if id == "a/b"), "{err}");
+        assert!(err.to_string().contains("t.json") && err.to_string().contains("line 1"), "{err}");
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("db.json");
-        write(&path, &Db::default()).unwrap();
-        let before = std::fs::read(&path).unwrap();
-        // A target whose folder cannot take the temp file: the write fails before the rename.
-        let blocked = dir.path().join("missing-dir").join("db.json");
-        assert!(write_atomic(&blocked, b"x").is_err());
-        // A write whose rename fails (the target is a directory) leaves no temp file behind.
-        let as_dir = dir.path().join("isdir");
-        std::fs::create_dir(&as_dir).unwrap();
-        assert!(write_atomic(&as_dir, b"new").is_err());
-        assert_eq!(std::fs::read(&path).unwrap(), before);
-        let leftovers: Vec<_> = std::fs::read_dir(dir.path())
-            .unwrap()
-            .filter_map(|e| e.ok())
-            .filter(|e| e.file_name().to_string_lossy().ends_with(".tmp"))
-            .collect();
-        assert!(leftovers.is_empty(), "temp files left: {leftovers:?}");
-    }
-
-    #[test]
-    fn unchanged_write_reports_no_change() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("db.json");
-        assert!(write(&path, &Db::default()).unwrap());
-        assert!(!write(&path, &Db::default()).unwrap());
+        std::fs::write(&path, crate::store::embedded::TEXT).unwrap();
+        let mut seen = 0;
+        let err = for_each_entry(&path, |_, _| {
+            seen += 1;
+            Err(StoreError::Locked { path: path.clone(), lock: path.clone(), holder: "test".into() })
+        })
+        .unwrap_err();
+        assert!(matches!(err, StoreError::Locked { .. }), "{err}");
+        assert_eq!(seen, 1);
     }
 }

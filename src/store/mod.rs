@@ -1,14 +1,20 @@
-//! Stores: the published `db.json`, the SQLite working store of a build, the copy embedded in the
+//! Stores: the published `db.json` (read by one streaming walk, written by a streaming canonical
+//! writer and published atomically), the SQLite working store of a build, look-ups that answer
+//! without loading a store whole, imports and merges in bounded memory, the copy embedded in the
 //! binary, and the lock that allows one build per store.
 
+pub mod canonical;
 pub mod embedded;
+pub mod import;
 pub mod json;
 pub mod lock;
+pub mod merge;
+pub mod publish;
+pub mod read;
 pub mod sqlite;
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-
-use crate::record::Db;
 
 /// Errors of the store layer. Each names the file it is about.
 #[derive(Debug, thiserror::Error)]
@@ -21,6 +27,8 @@ pub enum StoreError {
     Parse { path: PathBuf, line: usize, column: usize, message: String },
     #[error("{path} has schema {found}, this capcache reads schema {expected}; the file was left untouched")]
     Schema { path: PathBuf, found: u64, expected: u32 },
+    #[error("{path}: the entry for {id} is not valid capcache JSON: {message}; the file was left untouched")]
+    BadEntry { path: PathBuf, id: String, message: String },
     #[error("SQLite store {path}: {source}")]
     Sqlite { path: PathBuf, source: rusqlite::Error },
     #[error(
@@ -35,12 +43,48 @@ pub enum StoreError {
     Locked { path: PathBuf, lock: PathBuf, holder: String },
 }
 
-/// Loads a database from a `.json` file or a SQLite store (detected by the SQLite magic bytes).
-pub fn load_any(path: &Path) -> Result<Db, StoreError> {
+/// Counts over a whole store, for `capcache stats` and `capcache env`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Stats {
+    pub models: u64,
+    /// Records read from the checkpoint (the rest are config estimates).
+    pub exact: u64,
+    pub by_strategy: BTreeMap<String, u64>,
+    pub failures: u64,
+    pub failures_by_outcome: BTreeMap<String, u64>,
+    /// The latest `resolved_at` or failure time in the store: when its facts last changed.
+    pub newest: Option<String>,
+}
+
+impl Stats {
+    /// Counts one record.
+    fn add_model(&mut self, strategy: &str, exact: bool, resolved_at: &str, n: u64) {
+        self.models += n;
+        if exact {
+            self.exact += n;
+        }
+        *self.by_strategy.entry(strategy.to_owned()).or_default() += n;
+        self.saw(resolved_at);
+    }
+
+    /// Counts one failure.
+    fn add_failure(&mut self, outcome: &str, at: &str, n: u64) {
+        self.failures += n;
+        *self.failures_by_outcome.entry(outcome.to_owned()).or_default() += n;
+        self.saw(at);
+    }
+
+    fn saw(&mut self, time: &str) {
+        if self.newest.as_deref().is_none_or(|n| time > n) {
+            self.newest = Some(time.to_owned());
+        }
+    }
+}
+
+/// Whether `path` is a SQLite database (by its magic bytes); anything else is read as JSON.
+pub fn is_sqlite(path: &Path) -> bool {
     let mut magic = [0u8; 16];
-    let is_sqlite = std::fs::File::open(path)
+    std::fs::File::open(path)
         .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut magic))
-        .map(|()| &magic == b"SQLite format 3\0")
-        .unwrap_or(false);
-    if is_sqlite { sqlite::SqliteStore::open_read_only(path)?.export() } else { json::read(path) }
+        .is_ok_and(|()| &magic == b"SQLite format 3\0")
 }

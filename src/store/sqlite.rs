@@ -1,13 +1,21 @@
 //! The SQLite working store of a build: one row per model record and per failure, each committed
 //! in its own transaction as soon as it is known, so a killed build loses nothing it finished.
-//! Versioned schema (`PRAGMA user_version`) with forward migrations; WAL journal.
+//! Versioned schema (`PRAGMA user_version`) with forward migrations; WAL journal, so readers (the
+//! build's exporter, look-ups) read a consistent snapshot while a build writes. Look-ups are keyed
+//! (ids match ignoring ASCII case, through an index); whole-store reads stream in id order, a page
+//! at a time.
 
+use std::collections::VecDeque;
+use std::io::Write;
+use std::marker::PhantomData;
 use std::path::{Path, PathBuf};
 
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 
-use super::StoreError;
-use crate::record::{Db, Failure, Record};
+use super::canonical::CanonicalWriter;
+use super::json::Section;
+use super::{Stats, StoreError};
+use crate::record::{Failure, Record};
 
 /// Forward migrations; entry `i` takes the schema from version `i` to `i + 1`.
 const MIGRATIONS: &[&str] = &[
@@ -26,7 +34,18 @@ const MIGRATIONS: &[&str] = &[
         at TEXT NOT NULL,
         failure TEXT NOT NULL
      );",
+    // 2: ids looked up ignoring case, as the Hub matches them; counts by strategy and outcome from
+    // indexes alone.
+    "CREATE INDEX models_id_nocase ON models (id COLLATE NOCASE);
+     CREATE INDEX failures_id_nocase ON failures (id COLLATE NOCASE);
+     ALTER TABLE models ADD COLUMN exact INTEGER NOT NULL DEFAULT 0;
+     UPDATE models SET exact = coalesce(json_extract(record, '$.exact'), 0);
+     CREATE INDEX models_by_strategy ON models (strategy, exact, resolved_at);
+     CREATE INDEX failures_by_outcome ON failures (outcome, at);",
 ];
+
+/// Rows read per query when streaming a whole table.
+const PAGE: usize = 256;
 
 /// A model's stored state, for incremental builds. `checked_at` is when it was last resolved in
 /// full (not when its commit was last found unchanged).
@@ -54,9 +73,10 @@ impl SqliteStore {
         Ok(store)
     }
 
-    /// Opens an existing store read-only (for `get`, `list`, `merge` inputs).
+    /// Opens an existing store read-only (for `get`, `list`, `merge` inputs, the build's exporter).
     pub fn open_read_only(path: &Path) -> Result<SqliteStore, StoreError> {
         let conn = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY).map_err(|e| sq(path, e))?;
+        conn.busy_timeout(std::time::Duration::from_secs(10)).map_err(|e| sq(path, e))?;
         let store = SqliteStore { conn, path: path.to_owned() };
         let version = store.version()?;
         if version > MIGRATIONS.len() as i64 {
@@ -67,6 +87,11 @@ impl SqliteStore {
             });
         }
         Ok(store)
+    }
+
+    /// The file this store lives in.
+    pub fn path(&self) -> &Path {
+        &self.path
     }
 
     fn version(&self) -> Result<i64, StoreError> {
@@ -91,7 +116,7 @@ impl SqliteStore {
     /// Stores a model's record (and clears any failure of it) in one transaction.
     pub fn put_record(&mut self, id: &str, record: &Record, checked_at: &str) -> Result<(), StoreError> {
         let tx = self.conn.transaction().map_err(|e| sq(&self.path, e))?;
-        upsert_model(&tx, id, record, checked_at).map_err(|e| sq(&self.path, e))?;
+        upsert_model(&tx, id, record, checked_at, Conflict::Replace).map_err(|e| sq(&self.path, e))?;
         tx.execute("DELETE FROM failures WHERE id = ?1", params![id]).map_err(|e| sq(&self.path, e))?;
         tx.commit().map_err(|e| sq(&self.path, e))
     }
@@ -103,7 +128,7 @@ impl SqliteStore {
 
     /// Records a failure. A model's earlier good record is kept.
     pub fn put_failure(&mut self, id: &str, failure: &Failure) -> Result<(), StoreError> {
-        upsert_failure(&self.conn, id, failure).map_err(|e| sq(&self.path, e))
+        upsert_failure(&self.conn, id, failure, Conflict::Replace).map(drop).map_err(|e| sq(&self.path, e))
     }
 
     /// Removes a model and its failure (for `--prune`).
@@ -136,14 +161,70 @@ impl SqliteStore {
         json.map(|j| self.decode(id, &j)).transpose()
     }
 
+    /// The record for `id` under its stored id, matched exactly, else ignoring ASCII case.
+    pub fn find_model(&self, id: &str) -> Result<Option<(String, Record)>, StoreError> {
+        self.find("SELECT id, record FROM models WHERE id = ?1 COLLATE NOCASE ORDER BY id = ?1 DESC, id LIMIT 1", id)
+    }
+
+    /// The failure for `id` under its stored id, matched exactly, else ignoring ASCII case.
+    pub fn find_failure(&self, id: &str) -> Result<Option<(String, Failure)>, StoreError> {
+        self.find("SELECT id, failure FROM failures WHERE id = ?1 COLLATE NOCASE ORDER BY id = ?1 DESC, id LIMIT 1", id)
+    }
+
+    fn find<T: serde::de::DeserializeOwned>(&self, sql: &str, id: &str) -> Result<Option<(String, T)>, StoreError> {
+        let row: Option<(String, String)> = self
+            .conn
+            .prepare_cached(sql)
+            .and_then(|mut stmt| stmt.query_row(params![id], |r| Ok((r.get(0)?, r.get(1)?))).optional())
+            .map_err(|e| sq(&self.path, e))?;
+        row.map(|(id, json)| self.decode(&id, &json).map(|v| (id, v))).transpose()
+    }
+
     /// Ids of every stored model and failure.
     pub fn ids(&self) -> Result<Vec<String>, StoreError> {
-        let mut stmt = self
-            .conn
-            .prepare("SELECT id FROM models UNION SELECT id FROM failures ORDER BY id")
-            .map_err(|e| sq(&self.path, e))?;
+        self.column("SELECT id FROM models UNION SELECT id FROM failures ORDER BY id")
+    }
+
+    /// Ids of a section, in id order.
+    pub fn section_ids(&self, section: Section) -> Result<Vec<String>, StoreError> {
+        self.column(match section {
+            Section::Models => "SELECT id FROM models ORDER BY id",
+            Section::Failures => "SELECT id FROM failures ORDER BY id",
+        })
+    }
+
+    fn column(&self, sql: &str) -> Result<Vec<String>, StoreError> {
+        let mut stmt = self.conn.prepare(sql).map_err(|e| sq(&self.path, e))?;
         let rows = stmt.query_map([], |r| r.get(0)).map_err(|e| sq(&self.path, e))?;
         rows.collect::<Result<_, _>>().map_err(|e| sq(&self.path, e))
+    }
+
+    /// Counts by strategy and outcome, from indexes (a store of the first schema version, opened
+    /// read-only and so not migrated, reads every record instead).
+    pub fn stats(&self) -> Result<Stats, StoreError> {
+        let mut stats = Stats::default();
+        let exact = if self.version()? >= 2 { "exact" } else { "json_extract(record, '$.exact')" };
+        let sql = format!("SELECT strategy, {exact} = 1, COUNT(*), MAX(resolved_at) FROM models GROUP BY 1, 2");
+        let mut stmt = self.conn.prepare(&sql).map_err(|e| sq(&self.path, e))?;
+        let mut rows = stmt.query([]).map_err(|e| sq(&self.path, e))?;
+        while let Some(r) = rows.next().map_err(|e| sq(&self.path, e))? {
+            let get = || -> rusqlite::Result<(String, bool, i64, String)> {
+                Ok((r.get(0)?, r.get::<_, Option<bool>>(1)?.unwrap_or(false), r.get(2)?, r.get(3)?))
+            };
+            let (strategy, exact, n, newest) = get().map_err(|e| sq(&self.path, e))?;
+            stats.add_model(&strategy, exact, &newest, n.unsigned_abs());
+        }
+        let mut stmt = self
+            .conn
+            .prepare("SELECT outcome, COUNT(*), MAX(at) FROM failures GROUP BY 1")
+            .map_err(|e| sq(&self.path, e))?;
+        let mut rows = stmt.query([]).map_err(|e| sq(&self.path, e))?;
+        while let Some(r) = rows.next().map_err(|e| sq(&self.path, e))? {
+            let get = || -> rusqlite::Result<(String, i64, String)> { Ok((r.get(0)?, r.get(1)?, r.get(2)?)) };
+            let (outcome, n, newest) = get().map_err(|e| sq(&self.path, e))?;
+            stats.add_failure(&outcome, &newest, n.unsigned_abs());
+        }
+        Ok(stats)
     }
 
     fn decode<T: serde::de::DeserializeOwned>(&self, id: &str, json: &str) -> Result<T, StoreError> {
@@ -154,61 +235,155 @@ impl SqliteStore {
         })
     }
 
-    /// Every `(id, json)` row of `sql`, decoded.
-    fn rows<T: serde::de::DeserializeOwned>(&self, sql: &str) -> Result<Vec<(String, T)>, StoreError> {
-        let mut stmt = self.conn.prepare(sql).map_err(|e| sq(&self.path, e))?;
-        let rows = stmt
-            .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))
-            .map_err(|e| sq(&self.path, e))?;
-        rows.map(|row| {
-            let (id, json) = row.map_err(|e| sq(&self.path, e))?;
-            let value = self.decode(&id, &json)?;
-            Ok((id, value))
-        })
-        .collect()
+    /// Every record, in id order, read a page at a time.
+    pub fn models(&self) -> Rows<'_, Record> {
+        Rows::new(self, "SELECT id, record FROM models WHERE id > ?1 ORDER BY id LIMIT ?2")
     }
 
-    /// The whole store as a database document.
-    pub fn export(&self) -> Result<Db, StoreError> {
-        Ok(Db {
-            models: self.rows("SELECT id, record FROM models")?.into_iter().collect(),
-            failures: self.rows("SELECT id, failure FROM failures")?.into_iter().collect(),
-            ..Db::default()
-        })
+    /// Every failure, in id order, read a page at a time.
+    pub fn failures(&self) -> Rows<'_, Failure> {
+        Rows::new(self, "SELECT id, failure FROM failures WHERE id > ?1 ORDER BY id LIMIT ?2")
     }
 
-    /// Loads every record and failure of `db` in one transaction. `checked_at` of imported records
-    /// is their `resolved_at`.
-    pub fn import(&mut self, db: &Db) -> Result<(), StoreError> {
+    /// Writes the whole store, as one consistent snapshot, in canonical order.
+    pub fn write_canonical<W: Write>(&self, out: &mut CanonicalWriter<W>) -> Result<(), StoreError> {
+        // One read transaction: a build writing meanwhile (WAL) is not seen half-way.
+        let snapshot = self.conn.unchecked_transaction().map_err(|e| sq(&self.path, e))?;
+        for row in self.failures() {
+            let (id, f) = row?;
+            out.failure(&id, &f)?;
+        }
+        for row in self.models() {
+            let (id, r) = row?;
+            out.model(&id, &r)?;
+        }
+        snapshot.finish().map_err(|e| sq(&self.path, e))
+    }
+
+    /// Starts a transaction that adds entries the store lacks (an import). Its page cache is
+    /// 64 MiB, so a large import writes each page to the journal about once.
+    pub fn bulk(&mut self) -> Result<Bulk<'_>, StoreError> {
+        self.conn.pragma_update(None, "cache_size", -65536).map_err(|e| sq(&self.path, e))?;
         let tx = self.conn.transaction().map_err(|e| sq(&self.path, e))?;
-        for (id, r) in &db.models {
-            upsert_model(&tx, id, r, &r.resolved_at).map_err(|e| sq(&self.path, e))?;
-        }
-        for (id, f) in &db.failures {
-            upsert_failure(&tx, id, f).map_err(|e| sq(&self.path, e))?;
-        }
-        tx.commit().map_err(|e| sq(&self.path, e))
+        Ok(Bulk { tx, path: &self.path })
     }
 }
 
-fn upsert_model(conn: &Connection, id: &str, r: &Record, checked_at: &str) -> rusqlite::Result<()> {
-    let json = serde_json::to_string(r).expect("records serialize");
-    conn.execute(
-        "INSERT INTO models (id, revision, strategy, resolved_at, checked_at, record) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
-         ON CONFLICT(id) DO UPDATE SET revision = ?2, strategy = ?3, resolved_at = ?4, checked_at = ?5, record = ?6",
-        params![id, r.revision, r.strategy.as_str(), r.resolved_at, checked_at, json],
-    )
-    .map(drop)
+/// An import in progress: one transaction, committed by [`Bulk::commit`], rolled back if dropped.
+pub struct Bulk<'s> {
+    tx: rusqlite::Transaction<'s>,
+    path: &'s Path,
 }
 
-fn upsert_failure(conn: &Connection, id: &str, f: &Failure) -> rusqlite::Result<()> {
+impl Bulk<'_> {
+    /// Adds a record unless the store has one for `id`; says whether it was added. Its
+    /// `checked_at` is its `resolved_at`.
+    pub fn add_model(&self, id: &str, record: &Record) -> Result<bool, StoreError> {
+        upsert_model(&self.tx, id, record, &record.resolved_at, Conflict::Keep)
+            .map(|n| n > 0)
+            .map_err(|e| sq(self.path, e))
+    }
+
+    /// Adds a failure unless the store has one for `id`; says whether it was added.
+    pub fn add_failure(&self, id: &str, failure: &Failure) -> Result<bool, StoreError> {
+        upsert_failure(&self.tx, id, failure, Conflict::Keep).map(|n| n > 0).map_err(|e| sq(self.path, e))
+    }
+
+    pub fn commit(self) -> Result<(), StoreError> {
+        self.tx.commit().map_err(|e| sq(self.path, e))
+    }
+}
+
+/// A table read in id order, `PAGE` rows per query (no statement is held between pages).
+pub struct Rows<'s, T> {
+    store: &'s SqliteStore,
+    sql: &'static str,
+    after: String,
+    page: VecDeque<(String, String)>,
+    done: bool,
+    value: PhantomData<T>,
+}
+
+impl<'s, T> Rows<'s, T> {
+    fn new(store: &'s SqliteStore, sql: &'static str) -> Rows<'s, T> {
+        // Every id is longer than the empty string, so the first page starts at the first id.
+        Rows { store, sql, after: String::new(), page: VecDeque::new(), done: false, value: PhantomData }
+    }
+
+    fn fill(&mut self) -> rusqlite::Result<()> {
+        let mut stmt = self.store.conn.prepare_cached(self.sql)?;
+        let rows = stmt.query_map(params![self.after, PAGE as i64], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        self.page = rows.collect::<Result<_, _>>()?;
+        self.done = self.page.len() < PAGE;
+        if let Some((last, _)) = self.page.back() {
+            self.after.clone_from(last);
+        }
+        Ok(())
+    }
+}
+
+impl<T: serde::de::DeserializeOwned> Iterator for Rows<'_, T> {
+    type Item = Result<(String, T), StoreError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.page.is_empty()
+            && !self.done
+            && let Err(e) = self.fill()
+        {
+            self.done = true;
+            return Some(Err(sq(&self.store.path, e)));
+        }
+        let (id, json) = self.page.pop_front()?;
+        Some(self.store.decode(&id, &json).map(|v| (id, v)))
+    }
+}
+
+/// What an insert does when the id is already stored.
+#[derive(Clone, Copy)]
+enum Conflict {
+    Replace,
+    Keep,
+}
+
+/// Inserts a record; returns the rows changed (0 when kept).
+fn upsert_model(conn: &Connection, id: &str, r: &Record, checked_at: &str, c: Conflict) -> rusqlite::Result<usize> {
+    let json = serde_json::to_string(r).expect("records serialize");
+    let sql = match c {
+        Conflict::Replace => {
+            "INSERT INTO models (id, revision, strategy, resolved_at, checked_at, record, exact)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+             ON CONFLICT(id) DO UPDATE SET revision = ?2, strategy = ?3, resolved_at = ?4, checked_at = ?5, record = ?6,
+                exact = ?7"
+        }
+        Conflict::Keep => {
+            "INSERT INTO models (id, revision, strategy, resolved_at, checked_at, record, exact)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT(id) DO NOTHING"
+        }
+    };
+    conn.prepare_cached(sql)?.execute(params![
+        id,
+        r.revision,
+        r.strategy.as_str(),
+        r.resolved_at,
+        checked_at,
+        json,
+        r.exact
+    ])
+}
+
+/// Inserts a failure; returns the rows changed (0 when kept).
+fn upsert_failure(conn: &Connection, id: &str, f: &Failure, c: Conflict) -> rusqlite::Result<usize> {
     let json = serde_json::to_string(f).expect("failures serialize");
-    conn.execute(
-        "INSERT INTO failures (id, outcome, at, failure) VALUES (?1, ?2, ?3, ?4)
-         ON CONFLICT(id) DO UPDATE SET outcome = ?2, at = ?3, failure = ?4",
-        params![id, f.outcome.as_str(), f.at, json],
-    )
-    .map(drop)
+    let sql = match c {
+        Conflict::Replace => {
+            "INSERT INTO failures (id, outcome, at, failure) VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT(id) DO UPDATE SET outcome = ?2, at = ?3, failure = ?4"
+        }
+        Conflict::Keep => {
+            "INSERT INTO failures (id, outcome, at, failure) VALUES (?1, ?2, ?3, ?4) ON CONFLICT(id) DO NOTHING"
+        }
+    };
+    conn.prepare_cached(sql)?.execute(params![id, f.outcome.as_str(), f.at, json])
 }
 
 fn sq(path: &Path, source: rusqlite::Error) -> StoreError {
@@ -216,7 +391,7 @@ fn sq(path: &Path, source: rusqlite::Error) -> StoreError {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::record::{Outcome, Strategy, Tried};
     use std::collections::BTreeMap;
@@ -243,22 +418,72 @@ mod tests {
         }
     }
 
+    /// The store's canonical text.
+    pub(crate) fn canonical(store: &SqliteStore) -> String {
+        let mut w = CanonicalWriter::new(Vec::new(), Path::new("<memory>")).unwrap();
+        store.write_canonical(&mut w).unwrap();
+        String::from_utf8(w.finish().unwrap()).unwrap()
+    }
+
     #[test]
-    fn round_trip_sqlite_json_sqlite_json_is_byte_identical() {
+    fn streamed_export_matches_the_document_form_across_pages() {
         let dir = tempfile::tempdir().unwrap();
-        let mut a = SqliteStore::open(&dir.path().join("a.sqlite")).unwrap();
-        a.put_record("sentence-transformers/all-MiniLM-L6-v2", &sample("abc"), "t").unwrap();
-        a.put_failure(
-            "x/gated",
-            &Failure { outcome: Outcome::Gated, message: "needs a token".into(), at: "t".into(), tried: vec![] },
-        )
-        .unwrap();
-        let first = a.export().unwrap().to_canonical_json();
-        let json_path = dir.path().join("db.json");
-        crate::store::json::write(&json_path, &a.export().unwrap()).unwrap();
-        let mut b = SqliteStore::open(&dir.path().join("b.sqlite")).unwrap();
-        b.import(&crate::store::json::read(&json_path).unwrap()).unwrap();
-        assert_eq!(b.export().unwrap().to_canonical_json(), first);
+        let mut s = SqliteStore::open(&dir.path().join("s.sqlite")).unwrap();
+        let mut db = crate::record::Db::default();
+        // More than two pages, inserted out of order, ids whose byte order differs from their
+        // case-folded order.
+        for i in (0..PAGE * 2 + 7).rev() {
+            let id = format!("{}/m-{i}", if i % 3 == 0 { "Org" } else { "org" });
+            let r = sample(&format!("r{i}"));
+            s.put_record(&id, &r, "t").unwrap();
+            db.models.insert(id, r);
+        }
+        let f = Failure { outcome: Outcome::Gated, message: "needs a token".into(), at: "t".into(), tried: vec![] };
+        s.put_failure("x/gated", &f).unwrap();
+        db.failures.insert("x/gated".into(), f);
+        assert_eq!(canonical(&s), db.to_canonical_json());
+        assert_eq!(s.models().count(), PAGE * 2 + 7);
+    }
+
+    #[test]
+    fn lookups_ignore_case_and_prefer_the_exact_id() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = SqliteStore::open(&dir.path().join("s.sqlite")).unwrap();
+        s.put_record("Org/Model", &sample("upper"), "t").unwrap();
+        assert_eq!(s.find_model("org/model").unwrap().unwrap().0, "Org/Model");
+        s.put_record("org/model", &sample("lower"), "t").unwrap();
+        assert_eq!(s.find_model("org/model").unwrap().unwrap().1.revision, "lower");
+        assert_eq!(s.find_model("Org/Model").unwrap().unwrap().1.revision, "upper");
+        assert!(s.find_model("org/other").unwrap().is_none());
+        let plan: String = s
+            .conn
+            .query_row(
+                "EXPLAIN QUERY PLAN SELECT id, record FROM models WHERE id = ?1 COLLATE NOCASE",
+                params!["x"],
+                |r| r.get(3),
+            )
+            .unwrap();
+        assert!(plan.contains("models_id_nocase"), "a keyed look-up: {plan}");
+    }
+
+    #[test]
+    fn stats_count_by_strategy_and_outcome() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = SqliteStore::open(&dir.path().join("s.sqlite")).unwrap();
+        s.put_record("a/a", &sample("r"), "t").unwrap();
+        let mut estimate = sample("r");
+        estimate.exact = false;
+        estimate.strategy = Strategy::Config;
+        estimate.resolved_at = "2026-12-01T00:00:00Z".into();
+        s.put_record("a/b", &estimate, "t").unwrap();
+        let f =
+            Failure { outcome: Outcome::Gated, message: "m".into(), at: "2026-11-27T00:00:00Z".into(), tried: vec![] };
+        s.put_failure("a/c", &f).unwrap();
+        let st = s.stats().unwrap();
+        assert_eq!((st.models, st.exact, st.failures), (2, 1, 1));
+        assert_eq!(st.by_strategy["config"], 1);
+        assert_eq!(st.failures_by_outcome["gated"], 1);
+        assert_eq!(st.newest.as_deref(), Some("2026-12-01T00:00:00Z"));
     }
 
     #[test]
@@ -281,8 +506,30 @@ mod tests {
     fn reopening_does_not_rerun_migrations_and_newer_schema_is_refused() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("s.sqlite");
+        // A store made by the first schema version is migrated on open.
+        let v1 = Connection::open(&path).unwrap();
+        v1.execute_batch(MIGRATIONS[0]).unwrap();
+        v1.pragma_update(None, "user_version", 1).unwrap();
+        v1.execute(
+            "INSERT INTO models (id, revision, strategy, resolved_at, checked_at, record) VALUES (?1, 'r0', ?2, 't', 't', ?3)",
+            params!["Org/Kept", "safetensors", serde_json::to_string(&sample("r0")).unwrap()],
+        )
+        .unwrap();
+        drop(v1);
+        // Read-only, it is not migrated, and still answers.
+        let old = SqliteStore::open_read_only(&path).unwrap();
+        assert_eq!(
+            (old.stats().unwrap().exact, old.find_model("org/kept").unwrap().unwrap().0.as_str()),
+            (1, "Org/Kept")
+        );
+        drop(old);
         SqliteStore::open(&path).unwrap().put_record("a/b", &sample("r1"), "t").unwrap();
-        assert!(SqliteStore::open(&path).unwrap().get("a/b").unwrap().is_some());
+        let s = SqliteStore::open(&path).unwrap();
+        assert!(s.get("a/b").unwrap().is_some());
+        assert_eq!(s.find_model("org/kept").unwrap().unwrap().0, "Org/Kept");
+        assert_eq!(s.stats().unwrap().exact, 2, "the migration filled the exact column");
+        assert_eq!(s.version().unwrap(), MIGRATIONS.len() as i64);
+        drop(s);
         Connection::open(&path).unwrap().pragma_update(None, "user_version", 99).unwrap();
         assert!(matches!(SqliteStore::open(&path), Err(StoreError::SqliteTooNew { found: 99, .. })));
     }

@@ -17,6 +17,32 @@ pub fn run(c: &mut assert_cmd::Command) -> (i32, String, String) {
     )
 }
 
+/// The binary, in `dir`, with none of the settings it reads from the environment except
+/// `HF_HOME=dir/hf`, so a test sees only what it sets.
+pub fn capcache(dir: &Path) -> assert_cmd::Command {
+    let mut c = assert_cmd::Command::cargo_bin("capcache").unwrap();
+    c.current_dir(dir);
+    for var in [
+        "CAPCACHE_DB",
+        "HF_TOKEN",
+        "HUGGING_FACE_HUB_TOKEN",
+        "HF_TOKEN_PATH",
+        "HF_HUB_DISABLE_IMPLICIT_TOKEN",
+        "HF_ENDPOINT",
+        "HF_HUB_CACHE",
+        "HUGGINGFACE_HUB_CACHE",
+        "HF_HUB_OFFLINE",
+        "TRANSFORMERS_OFFLINE",
+        "XDG_CACHE_HOME",
+        "NO_COLOR",
+        "RUST_LOG",
+    ] {
+        c.env_remove(var);
+    }
+    c.env("HF_HOME", dir.join("hf"));
+    c
+}
+
 /// The folder of committed fixtures.
 pub fn fixtures() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")

@@ -1,0 +1,16 @@
+//! `capcache completions <shell>` (clap_complete) and `capcache man` (clap_mangen): generated from
+//! the same clap definition the binary parses with, printed on stdout.
+
+use clap::CommandFactory;
+
+use crate::cli::Cli;
+
+pub fn completions(shell: clap_complete::Shell) -> anyhow::Result<u8> {
+    clap_complete::generate(shell, &mut Cli::command(), "capcache", &mut std::io::stdout());
+    Ok(0)
+}
+
+pub fn man() -> anyhow::Result<u8> {
+    clap_mangen::Man::new(Cli::command().version(super::env::version())).render(&mut std::io::stdout())?;
+    Ok(0)
+}

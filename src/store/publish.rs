@@ -1,0 +1,219 @@
+//! Publishing a `db.json` atomically: the canonical text is streamed into a temp file beside the
+//! target (created 0666 less the umask, as any file a program writes), compared with the current
+//! file (equal bytes leave it alone: "unchanged"), then fsynced and renamed over it. A current
+//! file that is not a valid database is refused and left untouched. Temp files are named after
+//! the process that writes them (`.db.json.{pid}.*.tmp`); those a killed process left behind are
+//! removed by the next write in the same folder.
+
+use std::fs::File;
+use std::io::{BufWriter, Read, Seek, Write};
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+
+use super::StoreError;
+use super::canonical::CanonicalWriter;
+use super::json;
+
+/// What a publish did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct Published {
+    /// False when the file already held these exact bytes.
+    pub changed: bool,
+    pub models: u64,
+    pub failures: u64,
+}
+
+/// Writes the document `fill` produces to `path`, atomically, unless the bytes are unchanged.
+pub fn publish(
+    path: &Path,
+    fill: impl FnOnce(&mut CanonicalWriter<BufWriter<&mut File>>) -> Result<(), StoreError>,
+) -> Result<Published, StoreError> {
+    let werr = |source| StoreError::Write { path: path.to_owned(), source };
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    sweep_stale(dir);
+    let mut tmp = tempfile::Builder::new()
+        .prefix(&format!("{TEMP_PREFIX}{}.", std::process::id()))
+        .suffix(".tmp")
+        .permissions(std::fs::Permissions::from_mode(0o666))
+        .tempfile_in(dir)
+        .map_err(werr)?;
+    let mut writer = CanonicalWriter::new(BufWriter::with_capacity(1 << 16, tmp.as_file_mut()), path)?;
+    fill(&mut writer)?;
+    let (models, failures) = (writer.models, writer.failures);
+    writer.finish()?.flush().map_err(werr)?;
+    let published = |changed| Published { changed, models, failures };
+    match File::open(path) {
+        Ok(mut old) => {
+            if same_bytes(tmp.as_file_mut(), &mut old).map_err(werr)? {
+                return Ok(published(false));
+            }
+            drop(old);
+            json::for_each_entry(path, |_, _| Ok(()))?;
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(source) => return Err(StoreError::Read { path: path.to_owned(), source }),
+    }
+    tmp.as_file().sync_all().map_err(werr)?;
+    tmp.persist(path).map_err(|e| werr(e.error))?;
+    if let Ok(d) = File::open(dir) {
+        let _ = d.sync_all();
+    }
+    Ok(published(true))
+}
+
+/// The start of a publish's temp file name.
+const TEMP_PREFIX: &str = ".db.json.";
+
+/// Removes the temp files of publishes that will never finish: their process is gone (no
+/// `/proc/{pid}`), or, where there is no `/proc`, they are more than an hour old.
+fn sweep_stale(dir: &Path) {
+    let proc_fs = Path::new("/proc/self").exists();
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let name = entry.file_name();
+        let Some(rest) = name.to_str().and_then(|n| n.strip_prefix(TEMP_PREFIX)).filter(|n| n.ends_with(".tmp")) else {
+            continue;
+        };
+        let pid = rest.split('.').next().and_then(|p| p.parse::<u32>().ok());
+        let stale = match pid {
+            Some(pid) if proc_fs => pid != std::process::id() && !Path::new(&format!("/proc/{pid}")).exists(),
+            _ => entry
+                .metadata()
+                .and_then(|m| m.modified())
+                .is_ok_and(|t| t.elapsed().is_ok_and(|age| age.as_secs() > 3600)),
+        };
+        if stale {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
+}
+
+/// Whether two files hold the same bytes, compared a block at a time.
+fn same_bytes(a: &mut File, b: &mut File) -> std::io::Result<bool> {
+    if a.metadata()?.len() != b.metadata()?.len() {
+        return Ok(false);
+    }
+    a.rewind()?;
+    let (mut ba, mut bb) = (vec![0u8; 1 << 16], vec![0u8; 1 << 16]);
+    loop {
+        let n = a.read(&mut ba)?;
+        if n == 0 {
+            return Ok(true);
+        }
+        b.read_exact(&mut bb[..n])?;
+        if ba[..n] != bb[..n] {
+            return Ok(false);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::record::{Db, Failure};
+
+    fn publish_db(path: &Path, db: &Db) -> Result<Published, StoreError> {
+        publish(path, |w| {
+            for (id, f) in &db.failures {
+                w.failure(id, f)?;
+            }
+            for (id, r) in &db.models {
+                w.model(id, r)?;
+            }
+            Ok(())
+        })
+    }
+
+    fn temp_files(dir: &Path) -> Vec<std::ffi::OsString> {
+        std::fs::read_dir(dir)
+            .unwrap()
+            .filter_map(|e| e.ok())
+            .map(|e| e.file_name())
+            .filter(|n| n.to_string_lossy().ends_with(".tmp"))
+            .collect()
+    }
+
+    #[test]
+    fn corrupt_or_foreign_files_are_refused_and_left_untouched() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("db.json");
+        for (text, schema_error) in [
+            ("{\"schema\": 1, \"models\": {", false),
+            ("{\"schema\": 7, \"models\": {}}", true),
+            ("{\"name\": \"someone else's\"}", false),
+        ] {
+            std::fs::write(&path, text).unwrap();
+            let err = publish_db(&path, &Db::default()).unwrap_err();
+            assert_eq!(matches!(err, StoreError::Schema { .. }), schema_error, "{err}");
+            assert!(err.to_string().contains("db.json"), "{err}");
+            assert_eq!(std::fs::read_to_string(&path).unwrap(), text);
+            assert!(temp_files(dir.path()).is_empty());
+        }
+    }
+
+    #[test]
+    fn unchanged_bytes_are_not_rewritten_and_changes_are() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("db.json");
+        let mut db = crate::store::embedded::load();
+        let first = publish_db(&path, &db).unwrap();
+        assert!(first.changed);
+        assert_eq!(first.models as usize, db.models.len());
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), db.to_canonical_json());
+        let inode = std::os::unix::fs::MetadataExt::ino(&std::fs::metadata(&path).unwrap());
+        assert!(!publish_db(&path, &db).unwrap().changed);
+        assert_eq!(std::os::unix::fs::MetadataExt::ino(&std::fs::metadata(&path).unwrap()), inode);
+        db.failures.insert(
+            "a/b".into(),
+            Failure { outcome: crate::record::Outcome::Gated, message: "m".into(), at: "t".into(), tried: vec![] },
+        );
+        assert!(publish_db(&path, &db).unwrap().changed);
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), db.to_canonical_json());
+        assert!(temp_files(dir.path()).is_empty());
+    }
+
+    #[test]
+    fn a_failed_write_leaves_the_old_file_and_no_temp_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("db.json");
+        publish_db(&path, &Db::default()).unwrap();
+        let before = std::fs::read(&path).unwrap();
+        assert!(publish_db(&dir.path().join("missing-dir").join("db.json"), &Db::default()).is_err());
+        // The rename fails: the target is a directory.
+        let as_dir = dir.path().join("isdir");
+        std::fs::create_dir(&as_dir).unwrap();
+        assert!(publish_db(&as_dir, &Db::default()).is_err());
+        // The producer fails half-way.
+        let err = publish(&path, |w| {
+            w.failure(
+                "a/b",
+                &Failure { outcome: crate::record::Outcome::Gated, message: "m".into(), at: "t".into(), tried: vec![] },
+            )?;
+            Err(StoreError::Locked { path: path.clone(), lock: path.clone(), holder: "test".into() })
+        });
+        assert!(err.is_err());
+        assert_eq!(std::fs::read(&path).unwrap(), before);
+        assert!(temp_files(dir.path()).is_empty());
+    }
+
+    #[test]
+    fn temp_files_of_a_killed_writer_are_removed_by_the_next_write() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("db.json");
+        // A pid that no process has (beyond the kernel's pid_max); and one that is alive (ours is
+        // excluded, so take our parent's).
+        let dead = dir.path().join(".db.json.4294967.abc.tmp");
+        let parent = std::os::unix::process::parent_id();
+        let alive = dir.path().join(format!(".db.json.{parent}.def.tmp"));
+        let unrelated = dir.path().join("notes.tmp");
+        for f in [&dead, &alive, &unrelated] {
+            std::fs::write(f, "half a file").unwrap();
+        }
+        publish_db(&path, &Db::default()).unwrap();
+        assert!(!dead.exists(), "a dead writer's temp file is swept");
+        assert!(alive.exists(), "a live writer's is not");
+        assert!(unrelated.exists());
+    }
+}
