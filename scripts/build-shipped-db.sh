@@ -13,15 +13,28 @@ work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 mirror="$work/mirror"
 list="$work/models.txt"
+# The mirror is in the Hugging Face cache layout, each model's snapshot named by a hash of its
+# files' names and bytes: the records' revisions depend on the content only, so a rebuild of
+# unchanged inputs is byte-identical.
+add() { # id, then the files of its snapshot
+  local id=$1; shift
+  local stage="$work/stage"
+  rm -rf "$stage"; mkdir -p "$stage"
+  cp -r "$@" "$stage/"
+  local sha
+  sha=$(cd "$stage" && find . -type f | LC_ALL=C sort | xargs sha1sum | sha1sum | cut -c1-40)
+  local model="$mirror/models--${id/\//--}"
+  mkdir -p "$model/refs" "$model/snapshots"
+  printf '%s' "$sha" > "$model/refs/main"
+  mv "$stage" "$model/snapshots/$sha"
+  echo "$id" >> "$list"
+}
 for f in tests/fixtures/configs/*.json; do
   id=$(basename "$f" .json | sed 's/__/\//')
-  mkdir -p "$mirror/$id"
-  cp "$f" "$mirror/$id/config.json"
-  echo "$id" >> "$list"
+  cp "$f" "$work/config.json"
+  add "$id" "$work/config.json"
 done
-mkdir -p "$mirror/sentence-transformers"
-cp -r tests/fixtures/downloaded/all-MiniLM-L6-v2 "$mirror/sentence-transformers/all-MiniLM-L6-v2"
-echo "sentence-transformers/all-MiniLM-L6-v2" >> "$list"
+add sentence-transformers/all-MiniLM-L6-v2 tests/fixtures/downloaded/all-MiniLM-L6-v2/.
 cargo build --release --quiet
 # --now keeps the stamps stable: a rebuild of unchanged inputs is byte-identical.
 ./target/release/capcache build --models "$list" --source "$mirror" --sqlite "$work/capcache.sqlite" \
