@@ -55,6 +55,33 @@ pub fn corpus() -> Vec<Case> {
             "timeout",
             "deadline",
         ),
+        // Configs that would hang, explode or be guessed around.
+        case(
+            "config-1e15-layers",
+            |r| r.bytes("config.json", r#"{"model_type":"qwen2_moe","num_hidden_layers":1000000000000000}"#),
+            "invalid-config",
+            "num_hidden_layers",
+        ),
+        case(
+            "config-200k-dense-layers",
+            |r| r.bytes("config.json", mlp_only_layers(200_000)),
+            "invalid-config",
+            "mlp_only_layers",
+        ),
+        case(
+            "config-hidden-size-as-text",
+            |r| r.bytes("config.json", r#"{"model_type":"llama","hidden_size":"4096"}"#),
+            "invalid-config",
+            "hidden_size",
+        ),
+        case(
+            "config-fp8-block-of-zero",
+            |r| {
+                r.bytes("config.json", r#"{"model_type":"llama","quantization_config":{"quant_method":"fp8","weight_block_size":[0,128]}}"#)
+            },
+            "invalid-config",
+            "weight_block_size",
+        ),
         // Files that lie about themselves.
         case(
             "pickle-shape-past-storage",
@@ -118,6 +145,12 @@ pub fn corpus() -> Vec<Case> {
             "cannot fit",
         ),
     ]
+}
+
+/// A qwen3_moe config with `n` dense-only layers listed.
+fn mlp_only_layers(n: u32) -> String {
+    let layers: Vec<u32> = (0..n).collect();
+    serde_json::json!({"model_type": "qwen3_moe", "mlp_only_layers": layers}).to_string()
 }
 
 /// A safetensors file of header `json` and `data` bytes.
