@@ -2,7 +2,7 @@
 # Benchmarks `capcache build` at scale: 1,000 and 10,000 models (or the counts given) of mixed
 # layouts served by the fixture hub on loopback with 20 ms added latency per request. For the first
 # build and an unchanged rerun it prints wall time, CPU time per model, peak RSS, requests and bytes
-# per model, and the rerun's floor (requests x latency / requests in flight), so that a regression
+# per model, and the rerun's floor (requests x latency / models in flight), so that a regression
 # shows as a number.
 #
 #   scripts/bench-scale.sh [MODELS...]        (default: 1000 10000)
@@ -42,9 +42,11 @@ n, run = int(sys.argv[1]), sys.argv[2]
 wall, user, sys_, rss_kb = (float(x) for x in sys.argv[3].split())
 s = json.loads(sys.argv[4])
 latency, jobs = float(sys.argv[5]) / 1000, int(sys.argv[6])
-floor = s["requests"] * latency / min(jobs, 16)
+# The rerun's floor: one request a model, `jobs` of them in flight (the first build has several
+# requests a model in flight at once, up to --max-in-flight, and no simple floor).
+floor = f"{s['requests'] * latency / jobs:8.1f}" if run == "rerun" else f"{'-':>8}"
 print(f"{n:<8} {run:<7} {wall:8.1f} {(user + sys_) * 1000 / n:10.2f} {rss_kb / 1024:9.0f} "
-      f"{s['requests'] / n:10.2f} {s['bytes'] / n:12.0f} {floor:8.1f}")
+      f"{s['requests'] / n:10.2f} {s['bytes'] / n:12.0f} {floor}")
 PY
   done
   kill "$hub_pid"; wait "$hub_pid" 2>/dev/null || true; hub_pid=
