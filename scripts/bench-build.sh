@@ -10,12 +10,13 @@
 # Reports wall time, requests and bytes, and the ratios per model. The most requests the hub saw in
 # flight at once is printed too (capcache's per-host limit is --max-in-flight, 16 by default).
 #
-#   scripts/bench-build.sh [MODELS] [LATENCY_MS]      (default: 51 20)
+#   scripts/bench-build.sh [MODELS] [LATENCY_MS] [RUNS]     (default: 51 20 3; the median of RUNS is reported)
 # Needs python3 with pip (PyPI): huggingface_hub and hf-mem go into target/bench-venv. Builds release
 # binaries (about 11 minutes here the first time). Needs tests/fixtures/downloaded (scripts/fetch-fixtures.sh).
 set -euo pipefail
 models=${1:-51}
 latency=${2:-20}
+runs=${3:-3}
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 scripts/fetch-fixtures.sh
@@ -49,7 +50,9 @@ PY
 cat > "$work/hfmem.py" <<'PY'
 import sys, urllib.parse
 import httpx2
-from hf_mem import run as hf_mem_run
+import importlib
+# The module, not the function of the same name that hf_mem's __init__ puts over it.
+hf_mem_run = importlib.import_module("hf_mem.run")
 target = urllib.parse.urlsplit(sys.argv[2])
 class Pointed(httpx2.AsyncClient):
     """hf-mem's client, with every request to huggingface.co sent to the fixture hub instead."""
@@ -67,13 +70,16 @@ PY
 echo "$one" > "$work/one.txt"
 pyenv=(env HF_ENDPOINT="$url" HF_HUB_DISABLE_TELEMETRY=1 HF_HUB_DISABLE_PROGRESS_BARS=1 HF_HUB_OFFLINE=0 HF_HOME="$work/hf")
 
-measure() { # name, command...
+measure() { # name, command...; RUNS times, each from an empty store (the report takes the median)
   local name=$1; shift
-  reset
-  local t0; t0=$(now)
-  "$@" > "$work/out" 2> "$work/err" || { echo "$name failed:"; tail "$work/err"; exit 1; }
-  local t1; t1=$(now)
-  echo "$name|$t0|$t1|$(stats)" >> "$work/rows"
+  for _ in $(seq "$runs"); do
+    rm -f "$work/db.json" "$work/c.sqlite"
+    reset
+    local t0; t0=$(now)
+    "$@" > "$work/out" 2> "$work/err" || { echo "$name failed:"; tail "$work/err"; exit 1; }
+    local t1; t1=$(now)
+    echo "$name|$t0|$t1|$(stats)" >> "$work/rows"
+  done
 }
 : > "$work/rows"
 measure "resolve 1: capcache" ./target/release/capcache resolve "$one" --endpoint "$url" --json
@@ -83,14 +89,16 @@ measure "build $models: capcache" ./target/release/capcache build --models "$wor
 measure "build $models: huggingface_hub loop" "${pyenv[@]}" "$venv/bin/python" "$work/hf.py" "$work/models.txt"
 measure "build $models: hf-mem loop" "${pyenv[@]}" "$venv/bin/python" "$work/hfmem.py" "$work/models.txt" "$url"
 
-python3 - "$work/rows" "$models" "$latency" <<'PY'
+python3 - "$work/rows" "$models" "$latency" "$runs" <<'PY'
 import json, sys
-rows = []
+runs = {}
 for line in open(sys.argv[1]):
     name, t0, t1, s = line.rstrip("\n").split("|", 3)
-    rows.append((name, float(t1) - float(t0), json.loads(s)))
-n, lat = sys.argv[2], sys.argv[3]
-print(f"fixture hub on loopback, {lat} ms added latency per request; {n} models = 30-shard FP8 70B without and with API metadata, MiniLM, in turn")
+    runs.setdefault(name, []).append((name, float(t1) - float(t0), json.loads(s)))
+# Each command's median run by wall time (with that run's requests and bytes).
+rows = [sorted(r, key=lambda x: x[1])[len(r) // 2] for r in runs.values()]
+n, lat, k = sys.argv[2], sys.argv[3], sys.argv[4]
+print(f"fixture hub on loopback, {lat} ms added latency per request; {n} models = 30-shard FP8 70B without and with API metadata, MiniLM, in turn; median of {k} runs")
 print(f"{'':40} {'wall s':>8} {'requests':>9} {'bytes':>12} {'max in flight':>14}")
 for name, secs, s in rows:
     print(f"{name:40} {secs:8.2f} {s['requests']:9d} {s['bytes']:12d} {s.get('max_in_flight', 0):14d}")
