@@ -75,6 +75,34 @@ fn list_and_stats() {
 }
 
 #[test]
+fn a_closed_stdout_ends_every_printing_command_quietly() {
+    let dir = tempfile::tempdir().unwrap();
+    for args in [
+        &["get", "facebook/opt-125m"][..],
+        &["get", "facebook/opt-125m", "--json"],
+        &["list"],
+        &["stats"],
+        &["env", "--json"],
+        &["completions", "bash"],
+        &["man"],
+    ] {
+        // The reading end is closed before the command writes: every write fails with EPIPE.
+        let (reader, writer) = std::io::pipe().unwrap();
+        drop(reader);
+        let o = std::process::Command::new(assert_cmd::cargo::cargo_bin!("capcache"))
+            .current_dir(dir.path())
+            .env_remove("CAPCACHE_DB")
+            .args(args)
+            .stdout(writer)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(0), "{args:?}: {stderr}");
+        assert!(stderr.is_empty(), "{args:?}: {stderr}");
+    }
+}
+
+#[test]
 fn resolve_against_the_fixture_hub_prints_the_record_and_never_the_token() {
     let hub = FixtureHub::start();
     let id = "sentence-transformers/all-MiniLM-L6-v2";

@@ -286,7 +286,7 @@ fn report(s: &Summary, run: &Run, json_out: bool) -> anyhow::Result<()> {
         v["invalid_lines"] = run.bad_lines.into();
         v["discovery"] = serde_json::to_value(run.discovered)?;
         v["listing_requests"] = run.listing_requests.into();
-        println!("{}", serde_json::to_string_pretty(&v)?);
+        outln!("{}", serde_json::to_string_pretty(&v)?)?;
         return Ok(());
     }
     let resolved: u64 = s.resolved_by_strategy.values().sum();

@@ -51,7 +51,7 @@ pub fn open(explicit: Option<PathBuf>) -> anyhow::Result<(ReadStore, DbOrigin)> 
 }
 
 fn print_json(value: &serde_json::Value) -> anyhow::Result<()> {
-    println!("{}", serde_json::to_string_pretty(value)?);
+    outln!("{}", serde_json::to_string_pretty(value)?)?;
     Ok(())
 }
 

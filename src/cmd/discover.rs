@@ -52,14 +52,14 @@ pub fn discover(args: &DiscoverArgs) -> anyhow::Result<u8> {
             }
             out.push(v);
         }
-        println!("{}", serde_json::to_string_pretty(&out)?);
+        outln!("{}", serde_json::to_string_pretty(&out)?)?;
     } else {
         let mut text = String::new();
         for m in &found.models {
             text.push_str(m.id.as_str());
             text.push('\n');
         }
-        print!("{text}");
+        out!("{text}")?;
     }
     if found.skipped > 0 {
         eprintln!("note: {} listed entries had ids that are not `org/name` and were skipped", found.skipped);

@@ -6,7 +6,10 @@ use clap::CommandFactory;
 use crate::cli::Cli;
 
 pub fn completions(shell: clap_complete::Shell) -> anyhow::Result<u8> {
-    clap_complete::generate(shell, &mut Cli::command(), "capcache", &mut std::io::stdout());
+    // Generated into memory first: clap_complete panics on a failed write (a closed pipe).
+    let mut script = Vec::new();
+    clap_complete::generate(shell, &mut Cli::command(), "capcache", &mut script);
+    std::io::Write::write_all(&mut std::io::stdout().lock(), &script)?;
     Ok(0)
 }
 

@@ -93,27 +93,27 @@ pub fn env(json_out: bool, db_path: Option<PathBuf>) -> anyhow::Result<u8> {
             "token_path": path_json(&hf.token_path),
             "offline": hf.offline,
         });
-        println!("{}", serde_json::to_string_pretty(&value)?);
+        outln!("{}", serde_json::to_string_pretty(&value)?)?;
         return Ok(0);
     }
-    println!("capcache     {}", version());
+    outln!("capcache     {}", version())?;
     let chosen = file.map_or_else(|| "no --db, CAPCACHE_DB or ./db.json".to_owned(), |(_, by, _)| format!("from {by}"));
     let modified = age.map(|a| format!(", file modified {}", human_age(a))).unwrap_or_default();
-    println!(
+    outln!(
         "db           {origin} ({kind}, {chosen}): {} models, {} failures, newest record {}{modified}",
         stats.models,
         stats.failures,
         stats.newest.as_deref().unwrap_or("none"),
-    );
-    println!("endpoint     {} ({})", hf.endpoint.value, hf.endpoint.from);
+    )?;
+    outln!("endpoint     {} ({})", hf.endpoint.value, hf.endpoint.from)?;
     match token {
-        Some(source) => println!("token        from {source}"),
-        None => println!("token        none: {no_token}"),
+        Some(source) => outln!("token        from {source}")?,
+        None => outln!("token        none: {no_token}")?,
     }
-    println!("hf home      {}", path_text(&hf.home));
-    println!("hub cache    {}", path_text(&hf.hub_cache));
-    println!("token file   {}", path_text(&hf.token_path));
-    println!("offline      {}", if hf.offline { "yes (HF_HUB_OFFLINE)" } else { "no" });
+    outln!("hf home      {}", path_text(&hf.home))?;
+    outln!("hub cache    {}", path_text(&hf.hub_cache))?;
+    outln!("token file   {}", path_text(&hf.token_path))?;
+    outln!("offline      {}", if hf.offline { "yes (HF_HUB_OFFLINE)" } else { "no" })?;
     Ok(0)
 }
 

@@ -1,6 +1,23 @@
 //! Command implementations. Each returns the exit code for a completed run (0 or 1) or an error
 //! for usage and unusable input (exit 2).
 
+/// `println!` that returns the write's error instead of panicking on it, so a closed pipe
+/// (`capcache list | head`) ends the command quietly (see [`main`]).
+macro_rules! outln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        writeln!(std::io::stdout().lock(), $($arg)*)
+    }};
+}
+
+/// `print!` as [`outln!`] is `println!`.
+macro_rules! out {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        write!(std::io::stdout().lock(), $($arg)*)
+    }};
+}
+
 mod build;
 pub mod db;
 mod discover;
@@ -40,11 +57,17 @@ pub fn main(args: impl IntoIterator<Item = OsString>) -> u8 {
     init_tracing();
     match run(cli.command) {
         Ok(code) => code,
+        // The reader went away (`| head`): what it wanted it has; nothing more to say.
+        Err(e) if is_broken_pipe(&e) => 0,
         Err(e) => {
             eprintln!("error: {e:#}");
             2
         }
     }
+}
+
+fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| c.downcast_ref::<std::io::Error>().is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe))
 }
 
 /// Logs to stderr at `RUST_LOG` (default `warn`), coloured only on a terminal and never with

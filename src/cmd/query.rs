@@ -69,12 +69,12 @@ pub fn get(args: &[String], json: bool, db_path: Option<PathBuf>) -> anyhow::Res
         if json {
             objects.push(value);
         } else if i + 1 < queries.len() && c == 0 {
-            println!();
+            outln!()?;
         }
     }
     if json {
         let out = if single { objects.pop().unwrap_or_default() } else { serde_json::Value::Array(objects) };
-        println!("{}", serde_json::to_string_pretty(&out)?);
+        outln!("{}", serde_json::to_string_pretty(&out)?)?;
     }
     Ok(code)
 }
@@ -164,7 +164,7 @@ pub fn list(filter: Option<&str>, json: bool, failures: bool, db_path: Option<Pa
         ids.dedup();
     }
     if json {
-        println!("{}", serde_json::to_string_pretty(&ids)?);
+        outln!("{}", serde_json::to_string_pretty(&ids)?)?;
     } else {
         let mut out = std::io::BufWriter::new(std::io::stdout().lock());
         for id in ids {
@@ -182,16 +182,16 @@ pub fn stats(json: bool, db_path: Option<PathBuf>) -> anyhow::Result<u8> {
         let mut value = serde_json::to_value(&s)?;
         value["source"] = origin.to_string().into();
         value["estimate"] = estimate.into();
-        println!("{}", serde_json::to_string_pretty(&value)?);
+        outln!("{}", serde_json::to_string_pretty(&value)?)?;
     } else {
-        println!("{origin}");
-        println!("  models     {} ({} exact, {estimate} estimate)", s.models, s.exact);
+        outln!("{origin}")?;
+        outln!("  models     {} ({} exact, {estimate} estimate)", s.models, s.exact)?;
         for (st, n) in &s.by_strategy {
-            println!("    {st:<14} {n}");
+            outln!("    {st:<14} {n}")?;
         }
-        println!("  failures   {}", s.failures);
+        outln!("  failures   {}", s.failures)?;
         for (o, n) in &s.failures_by_outcome {
-            println!("    {o:<14} {n}");
+            outln!("    {o:<14} {n}")?;
         }
     }
     Ok(0)

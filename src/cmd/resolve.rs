@@ -29,9 +29,9 @@ pub fn failure_value(id: &str, failure: &Failure) -> anyhow::Result<Value> {
 /// Prints a record as `get` does: summary, or JSON with an `id` field.
 pub fn print_record(id: &str, record: &Record, json: bool) -> anyhow::Result<()> {
     if json {
-        println!("{}", serde_json::to_string_pretty(&record_value(id, record)?)?);
+        outln!("{}", serde_json::to_string_pretty(&record_value(id, record)?)?)?;
     } else {
-        print!("{}", summary::record(id, record));
+        out!("{}", summary::record(id, record))?;
     }
     Ok(())
 }
@@ -62,7 +62,7 @@ pub fn resolve(model: &str, revision: &str, json: bool, source: &SourceArgs, cha
         }
         Err(failure) => {
             if json {
-                println!("{}", serde_json::to_string_pretty(&failure_value(id.as_str(), &failure)?)?);
+                outln!("{}", serde_json::to_string_pretty(&failure_value(id.as_str(), &failure)?)?)?;
             }
             eprint!("could not resolve {}", summary::failure(id.as_str(), &failure));
             Ok(1)
@@ -110,7 +110,7 @@ pub fn estimate(path: &Path, json: bool, tensors: bool) -> anyhow::Result<u8> {
     if tensors {
         let m = arch::model(&config)?;
         for p in &m.params {
-            println!("  {:<48} {:>4} x {:?}", p.name, p.repeat, p.shape);
+            outln!("  {:<48} {:>4} x {:?}", p.name, p.repeat, p.shape)?;
         }
     }
     Ok(0)
