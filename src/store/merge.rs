@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 
 use super::canonical::CanonicalWriter;
 use super::sqlite::SqliteStore;
-use super::{StoreError, import, is_sqlite};
+use super::{StoreError, import, is_sqlite, stale};
 use crate::record::Record;
 
 /// The stores to merge: SQLite stores read in place, db.json files imported into scratch stores
@@ -22,10 +22,11 @@ pub struct Inputs {
 }
 
 /// Opens `paths` for a merge; the scratch folder goes in `dir` (beside the output, not in a
-/// memory-backed /tmp).
+/// memory-backed /tmp), named after this process, and those of killed merges there are removed.
 pub fn open_inputs(paths: &[PathBuf], dir: &Path) -> Result<Inputs, StoreError> {
+    stale::sweep(dir, SCRATCH_PREFIX, "");
     let scratch = tempfile::Builder::new()
-        .prefix(".capcache-merge.")
+        .prefix(&format!("{SCRATCH_PREFIX}{}.", std::process::id()))
         .tempdir_in(dir)
         .map_err(|source| StoreError::Write { path: dir.to_owned(), source })?;
     let mut stores = Vec::with_capacity(paths.len());
@@ -40,6 +41,9 @@ pub fn open_inputs(paths: &[PathBuf], dir: &Path) -> Result<Inputs, StoreError> 
     }
     Ok(Inputs { stores, _scratch: scratch })
 }
+
+/// The start of a merge's scratch folder name.
+const SCRATCH_PREFIX: &str = ".capcache-merge.";
 
 /// Merges `inputs` into `out`. `on_conflict(id, kept, other)` hears of each record that
 /// disagrees with the one kept; returns how many did.

@@ -12,6 +12,7 @@ pub mod merge;
 pub mod publish;
 pub mod read;
 pub mod sqlite;
+mod stale;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

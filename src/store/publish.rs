@@ -3,16 +3,16 @@
 //! file (equal bytes leave it alone: "unchanged"), then fsynced and renamed over it. A current
 //! file that is not a valid database is refused and left untouched. Temp files are named after
 //! the process that writes them (`.db.json.{pid}.*.tmp`); those a killed process left behind are
-//! removed by the next write in the same folder.
+//! removed by the next write in the same folder ([`super::stale`]).
 
 use std::fs::File;
 use std::io::{BufWriter, Read, Seek, Write};
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
-use super::StoreError;
 use super::canonical::CanonicalWriter;
 use super::json;
+use super::{StoreError, stale};
 
 /// What a publish did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -33,7 +33,7 @@ pub fn publish(
         Some(p) if !p.as_os_str().is_empty() => p,
         _ => Path::new("."),
     };
-    sweep_stale(dir);
+    stale::sweep(dir, TEMP_PREFIX, ".tmp");
     let mut tmp = tempfile::Builder::new()
         .prefix(&format!("{TEMP_PREFIX}{}.", std::process::id()))
         .suffix(".tmp")
@@ -66,29 +66,6 @@ pub fn publish(
 
 /// The start of a publish's temp file name.
 const TEMP_PREFIX: &str = ".db.json.";
-
-/// Removes the temp files of publishes that will never finish: their process is gone (no
-/// `/proc/{pid}`), or, where there is no `/proc`, they are more than an hour old.
-fn sweep_stale(dir: &Path) {
-    let proc_fs = Path::new("/proc/self").exists();
-    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
-        let name = entry.file_name();
-        let Some(rest) = name.to_str().and_then(|n| n.strip_prefix(TEMP_PREFIX)).filter(|n| n.ends_with(".tmp")) else {
-            continue;
-        };
-        let pid = rest.split('.').next().and_then(|p| p.parse::<u32>().ok());
-        let stale = match pid {
-            Some(pid) if proc_fs => pid != std::process::id() && !Path::new(&format!("/proc/{pid}")).exists(),
-            _ => entry
-                .metadata()
-                .and_then(|m| m.modified())
-                .is_ok_and(|t| t.elapsed().is_ok_and(|age| age.as_secs() > 3600)),
-        };
-        if stale {
-            let _ = std::fs::remove_file(entry.path());
-        }
-    }
-}
 
 /// Whether two files hold the same bytes, compared a block at a time.
 fn same_bytes(a: &mut File, b: &mut File) -> std::io::Result<bool> {
