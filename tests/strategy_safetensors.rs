@@ -260,6 +260,21 @@ fn other_repo_layouts_are_read_too() {
     let r = resolve(&hub, "s/st-dense", &Options::default()).unwrap();
     assert_eq!(r.files, ["model.safetensors", "2_Dense/model.safetensors"]);
     assert_eq!(r.total, 16 + 16 * 32);
+    // The same Dense folder listed a hundred times, and named by the root index too: counted once.
+    let dense = r#"{"path":"2_Dense","type":"sentence_transformers.models.Dense"}"#;
+    let repeated = format!("[{}]", vec![dense; 100].join(","));
+    let index = serde_json::json!({"weight_map": {"w": "model.safetensors", "dense.linear.weight": "2_Dense/model.safetensors"}});
+    hub.add(
+        "s/st-repeated",
+        Repo::new("s/st-repeated")
+            .bytes("modules.json", repeated)
+            .bytes("model.safetensors.index.json", serde_json::to_vec(&index).unwrap())
+            .bytes("model.safetensors", safetensors_file(&a))
+            .bytes("2_Dense/model.safetensors", safetensors_file(&c)),
+    );
+    let r = resolve(&hub, "s/st-repeated", &Options::default()).unwrap();
+    assert_eq!(r.files, ["2_Dense/model.safetensors", "model.safetensors"]);
+    assert_eq!(r.total, 16 + 16 * 32);
 
     // Mistral's consolidated file, and an adapter repo.
     hub.add("m/consolidated", Repo::new("m/consolidated").bytes("consolidated.safetensors", safetensors_file(&b)));

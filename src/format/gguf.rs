@@ -285,12 +285,17 @@ fn check_data(h: &Header, spans: &mut [(u64, u64, usize)], header_end: u64, file
             return Err(GgufError::DataPastEnd { name: name(i), offset, bytes, file_size });
         }
     }
+    // In offset order, each tensor with data starts at or after the end of the previous tensor
+    // with data: empty tensors are left out, so one between two cannot hide their overlap.
     spans.sort_unstable();
-    for w in spans.windows(2) {
-        let ((a_off, a_len, a), (b_off, b_len, b)) = (w[0], w[1]);
-        if a_len > 0 && b_len > 0 && b_off < a_off + a_len {
-            return Err(GgufError::Overlap { first: name(a), second: name(b) });
+    let mut previous: Option<(u64, usize)> = None;
+    for &(offset, bytes, i) in spans.iter().filter(|s| s.1 > 0) {
+        if let Some((end, before)) = previous
+            && offset < end
+        {
+            return Err(GgufError::Overlap { first: name(before), second: name(i) });
         }
+        previous = Some((offset + bytes, i)); // within the file: checked above
     }
     Ok(())
 }
@@ -370,6 +375,11 @@ mod tests {
         assert!(matches!(
             parse_bytes(&file(&[("a", &[16], 0, 0), ("b", &[16], 0, 32)], 128)),
             Err(GgufError::Overlap { .. })
+        ));
+        // An empty tensor between two that overlap does not hide them.
+        assert!(matches!(
+            parse_bytes(&file(&[("a", &[16], 0, 0), ("z", &[0], 0, 32), ("b", &[8], 0, 32)], 128)),
+            Err(GgufError::Overlap { first, second }) if first == "a" && second == "b"
         ));
         assert!(matches!(
             parse_bytes(&file(&[("a", &[16], 0, 8)], 128)),

@@ -39,6 +39,8 @@ pub enum CheckpointError {
     DirectoryTooLarge(u64),
     #[error("tensors viewing storage {key:?} cover {elements} elements, but it holds {numel}")]
     ViewsExceedStorage { key: String, elements: u64, numel: u64 },
+    #[error("storage {key:?} is declared as {first} ({first_numel} elements) and as {second} ({second_numel})")]
+    StorageRedeclared { key: String, first: String, first_numel: u64, second: String, second_numel: u64 },
     #[error("the storages the pickle declares need {bytes} bytes, more than the {file_size}-byte file holds")]
     StoragesExceedFile { bytes: u64, file_size: u64 },
     #[error("reading the file: {0}")]
@@ -82,7 +84,18 @@ fn checked(tensors: Vec<PickledTensor>, file_size: u64) -> Result<Vec<TensorInfo
         }
         let dtype = dtype::from_torch_storage(&t.storage_type).map(str::to_owned).unwrap_or(t.storage_type);
         let elements = t.shape.iter().try_fold(1u64, |a, d| a.checked_mul(*d)).unwrap_or(u64::MAX);
-        let entry = storages.entry(t.storage_key).or_insert((t.storage_numel, dtype.clone(), 0));
+        let entry = storages.entry(t.storage_key.clone()).or_insert((t.storage_numel, dtype.clone(), 0));
+        // Every reference to a storage names the same class and size: one sized with one class
+        // must not back views of another.
+        if entry.0 != t.storage_numel || entry.1 != dtype {
+            return Err(CheckpointError::StorageRedeclared {
+                key: t.storage_key,
+                first: entry.1.clone(),
+                first_numel: entry.0,
+                second: dtype,
+                second_numel: t.storage_numel,
+            });
+        }
         entry.2 = entry.2.saturating_add(elements);
         out.push(TensorInfo { name: t.name, dtype, shape: t.shape });
     }
@@ -186,4 +199,42 @@ fn legacy(r: &dyn ReadAt, size: u64, mut buf: Vec<u8>) -> Result<Vec<PickledTens
         offset += consumed as u64;
     }
     parse_growing(r, size, offset, None, &mut buf, |p| p.tensors())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn view(name: &str, class: &str, key: &str, numel: u64, shape: &[u64]) -> PickledTensor {
+        PickledTensor {
+            name: name.into(),
+            storage_type: class.into(),
+            storage_key: key.into(),
+            storage_numel: numel,
+            offset: 0,
+            shape: shape.to_vec(),
+        }
+    }
+
+    #[test]
+    fn views_are_checked_against_their_storage_and_the_file() {
+        let tied = [view("a", "FloatStorage", "0", 8, &[8]), view("b", "FloatStorage", "0", 8, &[8])];
+        assert_eq!(checked(tied.to_vec(), 32).unwrap().len(), 1, "a second view of one storage is a tie");
+        assert!(matches!(
+            checked(vec![view("a", "FloatStorage", "0", 8, &[9])], 1 << 20),
+            Err(CheckpointError::ViewsExceedStorage { elements: 9, numel: 8, .. })
+        ));
+        assert!(matches!(
+            checked(vec![view("a", "FloatStorage", "0", 8, &[8])], 31),
+            Err(CheckpointError::StoragesExceedFile { bytes: 32, file_size: 31 })
+        ));
+        // One key sized as 1 byte (or 1 bit) an element must not back 8-byte views.
+        for first in ["ByteStorage", "WeirdStorage"] {
+            let redeclared =
+                vec![view("a", first, "0", 1 << 20, &[0]), view("b", "DoubleStorage", "0", 1 << 20, &[1 << 20])];
+            assert!(matches!(checked(redeclared, 1 << 20), Err(CheckpointError::StorageRedeclared { .. })), "{first}");
+        }
+        let resized = vec![view("a", "FloatStorage", "0", 1, &[1]), view("b", "FloatStorage", "0", 1 << 20, &[8])];
+        assert!(matches!(checked(resized, 1 << 30), Err(CheckpointError::StorageRedeclared { .. })));
+    }
 }

@@ -125,5 +125,9 @@ fn weight_files(ctx: &Ctx) -> Result<Vec<WeightFile>, Miss> {
     if files.is_empty() {
         return Err(Miss::absent("no safetensors weights in the repository"));
     }
+    // Each file is read and counted once, however many of the lists above name it (modules.json
+    // may repeat a folder; an index may name a module's file too).
+    let mut seen = std::collections::HashSet::new();
+    files.retain(|f| seen.insert(f.path.clone()));
     Ok(files)
 }
