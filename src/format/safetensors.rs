@@ -4,7 +4,8 @@
 //! overlaps, each tensor's span exactly its shape times its dtype size (whole bytes), the last span
 //! ending where the file ends. A dtype this build does not know must still fit its span (at least
 //! one bit per element). The header is streamed into tensor infos, never into a JSON tree, and every
-//! length is capped. One error variant per validation failure.
+//! length is capped, the number of tensors by the caller (what a parsed tensor holds in memory is
+//! several times its JSON). One error variant per validation failure.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -28,6 +29,8 @@ pub enum SafetensorsError {
     HeaderPastEnd { len: u64, file_size: u64 },
     #[error("header is not valid JSON: {0}")]
     Json(String),
+    #[error("the header declares more than {0} tensors")]
+    TooManyTensors(usize),
     #[error("tensor {0:?} is declared twice")]
     Duplicate(String),
     #[error("tensor {name:?}: {dtype} {shape:?} has more elements than fit in 64 bits")]
@@ -68,41 +71,55 @@ struct RawTensor {
 struct Entries {
     tensors: Vec<(String, RawTensor)>,
     metadata: BTreeMap<String, String>,
-    metadata_seen: bool,
 }
 
-impl<'de> Deserialize<'de> for Entries {
-    fn deserialize<D: de::Deserializer<'de>>(d: D) -> Result<Entries, D::Error> {
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = Entries;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("a JSON object of tensors")
-            }
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Entries, A::Error> {
-                let mut e = Entries { tensors: Vec::new(), metadata: BTreeMap::new(), metadata_seen: false };
-                while let Some(key) = map.next_key::<String>()? {
-                    if key == "__metadata__" {
-                        if e.metadata_seen {
-                            return Err(de::Error::custom("__metadata__ is declared twice"));
-                        }
-                        e.metadata_seen = true;
-                        let m: Option<BTreeMap<String, serde_json::Value>> = map.next_value()?;
-                        e.metadata = m
-                            .unwrap_or_default()
-                            .into_iter()
-                            .filter_map(|(k, v)| v.as_str().map(|s| (k, s.to_owned())))
-                            .collect();
-                    } else {
-                        let t: RawTensor =
-                            map.next_value().map_err(|err| de::Error::custom(format!("tensor {key:?}: {err}")))?;
-                        e.tensors.push((key, t));
-                    }
+/// Streams the header into [`Entries`], stopping past `max_tensors` (and saying so in `over`).
+struct EntriesSeed<'a> {
+    max_tensors: usize,
+    over: &'a std::cell::Cell<bool>,
+}
+
+impl<'de> de::DeserializeSeed<'de> for EntriesSeed<'_> {
+    type Value = Entries;
+
+    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<Entries, D::Error> {
+        d.deserialize_map(self)
+    }
+}
+
+impl<'de> Visitor<'de> for EntriesSeed<'_> {
+    type Value = Entries;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a JSON object of tensors")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Entries, A::Error> {
+        let mut e = Entries { tensors: Vec::new(), metadata: BTreeMap::new() };
+        let mut metadata_seen = false;
+        while let Some(key) = map.next_key::<String>()? {
+            if key == "__metadata__" {
+                if metadata_seen {
+                    return Err(de::Error::custom("__metadata__ is declared twice"));
                 }
-                Ok(e)
+                metadata_seen = true;
+                let m: Option<BTreeMap<String, serde_json::Value>> = map.next_value()?;
+                e.metadata = m
+                    .unwrap_or_default()
+                    .into_iter()
+                    .filter_map(|(k, v)| v.as_str().map(|s| (k, s.to_owned())))
+                    .collect();
+            } else {
+                if e.tensors.len() == self.max_tensors {
+                    self.over.set(true);
+                    return Err(de::Error::custom("too many tensors"));
+                }
+                let t: RawTensor =
+                    map.next_value().map_err(|err| de::Error::custom(format!("tensor {key:?}: {err}")))?;
+                e.tensors.push((key, t));
             }
         }
-        d.deserialize_map(V)
+        Ok(e)
     }
 }
 
@@ -120,9 +137,19 @@ pub fn header_len(first: &[u8], file_size: u64) -> Result<u64, SafetensorsError>
 }
 
 /// Parses the JSON header (`json` = the bytes after the length prefix) of a file whose data section
-/// is `data_len` bytes long.
-pub fn parse_header(json: &[u8], data_len: u64) -> Result<Header, SafetensorsError> {
-    let entries: Entries = serde_json::from_slice(json).map_err(|e| SafetensorsError::Json(e.to_string()))?;
+/// is `data_len` bytes long, holding at most `max_tensors` tensors.
+pub fn parse_header(json: &[u8], data_len: u64, max_tensors: usize) -> Result<Header, SafetensorsError> {
+    let over = std::cell::Cell::new(false);
+    let mut d = serde_json::Deserializer::from_slice(json);
+    let entries = de::DeserializeSeed::deserialize(EntriesSeed { max_tensors, over: &over }, &mut d)
+        .and_then(|e| d.end().map(|()| e))
+        .map_err(|e| {
+            if over.get() {
+                SafetensorsError::TooManyTensors(max_tensors)
+            } else {
+                SafetensorsError::Json(e.to_string())
+            }
+        })?;
     let mut names: Vec<&str> = entries.tensors.iter().map(|(n, _)| n.as_str()).collect();
     names.sort_unstable();
     if let Some(w) = names.windows(2).find(|w| w[0] == w[1]) {
@@ -192,16 +219,16 @@ pub fn parse_header(json: &[u8], data_len: u64) -> Result<Header, SafetensorsErr
 }
 
 /// Parses a whole header from a buffer that starts at file offset 0 and holds at least the header.
-pub fn parse_prefix(bytes: &[u8], file_size: u64) -> Result<Header, SafetensorsError> {
+pub fn parse_prefix(bytes: &[u8], file_size: u64, max_tensors: usize) -> Result<Header, SafetensorsError> {
     let len = header_len(bytes, file_size)?;
     let end = 8 + len as usize;
     let json = bytes.get(8..end).ok_or(SafetensorsError::HeaderPastEnd { len, file_size: bytes.len() as u64 })?;
-    parse_header(json, file_size - 8 - len)
+    parse_header(json, file_size - 8 - len, max_tensors)
 }
 
 /// Reads and parses a file's header: one read of `first_len` bytes, and one more for the rest of a
 /// longer header.
-pub fn read_header(r: &dyn ReadAt, first_len: u64) -> Result<Header, SafetensorsError> {
+pub fn read_header(r: &dyn ReadAt, first_len: u64, max_tensors: usize) -> Result<Header, SafetensorsError> {
     let first = r.read_at(0, first_len.max(8))?;
     let len = header_len(&first.bytes, first.file_size)?;
     let end = 8 + len;
@@ -214,7 +241,7 @@ pub fn read_header(r: &dyn ReadAt, first_len: u64) -> Result<Header, Safetensors
         }
         bytes.extend_from_slice(&rest.bytes);
     }
-    parse_prefix(&bytes, first.file_size)
+    parse_prefix(&bytes, first.file_size, max_tensors)
 }
 
 #[cfg(test)]
@@ -230,7 +257,7 @@ mod tests {
 
     fn parse(json: &str, data: usize) -> Result<Header, SafetensorsError> {
         let f = file(json, data);
-        parse_prefix(&f, f.len() as u64)
+        parse_prefix(&f, f.len() as u64, usize::MAX)
     }
 
     #[test]
@@ -252,17 +279,29 @@ mod tests {
         let json = format!("{}{}", r#"{"a":{"dtype":"F4","shape":[4],"data_offsets":[0,2]}}"#, "    ");
         assert_eq!(parse(&json, 2).unwrap().tensors[0].shape, vec![4]);
         let f = file(&json, 2);
-        assert_eq!(read_header(&&f[..], 10).unwrap(), parse(&json, 2).unwrap());
+        assert_eq!(read_header(&&f[..], 10, usize::MAX).unwrap(), parse(&json, 2).unwrap());
+    }
+
+    #[test]
+    fn the_tensor_cap_stops_the_parse() {
+        let json = r#"{"a":{"dtype":"U8","shape":[1],"data_offsets":[0,1]},"b":{"dtype":"U8","shape":[1],"data_offsets":[1,2]},
+                       "__metadata__":{"format":"pt"}}"#;
+        let f = file(json, 2);
+        assert_eq!(parse_prefix(&f, f.len() as u64, 2).unwrap().tensors.len(), 2);
+        assert_eq!(parse_prefix(&f, f.len() as u64, 1), Err(SafetensorsError::TooManyTensors(1)));
+        // Bad JSON before the cap is still bad JSON.
+        let bad = file(r#"{"a":{"dtype":"U8"}}"#, 0);
+        assert!(matches!(parse_prefix(&bad, bad.len() as u64, 1), Err(SafetensorsError::Json(_))));
     }
 
     #[test]
     fn each_malformation_has_its_own_error() {
-        assert!(matches!(parse_prefix(&[1, 2, 3], 3), Err(SafetensorsError::TooShort(3))));
+        assert!(matches!(parse_prefix(&[1, 2, 3], 3, usize::MAX), Err(SafetensorsError::TooShort(3))));
         let mut big = (200_000_000u64).to_le_bytes().to_vec();
         big.extend_from_slice(b"{}");
-        assert!(matches!(parse_prefix(&big, 1 << 40), Err(SafetensorsError::HeaderTooLarge(200_000_000))));
+        assert!(matches!(parse_prefix(&big, 1 << 40, usize::MAX), Err(SafetensorsError::HeaderTooLarge(200_000_000))));
         let past = (1000u64).to_le_bytes().to_vec();
-        assert!(matches!(parse_prefix(&past, 500), Err(SafetensorsError::HeaderPastEnd { len: 1000, .. })));
+        assert!(matches!(parse_prefix(&past, 500, usize::MAX), Err(SafetensorsError::HeaderPastEnd { len: 1000, .. })));
         assert!(matches!(header_len(&u64::MAX.to_le_bytes(), u64::MAX), Err(SafetensorsError::HeaderTooLarge(_))));
         assert!(matches!(parse("{\"a\": ", 0), Err(SafetensorsError::Json(_))));
         let e = parse(r#"{"a":{"dtype":"F16"}}"#, 0).unwrap_err();

@@ -193,7 +193,9 @@ fn check_split_metadata(files: &[String], parsed: &[gguf::Header]) -> Result<(),
 
 fn read_header(ctx: &Ctx, path: &str) -> Result<gguf::Header, Miss> {
     let file = ctx.file(path);
-    gguf::parse(&file, FIRST_READ).map_err(|e| file.miss(e))
+    let header = gguf::parse(&file, FIRST_READ).map_err(|e| file.miss(e))?;
+    ctx.charge_tensors(path, header.tensors.len())?;
+    Ok(header)
 }
 
 /// The architecture block from GGUF metadata (`general.architecture`, `{arch}.block_count`, ...).

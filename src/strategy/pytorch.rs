@@ -44,5 +44,7 @@ pub fn weight_files(ctx: &Ctx) -> Result<Vec<String>, Miss> {
 /// The tensors of one checkpoint file.
 fn read_tensors(ctx: &Ctx, path: &str) -> Result<Vec<TensorInfo>, Miss> {
     let file = ctx.file(path);
-    pytorch::read(&file).map_err(|e| file.miss(e))
+    let tensors = pytorch::read(&file).map_err(|e| file.miss(e))?;
+    ctx.charge_tensors(path, tensors.len())?;
+    Ok(tensors)
 }

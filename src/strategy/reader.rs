@@ -1,5 +1,6 @@
 //! The one way strategies read a model's files: through the model's [`Budget`] (a wall-clock
-//! deadline and a cap on the bytes read across all its files, shards and split parts), either a
+//! deadline and a cap on the bytes read across all its files, shards and split parts, and on the
+//! tensors parsed from them, at [`TENSOR_COST`] bytes each), either a
 //! small file whole ([`Ctx::read_small`]) or a weight file by range through a [`FileReader`], the
 //! [`ReadAt`] the format parsers pull bytes from. A failed read keeps its typed cause, so the
 //! strategy reports `rate-limited` or `too-large`, not a parser's "could not read".
@@ -11,6 +12,11 @@ use super::{Ctx, Miss};
 use crate::format::{Chunk, ReadAt, ReadError};
 use crate::record::{Outcome, Severity};
 use crate::source::{Deadline, SourceError};
+
+/// What a parsed tensor holds in memory beyond its bytes in the file (its name, dtype and shape as
+/// owned values, its places in the lists that check and count it), rounded up. Charged to the
+/// model's budget, so that a header of many tiny tensors cannot cost several times what was read.
+pub const TENSOR_COST: u64 = 256;
 
 /// What one model may spend.
 #[derive(Debug)]
@@ -26,12 +32,14 @@ impl Budget {
         Budget { deadline, cap: max_bytes, left: AtomicU64::new(max_bytes) }
     }
 
-    /// Takes `n` bytes from the budget, or says the model is over it.
-    fn take(&self, id: &str, path: &str, n: u64) -> Result<(), Miss> {
-        match self.left.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |left| left.checked_sub(n)) {
-            Ok(_) => Ok(()),
-            Err(_) => Err(self.exceeded(id, path, n)),
-        }
+    /// Takes `n` bytes from the budget; false (taking nothing) when fewer are left.
+    fn take(&self, n: u64) -> bool {
+        self.left.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |left| left.checked_sub(n)).is_ok()
+    }
+
+    /// Bytes not yet spent.
+    fn left(&self) -> u64 {
+        self.left.load(Ordering::Relaxed)
     }
 
     /// Takes up to `n` bytes, as many as are left; returns how many.
@@ -41,13 +49,15 @@ impl Budget {
     }
 
     fn exceeded(&self, id: &str, path: &str, n: u64) -> Miss {
+        self.over(format!("{id}: reading {n} more bytes of {path}"))
+    }
+
+    /// The miss for `what` passing the budget.
+    fn over(&self, what: String) -> Miss {
         Miss {
             outcome: Outcome::TooLarge,
             severity: Severity::Fatal,
-            message: format!(
-                "{id}: reading {n} more bytes of {path} would pass the model's budget of {} bytes (--max-model-bytes)",
-                self.cap
-            ),
+            message: format!("{what} would pass the model's budget of {} bytes (--max-model-bytes)", self.cap),
         }
     }
 
@@ -74,6 +84,22 @@ impl Ctx<'_> {
             }
             other => Ok(other?),
         }
+    }
+
+    /// How many tensors the budget has left room for.
+    pub fn tensors_left(&self) -> usize {
+        usize::try_from(self.budget.left() / TENSOR_COST).unwrap_or(usize::MAX)
+    }
+
+    /// Charges `n` tensors parsed from `path` to the budget, or says the model is over it.
+    pub fn charge_tensors(&self, path: &str, n: usize) -> Result<(), Miss> {
+        let bytes = u64::try_from(n).unwrap_or(u64::MAX).saturating_mul(TENSOR_COST);
+        if self.budget.take(bytes) { Ok(()) } else { Err(self.tensors_over(path, n)) }
+    }
+
+    /// The miss for `n` tensors of `path` that the budget has no room for.
+    pub fn tensors_over(&self, path: &str, n: usize) -> Miss {
+        self.budget.over(format!("{}: the {n} tensors of {path} (at {TENSOR_COST} bytes each)", self.snap.id.as_str()))
     }
 
     /// The sizes of files, without reading them.
@@ -112,7 +138,9 @@ impl FileReader<'_> {
 impl ReadAt for FileReader<'_> {
     fn read_at(&self, offset: u64, len: u64) -> Result<Chunk, ReadError> {
         let ctx = self.ctx;
-        ctx.budget.take(ctx.snap.id.as_str(), self.path, len).map_err(|m| self.fail(m))?;
+        if !ctx.budget.take(len) {
+            return Err(self.fail(ctx.budget.exceeded(ctx.snap.id.as_str(), self.path, len)));
+        }
         let result = ctx.source.read_range(ctx.snap, self.path, offset, len, ctx.budget.deadline);
         ctx.budget.refund(len - result.as_ref().map_or(0, |r| (r.bytes.len() as u64).min(len)));
         result.map(|r| Chunk { bytes: r.bytes, file_size: r.file_size }).map_err(|e: SourceError| self.fail(e.into()))

@@ -37,7 +37,13 @@ pub fn read_header(ctx: &Ctx, path: &str, tensors: Option<usize>) -> Result<safe
         None => SMALL_FIRST_READ,
     };
     let file = ctx.file(path);
-    safetensors::read_header(&file, first_len).map_err(|e| file.miss(e))
+    let room = ctx.tensors_left();
+    let header = safetensors::read_header(&file, first_len, room).map_err(|e| match e {
+        safetensors::SafetensorsError::TooManyTensors(_) => ctx.tensors_over(path, room.saturating_add(1)),
+        e => file.miss(e),
+    })?;
+    ctx.charge_tensors(path, header.tensors.len())?;
+    Ok(header)
 }
 
 /// Reads an index and lists its shards.

@@ -134,6 +134,24 @@ pub fn corpus() -> Vec<Case> {
             "a gap or an overlap",
         ),
         case(
+            "safetensors-many-tiny-tensors",
+            |r| r.bytes("model.safetensors", many_tiny_tensors()),
+            "too-large",
+            "tensors of model.safetensors",
+        ),
+        case(
+            "gguf-overlap-behind-empty-tensor",
+            |r| r.bytes("model.gguf", gguf_overlap_behind_empty()),
+            "invalid-file",
+            "overlap",
+        ),
+        case(
+            "pickle-storage-redeclared",
+            |r| r.bytes("pytorch_model.bin", zip_pkl(&storage_redeclared())),
+            "invalid-file",
+            "is declared as U8 (8 elements) and as F64",
+        ),
+        case(
             "safetensors-unknown-dtype-1e15",
             |r| {
                 r.bytes(
@@ -184,9 +202,14 @@ fn unicode(s: &str) -> Vec<u8> {
 /// `torch._utils._rebuild_tensor_v2(("storage", FloatStorage, "0", "cpu", numel), 0, shape,
 /// contiguous stride, False, None)`.
 fn tensor(numel: u32, shape: &[u32]) -> Vec<u8> {
+    tensor_of("FloatStorage", numel, shape)
+}
+
+/// [`tensor`] over a storage of class `class`.
+fn tensor_of(class: &str, numel: u32, shape: &[u32]) -> Vec<u8> {
     let mut p = b"ctorch._utils\n_rebuild_tensor_v2\n((".to_vec();
     p.extend(unicode("storage"));
-    p.extend_from_slice(b"ctorch\nFloatStorage\n");
+    p.extend_from_slice(format!("ctorch\n{class}\n").as_bytes());
     p.extend(unicode("0"));
     p.extend(unicode("cpu"));
     p.extend(int(numel));
@@ -311,15 +334,27 @@ fn gguf_head(n_tensors: u64, kv: &[(&str, Kv)], extra_kv: u64) -> Vec<u8> {
 
 /// Tensor infos `(name, dims, ggml type)`, laid out back to back in the data section.
 fn gguf_infos(tensors: &[(&str, &[u64], u32)]) -> Vec<u8> {
-    let mut v = Vec::new();
     let mut offset = 0u64;
-    for (name, dims, ggml) in tensors {
+    let placed: Vec<(&str, &[u64], u32, u64)> = tensors
+        .iter()
+        .map(|&(name, dims, ggml)| {
+            let at = offset;
+            offset += (dims.iter().product::<u64>() * 4).div_ceil(32) * 32;
+            (name, dims, ggml, at)
+        })
+        .collect();
+    gguf_infos_at(&placed)
+}
+
+/// Tensor infos `(name, dims, ggml type, offset in the data section)`.
+fn gguf_infos_at(tensors: &[(&str, &[u64], u32, u64)]) -> Vec<u8> {
+    let mut v = Vec::new();
+    for (name, dims, ggml, offset) in tensors {
         v.extend(gguf_key(name));
         v.extend_from_slice(&(dims.len() as u32).to_le_bytes());
         dims.iter().for_each(|d| v.extend_from_slice(&d.to_le_bytes()));
         v.extend_from_slice(&ggml.to_le_bytes());
         v.extend_from_slice(&offset.to_le_bytes());
-        offset += (dims.iter().product::<u64>() * 4).div_ceil(32) * 32;
     }
     v
 }
@@ -330,6 +365,41 @@ fn gguf(kv: &[(&str, Kv)], tensors: &[(&str, &[u64], u32)], data: usize) -> Vec<
     v.extend(gguf_infos(tensors));
     v.resize(v.len().div_ceil(32) * 32 + data, 0);
     v
+}
+
+/// 1,000 F32 tensors of 1 MiB elements, each 32 bytes after the last, with an empty tensor between
+/// each two (a check of neighbours only would see no overlap): 4 GB of weights from 4 MB.
+fn gguf_overlap_behind_empty() -> Vec<u8> {
+    const BIG: &[u64] = &[1 << 20];
+    let names: Vec<(String, String)> = (0..1000).map(|i| (format!("w.{i}"), format!("z.{i}"))).collect();
+    let mut placed: Vec<(&str, &[u64], u32, u64)> = Vec::new();
+    for (i, (w, z)) in names.iter().enumerate() {
+        placed.push((w, BIG, 0, 32 * i as u64));
+        placed.push((z, &[0], 0, 32 * (i as u64 + 1)));
+    }
+    let mut v = gguf_head(placed.len() as u64, &[], 0);
+    v.extend(gguf_infos_at(&placed));
+    v.resize(v.len().div_ceil(32) * 32 + (4 << 20) + 32 * 1000, 0);
+    v
+}
+
+/// Many tensors with a few bytes of header each and no data: under the byte budget as read, over
+/// it as parsed ([`LIMITS`]: 64 MiB, 256 bytes a parsed tensor, so 262,144 tensors at most).
+fn many_tiny_tensors() -> Vec<u8> {
+    let entries: Vec<String> =
+        (0..300_000).map(|i| format!(r#""{i}":{{"dtype":"F32","shape":[0],"data_offsets":[0,0]}}"#)).collect();
+    st(&format!("{{{}}}", entries.join(",")), 0)
+}
+
+/// One storage key declared as a 1-byte storage, then viewed by 8-byte doubles.
+fn storage_redeclared() -> Vec<u8> {
+    let mut p = b"\x80\x02}(".to_vec();
+    p.extend(unicode("a"));
+    p.extend(tensor_of("ByteStorage", 8, &[0]));
+    p.extend(unicode("b"));
+    p.extend(tensor_of("DoubleStorage", 8, &[8]));
+    p.extend_from_slice(b"u.");
+    p
 }
 
 /// Part `k` of `n` of a split set: one small tensor, its place in its metadata.
