@@ -1,6 +1,7 @@
 //! Human-readable output: a record as the summary `capcache get` and `capcache resolve` print, and
-//! the number formatting it uses. Text that came from a repository (file names, messages, warnings)
-//! is printed with its control characters escaped, so a hostile name cannot drive the terminal.
+//! the number formatting it uses. Every text field (it came from a repository, or from a db.json
+//! anyone may have written: ids, dtype names, architectures, file names, messages) is printed with
+//! its control characters escaped, so a hostile name can neither drive the terminal nor fake a line.
 
 use std::borrow::Cow;
 use std::fmt::Write;
@@ -45,11 +46,12 @@ pub fn gib_gb(bytes: u64) -> String {
 pub fn record(id: &str, r: &Record) -> String {
     let mut s = String::new();
     let kind = if r.exact { "exact" } else { "estimate" };
-    let _ = writeln!(s, "{id}");
-    let _ = writeln!(s, "  revision        {}", r.revision);
+    let _ = writeln!(s, "{}", printable(id));
+    let _ = writeln!(s, "  revision        {}", printable(&r.revision));
     let _ = writeln!(s, "  strategy        {} ({kind})", r.strategy);
-    let width = r.parameters.keys().map(String::len).max().unwrap_or(0);
-    for (i, (dtype, n)) in r.parameters.iter().enumerate() {
+    let dtypes: Vec<Cow<str>> = r.parameters.keys().map(|d| printable(d)).collect();
+    let width = dtypes.iter().map(|d| d.len()).max().unwrap_or(0);
+    for (i, (dtype, n)) in dtypes.iter().zip(r.parameters.values()).enumerate() {
         let label = if i == 0 { "parameters" } else { "" };
         let _ = writeln!(s, "  {label:<15} {dtype:<width$} {}", thousands(*n));
     }
@@ -57,7 +59,7 @@ pub fn record(id: &str, r: &Record) -> String {
     let _ = writeln!(s, "  logical params  {}", thousands(r.logical_parameters));
     let _ = writeln!(s, "  weight memory   {}", gib_gb(r.weight_bytes));
     if let Some(dtype) = &r.dtype {
-        let _ = writeln!(s, "  dtype           {dtype}");
+        let _ = writeln!(s, "  dtype           {}", printable(dtype));
     }
     match r.capacity.kv_cache_bytes_per_token {
         Some(kv) => {
@@ -90,10 +92,10 @@ pub fn record(id: &str, r: &Record) -> String {
         if a.tie_word_embeddings == Some(true) {
             parts.push("tied embeddings".into());
         }
-        let _ = writeln!(s, "  architecture    {}", parts.join(", "));
+        let _ = writeln!(s, "  architecture    {}", printable(&parts.join(", ")));
         if let Some(q) = &a.quantization {
             let bits = q.bits.map(|b| format!(" {b}-bit")).unwrap_or_default();
-            let _ = writeln!(s, "  quantization    {}{bits}", q.method);
+            let _ = writeln!(s, "  quantization    {}{bits}", printable(&q.method));
         }
         if let Some(m) = &a.moe {
             let per = m.experts_per_token.map(|k| format!(", {k} per token")).unwrap_or_default();
@@ -120,13 +122,13 @@ pub fn record(id: &str, r: &Record) -> String {
     for w in &r.warnings {
         let _ = writeln!(s, "  warning         {}", printable(w));
     }
-    let _ = writeln!(s, "  resolved at     {}", r.resolved_at);
+    let _ = writeln!(s, "  resolved at     {}", printable(&r.resolved_at));
     s
 }
 
 /// The summary of a failure.
 pub fn failure(id: &str, f: &Failure) -> String {
-    let mut s = format!("{id}: {} ({})\n", f.outcome, printable(&f.message));
+    let mut s = format!("{}: {} ({})\n", printable(id), f.outcome, printable(&f.message));
     for t in &f.tried {
         let msg = t.message.as_deref().map(|m| format!(": {}", printable(m))).unwrap_or_default();
         let _ = writeln!(s, "  {}: {}{msg}", t.strategy, t.outcome);
@@ -150,5 +152,28 @@ mod tests {
     fn control_characters_are_escaped() {
         assert!(matches!(printable("model.safetensors"), Cow::Borrowed(_)));
         assert_eq!(printable("a\u{1b}[2Jb\n"), "a\\u{1b}[2Jb\\n");
+    }
+
+    #[test]
+    fn no_field_of_a_record_reaches_the_terminal_raw() {
+        let db: crate::record::Db = serde_json::from_str(crate::store::embedded::TEXT).unwrap();
+        let mut r = db.models.values().next().unwrap().clone();
+        let evil = "\u{1b}]0;PWNED\u{7}\u{1b}[2J\r\n  total           1";
+        let n = r.parameters.values().sum();
+        r.parameters = [(evil.to_owned(), n)].into();
+        r.dtype = Some(evil.into());
+        r.revision = evil.into();
+        r.resolved_at = evil.into();
+        let a = r.architecture.get_or_insert_with(Default::default);
+        a.model_type = Some(evil.into());
+        a.architectures = vec![evil.into()];
+        let text = record(evil, &r);
+        assert!(!text.chars().any(|c| c.is_control() && c != '\n'), "{text}");
+        assert_eq!(text.lines().filter(|l| l.starts_with("  total ")).count(), 1, "{text}");
+        let f = crate::record::Failure {
+            message: evil.into(),
+            ..serde_json::from_str(r#"{"outcome":"not-found","message":"","at":""}"#).unwrap()
+        };
+        assert!(!failure(evil, &f).trim_end().chars().any(char::is_control));
     }
 }
