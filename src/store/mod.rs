@@ -38,6 +38,8 @@ pub enum StoreError {
     SqliteTooNew { path: PathBuf, found: i64, known: i64 },
     #[error("SQLite store {path} holds a record for {id} that does not parse: {message}")]
     BadRow { path: PathBuf, id: String, message: String },
+    #[error("{path} is not a capcache SQLite store: {why}; the file was left untouched")]
+    NotAStore { path: PathBuf, why: String },
     #[error(
         "{path} is locked by another capcache build ({holder}); wait for it to finish, or remove {lock} if that process is gone"
     )]
