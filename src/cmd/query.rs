@@ -119,6 +119,7 @@ fn one(
             if !json {
                 eprintln!("{message}.");
                 if !close.is_empty() {
+                    let close: Vec<_> = close.iter().map(|id| summary::printable(id)).collect();
                     eprintln!("Did you mean: {}?", close.join(", "));
                 }
                 eprintln!("To add it: {hint}.");
@@ -168,7 +169,7 @@ pub fn list(filter: Option<&str>, json: bool, failures: bool, db_path: Option<Pa
     } else {
         let mut out = std::io::BufWriter::new(std::io::stdout().lock());
         for id in ids {
-            std::io::Write::write_all(&mut out, format!("{id}\n").as_bytes())?;
+            std::io::Write::write_all(&mut out, format!("{}\n", summary::printable(&id)).as_bytes())?;
         }
     }
     Ok(0)

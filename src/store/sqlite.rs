@@ -18,7 +18,7 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 
 use super::canonical::CanonicalWriter;
 use super::json::Section;
-use super::{Stats, StoreError};
+use super::{Stats, StoreError, check_id};
 use crate::record::{Failure, Record};
 use crate::summary::printable;
 
@@ -324,12 +324,12 @@ impl SqliteStore {
 
     /// Every record, in id order, read a page at a time.
     pub fn models(&self) -> Rows<'_, Record> {
-        Rows::new(self, "SELECT id, record FROM models WHERE id > ?1 ORDER BY id LIMIT ?2")
+        Rows::new(self, "models", "record")
     }
 
     /// Every failure, in id order, read a page at a time.
     pub fn failures(&self) -> Rows<'_, Failure> {
-        Rows::new(self, "SELECT id, failure FROM failures WHERE id > ?1 ORDER BY id LIMIT ?2")
+        Rows::new(self, "failures", "failure")
     }
 
     /// Writes the whole store, as one consistent snapshot, in canonical order.
@@ -381,29 +381,37 @@ impl Bulk<'_> {
     }
 }
 
-/// A table read in id order, `PAGE` rows per query (no statement is held between pages).
+/// A table read in id order, `PAGE` rows per query (no statement is held between pages). Every
+/// row is read, an empty id included, and each id is checked ([`check_id`]).
 pub struct Rows<'s, T> {
     store: &'s SqliteStore,
-    sql: &'static str,
-    after: String,
+    table: &'static str,
+    column: &'static str,
+    /// The last id read; `None` before the first page.
+    after: Option<String>,
     page: VecDeque<(String, String)>,
     done: bool,
     value: PhantomData<T>,
 }
 
 impl<'s, T> Rows<'s, T> {
-    fn new(store: &'s SqliteStore, sql: &'static str) -> Rows<'s, T> {
-        // Every id is longer than the empty string, so the first page starts at the first id.
-        Rows { store, sql, after: String::new(), page: VecDeque::new(), done: false, value: PhantomData }
+    /// The ids and `column` of `table`.
+    fn new(store: &'s SqliteStore, table: &'static str, column: &'static str) -> Rows<'s, T> {
+        Rows { store, table, column, after: None, page: VecDeque::new(), done: false, value: PhantomData }
     }
 
     fn fill(&mut self) -> rusqlite::Result<()> {
-        let mut stmt = self.store.conn.prepare_cached(self.sql)?;
-        let rows = stmt.query_map(params![self.after, PAGE as i64], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        let (op, after) = match &self.after {
+            None => (">=", ""),
+            Some(id) => (">", id.as_str()),
+        };
+        let sql = format!("SELECT id, {} FROM {} WHERE id {op} ?1 ORDER BY id LIMIT ?2", self.column, self.table);
+        let mut stmt = self.store.conn.prepare_cached(&sql)?;
+        let rows = stmt.query_map(params![after, PAGE as i64], |r| Ok((r.get(0)?, r.get(1)?)))?;
         self.page = rows.collect::<Result<_, _>>()?;
         self.done = self.page.len() < PAGE;
         if let Some((last, _)) = self.page.back() {
-            self.after.clone_from(last);
+            self.after = Some(last.clone());
         }
         Ok(())
     }
@@ -421,7 +429,8 @@ impl<T: serde::de::DeserializeOwned> Iterator for Rows<'_, T> {
             return Some(Err(sq(&self.store.path, e)));
         }
         let (id, json) = self.page.pop_front()?;
-        Some(self.store.decode(&id, &json).map(|v| (id, v)))
+        let value = check_id(&self.store.path, &id).and_then(|()| self.store.decode(&id, &json));
+        Some(value.map(|v| (id, v)))
     }
 }
 
@@ -661,6 +670,20 @@ pub(crate) mod tests {
             .query_row("SELECT length(hex(zeroblob(?1)))", [MAX_VALUE / 2 + 1], |r| r.get::<_, i64>(0))
             .unwrap_err();
         assert_eq!(err.sqlite_error_code(), Some(rusqlite::ErrorCode::TooBig), "{err}");
+    }
+
+    #[test]
+    fn rows_under_invalid_ids_refuse_the_store_the_empty_id_included() {
+        let dir = tempfile::tempdir().unwrap();
+        for id in ["", "org/\u{1b}[2Jx"] {
+            let mut s = SqliteStore::open(&dir.path().join("s.sqlite")).unwrap();
+            s.put_record("a/b", &sample("r"), "t").unwrap();
+            s.put_record(id, &sample("r"), "t").unwrap();
+            let err = s.models().find_map(Result::err).expect("the invalid id is read and refused");
+            assert!(matches!(&err, StoreError::BadId { .. }), "{err}");
+            assert!(!err.to_string().contains('\u{1b}'), "the id is escaped: {err}");
+            s.remove(id).unwrap();
+        }
     }
 
     #[test]
