@@ -42,8 +42,8 @@ pub enum StoreError {
     BadRow { path: PathBuf, id: String, message: String },
     #[error("{path} is not a capcache SQLite store: {why}; the file was left untouched")]
     NotAStore { path: PathBuf, why: String },
-    #[error("{path} holds an entry under an invalid id: {source}; the file was left untouched")]
-    BadId { path: PathBuf, source: IdError },
+    #[error("{path} holds an entry under an invalid id: {error}; the file was left untouched")]
+    BadId { path: PathBuf, error: IdError },
     #[error(
         "{path} is locked by another capcache build ({holder}); wait for it to finish, or remove {lock} if that process is gone"
     )]
@@ -100,5 +100,5 @@ pub fn is_sqlite(path: &Path) -> bool {
 /// file holding an entry under another (empty, control characters, a path) is refused whole, as
 /// one holding an entry that does not parse is.
 fn check_id(path: &Path, id: &str) -> Result<(), StoreError> {
-    ModelId::parse(id).map(drop).map_err(|source| StoreError::BadId { path: path.to_owned(), source })
+    ModelId::parse(id).map(drop).map_err(|error| StoreError::BadId { path: path.to_owned(), error })
 }
