@@ -35,6 +35,9 @@ pub enum LineError {
     Id(#[from] IdError),
     #[error("discover: {0}")]
     Query(#[from] QueryError),
+    /// The line, outside its comment, is not UTF-8: the 1-based position of its first bad byte.
+    #[error("not UTF-8 text (the line's byte {0} is invalid)")]
+    Utf8(usize),
 }
 
 /// A line of a model list that is not a valid entry.
@@ -53,17 +56,30 @@ pub struct ModelList {
     pub bad: Vec<BadLine>,
 }
 
-/// Parses `models.txt` text. Invalid lines are returned beside the valid entries, never fatal; a
-/// repeated id (the Hub's ids are case-insensitive) keeps its first occurrence.
-pub fn parse_list(text: &str) -> ModelList {
+/// Parses `models.txt`. Invalid lines are returned beside the valid entries, never fatal (a line
+/// whose text before its comment is not UTF-8 among them; a comment may be in any encoding); a
+/// leading UTF-8 byte order mark is ignored; a repeated id (the Hub's ids are case-insensitive)
+/// keeps its first occurrence.
+pub fn parse_list(bytes: impl AsRef<[u8]>) -> ModelList {
+    let bytes = bytes.as_ref();
+    let bytes = bytes.strip_prefix("\u{feff}".as_bytes()).unwrap_or(bytes);
     let mut list = ModelList::default();
     let mut seen = std::collections::HashSet::new();
-    for (i, raw) in text.lines().enumerate() {
-        let line = raw.split('#').next().unwrap_or("").trim();
+    for (i, raw) in bytes.split(|&b| b == b'\n').enumerate() {
+        let raw = raw.strip_suffix(b"\r").unwrap_or(raw);
+        let text = || String::from_utf8_lossy(raw).into_owned();
+        // `#` is ASCII, never part of a multi-byte character: the comment is cut off as bytes.
+        let line = match std::str::from_utf8(raw.split(|&b| b == b'#').next().unwrap_or_default()) {
+            Ok(line) => line.trim(),
+            Err(e) => {
+                list.bad.push(BadLine { line: i + 1, text: text(), error: LineError::Utf8(e.valid_up_to() + 1) });
+                continue;
+            }
+        };
         if line.is_empty() {
             continue;
         }
-        let bad = |error: LineError| BadLine { line: i + 1, text: raw.to_owned(), error };
+        let bad = |error: LineError| BadLine { line: i + 1, text: text(), error };
         if let Some(query) = line.strip_prefix("discover:") {
             match ListingQuery::parse(query) {
                 Ok(query) => list.discover.push(Discover { line: i + 1, query }),
@@ -108,6 +124,22 @@ mod tests {
         assert_eq!(ok[1].line, 5);
         assert_eq!(bad.len(), 1);
         assert_eq!(bad[0].line, 4);
+    }
+
+    #[test]
+    fn a_line_that_is_not_utf8_is_a_bad_line_and_a_byte_order_mark_is_ignored() {
+        let list = parse_list(b"\xef\xbb\xbfa/b\r\nc/\xe9d # caf\xe9\nc/d # caf\xe9\n\xff\n# \xff\n");
+        let ids: Vec<(&str, usize)> = list.entries.iter().map(|e| (e.id.as_str(), e.line)).collect();
+        assert_eq!(ids, [("a/b", 1), ("c/d", 3)], "a comment in another encoding is only a comment");
+        let bad: Vec<(usize, String, &str)> =
+            list.bad.iter().map(|b| (b.line, b.error.to_string(), &*b.text)).collect();
+        assert_eq!(
+            bad,
+            [
+                (2, "not UTF-8 text (the line's byte 3 is invalid)".to_owned(), "c/\u{fffd}d # caf\u{fffd}"),
+                (4, "not UTF-8 text (the line's byte 1 is invalid)".to_owned(), "\u{fffd}"),
+            ]
+        );
     }
 
     #[test]

@@ -208,11 +208,18 @@ fn a_second_build_on_the_same_store_is_refused_naming_the_holder() {
 fn bad_list_lines_are_reported_and_skipped() {
     let (hub, ids) = world(2, Duration::ZERO);
     let dir = tempfile::tempdir().unwrap();
-    let list = format!("# models\n{}\nnot a model\n\n{}@main # pinned\nhttps://x/y\n", ids[0], ids[1]);
+    // A byte order mark, a Latin-1 comment, and a line that is not UTF-8 among the bad ones.
+    let mut list = format!("\u{feff}{} # caf", ids[0]).into_bytes();
+    list.extend(b"\xe9\nnot a model\n\n");
+    list.extend(format!("{}@main # pinned\nhttps://x/y\norg/\u{e9}", ids[1]).into_bytes());
+    list.extend(b"\xff\n");
     std::fs::write(dir.path().join("models.txt"), list).unwrap();
     let (code, _, stderr) = run(&mut capcache(dir.path(), &hub));
     assert_eq!(code, 1);
-    assert!(stderr.contains("models.txt:3: skipped") && stderr.contains("models.txt:6: skipped"), "{stderr}");
+    let skipped: Vec<&str> = stderr.lines().filter(|l| l.contains(": skipped: ")).collect();
+    assert_eq!(skipped.len(), 3, "{stderr}");
+    assert!(skipped[0].starts_with("models.txt:2: skipped") && skipped[1].starts_with("models.txt:5: skipped"));
+    assert!(skipped[2].starts_with("models.txt:6: skipped: not UTF-8 text (the line's byte 7 is invalid)"), "{stderr}");
     assert_eq!(read_db(dir.path()).models.len(), 2);
     let (code, _, stderr) = run(capcache(dir.path(), &hub).args(["--models", "nope.txt"]));
     assert_eq!(code, 2);

@@ -122,3 +122,58 @@ fn periodic_exports_during_a_build_end_in_the_same_db_json_as_one_final_export()
     }
     assert_eq!(outputs[0], outputs[1]);
 }
+
+#[test]
+fn an_entry_under_an_invalid_id_refuses_the_file_in_import_merge_seed_and_export() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::write(d.join("models.txt"), "").unwrap();
+    let record = embedded().models.into_values().next().unwrap();
+    let text = serde_json::to_string(&record).unwrap();
+    for (name, id, says) in [
+        ("ctrl.json", "org/\u{1b}[31mx", r#""org/\u{1b}[31mx" is not a model id"#),
+        ("empty.json", "", r#""" is not a model id"#),
+    ] {
+        let db = format!(
+            "{{\"schema\": 1, \"models\": {{\"a/b\": {text}, {}: {text}}}}}",
+            serde_json::to_string(id).unwrap()
+        );
+        std::fs::write(d.join(name), db).unwrap();
+        let store = d.join(name.replace(".json", ".sqlite"));
+        let mut s = capcache::store::sqlite::SqliteStore::open(&store).unwrap();
+        s.put_record(id, &record, "t").unwrap();
+        drop(s);
+        let store = store.file_name().unwrap().to_str().unwrap();
+        for input in [name, store] {
+            for args in [
+                &["import", "--db", input, "--sqlite", "imported.sqlite"][..],
+                &["merge", input, "--db", "merged.json"],
+                &["build", "--source", ".", "--seed", input, "--db", "seeded.json", "--sqlite", "seeded.sqlite"],
+                &["export", "--sqlite", input, "--db", "exported.json"],
+            ] {
+                if args[0] == "import" && input == store || args[0] == "export" && input == name {
+                    continue; // import reads db.json, export a store
+                }
+                let (code, _, stderr) = run(capcache(d).args(args));
+                assert_eq!(code, 2, "{args:?}: {stderr}");
+                assert!(stderr.contains(input) && stderr.matches(says).count() == 1, "{args:?}: {stderr}");
+                assert!(!stderr.contains('\u{1b}'), "{args:?}: {stderr}");
+            }
+        }
+        // Read commands show what the file holds, escaped.
+        let (code, stdout, _) = run(capcache(d).args(["list", "--db", name]));
+        assert_eq!(code, 0);
+        let mut ids = ["a/b".to_owned(), id.replace('\u{1b}', "\\u{1b}")];
+        ids.sort();
+        assert_eq!(stdout, format!("{}\n", ids.join("\n")));
+    }
+    let (_, _, stderr) = run(capcache(d).args(["get", "org/31mx", "--db", "ctrl.json"]));
+    assert!(stderr.contains(r"Did you mean: org/\u{1b}[31mx?"), "{stderr}");
+    for written in ["merged.json", "seeded.json", "exported.json"] {
+        assert!(!d.join(written).exists(), "{written}");
+    }
+    for store in ["imported.sqlite", "seeded.sqlite"] {
+        let ids = capcache::store::sqlite::SqliteStore::open_read_only(&d.join(store)).unwrap().ids().unwrap();
+        assert!(ids.is_empty(), "{store}: {ids:?}");
+    }
+}

@@ -33,8 +33,8 @@ fn parse_shard(s: &str) -> anyhow::Result<(u64, u64)> {
 
 /// The model list, after reporting its bad lines.
 fn read_list(path: &Path) -> anyhow::Result<ModelList> {
-    let text = fs_err::read_to_string(path).context("cannot read the model list")?;
-    let list = parse_list(&text);
+    let bytes = fs_err::read(path).context("cannot read the model list")?;
+    let list = parse_list(bytes);
     for b in &list.bad {
         eprintln!("{}:{}: skipped: {}", path.display(), b.line, b.error);
     }

@@ -10,6 +10,7 @@ use capcache::store::publish::{Published, publish};
 use capcache::store::read::ReadStore;
 use capcache::store::sqlite::SqliteStore;
 use capcache::store::{lock, merge};
+use capcache::summary::printable;
 
 use super::settings;
 
@@ -98,10 +99,9 @@ pub fn merge(inputs: &[PathBuf], out: &Path, json: bool) -> anyhow::Result<u8> {
             if json {
                 conflicts.push(serde_json::json!({"id": id, "kept": brief(kept), "other": brief(other)}));
             } else {
-                eprintln!(
-                    "conflict: {id}: {} ({}, {}) vs {} ({}, {}); keeping the newer",
-                    kept.total, kept.revision, kept.resolved_at, other.total, other.revision, other.resolved_at
-                );
+                let side =
+                    |r: &Record| format!("{} ({}, {})", r.total, printable(&r.revision), printable(&r.resolved_at));
+                eprintln!("conflict: {id}: {} vs {}; keeping the newer", side(kept), side(other));
             }
         })?;
         Ok(())

@@ -26,9 +26,9 @@ fn queries(args: &[String]) -> anyhow::Result<Vec<Query>> {
             out.push(ModelId::parse(arg).map_err(|e| (arg.clone(), e.to_string())));
             continue;
         }
-        let mut text = String::new();
-        std::io::stdin().read_to_string(&mut text).context("cannot read ids from stdin")?;
-        let list = parse_list(&text);
+        let mut bytes = Vec::new();
+        std::io::stdin().read_to_end(&mut bytes).context("cannot read ids from stdin")?;
+        let list = parse_list(bytes);
         let mut lines: Vec<(usize, Query)> = list.entries.into_iter().map(|e| (e.line, Ok(e.id))).collect();
         lines.extend(list.bad.into_iter().map(|b| (b.line, Err((b.text.trim().to_owned(), b.error.to_string())))));
         lines.extend(list.discover.into_iter().map(|d| {
@@ -119,6 +119,7 @@ fn one(
             if !json {
                 eprintln!("{message}.");
                 if !close.is_empty() {
+                    let close: Vec<_> = close.iter().map(|id| summary::printable(id)).collect();
                     eprintln!("Did you mean: {}?", close.join(", "));
                 }
                 eprintln!("To add it: {hint}.");
@@ -168,7 +169,7 @@ pub fn list(filter: Option<&str>, json: bool, failures: bool, db_path: Option<Pa
     } else {
         let mut out = std::io::BufWriter::new(std::io::stdout().lock());
         for id in ids {
-            std::io::Write::write_all(&mut out, format!("{id}\n").as_bytes())?;
+            std::io::Write::write_all(&mut out, format!("{}\n", summary::printable(&id)).as_bytes())?;
         }
     }
     Ok(0)

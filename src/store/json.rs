@@ -14,7 +14,7 @@ use serde::Deserialize;
 use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, Visitor};
 use serde_json::value::RawValue;
 
-use super::StoreError;
+use super::{StoreError, check_id};
 use crate::record::{Db, Failure, Record, SCHEMA};
 
 /// The two maps of a database document.
@@ -235,8 +235,9 @@ impl<'de> DeserializeSeed<'de> for EntrySeed {
 }
 
 /// Streams the database at `path` in bounded memory, calling `on` with each entry, decoded, in
-/// file order. Entries are handed on before the schema (last in canonical order) is known:
-/// callers that keep them do so in a transaction or a temp file they drop on error.
+/// file order; an entry under an invalid id refuses the file ([`check_id`]). Entries are handed
+/// on before the schema (last in canonical order) is known: callers that keep them do so in a
+/// transaction or a temp file they drop on error.
 pub fn for_each_entry(
     path: &Path,
     mut on: impl FnMut(String, Entry) -> Result<(), StoreError>,
@@ -245,7 +246,10 @@ pub fn for_each_entry(
         let file = std::fs::File::open(path).map_err(|source| StoreError::Read { path: path.to_owned(), source })?;
         Ok(serde_json::Deserializer::from_reader(std::io::BufReader::with_capacity(1 << 16, file)))
     };
-    walk_checked(path, &open, &EntrySeed, |_, id, entry| on(id.into_owned(), entry))
+    walk_checked(path, &open, &EntrySeed, |_, id, entry| {
+        check_id(path, &id)?;
+        on(id.into_owned(), entry)
+    })
 }
 
 /// Reads a whole `db.json` into memory (for small files and tests; commands stream).

@@ -17,6 +17,8 @@ mod stale;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use crate::id::{IdError, ModelId};
+
 /// Errors of the store layer. Each names the file it is about.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -28,7 +30,7 @@ pub enum StoreError {
     Parse { path: PathBuf, line: usize, column: usize, message: String },
     #[error("{path} has schema {found}, this capcache reads schema {expected}; the file was left untouched")]
     Schema { path: PathBuf, found: u64, expected: u32 },
-    #[error("{path}: the entry for {id} is not valid capcache JSON: {message}; the file was left untouched")]
+    #[error("{path}: the entry for {id:?} is not valid capcache JSON: {message}; the file was left untouched")]
     BadEntry { path: PathBuf, id: String, message: String },
     #[error("SQLite store {path}: {source}")]
     Sqlite { path: PathBuf, source: rusqlite::Error },
@@ -36,8 +38,12 @@ pub enum StoreError {
         "SQLite store {path} has schema version {found}, newer than this capcache knows ({known}); upgrade capcache"
     )]
     SqliteTooNew { path: PathBuf, found: i64, known: i64 },
-    #[error("SQLite store {path} holds a record for {id} that does not parse: {message}")]
+    #[error("SQLite store {path} holds a record for {id:?} that does not parse: {message}")]
     BadRow { path: PathBuf, id: String, message: String },
+    #[error("{path} is not a capcache SQLite store: {why}; the file was left untouched")]
+    NotAStore { path: PathBuf, why: String },
+    #[error("{path} holds an entry under an invalid id: {error}; the file was left untouched")]
+    BadId { path: PathBuf, error: IdError },
     #[error(
         "{path} is locked by another capcache build ({holder}); wait for it to finish, or remove {lock} if that process is gone"
     )]
@@ -88,4 +94,11 @@ pub fn is_sqlite(path: &Path) -> bool {
     std::fs::File::open(path)
         .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut magic))
         .is_ok_and(|()| &magic == b"SQLite format 3\0")
+}
+
+/// An id read from a store must be a model id (as `models.txt` and the command line require): a
+/// file holding an entry under another (empty, control characters, a path) is refused whole, as
+/// one holding an entry that does not parse is.
+fn check_id(path: &Path, id: &str) -> Result<(), StoreError> {
+    ModelId::parse(id).map(drop).map_err(|error| StoreError::BadId { path: path.to_owned(), error })
 }

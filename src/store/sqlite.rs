@@ -3,19 +3,24 @@
 //! Versioned schema (`PRAGMA user_version`) with forward migrations; WAL journal, so readers (the
 //! build's exporter, look-ups) read a consistent snapshot while a build writes. Look-ups are keyed
 //! (ids match ignoring ASCII case, through an index); whole-store reads stream in id order, a page
-//! at a time.
+//! at a time. A store is a file anyone may hand over (`--db`, `--seed`, `merge` inputs): it is
+//! opened with SQLite's defences on and refused unless its schema is a store's, before any query
+//! reads its tables.
 
 use std::collections::VecDeque;
 use std::io::Write;
 use std::marker::PhantomData;
 use std::path::{Path, PathBuf};
 
+use rusqlite::config::DbConfig;
+use rusqlite::limits::Limit;
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 
 use super::canonical::CanonicalWriter;
 use super::json::Section;
-use super::{Stats, StoreError};
+use super::{Stats, StoreError, check_id};
 use crate::record::{Failure, Record};
+use crate::summary::printable;
 
 /// Forward migrations; entry `i` takes the schema from version `i` to `i + 1`.
 const MIGRATIONS: &[&str] = &[
@@ -44,6 +49,26 @@ const MIGRATIONS: &[&str] = &[
      CREATE INDEX failures_by_outcome ON failures (outcome, at);",
 ];
 
+/// The columns the queries read, by table, each with the schema version whose migration added it.
+const COLUMNS: &[(&str, &str, i64)] = &[
+    ("models", "id", 1),
+    ("models", "revision", 1),
+    ("models", "strategy", 1),
+    ("models", "resolved_at", 1),
+    ("models", "checked_at", 1),
+    ("models", "record", 1),
+    ("models", "exact", 2),
+    ("failures", "id", 1),
+    ("failures", "outcome", 1),
+    ("failures", "at", 1),
+    ("failures", "failure", 1),
+];
+
+/// The largest string or blob SQLite builds for a store (SQLITE_LIMIT_LENGTH), so that no row or
+/// expression of a crafted file can fill memory. Records have no cap of their own; the largest
+/// part of one, its file list, is at most 10,000 shards of paths of at most 1 KiB (about 10 MiB).
+const MAX_VALUE: i32 = 64 << 20;
+
 /// Rows read per query when streaming a whole table.
 const PAGE: usize = 256;
 
@@ -64,19 +89,31 @@ pub struct SqliteStore {
 impl SqliteStore {
     /// Opens (creating if needed) and migrates a store for writing.
     pub fn open(path: &Path) -> Result<SqliteStore, StoreError> {
-        let conn = Connection::open(path).map_err(|e| sq(path, e))?;
-        conn.busy_timeout(std::time::Duration::from_secs(10)).map_err(|e| sq(path, e))?;
-        conn.pragma_update(None, "journal_mode", "WAL").map_err(|e| sq(path, e))?;
-        conn.pragma_update(None, "synchronous", "NORMAL").map_err(|e| sq(path, e))?;
-        let mut store = SqliteStore { conn, path: path.to_owned() };
+        let mut store = SqliteStore::connect(path, OpenFlags::default())?;
+        store.conn.pragma_update(None, "journal_mode", "WAL").map_err(|e| sq(path, e))?;
+        store.conn.pragma_update(None, "synchronous", "NORMAL").map_err(|e| sq(path, e))?;
         store.migrate()?;
         Ok(store)
     }
 
     /// Opens an existing store read-only (for `get`, `list`, `merge` inputs, the build's exporter).
     pub fn open_read_only(path: &Path) -> Result<SqliteStore, StoreError> {
-        let conn = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY).map_err(|e| sq(path, e))?;
-        conn.busy_timeout(std::time::Duration::from_secs(10)).map_err(|e| sq(path, e))?;
+        SqliteStore::connect(path, OpenFlags::SQLITE_OPEN_READ_ONLY)
+    }
+
+    /// Opens `path` with SQLite's defences on (defensive mode; `trusted_schema` off, so the file's
+    /// schema may call innocuous functions only; no value over [`MAX_VALUE`]), and checks, before
+    /// anything is written or any table read, that its schema version is one this capcache knows
+    /// and its schema a store's ([`SqliteStore::check_schema`]).
+    fn connect(path: &Path, flags: OpenFlags) -> Result<SqliteStore, StoreError> {
+        let conn = Connection::open_with_flags(path, flags).map_err(|e| sq(path, e))?;
+        let harden = || -> rusqlite::Result<()> {
+            conn.set_db_config(DbConfig::SQLITE_DBCONFIG_DEFENSIVE, true)?;
+            conn.set_db_config(DbConfig::SQLITE_DBCONFIG_TRUSTED_SCHEMA, false)?;
+            conn.set_limit(Limit::SQLITE_LIMIT_LENGTH, MAX_VALUE)?;
+            conn.busy_timeout(std::time::Duration::from_secs(10))
+        };
+        harden().map_err(|e| sq(path, e))?;
         let store = SqliteStore { conn, path: path.to_owned() };
         let version = store.version()?;
         if version > MIGRATIONS.len() as i64 {
@@ -86,7 +123,61 @@ impl SqliteStore {
                 known: MIGRATIONS.len() as i64,
             });
         }
+        store.check_schema(version)?;
         Ok(store)
+    }
+
+    /// Refuses a file whose schema is not a store's of `version`: no views or triggers (whose SQL,
+    /// the file's author's, would run inside our queries), and `models` and `failures` plain
+    /// tables with at least the stored columns the queries read (a store not yet migrated, at
+    /// version 0, has neither table).
+    fn check_schema(&self, version: i64) -> Result<(), StoreError> {
+        let refuse = |why: String| Err(StoreError::NotAStore { path: self.path.clone(), why });
+        let sql = |e| sq(&self.path, e);
+        let code: Option<(String, String)> = self
+            .conn
+            .query_row("SELECT type, name FROM sqlite_schema WHERE type NOT IN ('table', 'index') LIMIT 1", [], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
+            .optional()
+            .map_err(sql)?;
+        if let Some((kind, name)) = code {
+            return refuse(format!(
+                "`{}` is a {}; a store has only tables and indexes, no views or triggers",
+                printable(&name),
+                printable(&kind)
+            ));
+        }
+        for table in ["models", "failures"] {
+            let kind: Option<String> = self
+                .conn
+                .query_row(
+                    "SELECT type FROM pragma_table_list WHERE schema = 'main' AND name = ?1 COLLATE NOCASE",
+                    [table],
+                    |r| r.get(0),
+                )
+                .optional()
+                .map_err(sql)?;
+            match kind.as_deref() {
+                None if version == 0 => continue,
+                None => return refuse(format!("it has no `{table}` table")),
+                Some("table") => {}
+                Some(kind) => return refuse(format!("`{table}` is a {} table, not a plain one", printable(kind))),
+            }
+            let mut stmt = self.conn.prepare("SELECT name, hidden FROM pragma_table_xinfo(?1)").map_err(sql)?;
+            let columns: Vec<(String, i64)> =
+                stmt.query_map([table], |r| Ok((r.get(0)?, r.get(1)?))).and_then(Iterator::collect).map_err(sql)?;
+            if let Some((name, _)) = columns.iter().find(|(_, hidden)| *hidden != 0) {
+                return refuse(format!("column `{}` of `{table}` is computed, not stored", printable(name)));
+            }
+            let expected = COLUMNS.iter().filter(|(t, _, since)| *t == table && *since <= version);
+            for (_, column, _) in expected {
+                if !columns.iter().any(|(name, _)| name.eq_ignore_ascii_case(column)) {
+                    return refuse(format!("`{table}` has no column `{column}`"));
+                }
+            }
+        }
+        Ok(())
     }
 
     /// The file this store lives in.
@@ -100,10 +191,6 @@ impl SqliteStore {
 
     fn migrate(&mut self) -> Result<(), StoreError> {
         let version = self.version()?;
-        let known = MIGRATIONS.len() as i64;
-        if version > known {
-            return Err(StoreError::SqliteTooNew { path: self.path.clone(), found: version, known });
-        }
         for (i, sql) in MIGRATIONS.iter().enumerate().skip(version as usize) {
             let tx = self.conn.transaction().map_err(|e| sq(&self.path, e))?;
             tx.execute_batch(sql).map_err(|e| sq(&self.path, e))?;
@@ -237,12 +324,12 @@ impl SqliteStore {
 
     /// Every record, in id order, read a page at a time.
     pub fn models(&self) -> Rows<'_, Record> {
-        Rows::new(self, "SELECT id, record FROM models WHERE id > ?1 ORDER BY id LIMIT ?2")
+        Rows::new(self, "models", "record")
     }
 
     /// Every failure, in id order, read a page at a time.
     pub fn failures(&self) -> Rows<'_, Failure> {
-        Rows::new(self, "SELECT id, failure FROM failures WHERE id > ?1 ORDER BY id LIMIT ?2")
+        Rows::new(self, "failures", "failure")
     }
 
     /// Writes the whole store, as one consistent snapshot, in canonical order.
@@ -294,29 +381,37 @@ impl Bulk<'_> {
     }
 }
 
-/// A table read in id order, `PAGE` rows per query (no statement is held between pages).
+/// A table read in id order, `PAGE` rows per query (no statement is held between pages). Every
+/// row is read, an empty id included, and each id is checked ([`check_id`]).
 pub struct Rows<'s, T> {
     store: &'s SqliteStore,
-    sql: &'static str,
-    after: String,
+    table: &'static str,
+    column: &'static str,
+    /// The last id read; `None` before the first page.
+    after: Option<String>,
     page: VecDeque<(String, String)>,
     done: bool,
     value: PhantomData<T>,
 }
 
 impl<'s, T> Rows<'s, T> {
-    fn new(store: &'s SqliteStore, sql: &'static str) -> Rows<'s, T> {
-        // Every id is longer than the empty string, so the first page starts at the first id.
-        Rows { store, sql, after: String::new(), page: VecDeque::new(), done: false, value: PhantomData }
+    /// The ids and `column` of `table`.
+    fn new(store: &'s SqliteStore, table: &'static str, column: &'static str) -> Rows<'s, T> {
+        Rows { store, table, column, after: None, page: VecDeque::new(), done: false, value: PhantomData }
     }
 
     fn fill(&mut self) -> rusqlite::Result<()> {
-        let mut stmt = self.store.conn.prepare_cached(self.sql)?;
-        let rows = stmt.query_map(params![self.after, PAGE as i64], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        let (op, after) = match &self.after {
+            None => (">=", ""),
+            Some(id) => (">", id.as_str()),
+        };
+        let sql = format!("SELECT id, {} FROM {} WHERE id {op} ?1 ORDER BY id LIMIT ?2", self.column, self.table);
+        let mut stmt = self.store.conn.prepare_cached(&sql)?;
+        let rows = stmt.query_map(params![after, PAGE as i64], |r| Ok((r.get(0)?, r.get(1)?)))?;
         self.page = rows.collect::<Result<_, _>>()?;
         self.done = self.page.len() < PAGE;
         if let Some((last, _)) = self.page.back() {
-            self.after.clone_from(last);
+            self.after = Some(last.clone());
         }
         Ok(())
     }
@@ -334,7 +429,8 @@ impl<T: serde::de::DeserializeOwned> Iterator for Rows<'_, T> {
             return Some(Err(sq(&self.store.path, e)));
         }
         let (id, json) = self.page.pop_front()?;
-        Some(self.store.decode(&id, &json).map(|v| (id, v)))
+        let value = check_id(&self.store.path, &id).and_then(|()| self.store.decode(&id, &json));
+        Some(value.map(|v| (id, v)))
     }
 }
 
@@ -500,6 +596,94 @@ pub(crate) mod tests {
         assert!(s.get_failure("a/b").unwrap().is_some());
         s.put_record("a/b", &sample("r2"), "t3").unwrap();
         assert!(s.get_failure("a/b").unwrap().is_none());
+    }
+
+    #[test]
+    fn a_file_whose_schema_is_not_a_stores_is_refused_before_any_query_and_left_untouched() {
+        let dir = tempfile::tempdir().unwrap();
+        let failures = MIGRATIONS[0].split_once(';').unwrap().1.trim();
+        let columns = "id TEXT PRIMARY KEY, revision TEXT, strategy TEXT, resolved_at TEXT, checked_at TEXT";
+        let models = format!("CREATE TABLE models ({columns}, record TEXT, exact INTEGER)");
+        let cases = [
+            (
+                "view",
+                // Every query on `models` would run forever.
+                format!(
+                    "CREATE VIEW models AS WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c)
+                     SELECT 'org/m' || x AS id, 'r' AS revision, 'config' AS strategy, '' AS resolved_at,
+                        '' AS checked_at, '{{}}' AS record, 0 AS exact FROM c; {failures}"
+                ),
+                "`models` is a view; a store has only tables and indexes, no views or triggers",
+            ),
+            (
+                "trigger",
+                format!(
+                    "{models}; {failures} CREATE TRIGGER t AFTER INSERT ON failures BEGIN DELETE FROM models; END;"
+                ),
+                "`t` is a trigger",
+            ),
+            (
+                "missing-column",
+                format!("CREATE TABLE models ({columns}, exact INTEGER); {failures}"),
+                "`models` has no column `record`",
+            ),
+            (
+                "generated-column",
+                // Each read would build a 900 MB string.
+                format!(
+                    "CREATE TABLE models ({columns}, exact INTEGER,
+                        record TEXT GENERATED ALWAYS AS ('\"' || hex(zeroblob(450000000)) || '\"')); {failures}"
+                ),
+                "column `record` of `models` is computed, not stored",
+            ),
+            (
+                "virtual-table",
+                format!("{models}; CREATE VIRTUAL TABLE failures USING rtree(id, lo, hi);"),
+                "`failures` is a virtual table, not a plain one",
+            ),
+            ("missing-table", format!("{models};"), "it has no `failures` table"),
+        ];
+        for (name, sql, says) in &cases {
+            let path = dir.path().join(name);
+            let made = Connection::open(&path).unwrap();
+            made.execute_batch(sql).unwrap();
+            made.pragma_update(None, "user_version", 2).unwrap();
+            drop(made);
+            let before = std::fs::read(&path).unwrap();
+            for open in [SqliteStore::open as fn(&Path) -> _, SqliteStore::open_read_only] {
+                let err = open(&path).err().unwrap_or_else(|| panic!("{name} was opened"));
+                assert!(matches!(err, StoreError::NotAStore { .. }), "{name}: {err}");
+                assert!(err.to_string().contains(says) && err.to_string().contains(name), "{name}: {err}");
+            }
+            assert!(std::fs::read(&path).unwrap() == before, "{name} was changed");
+        }
+        let files = std::fs::read_dir(dir.path()).unwrap().count();
+        assert_eq!(files, cases.len(), "no journal or WAL file was made beside them");
+    }
+
+    #[test]
+    fn no_value_larger_than_the_cap_is_built() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = SqliteStore::open(&dir.path().join("s.sqlite")).unwrap();
+        let err = s
+            .conn
+            .query_row("SELECT length(hex(zeroblob(?1)))", [MAX_VALUE / 2 + 1], |r| r.get::<_, i64>(0))
+            .unwrap_err();
+        assert_eq!(err.sqlite_error_code(), Some(rusqlite::ErrorCode::TooBig), "{err}");
+    }
+
+    #[test]
+    fn rows_under_invalid_ids_refuse_the_store_the_empty_id_included() {
+        let dir = tempfile::tempdir().unwrap();
+        for id in ["", "org/\u{1b}[2Jx"] {
+            let mut s = SqliteStore::open(&dir.path().join("s.sqlite")).unwrap();
+            s.put_record("a/b", &sample("r"), "t").unwrap();
+            s.put_record(id, &sample("r"), "t").unwrap();
+            let err = s.models().find_map(Result::err).expect("the invalid id is read and refused");
+            assert!(matches!(&err, StoreError::BadId { .. }), "{err}");
+            assert!(!err.to_string().contains('\u{1b}'), "the id is escaped: {err}");
+            s.remove(id).unwrap();
+        }
     }
 
     #[test]
