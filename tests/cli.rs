@@ -57,6 +57,10 @@ fn db_lookup_order_and_a_corrupt_db_is_refused_untouched() {
     let (code, _, _) = out(capcache(dir.path()).env("CAPCACHE_DB", &corrupt).args(["list"]));
     assert_eq!(code, 2, "CAPCACHE_DB is honoured");
     assert_eq!(std::fs::read_to_string(&corrupt).unwrap(), "{\"schema\": 1, \"models\": {\"a/b\": ");
+    // A missing file: named, with its cause said once.
+    let (code, _, stderr) = out(capcache(dir.path()).args(["get", "facebook/opt-125m", "--db", "missing.json"]));
+    assert_eq!(code, 2);
+    assert!(stderr.contains("missing.json") && stderr.matches("No such file").count() == 1, "{stderr}");
 }
 
 #[test]

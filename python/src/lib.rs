@@ -138,7 +138,7 @@ fn estimate_config(py: Python<'_>, config: &str, origin: &str) -> PyResult<Strin
 /// A library error as a Python exception: a bad id or revision is a `ValueError`, an I/O error
 /// its `OSError` subclass, anything else a `capcache.CapcacheError` (with the CLI's message).
 fn error(py: Python<'_>, model_id: Option<&str>, e: anyhow::Error) -> PyErr {
-    let message = format!("{e:#}");
+    let message = cmd::error_text(&e);
     if e.downcast_ref::<IdError>().is_some() {
         return PyValueError::new_err(message);
     }

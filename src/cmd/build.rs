@@ -174,7 +174,7 @@ pub fn build(args: &BuildArgs) -> anyhow::Result<u8> {
         prune(&mut store, &entries, shard)?;
     }
     if let Some(e) = export_error {
-        eprintln!("warning: a periodic export failed: {e:#}");
+        eprintln!("warning: a periodic export failed: {}", super::error_text(&e));
     }
     let changed = publish(&args.db, |w| store.write_canonical(w))?.changed;
     let run = Run { db: &args.db, changed, bad_lines, discovered: &discovered, listing_requests };

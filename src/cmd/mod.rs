@@ -60,10 +60,24 @@ pub fn main(args: impl IntoIterator<Item = OsString>) -> u8 {
         // The reader went away (`| head`): what it wanted it has; nothing more to say.
         Err(e) if is_broken_pipe(&e) => 0,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            eprintln!("error: {}", error_text(&e));
             2
         }
     }
+}
+
+/// An error and its causes, `a: b: c`, each cause once: an error whose message already quotes its
+/// cause (`cannot read X: {source}`) is not followed by that cause again.
+pub fn error_text(e: &anyhow::Error) -> String {
+    let mut text = String::new();
+    for cause in e.chain().map(ToString::to_string) {
+        if text.is_empty() {
+            text = cause;
+        } else if !text.contains(&cause) {
+            text = format!("{text}: {cause}");
+        }
+    }
+    text
 }
 
 fn is_broken_pipe(e: &anyhow::Error) -> bool {
