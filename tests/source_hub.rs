@@ -229,6 +229,12 @@ fn tree_listing_follows_link_pagination() {
     let heads: Vec<_> =
         hub.log().into_iter().filter(|h| h.method == "HEAD" && !h.target.ends_with("f5.json")).collect();
     assert!(heads.is_empty(), "sizes from the listing, no HEAD per file: {heads:#?}");
+    // A next-page link back to a page already read ends the listing at once, as an error.
+    hub.set_tree_loops();
+    hub.clear_log();
+    let e = c.list_tree(&snap, Deadline::NONE).unwrap_err();
+    assert!(e.to_string().contains("leads back to a page already read"), "{e}");
+    assert_eq!(hub.log().iter().filter(|h| h.target.contains("/tree/")).count(), 1);
 }
 
 #[test]

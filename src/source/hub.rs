@@ -7,7 +7,7 @@
 //! flight. Every request has a total deadline (connect, headers and the whole body: a server that
 //! drips a byte a second is cut off), never past the model's own deadline; no retry waits past it.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::io::Read;
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
@@ -350,22 +350,28 @@ impl HubSource {
         let id = snap.id.as_str();
         let mut next = Some(self.url(&format!("/api/models/{id}/tree/{}?recursive=true", encode(&snap.sha))));
         let mut out = Vec::new();
+        let mut visited = HashSet::new();
         for _ in 0..MAX_TREE_PAGES {
             let Some(url) = next.take() else { return Ok(out) };
             let what = url.path().to_owned();
+            if !visited.insert(url.clone()) {
+                return Err(malformed(id, &what, "the next-page link leads back to a page already read"));
+            }
             let (body, link) = self.get_api(id, &what, &url, MAX_API_BYTES, deadline)?;
-            let entries: Vec<serde_json::Value> = serde_json::from_slice(&body).map_err(|e| malformed(id, &what, e))?;
-            for e in entries {
-                if e.get("type").and_then(|t| t.as_str()) != Some("file") {
+            let entries: Capped<ApiTreeEntry, MAX_REPO_FILES> =
+                serde_json::from_slice(&body).map_err(|e| malformed(id, &what, e))?;
+            for e in entries.0 {
+                if e.kind != "file" {
                     continue;
                 }
-                let (Some(path), Some(size)) =
-                    (e.get("path").and_then(|p| p.as_str()), e.get("size").and_then(|s| s.as_u64()))
-                else {
+                let (Some(path), Some(size)) = (e.path, e.size) else {
                     return Err(malformed(id, &what, "tree entry without path or size"));
                 };
-                if check_repo_path(path).is_ok() {
-                    out.push(TreeEntry { path: path.into(), size });
+                if check_repo_path(&path).is_ok() {
+                    if out.len() == MAX_REPO_FILES {
+                        return Err(malformed(id, &what, format!("the tree lists more than {MAX_REPO_FILES} files")));
+                    }
+                    out.push(TreeEntry { path, size });
                 }
             }
             next = link
@@ -611,13 +617,28 @@ fn is_commit(s: &str) -> bool {
     matches!(s.len(), 40 | 64) && s.bytes().all(|b| b.is_ascii_hexdigit())
 }
 
+/// The most files one repository's answer (file list, tree listing) may name, as a local folder:
+/// more is refused, so that no answer holds memory without bound.
+pub(super) const MAX_REPO_FILES: usize = 100_000;
+/// The most dtypes the Hub's parameter counts of one model may name (a checkpoint has a handful).
+const MAX_DTYPES: usize = 64;
+
 /// A model as the model API (and each entry of the model listing) describes it.
 #[derive(serde::Deserialize)]
 pub(super) struct ApiModel {
     sha: Option<String>,
     /// `None`: not asked for (`expand[]=siblings`).
-    siblings: Option<Vec<ApiSibling>>,
+    siblings: Option<Capped<ApiSibling, MAX_REPO_FILES>>,
     safetensors: Option<ApiSafetensors>,
+}
+
+/// An entry of a tree listing page (its other fields are skipped unread).
+#[derive(serde::Deserialize)]
+struct ApiTreeEntry {
+    #[serde(rename = "type")]
+    kind: String,
+    path: Option<String>,
+    size: Option<u64>,
 }
 
 #[derive(serde::Deserialize)]
@@ -627,7 +648,60 @@ struct ApiSibling {
 
 #[derive(serde::Deserialize)]
 struct ApiSafetensors {
-    parameters: BTreeMap<String, u64>,
+    parameters: Counts,
+}
+
+/// A JSON array of at most `N` items, refused past that as it is read (not after).
+struct Capped<T, const N: usize>(Vec<T>);
+
+impl<'de, T: serde::Deserialize<'de>, const N: usize> serde::Deserialize<'de> for Capped<T, N> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V<T, const N: usize>(std::marker::PhantomData<T>);
+        impl<'de, T: serde::Deserialize<'de>, const N: usize> serde::de::Visitor<'de> for V<T, N> {
+            type Value = Capped<T, N>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                write!(f, "an array of at most {N} items")
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+                let mut out = Vec::new();
+                while let Some(item) = seq.next_element()? {
+                    if out.len() == N {
+                        return Err(serde::de::Error::custom(format!("more than {N} items")));
+                    }
+                    out.push(item);
+                }
+                Ok(Capped(out))
+            }
+        }
+        d.deserialize_seq(V(std::marker::PhantomData))
+    }
+}
+
+/// The Hub's parameter counts by dtype: a JSON object of at most [`MAX_DTYPES`] entries, refused
+/// past that as it is read.
+struct Counts(BTreeMap<String, u64>);
+
+impl<'de> serde::Deserialize<'de> for Counts {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = Counts;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                write!(f, "an object of at most {MAX_DTYPES} dtypes and their counts")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+                let mut out = BTreeMap::new();
+                while let Some((dtype, n)) = map.next_entry::<String, u64>()? {
+                    if out.len() == MAX_DTYPES {
+                        return Err(serde::de::Error::custom(format!("more than {MAX_DTYPES} dtypes")));
+                    }
+                    out.insert(dtype, n);
+                }
+                Ok(Counts(out))
+            }
+        }
+        d.deserialize_map(V)
+    }
 }
 
 impl ApiModel {
@@ -640,7 +714,7 @@ impl ApiModel {
     /// paths are skipped with a warning.
     pub(super) fn into_snapshot(self, id: &ModelId) -> Option<Snapshot> {
         let sha = self.sha.filter(|s| is_commit(s))?;
-        let siblings = self.siblings.unwrap_or_default();
+        let siblings = self.siblings.map(|s| s.0).unwrap_or_default();
         let mut files = Vec::with_capacity(siblings.len());
         for s in siblings {
             match check_repo_path(&s.rfilename) {
@@ -648,7 +722,7 @@ impl ApiModel {
                 Err(e) => warn!(model = %id, "{e}; skipped"),
             }
         }
-        Some(Snapshot { id: id.clone(), sha, files, hub_parameters: self.safetensors.map(|s| s.parameters) })
+        Some(Snapshot { id: id.clone(), sha, files, hub_parameters: self.safetensors.map(|s| s.parameters.0) })
     }
 }
 
@@ -814,6 +888,21 @@ impl HostLimiter {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn answers_are_capped_as_they_are_read() {
+        let list = |n: usize| format!("[{}]", vec!["1"; n].join(","));
+        assert_eq!(serde_json::from_str::<Capped<u8, 3>>(&list(3)).unwrap().0.len(), 3);
+        let e = serde_json::from_str::<Capped<u8, 3>>(&list(4)).err().unwrap();
+        assert!(e.to_string().contains("more than 3 items"), "{e}");
+        let counts = |n: usize| {
+            let m: serde_json::Map<String, serde_json::Value> = (0..n).map(|i| (format!("D{i}"), 1.into())).collect();
+            serde_json::json!({"sha": "0".repeat(40), "safetensors": {"parameters": m}}).to_string()
+        };
+        assert!(serde_json::from_str::<ApiModel>(&counts(MAX_DTYPES)).is_ok());
+        let e = serde_json::from_str::<ApiModel>(&counts(MAX_DTYPES + 1)).err().unwrap();
+        assert!(e.to_string().contains("more than 64 dtypes"), "{e}");
+    }
 
     #[test]
     fn parses_protocol_headers() {

@@ -24,6 +24,12 @@ const MAX_PAGES: usize = 200;
 const MAX_PAGE_BYTES: u64 = 64 << 20;
 /// How errors name the listing.
 const WHO: &str = "model listing";
+/// How long one query's pages may take in all, retries and rate-limit waits included (200 pages
+/// of the Hub take well under a minute).
+const TIMEOUT: std::time::Duration = std::time::Duration::from_secs(600);
+/// The most files the models of one query may name in all (their `siblings`), so that the
+/// listing's memory has a bound: 10,000 models of 100 files each.
+const MAX_FILES: usize = 1_000_000;
 
 /// The fields a build asks for: the commit (the incremental check), the file list and the Hub's
 /// parameter counts (together, the snapshot `hub-metadata` answers from).
@@ -104,8 +110,10 @@ struct RawEntry {
 }
 
 /// Lists the models `query` selects, asking for `fields` (`expand[]`) of each, up to its `limit`
-/// (or [`MAX_LIMIT`]) across pages.
+/// (or [`MAX_LIMIT`]) across pages, within [`TIMEOUT`] in all.
 pub fn list(hub: &HubSource, query: &ListingQuery, fields: &[&str]) -> Result<Listing, SourceError> {
+    let deadline = Deadline::after(TIMEOUT);
+    let mut files = 0usize;
     let want = query.limit.unwrap_or(MAX_LIMIT);
     let mut params = query.wire_params();
     params.push(format!("limit={}", want.min(PAGE_SIZE)));
@@ -121,7 +129,7 @@ pub fn list(hub: &HubSource, query: &ListingQuery, fields: &[&str]) -> Result<Li
             break;
         }
         let what = format!("{}?{}", url.path(), url.query().unwrap_or_default());
-        let (body, link) = hub.get_api(WHO, &what, &url, MAX_PAGE_BYTES, Deadline::NONE)?;
+        let (body, link) = hub.get_api(WHO, &what, &url, MAX_PAGE_BYTES, deadline)?;
         out.pages += 1;
         let entries: Vec<RawEntry> = serde_json::from_slice(&body).map_err(|e| malformed(WHO, &what, e))?;
         if entries.is_empty() {
@@ -145,6 +153,14 @@ pub fn list(hub: &HubSource, query: &ListingQuery, fields: &[&str]) -> Result<Li
             }
             let has_files = e.model.has_files();
             let snapshot = e.model.into_snapshot(&id);
+            files = files.saturating_add(snapshot.as_ref().map_or(0, |s| s.files.len()));
+            if files > MAX_FILES {
+                return Err(malformed(
+                    WHO,
+                    &what,
+                    format!("the listed models name more than {MAX_FILES} files in all"),
+                ));
+            }
             out.models.push(Listed { id, snapshot, has_files, info: e.info });
         }
         let more = link.as_deref().and_then(next_link);

@@ -247,6 +247,8 @@ struct State {
     /// A token that opens gated repos.
     token: Mutex<Option<String>>,
     tree_page: Mutex<usize>,
+    /// The tree listing's `Link` points back at its first page, for ever.
+    tree_loops: Mutex<bool>,
     /// The most entries a listing page holds, whatever `limit` asks.
     listing_page: Mutex<usize>,
     /// Faults of the listing itself (429s, 5xx, latency).
@@ -278,6 +280,7 @@ impl FixtureHub {
             log: Mutex::new(Vec::new()),
             token: Mutex::new(None),
             tree_page: Mutex::new(50),
+            tree_loops: Mutex::new(false),
             listing_page: Mutex::new(1000),
             listing_faults: Mutex::new(Faults::default()),
             listing_link_base: Mutex::new(None),
@@ -319,6 +322,11 @@ impl FixtureHub {
     }
     pub fn set_tree_page(&self, n: usize) {
         *self.state.tree_page.lock().unwrap() = n;
+    }
+
+    /// The tree listing's `Link` points back at its first page, whatever page is read.
+    pub fn set_tree_loops(&self) {
+        *self.state.tree_loops.lock().unwrap() = true;
     }
     /// Listing pages hold at most `n` entries.
     pub fn set_listing_page(&self, n: usize) {
@@ -842,7 +850,9 @@ fn tree(state: &State, repo: &Repo, model: &str, query: &str) -> Reply {
         })
         .collect();
     let mut reply = Reply::json(200, &serde_json::Value::Array(entries));
-    if cursor + page < repo.files.len() {
+    if *state.tree_loops.lock().unwrap() {
+        reply = reply.header("Link", format!("</api/models/{model}/tree/{}?recursive=true>; rel=\"next\"", repo.sha));
+    } else if cursor + page < repo.files.len() {
         reply = reply.header(
             "Link",
             format!("</api/models/{model}/tree/{}?recursive=true&cursor={}>; rel=\"next\"", repo.sha, cursor + page),
