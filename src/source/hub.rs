@@ -19,7 +19,7 @@ use reqwest::header::{
 use reqwest::{Method, StatusCode, Url};
 use tracing::{debug, warn};
 
-use super::{Counters, Deadline, RangeRead, Snapshot, Source, SourceError};
+use super::{Counters, Deadline, MAX_REPO_FILES, RangeRead, Snapshot, Source, SourceError};
 use crate::id::{ModelId, check_repo_path};
 
 /// The largest API answer read (the file list of a big repository).
@@ -617,9 +617,6 @@ fn is_commit(s: &str) -> bool {
     matches!(s.len(), 40 | 64) && s.bytes().all(|b| b.is_ascii_hexdigit())
 }
 
-/// The most files one repository's answer (file list, tree listing) may name, as a local folder:
-/// more is refused, so that no answer holds memory without bound.
-pub(super) const MAX_REPO_FILES: usize = 100_000;
 /// The most dtypes the Hub's parameter counts of one model may name (a checkpoint has a handful).
 const MAX_DTYPES: usize = 64;
 

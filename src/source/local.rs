@@ -12,11 +12,9 @@ use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 
-use super::{Counters, Deadline, RangeRead, Snapshot, Source, SourceError};
+use super::{Counters, Deadline, MAX_REPO_FILES, RangeRead, Snapshot, Source, SourceError};
 use crate::id::{ModelId, check_repo_path};
 
-/// Files listed per model at most.
-const MAX_FILES: usize = 100_000;
 /// The largest `refs/` file read (a sha and a newline).
 const MAX_REF: u64 = 256;
 
@@ -275,8 +273,8 @@ fn list_files(dir: &Path) -> Result<Vec<String>, String> {
                     out.push(rel);
                 }
             }
-            if out.len() > MAX_FILES {
-                return Err(format!("more than {MAX_FILES} files"));
+            if out.len() > MAX_REPO_FILES {
+                return Err(format!("more than {MAX_REPO_FILES} files"));
             }
         }
     }

@@ -18,6 +18,11 @@ pub use error::SourceError;
 
 use crate::id::ModelId;
 
+/// The most files one repository may have, however a source learns them (a local folder, the
+/// Hub's file list or tree listing): more is refused, so that no repository holds memory without
+/// bound.
+pub const MAX_REPO_FILES: usize = 100_000;
+
 /// When a model's work must be done by: every request of the model stops at it.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Deadline(Option<Instant>);
