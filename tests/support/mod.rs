@@ -25,7 +25,7 @@ pub fn capcache(dir: &Path) -> assert_cmd::Command {
 
 /// [`capcache`] as a plain [`std::process::Command`], for tests that spawn and signal it.
 pub fn capcache_std(dir: &Path) -> std::process::Command {
-    let mut c = std::process::Command::new(assert_cmd::cargo::cargo_bin!("capcache"));
+    let mut c = std::process::Command::new(assert_cmd::cargo::cargo_bin("capcache"));
     c.current_dir(dir);
     for var in [
         "CAPCACHE_DB",
