@@ -129,7 +129,7 @@ fn estimate_file(py: Python<'_>, path: PathBuf) -> PyResult<String> {
 #[pyfunction]
 fn estimate_config(py: Python<'_>, config: &str, origin: &str) -> PyResult<String> {
     let record = py.detach(|| -> anyhow::Result<String> {
-        let config: serde_json::Value = serde_json::from_str(config)?;
+        let config: serde_json::Value = capcache::arch::json::parse(config.as_bytes())?;
         Ok(cmd::resolve::record_value(origin, &cmd::resolve::estimate_record(&config, origin)?)?.to_string())
     });
     record.map_err(|e| error(py, None, e))

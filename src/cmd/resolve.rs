@@ -73,7 +73,7 @@ pub fn resolve(model: &str, revision: &str, json: bool, source: &SourceArgs, cha
 /// A `config.json` file, parsed.
 pub fn read_config(path: &Path) -> anyhow::Result<Value> {
     let text = fs_err::read_to_string(path)?;
-    serde_json::from_str(&text).with_context(|| format!("{} is not valid JSON", path.display()))
+    capcache::arch::json::parse(text.as_bytes()).with_context(|| format!("{} is not valid JSON", path.display()))
 }
 
 /// The record `capcache estimate` prints: the config strategy on `config`, which `origin` names.
@@ -89,8 +89,12 @@ pub fn estimate_record(config: &Value, origin: &str) -> anyhow::Result<Record> {
         total: est.parameters.values().sum(),
         parameters: est.parameters.clone(),
         logical_parameters: est.logical,
-        active_parameters: None,
-        may_also_store: Vec::new(),
+        active_parameters: est.active,
+        may_also_store: est
+            .may_also_store
+            .iter()
+            .map(|(what, n)| capcache::record::MayAlsoStore { what: (*what).to_owned(), parameters: *n })
+            .collect(),
         weight_bytes: est.weight_bytes,
         dtype: Some(est.dtype.clone()),
         files: vec![origin.to_owned()],
