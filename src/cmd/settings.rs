@@ -298,6 +298,12 @@ pub fn chain(args: &ChainArgs, source: &SourceArgs) -> anyhow::Result<Options> {
             .map(|s| s.trim().parse::<Strategy>().map_err(anyhow::Error::msg))
             .collect::<anyhow::Result<_>>()
             .context("--strategies")?;
+        if opts.strategies.contains(&Strategy::Download) && !args.allow_download {
+            bail!(
+                "--strategies download: the download strategy runs only with --allow-download (it downloads \
+                 the weight files into the Hugging Face cache)"
+            );
+        }
     }
     Ok(opts)
 }
