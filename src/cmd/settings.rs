@@ -372,7 +372,7 @@ mod tests {
 
     #[test]
     fn token_order_older_variable_name_file_and_the_implicit_token_switch() {
-        // A folder of its own (this module also builds into the Python crate, without tempfile).
+        // A folder of its own.
         let dir = std::env::temp_dir().join(format!("capcache-settings-test-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let file = dir.join("token");
