@@ -208,10 +208,8 @@ fn active_parameters_of_every_moe_config_match_transformers() {
     }
     assert!(failures.is_empty(), "{} mismatches:\n{}", failures.len(), failures.join("\n"));
     // The families the acceptance names, a multimodal MoE among them.
-    let families: std::collections::BTreeSet<String> = expected
-        .keys()
-        .map(|path| read(&dir.join(path))["model_type"].as_str().unwrap().to_owned())
-        .collect();
+    let families: std::collections::BTreeSet<String> =
+        expected.keys().map(|path| read(&dir.join(path))["model_type"].as_str().unwrap().to_owned()).collect();
     for family in
         ["mixtral", "qwen3_moe", "qwen3_next", "deepseek_v2", "deepseek_v3", "llama4", "gpt_oss", "olmoe", "jamba"]
     {
@@ -304,7 +302,10 @@ fn python_json_constants_and_disagreeing_layer_lists_are_read_as_transformers_re
     let mut neo = read(&dir.join("gpt_neo-saved-attention-layers.json"));
     neo.as_object_mut().unwrap().remove("attention_layers");
     let err = capcache::arch::estimate(&neo).unwrap_err();
-    assert!(err.to_string().contains("attention_types") && err.to_string().contains("6 layers for num_layers 4"), "{err}");
+    assert!(
+        err.to_string().contains("attention_types") && err.to_string().contains("6 layers for num_layers 4"),
+        "{err}"
+    );
 }
 
 #[derive(serde::Deserialize)]

@@ -1,7 +1,7 @@
 //! `capcache._native`: the extension module of the `capcache` Python package. It runs in process
-//! what the `capcache` binary runs, and nothing else: the binary's command modules are compiled in
-//! from `src/cli.rs` and `src/cmd/`, so the Python package's `capcache` command is the same command
-//! line, and `resolve` follows the same rules for the token, the endpoint and the strategies
+//! what the `capcache` binary runs, and nothing else: the command line is the library's (feature
+//! `cli`: `capcache::cli`, `capcache::cmd`), so the Python package's `capcache` command is the same
+//! command line, and `resolve` follows the same rules for the token, the endpoint and the strategies
 //! (`src/cmd/settings.rs`), `get` the same `$CAPCACHE_DB`. The GIL is released while the library
 //! works.
 //!
@@ -10,11 +10,6 @@
 //! strategy could count raises the exception `capcache._errors.from_failure` picks for the
 //! failure's outcome.
 
-#[path = "../../src/cli.rs"]
-mod cli;
-#[path = "../../src/cmd/mod.rs"]
-mod cmd;
-
 use std::ffi::OsString;
 use std::io::Write;
 use std::path::PathBuf;
@@ -22,6 +17,7 @@ use std::path::PathBuf;
 use capcache::id::{IdError, ModelId};
 use capcache::record::Record;
 use capcache::store::read::{Found, ReadStore};
+use capcache::{cli, cmd};
 use clap::Parser;
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
@@ -118,9 +114,9 @@ fn resolve(
 #[pyfunction]
 fn estimate_file(py: Python<'_>, path: PathBuf) -> PyResult<String> {
     let record = py.detach(|| -> anyhow::Result<String> {
-        let config = cmd::resolve::read_config(&path)?;
-        let origin = path.display().to_string();
-        Ok(cmd::resolve::record_value(&origin, &cmd::resolve::estimate_record(&config, &origin)?)?.to_string())
+        let (config, file) = cmd::resolve::read_config(&path)?;
+        let origin = file.display().to_string();
+        Ok(cmd::resolve::record_value(&origin, &cmd::resolve::estimate_record(config, &origin)?)?.to_string())
     });
     record.map_err(|e| error(py, None, e))
 }
@@ -129,8 +125,8 @@ fn estimate_file(py: Python<'_>, path: PathBuf) -> PyResult<String> {
 #[pyfunction]
 fn estimate_config(py: Python<'_>, config: &str, origin: &str) -> PyResult<String> {
     let record = py.detach(|| -> anyhow::Result<String> {
-        let config: serde_json::Value = capcache::arch::json::parse(config.as_bytes())?;
-        Ok(cmd::resolve::record_value(origin, &cmd::resolve::estimate_record(&config, origin)?)?.to_string())
+        Ok(cmd::resolve::record_value(origin, &cmd::resolve::estimate_record(config.as_bytes().to_vec(), origin)?)?
+            .to_string())
     });
     record.map_err(|e| error(py, None, e))
 }

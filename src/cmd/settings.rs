@@ -16,15 +16,13 @@ use std::path::PathBuf;
 
 use anyhow::{Context, bail};
 use capcache::record::Strategy;
-use capcache::source::Source;
 use capcache::source::cached::CachedSource;
 use capcache::source::hub::{HubSettings, HubSource, Token};
 use capcache::source::local::LocalSource;
+use capcache::source::{DEFAULT_ENDPOINT, Source};
 use capcache::strategy::{Limits, Options};
 
 use crate::cli::{ChainArgs, HubArgs, SourceArgs};
-
-const DEFAULT_ENDPOINT: &str = "https://huggingface.co";
 
 /// A variable of the process environment; empty means unset.
 fn process_var(name: &str) -> Option<String> {
@@ -372,7 +370,7 @@ mod tests {
 
     #[test]
     fn token_order_older_variable_name_file_and_the_implicit_token_switch() {
-        // A folder of its own (this module also builds into the Python crate, without tempfile).
+        // A folder of its own.
         let dir = std::env::temp_dir().join(format!("capcache-settings-test-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let file = dir.join("token");
