@@ -12,6 +12,7 @@ pub mod id;
 pub mod list;
 pub mod query;
 pub mod record;
+pub mod site;
 pub mod source;
 pub mod store;
 pub mod strategy;
