@@ -80,11 +80,35 @@ pub fn escape_script_json(text: &str) -> String {
     out
 }
 
-/// A whole data file: `capcacheData("name", JSON.parse("JSON"));`. Parsed as JSON rather than
+/// A whole data file: `capcacheData("name", JSON.parse('JSON'));`. Parsed as JSON rather than
 /// run as an object literal: a key such as `__proto__` from a hostile record stays a plain key,
-/// and engines parse JSON faster than literals.
+/// and engines parse JSON faster than literals. The JSON is a single-quoted literal, in which its
+/// many double quotes need no escape.
 pub fn data_file(name: &str, json: &str) -> String {
-    format!("{CALLBACK}({}, JSON.parse({}));\n", script_json(name), script_json(json))
+    format!("{CALLBACK}({}, JSON.parse({}));\n", script_json(name), js_string(json))
+}
+
+/// A single-quoted JavaScript string literal of `text`, safe inside a script and inside HTML.
+pub fn js_string(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 2);
+    out.push('\'');
+    for c in text.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '\'' => out.push_str("\\'"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '<' => out.push_str("\\x3c"),
+            '>' => out.push_str("\\x3e"),
+            '&' => out.push_str("\\x26"),
+            '\u{2028}' => out.push_str("\\u2028"),
+            '\u{2029}' => out.push_str("\\u2029"),
+            c if c.is_control() => out.push_str(&format!("\\u{:04x}", u32::from(c))),
+            c => out.push(c),
+        }
+    }
+    out.push('\'');
+    out
 }
 
 #[cfg(test)]

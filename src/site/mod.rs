@@ -166,7 +166,7 @@ impl Site {
             let mut json = String::from("[");
             for (i, (_, row)) in chunk.iter().enumerate() {
                 if i > 0 {
-                    json.push_str(",\n");
+                    json.push(',');
                 }
                 json.push_str(row);
             }
@@ -184,7 +184,7 @@ impl Site {
             by_shard[data::shard_of(&e.id, shards) as usize].1.push(e);
         }
         for (k, (models, failures)) in by_shard.iter().enumerate() {
-            let json = format!("{{\"models\":{},\n\"failures\":{}}}", object(models), object(failures));
+            let json = format!("{{\"models\":{},\"failures\":{}}}", object(models), object(failures));
             let name = data::shard_name(k as u32);
             w.file(&format!("data/{name}.js"), &data::data_file(&name, &json))?;
         }
@@ -223,7 +223,7 @@ fn object(entries: &[&ShardEntry]) -> String {
     let mut json = String::from("{");
     for (i, e) in sorted.iter().enumerate() {
         if i > 0 {
-            json.push_str(",\n");
+            json.push(',');
         }
         json.push_str(&data::json(&e.id));
         json.push(':');

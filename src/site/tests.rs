@@ -13,7 +13,7 @@ fn record(i: usize) -> Record {
     Record {
         revision: format!("{i:040x}"),
         strategy: Strategy::ALL[i % Strategy::ALL.len()],
-        exact: i % 3 != 0,
+        exact: !i.is_multiple_of(3),
         approximate: false,
         parameters: BTreeMap::from([("BF16".to_owned(), total)]),
         total,
@@ -44,8 +44,35 @@ fn data_value(path: &Path) -> (String, serde_json::Value) {
         .unwrap_or_else(|| panic!("{} is not a data file: {text:.200}", path.display()));
     let (name, literal) = inner.split_once(", JSON.parse(").unwrap();
     let name: String = serde_json::from_str(name).unwrap();
-    let json: String = serde_json::from_str(literal).unwrap();
-    (name, serde_json::from_str(&json).unwrap())
+    (name, serde_json::from_str(&unquote(literal)).unwrap())
+}
+
+/// The text of a single-quoted JavaScript literal as [`data::js_string`] writes them: only the
+/// escapes it uses, and no character that would end it or a script.
+fn unquote(literal: &str) -> String {
+    let body = literal.strip_prefix('\'').and_then(|l| l.strip_suffix('\'')).expect("a quoted literal");
+    let mut out = String::new();
+    let mut chars = body.chars();
+    while let Some(c) = chars.next() {
+        assert!(!matches!(c, '\'' | '\n' | '\r' | '<' | '>' | '&' | '\u{2028}' | '\u{2029}'), "{c:?} unescaped");
+        if c != '\\' {
+            out.push(c);
+            continue;
+        }
+        let hex = |n: usize, chars: &mut std::str::Chars| {
+            let h: String = chars.take(n).collect();
+            char::from_u32(u32::from_str_radix(&h, 16).unwrap()).unwrap()
+        };
+        match chars.next().unwrap() {
+            'x' => out.push(hex(2, &mut chars)),
+            'u' => out.push(hex(4, &mut chars)),
+            'n' => out.push('\n'),
+            'r' => out.push('\r'),
+            e @ ('\\' | '\'') => out.push(e),
+            e => panic!("unexpected escape \\{e}"),
+        }
+    }
+    out
 }
 
 fn files(dir: &Path) -> Vec<std::path::PathBuf> {
