@@ -18,6 +18,8 @@ fn record(i: usize) -> Record {
         parameters: BTreeMap::from([("BF16".to_owned(), total)]),
         total,
         logical_parameters: total,
+        active_parameters: None,
+        may_also_store: vec![],
         weight_bytes: total * 2,
         dtype: Some("BF16".into()),
         files: vec!["model.safetensors".into()],
