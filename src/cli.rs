@@ -105,7 +105,7 @@ pub enum Command {
     },
     /// Count a local config.json with the config strategy (nothing is downloaded).
     Estimate {
-        /// Path to a config.json.
+        /// Path to a config.json, or a model folder holding one.
         config: PathBuf,
         /// Print the record as JSON.
         #[arg(long)]
