@@ -15,14 +15,15 @@ pub mod cli;
 #[cfg(feature = "cli")]
 pub mod cmd;
 pub mod count;
+pub mod discover;
 pub mod dtype;
 pub mod format;
 pub mod id;
 pub mod list;
-pub mod query;
 pub mod record;
 pub mod source;
 pub mod store;
 pub mod strategy;
 pub mod summary;
+pub mod text;
 pub mod time;

@@ -10,7 +10,7 @@ use capcache::store::publish::{Published, publish};
 use capcache::store::read::ReadStore;
 use capcache::store::sqlite::SqliteStore;
 use capcache::store::{lock, merge};
-use capcache::summary::printable;
+use capcache::text::printable;
 
 use super::settings;
 

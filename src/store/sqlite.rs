@@ -22,7 +22,7 @@ use super::json::Section;
 use super::validate::{self, IdSet, Problem, RecordError};
 use super::{Stats, StoreError, check_id};
 use crate::record::{Failure, Record};
-use crate::summary::printable;
+use crate::text::printable;
 
 /// Forward migrations; entry `i` takes the schema from version `i` to `i + 1`.
 const MIGRATIONS: &[&str] = &[
