@@ -185,6 +185,16 @@ string_enum! {
     }
 }
 
+string_enum! {
+    /// Where a record's files were read.
+    pub enum Origin {
+        /// The Hugging Face Hub (at the record's `endpoint` when it names one).
+        Hub = "hub",
+        /// A local folder: a model mirror, or the Hugging Face cache standing in for an offline Hub.
+        Local = "local",
+    }
+}
+
 /// How the strategy chain treats a miss.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Severity {
@@ -270,6 +280,12 @@ impl Db {
 pub struct Record {
     /// The commit sha the facts were read at.
     pub revision: String,
+    /// Where the files were read: `hub` or `local` (absent in records made before capcache said).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<Origin>,
+    /// The Hub endpoint the files were read from, when it is not https://huggingface.co.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub endpoint: Option<String>,
     /// The strategy that produced `parameters`.
     pub strategy: Strategy,
     /// Whether `parameters` were read from the checkpoint (true) or predicted from the config (false).

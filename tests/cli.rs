@@ -157,7 +157,43 @@ fn estimate_a_local_config() {
     let v: serde_json::Value = serde_json::from_str(&stdout).unwrap();
     assert_eq!(v["logical_parameters"], 46_702_792_704u64);
     assert_eq!(v["architecture"]["moe"]["num_experts"], 8);
+    assert_eq!(v["source"], "local");
     let (code, _, stderr) = out(capcache(dir.path()).args(["estimate", "/nonexistent/config.json"]));
     assert_eq!(code, 2);
     assert!(stderr.contains("/nonexistent/config.json"), "{stderr}");
+}
+
+#[test]
+fn estimate_a_folder_and_tensors_inside_pure_json() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = dir.path().join("model");
+    std::fs::create_dir(&model).unwrap();
+    std::fs::copy(support::fixtures().join("configs/mistralai__Mixtral-8x7B-v0.1.json"), model.join("config.json"))
+        .unwrap();
+    let (code, stdout, stderr) = out(capcache(dir.path()).arg("estimate").arg(&model).arg("--json").arg("--tensors"));
+    assert_eq!(code, 0, "{stderr}");
+    let v: serde_json::Value = serde_json::from_str(&stdout).expect("stdout is one JSON document");
+    assert_eq!(v["logical_parameters"], 46_702_792_704u64);
+    let tensors = v["tensors"].as_array().unwrap();
+    let sum: u64 = tensors
+        .iter()
+        .map(|t| {
+            t["repeat"].as_u64().unwrap()
+                * t["shape"].as_array().unwrap().iter().map(|d| d.as_u64().unwrap()).product::<u64>()
+        })
+        .sum();
+    assert!(sum >= 46_702_792_704, "the tensors add up to the model: {sum}");
+    // The text form still lists them after the summary.
+    let (code, stdout, _) = out(capcache(dir.path()).arg("estimate").arg(&model).arg("--tensors"));
+    assert_eq!(code, 0);
+    assert!(stdout.contains("source          local") && stdout.contains("embed_tokens"), "{stdout}");
+    // A folder without a config.json says so.
+    let (code, _, stderr) = out(capcache(dir.path()).arg("estimate").arg(dir.path()));
+    assert_eq!(code, 2);
+    assert!(stderr.contains("no config.json"), "{stderr}");
+    // An invalid config gives the chain's reason.
+    std::fs::write(model.join("config.json"), "{oops").unwrap();
+    let (code, _, stderr) = out(capcache(dir.path()).arg("estimate").arg(&model));
+    assert_eq!(code, 2);
+    assert!(stderr.contains("invalid-config"), "{stderr}");
 }

@@ -580,6 +580,8 @@ pub(crate) mod tests {
     pub(crate) fn sample(rev: &str) -> Record {
         Record {
             revision: rev.into(),
+            source: None,
+            endpoint: None,
             strategy: Strategy::Safetensors,
             exact: true,
             approximate: false,
