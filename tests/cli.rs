@@ -45,10 +45,11 @@ fn db_lookup_order_and_a_corrupt_db_is_refused_untouched() {
     let dir = tempfile::tempdir().unwrap();
     let embedded: serde_json::Value = serde_json::from_str(capcache::store::embedded::TEXT).unwrap();
     let mut mine = embedded.clone();
-    mine["models"]["facebook/opt-125m"]["total"] = 7.into();
+    mine["models"]["facebook/opt-125m"]["logical_parameters"] = 7.into();
     std::fs::write(dir.path().join("db.json"), serde_json::to_string(&mine).unwrap()).unwrap();
     let (_, stdout, _) = out(capcache(dir.path()).args(["get", "facebook/opt-125m", "--json"]));
-    assert_eq!(serde_json::from_str::<serde_json::Value>(&stdout).unwrap()["total"], 7, "./db.json is read first");
+    let v = serde_json::from_str::<serde_json::Value>(&stdout).unwrap();
+    assert_eq!(v["logical_parameters"], 7, "./db.json is read first");
     let corrupt = dir.path().join("broken.json");
     std::fs::write(&corrupt, "{\"schema\": 1, \"models\": {\"a/b\": ").unwrap();
     let (code, _, stderr) = out(capcache(dir.path()).args(["get", "facebook/opt-125m", "--db"]).arg(&corrupt));
