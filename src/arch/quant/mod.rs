@@ -8,8 +8,10 @@
 //! `weight_packed` in `I32`, NVFP4 / MXFP4 `weight_packed` in `U8` with two values a byte,
 //! float- and int-quantized, block scales), FP8 with block scales (`weight_scale_inv`), MXFP4
 //! (`*_blocks` / `*_scales`), bitsandbytes 4-bit (`U8` + `quant_state`) and 8-bit (`I8` + `SCB`),
-//! and MLX (`U32` weights beside `scales` and `biases`).
+//! and MLX (`U32` weights beside `scales` and `biases`); GGUF types by the precision a file name
+//! declares ([`gguf`]).
 
+pub mod gguf;
 pub mod layout;
 pub mod tensors;
 
