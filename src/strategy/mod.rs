@@ -119,7 +119,7 @@ impl Ctx<'_> {
     /// local one.
     pub fn place(&self) -> &'static str {
         match self.source.origin() {
-            Origin::Hub => "the repository",
+            Origin::Hub | Origin::Other(_) => "the repository",
             Origin::Local => "the folder",
         }
     }
