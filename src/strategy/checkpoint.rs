@@ -41,7 +41,7 @@ pub fn check(files: &[String], tensors: &[Vec<TensorInfo>], each: EachFile) -> R
                     file,
                     format!(
                         "tensor {:?} is in {first} too: summing both files would count it twice (two copies of one checkpoint?)",
-                        crate::summary::printable(&t.name)
+                        crate::text::printable(&t.name)
                     ),
                 ));
             }
