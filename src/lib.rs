@@ -17,6 +17,7 @@ pub mod cmd;
 pub mod count;
 pub mod discover;
 pub mod dtype;
+pub mod fnv;
 pub mod format;
 pub mod id;
 pub mod list;

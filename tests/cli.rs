@@ -45,10 +45,11 @@ fn db_lookup_order_and_a_corrupt_db_is_refused_untouched() {
     let dir = tempfile::tempdir().unwrap();
     let embedded: serde_json::Value = serde_json::from_str(capcache::store::embedded::TEXT).unwrap();
     let mut mine = embedded.clone();
-    mine["models"]["facebook/opt-125m"]["total"] = 7.into();
+    mine["models"]["facebook/opt-125m"]["logical_parameters"] = 7.into();
     std::fs::write(dir.path().join("db.json"), serde_json::to_string(&mine).unwrap()).unwrap();
     let (_, stdout, _) = out(capcache(dir.path()).args(["get", "facebook/opt-125m", "--json"]));
-    assert_eq!(serde_json::from_str::<serde_json::Value>(&stdout).unwrap()["total"], 7, "./db.json is read first");
+    let v = serde_json::from_str::<serde_json::Value>(&stdout).unwrap();
+    assert_eq!(v["logical_parameters"], 7, "./db.json is read first");
     let corrupt = dir.path().join("broken.json");
     std::fs::write(&corrupt, "{\"schema\": 1, \"models\": {\"a/b\": ").unwrap();
     let (code, _, stderr) = out(capcache(dir.path()).args(["get", "facebook/opt-125m", "--db"]).arg(&corrupt));
@@ -93,13 +94,7 @@ fn a_closed_stdout_ends_every_printing_command_quietly() {
         // The reading end is closed before the command writes: every write fails with EPIPE.
         let (reader, writer) = std::io::pipe().unwrap();
         drop(reader);
-        let o = std::process::Command::new(assert_cmd::cargo::cargo_bin!("capcache"))
-            .current_dir(dir.path())
-            .env_remove("CAPCACHE_DB")
-            .args(args)
-            .stdout(writer)
-            .output()
-            .unwrap();
+        let o = support::capcache_std(dir.path()).args(args).stdout(writer).output().unwrap();
         let stderr = String::from_utf8_lossy(&o.stderr);
         assert_eq!(o.status.code(), Some(0), "{args:?}: {stderr}");
         assert!(stderr.is_empty(), "{args:?}: {stderr}");

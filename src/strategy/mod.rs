@@ -182,6 +182,7 @@ fn run(name: Strategy, ctx: &Ctx, opts: &Options) -> Result<Found, Miss> {
         #[cfg(not(feature = "download"))]
         Strategy::Download => Err(Miss::new(Outcome::NotAllowed, "this capcache was built without downloads")),
         Strategy::Config => config::run(ctx),
+        Strategy::Other(name) => Err(Miss::absent(format!("this capcache has no strategy {name}"))),
     }
 }
 
