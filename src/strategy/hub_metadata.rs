@@ -11,8 +11,8 @@ use crate::record::Origin;
 pub fn run(ctx: &Ctx) -> Result<Found, Miss> {
     let Some(params) = &ctx.snap.hub_parameters else {
         return Err(Miss::absent(match ctx.source.origin() {
-            Origin::Hub | Origin::Other(_) => "no Hub safetensors metadata for this revision",
-            Origin::Local => "a local folder has no Hub metadata",
+            Origin::Hub => "no Hub safetensors metadata for this revision",
+            Origin::Local | Origin::Other(_) => "a local folder has no Hub metadata",
         }));
     };
     if params.is_empty() {
@@ -37,14 +37,13 @@ pub fn run(ctx: &Ctx) -> Result<Found, Miss> {
             c.notes.push(
                 "logical_parameters from the config strategy (the Hub metadata has per-dtype totals only)".into(),
             );
-            let quantized = matches!(ctx.config.map(arch::quant::quantization), Some(Ok(Some(_))));
+            let quantized = matches!(ctx.config.map(arch::info::quantization), Some(Ok(Some(_))));
             if !quantized && est.logical != c.total {
                 c.notes.push(format!(
                     "the checkpoint stores {} elements where transformers counts {} parameters (tied weights stored twice, buffers, or extra tensors)",
                     c.total, est.logical
                 ));
             }
-            c.routed = est.routed;
             est.logical
         }
         _ => {

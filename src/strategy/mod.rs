@@ -119,8 +119,8 @@ impl Ctx<'_> {
     /// local one.
     pub fn place(&self) -> &'static str {
         match self.source.origin() {
-            Origin::Hub | Origin::Other(_) => "the repository",
-            Origin::Local => "the folder",
+            Origin::Hub => "the repository",
+            Origin::Local | Origin::Other(_) => "the folder",
         }
     }
 }
@@ -257,7 +257,7 @@ fn chain(source: &dyn Source, snap: &Snapshot, opts: &Options, now: &str, budget
             None
         }
     };
-    let ctx = Ctx { config: config.as_ref(), count: CountOptions::from_config(config.as_ref()), ..base };
+    let ctx = Ctx { config: config.as_ref(), count: record::count_options(config.as_ref()), ..base };
     let mut stopped = None;
     for &name in &opts.strategies {
         if name == Strategy::Download && !opts.allows_download() {
@@ -314,7 +314,5 @@ fn read_config(ctx: &Ctx) -> Result<Option<Value>, Miss> {
         return Ok(None);
     }
     let bytes = ctx.read_small("config.json", MAX_CONFIG_BYTES)?;
-    crate::arch::json::parse(&bytes)
-        .map(Some)
-        .map_err(|e| Miss::new(Outcome::InvalidConfig, format!("config.json: {e}")))
+    serde_json::from_slice(&bytes).map(Some).map_err(|e| Miss::new(Outcome::InvalidConfig, format!("config.json: {e}")))
 }
