@@ -74,6 +74,21 @@ impl ReadStore {
         ids.iter().map(|id| one(id)).collect()
     }
 
+    /// The failure stored for `id`, whether or not it also has a record (a model whose last
+    /// build failed keeps its earlier record: both are shown).
+    pub fn failure(&self, id: &str) -> Result<Option<(String, Failure)>, StoreError> {
+        let text = match self {
+            ReadStore::Sqlite(s) => return s.find_failure(id),
+            ReadStore::Json(text) => text,
+        };
+        let idx = text.index()?;
+        let Some((id, raw)) = idx.find(Section::Failures, id) else { return Ok(None) };
+        let f: Failure = text.decode(id, raw)?;
+        validate::check_failure(id, &f, validate::now())
+            .map_err(|error| StoreError::Invalid { path: text.path().to_owned(), error })?;
+        Ok(Some((id.to_owned(), f)))
+    }
+
     /// The ids of a section, sorted.
     pub fn ids(&self, section: Section) -> Result<Vec<String>, StoreError> {
         match self {
