@@ -15,6 +15,7 @@ pub mod cli;
 #[cfg(feature = "cli")]
 pub mod cmd;
 pub mod count;
+pub mod diff;
 pub mod dtype;
 pub mod format;
 pub mod id;
@@ -26,3 +27,4 @@ pub mod store;
 pub mod strategy;
 pub mod summary;
 pub mod time;
+pub mod update;

@@ -20,6 +20,7 @@ macro_rules! out {
 
 mod build;
 pub mod db;
+mod diff;
 mod discover;
 mod docs;
 mod env;
@@ -29,6 +30,7 @@ mod progress;
 mod query;
 pub mod resolve;
 pub mod settings;
+pub mod update;
 
 use std::ffi::OsString;
 
@@ -111,6 +113,8 @@ fn run(command: Command) -> anyhow::Result<u8> {
         Command::Merge { inputs, db, json } => db::merge(&inputs, &db, json),
         Command::Import { db, sqlite, json } => db::import(&db, &sqlite, json),
         Command::Env { json, db } => env::env(json, db.db),
+        Command::Diff { old, new, json } => diff::diff(&old, &new, json),
+        Command::Update(args) => update::update(&args),
         Command::Completions { shell } => docs::completions(shell),
         Command::Man { command, dir } => docs::man(command.as_deref(), dir.as_deref()),
         Command::Resolve { model, revision, json, source, chain } => {

@@ -462,6 +462,16 @@ impl HubSource {
     }
 }
 
+impl HubSource {
+    /// A `GET` of `path` on the endpoint (encoded, with its query) of at most `cap` bytes,
+    /// retried like every request; `what` names it in errors (e.g. a dataset repository). For
+    /// files outside model repositories (`capcache update` reads a dataset's).
+    pub fn get_bytes(&self, what: &str, path: &str, cap: u64, deadline: Deadline) -> Result<Vec<u8>, SourceError> {
+        let url = self.url(path);
+        self.get_api(what, path, &url, cap, deadline).map(|(body, _)| body)
+    }
+}
+
 impl Source for HubSource {
     fn snapshot(&self, id: &ModelId, revision: &str, deadline: Deadline) -> Result<Snapshot, SourceError> {
         let path = format!(
