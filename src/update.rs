@@ -50,7 +50,7 @@ pub enum UpdateError {
     )]
     Checksum { repo: String, commit: String, expected: String, actual: String },
     #[error("{DB_FILE} of {repo} at {commit} is refused: {source}; the installed db is kept")]
-    Invalid { repo: String, commit: String, source: StoreError },
+    Invalid { repo: String, commit: String, source: Box<StoreError> },
     #[error(
         "{DB_FILE} of {repo} at {commit} is older than the installed one (newest record {published}, installed {installed}); the installed db is kept"
     )]
@@ -160,7 +160,7 @@ pub fn update(
     drop(body);
     let db = json::read(temp.path())
         .and_then(|db| check_records(temp.path(), &db).map(|()| db))
-        .map_err(|source| UpdateError::Invalid { repo: repo.clone(), commit: commit.clone(), source })?;
+        .map_err(|e| UpdateError::Invalid { repo: repo.clone(), commit: commit.clone(), source: Box::new(e) })?;
     let newest = newest(&db);
     let installed_newest = match &previous {
         Some(p) => p.newest.clone(),

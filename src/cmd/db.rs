@@ -98,11 +98,8 @@ impl Layers {
             }
             let asked: Vec<&str> = open.iter().map(|i| ids[*i]).collect();
             for (i, found) in open.into_iter().zip(layer.store.lookup(&asked)?) {
-                let better = match (&out[i].0, &found) {
-                    (_, Found::Model(..)) => true,
-                    (Found::Missing, Found::Failure(..)) => true,
-                    _ => false,
-                };
+                let better =
+                    matches!((&out[i].0, &found), (_, Found::Model(..)) | (Found::Missing, Found::Failure(..)));
                 if better {
                     out[i] = (found, layer);
                 }

@@ -18,7 +18,7 @@ pub fn run(c: &mut assert_cmd::Command) -> (i32, String, String) {
 }
 
 /// The binary, in `dir`, with none of the settings it reads from the environment except
-/// `HF_HOME=dir/hf`, so a test sees only what it sets.
+/// `HF_HOME=dir/hf` and `XDG_DATA_HOME=dir/data`, so a test sees only what it sets.
 pub fn capcache(dir: &Path) -> assert_cmd::Command {
     assert_cmd::Command::from_std(capcache_std(dir))
 }
@@ -45,6 +45,8 @@ pub fn capcache_std(dir: &Path) -> std::process::Command {
         c.env_remove(var);
     }
     c.env("HF_HOME", dir.join("hf"));
+    // Where `capcache update` installs, and read commands look: never the user's own.
+    c.env("XDG_DATA_HOME", dir.join("data"));
     c
 }
 
