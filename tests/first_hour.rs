@@ -115,3 +115,22 @@ fn every_command_has_a_man_page_with_its_options() {
     assert_eq!(code, 2, "{stderr}");
     assert!(stderr.contains("the commands are: build"), "{stderr}");
 }
+
+#[test]
+fn stats_prints_the_newest_record_and_import_says_whether_it_changed_the_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let (code, out, stderr) = run(capcache(dir.path()).arg("stats"));
+    assert_eq!(code, 0, "{stderr}");
+    let newest = out.lines().find(|l| l.trim_start().starts_with("newest")).unwrap_or_else(|| panic!("{out}"));
+    assert!(capcache::time::parse_rfc3339(newest.split_whitespace().nth(1).unwrap()).is_some(), "{newest}");
+
+    let shipped = support::fixtures().join("../../db.json");
+    let import = |dir: &Path| {
+        let (code, out, stderr) =
+            run(capcache(dir).args(["import", "--db"]).arg(&shipped).args(["--sqlite", "s.sqlite", "--json"]));
+        assert_eq!(code, 0, "{stderr}");
+        serde_json::from_str::<serde_json::Value>(&out).unwrap()
+    };
+    assert_eq!(import(dir.path())["changed"], true);
+    assert_eq!(import(dir.path())["changed"], false);
+}

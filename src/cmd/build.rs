@@ -10,14 +10,14 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use capcache::batch::{self, BuildOptions, Event, Finished, Summary};
+use capcache::discover::listing::{self, BUILD_FIELDS};
+use capcache::discover::query::ListingQuery;
 use capcache::list::{Entry, ModelList, parse_list};
-use capcache::query::ListingQuery;
 use capcache::source::hub::HubSource;
-use capcache::source::listing::{self, BUILD_FIELDS};
 use capcache::store::publish::publish;
 use capcache::store::sqlite::SqliteStore;
 use capcache::store::{import, json, lock};
-use capcache::{summary, time};
+use capcache::{summary, text, time};
 
 use super::settings;
 use crate::cli::BuildArgs;
@@ -75,7 +75,7 @@ fn discover(hub: Option<&HubSource>, list: &mut ModelList, flags: &[ListingQuery
             Ok(found) => {
                 d.listed = found.models.len();
                 d.pages = found.pages;
-                d.added = listing::join(&mut list.entries, &found.models, line.unwrap_or(0));
+                d.added = capcache::list::join(&mut list.entries, &found.models, line.unwrap_or(0));
                 let more = if found.truncated { " (the listing has more: give limit=N)" } else { "" };
                 let pages = if d.pages == 1 { "1 page".to_owned() } else { format!("{} pages", d.pages) };
                 eprintln!(
@@ -409,7 +409,7 @@ impl Progress {
         let done = self.done.fetch_add(1, Ordering::Relaxed) + 1;
         if let Finished::Failed(outcome, message) = ev.finished {
             let failed = self.failed.fetch_add(1, Ordering::Relaxed) + 1;
-            let line = format!("failed {}: {outcome}: {}", ev.id, summary::printable(message));
+            let line = format!("failed {}: {outcome}: {}", ev.id, text::printable(message));
             match &self.bar {
                 Some(bar) => {
                     bar.println(line);

@@ -11,7 +11,7 @@ use capcache::store::publish::{Published, publish};
 use capcache::store::read::{Found, ReadStore};
 use capcache::store::sqlite::SqliteStore;
 use capcache::store::{lock, merge};
-use capcache::summary::printable;
+use capcache::text::printable;
 
 use super::settings;
 
@@ -223,6 +223,8 @@ pub fn import(db_path: &Path, sqlite: &Path, json: bool) -> anyhow::Result<u8> {
         let mut v = serde_json::to_value(done)?;
         v["db"] = db_path.display().to_string().into();
         v["sqlite"] = sqlite.display().to_string().into();
+        // As export and merge say: whether the store's contents changed.
+        v["changed"] = (done.added + done.failures > 0).into();
         print_json(&v)?;
     } else {
         eprintln!(

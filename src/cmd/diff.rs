@@ -7,7 +7,8 @@ use anyhow::Context;
 use capcache::diff::{Change, Diff, diff as diff_dbs};
 use capcache::record::Db;
 use capcache::store::{is_sqlite, json};
-use capcache::summary::{printable, thousands};
+use capcache::summary::thousands;
+use capcache::text::printable;
 
 fn read(path: &Path) -> anyhow::Result<Db> {
     anyhow::ensure!(!is_sqlite(path), "{} is a SQLite store: diff compares db.json files", path.display());

@@ -7,7 +7,7 @@ use std::time::Duration;
 use anyhow::Context;
 use capcache::source::Deadline;
 use capcache::source::hub::HubSource;
-use capcache::summary::printable;
+use capcache::text::printable;
 use capcache::time;
 use capcache::update::{Installed, Outcome, db_path};
 use serde_json::json;

@@ -1,13 +1,11 @@
 //! Sources: where a model's files come from. Strategies see only the [`Source`] trait: resolve a
 //! revision to a snapshot (commit sha + file list), read a byte range of a file, read a small file
-//! whole. Implementations: the Hugging Face Hub over HTTP ([`hub`]) and local folders ([`local`]);
-//! the Hub's model listing ([`listing`]) finds models to build. Every call takes the model's
-//! [`Deadline`]: no request outlives it.
+//! whole. Implementations: the Hugging Face Hub over HTTP ([`hub`]) and local folders ([`local`]).
+//! Every call takes the model's [`Deadline`]: no request outlives it.
 
 pub mod cached;
 pub mod error;
 pub mod hub;
-pub mod listing;
 pub mod local;
 
 use std::collections::BTreeMap;

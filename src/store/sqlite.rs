@@ -20,7 +20,7 @@ use super::canonical::CanonicalWriter;
 use super::json::Section;
 use super::{Stats, StoreError, check_id};
 use crate::record::{Failure, Record};
-use crate::summary::printable;
+use crate::text::printable;
 
 /// Forward migrations; entry `i` takes the schema from version `i` to `i + 1`.
 const MIGRATIONS: &[&str] = &[
