@@ -22,6 +22,7 @@ pub mod format;
 pub mod id;
 pub mod list;
 pub mod record;
+pub mod site;
 pub mod source;
 pub mod store;
 pub mod strategy;

@@ -35,6 +35,13 @@ pub fn record(id: &str, r: &Record) -> String {
     let _ = writeln!(s, "{}", printable(id));
     let _ = writeln!(s, "  revision        {}", printable(&r.revision));
     let _ = writeln!(s, "  strategy        {} ({kind})", r.strategy);
+    let source = match (r.source, &r.endpoint) {
+        (Some(o), Some(e)) => format!("{o} ({})", printable(e)),
+        (Some(o), None) if o == crate::record::Origin::Hub => format!("{o} ({})", crate::source::DEFAULT_ENDPOINT),
+        (Some(o), None) => o.to_string(),
+        (None, _) => "not recorded".into(),
+    };
+    let _ = writeln!(s, "  source          {source}");
     let dtypes: Vec<Cow<str>> = r.parameters.keys().map(|d| printable(d)).collect();
     let width = dtypes.iter().map(|d| d.len()).max().unwrap_or(0);
     for (i, (dtype, n)) in dtypes.iter().zip(r.parameters.values()).enumerate() {

@@ -119,8 +119,10 @@ pub fn build(args: &BuildArgs) -> anyhow::Result<u8> {
     check_writable(&args.db)?;
     // Refuse before any work when the db.json we would export to is not ours to replace (when it
     // seeds the store, the seeding reads it whole anyway).
+    // Stored times are checked against the later of the clock and --now.
+    let clock = time::now_unix().max(time::parse_rfc3339(&now).unwrap_or(0));
     if args.seed.is_some() && args.db.exists() {
-        json::for_each_entry(&args.db, |_, _| Ok(()))?;
+        json::for_each_entry_at(&args.db, clock, |_, _| Ok(()))?;
     }
     let source = settings::source(&args.source)?;
     if !flag_queries.is_empty() && source.hub().is_none() {
@@ -128,6 +130,7 @@ pub fn build(args: &BuildArgs) -> anyhow::Result<u8> {
     }
     let _lock = lock::acquire(&args.sqlite, &now)?;
     let mut store = SqliteStore::open(&args.sqlite)?;
+    store.set_now(clock);
     // A fresh store starts from the last published cache: the records and failures of this shard
     // it lacks, streamed.
     let mine = |id: &str| shard.is_none_or(|(k, n)| batch::shard_of(id, n) == k);

@@ -170,7 +170,8 @@ fn brief(r: &Record) -> serde_json::Value {
     serde_json::json!({"total": r.total, "revision": r.revision, "resolved_at": r.resolved_at})
 }
 
-/// `capcache merge`: newest record (and newest failure) per model wins; disagreements reported.
+/// `capcache merge`: per model the better record of a commit, else the newer, wins (and the newest
+/// failure); disagreements reported.
 pub fn merge(inputs: &[PathBuf], out: &Path, json: bool) -> anyhow::Result<u8> {
     let dir = match out.parent() {
         Some(p) if !p.as_os_str().is_empty() => p,
@@ -186,7 +187,7 @@ pub fn merge(inputs: &[PathBuf], out: &Path, json: bool) -> anyhow::Result<u8> {
             } else {
                 let side =
                     |r: &Record| format!("{} ({}, {})", r.total, printable(&r.revision), printable(&r.resolved_at));
-                eprintln!("conflict: {id}: {} vs {}; keeping the newer", side(kept), side(other));
+                eprintln!("conflict: {id}: {} vs {}; keeping the first (better, else newer)", side(kept), side(other));
             }
         })?;
         Ok(())

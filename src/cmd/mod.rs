@@ -30,6 +30,7 @@ mod progress;
 mod query;
 pub mod resolve;
 pub mod settings;
+mod site;
 pub mod update;
 
 use std::ffi::OsString;
@@ -121,5 +122,6 @@ fn run(command: Command) -> anyhow::Result<u8> {
             resolve::resolve(&model, &revision, json, &source, &chain)
         }
         Command::Estimate { config, json, tensors } => resolve::estimate(&config, json, tensors),
+        Command::Site { out, json, db } => site::site(&out, db.db, json),
     }
 }

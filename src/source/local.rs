@@ -14,6 +14,7 @@ use std::path::{Path, PathBuf};
 
 use super::{Counters, Deadline, MAX_REPO_FILES, RangeRead, Snapshot, Source, SourceError};
 use crate::id::{ModelId, check_repo_path};
+use crate::record::Origin;
 
 /// The largest `refs/` file read (a sha and a newline).
 const MAX_REF: u64 = 256;
@@ -238,6 +239,10 @@ impl Source for LocalSource {
 
     fn file_size(&self, snap: &Snapshot, path: &str, _: Deadline) -> Result<u64, SourceError> {
         self.file(snap, path).map(|(_, size)| size)
+    }
+
+    fn origin(&self) -> Origin {
+        Origin::Local
     }
 
     fn counters(&self) -> &Counters {
