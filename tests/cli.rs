@@ -94,13 +94,7 @@ fn a_closed_stdout_ends_every_printing_command_quietly() {
         // The reading end is closed before the command writes: every write fails with EPIPE.
         let (reader, writer) = std::io::pipe().unwrap();
         drop(reader);
-        let o = std::process::Command::new(assert_cmd::cargo::cargo_bin!("capcache"))
-            .current_dir(dir.path())
-            .env_remove("CAPCACHE_DB")
-            .args(args)
-            .stdout(writer)
-            .output()
-            .unwrap();
+        let o = support::capcache_std(dir.path()).args(args).stdout(writer).output().unwrap();
         let stderr = String::from_utf8_lossy(&o.stderr);
         assert_eq!(o.status.code(), Some(0), "{args:?}: {stderr}");
         assert!(stderr.is_empty(), "{args:?}: {stderr}");
