@@ -19,8 +19,7 @@ use crate::id::ModelId;
 use crate::record::Db;
 use crate::source::hub::{HubSource, encode};
 use crate::source::{Deadline, SourceError};
-use crate::store::{StoreError, json};
-use crate::time;
+use crate::store::{StoreError, json, validate};
 
 /// The published database's file name, in the dataset repository and in the install folder.
 pub const DB_FILE: &str = "db.json";
@@ -158,16 +157,19 @@ pub fn update(
     std::fs::create_dir_all(dir).map_err(|source| UpdateError::Write { path: dir.to_owned(), source })?;
     let temp = write_temp(dir, &body)?;
     drop(body);
-    let db = json::read(temp.path())
-        .and_then(|db| check_records(temp.path(), &db).map(|()| db))
-        .map_err(|e| UpdateError::Invalid { repo: repo.clone(), commit: commit.clone(), source: Box::new(e) })?;
+    // Every entry is checked as every store read checks it (store::validate).
+    let db = json::read(temp.path()).map_err(|e| UpdateError::Invalid {
+        repo: repo.clone(),
+        commit: commit.clone(),
+        source: Box::new(e),
+    })?;
     let newest = newest(&db);
     let installed_newest = match &previous {
         Some(p) => p.newest.clone(),
         None => installed_db_newest(dir),
     };
     if let Some(old) = installed_newest
-        && newest.as_deref().and_then(time::parse_rfc3339) < time::parse_rfc3339(&old)
+        && newest.as_deref().and_then(validate::time_of) < validate::time_of(&old)
     {
         let published = newest.unwrap_or_else(|| "none".into());
         return Err(UpdateError::Older { repo, commit, published, installed: old });
@@ -197,23 +199,7 @@ fn installed_db_newest(dir: &Path) -> Option<String> {
 /// The newest `resolved_at` or failure `at` of a db.
 pub fn newest(db: &Db) -> Option<String> {
     let times = db.models.values().map(|r| &r.resolved_at).chain(db.failures.values().map(|f| &f.at));
-    times.max_by_key(|t| time::parse_rfc3339(t)).cloned()
-}
-
-/// The records' own consistency, beyond what loading checks.
-// TODO(armour-store): replace with store::validate once it lands.
-fn check_records(path: &Path, db: &Db) -> Result<(), StoreError> {
-    for (id, r) in &db.models {
-        let sum = r.parameters.values().try_fold(0u64, |a, n| a.checked_add(*n));
-        let bad = |message: String| StoreError::BadEntry { path: path.to_owned(), id: id.clone(), message };
-        if sum != Some(r.total) {
-            return Err(bad(format!("total {} is not the sum of its parameters", r.total)));
-        }
-        if time::parse_rfc3339(&r.resolved_at).is_none() {
-            return Err(bad("resolved_at is not an RFC 3339 date-time".into()));
-        }
-    }
-    Ok(())
+    times.max_by_key(|t| validate::time_of(t)).cloned()
 }
 
 /// The checksum `sums` (sha256sum's output: `HEX  NAME` or `HEX *NAME` per line) gives `name`.

@@ -210,13 +210,23 @@ fn a_db_from_a_newer_capcache_installs_and_answers() {
     let r = &mut db["models"][ONLY_PUBLISHED];
     r["future_field"] = serde_json::json!({"nested": [1, 2]});
     r["architecture"]["future_arch_field"] = 3.into();
-    r["tried"] = serde_json::json!([{"strategy": "hub-metadata", "outcome": "absent", "future": true}]);
+    // Names this capcache does not know: a strategy and outcomes.
+    r["tried"] = serde_json::json!([{"strategy": "future-strategy", "outcome": "future-outcome", "future": true}]);
+    r["cross_check"] = serde_json::json!({"future-strategy": 125_239_296});
+    db["failures"]["published/failed-later"] =
+        serde_json::json!({"outcome": "future-outcome", "message": "new", "at": now(), "future_field": 1});
     publish(&hub, "newer", &text(&db), None);
     let (code, _, stderr) = update(dir.path(), &hub);
     assert_eq!(code, 0, "{stderr}");
     let (code, v, stderr) = get(dir.path(), ONLY_PUBLISHED);
     assert_eq!(code, 0, "{stderr}");
     assert_eq!(v["total"], 125_239_296);
+    assert_eq!(v["tried"][0]["strategy"], "future-strategy", "unknown names are kept as text: {v}");
+    let (code, stdout, stderr) = run(capcache(dir.path()).args(["get", ONLY_PUBLISHED]));
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stdout.contains("125,239,296"), "{stdout}");
+    let (code, v, _) = get(dir.path(), "published/failed-later");
+    assert_eq!((code, v["failure"]["outcome"].as_str()), (1, Some("future-outcome")), "{v}");
 }
 
 #[test]
