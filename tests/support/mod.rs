@@ -37,16 +37,17 @@ pub const SETTINGS: &[&str] = &[
     "RUST_LOG",
 ];
 
-/// `c` without any of [`SETTINGS`] and with `HF_HOME=dir/hf`, run in `dir`.
+/// `c` without any of [`SETTINGS`] and with `HF_HOME=dir/hf` and `XDG_DATA_HOME=dir/data` (where
+/// `capcache update` installs and read commands look: never the user's own), run in `dir`.
 pub fn hermetic<'c>(c: &'c mut std::process::Command, dir: &Path) -> &'c mut std::process::Command {
     for var in SETTINGS {
         c.env_remove(var);
     }
-    c.current_dir(dir).env("HF_HOME", dir.join("hf"))
+    c.current_dir(dir).env("HF_HOME", dir.join("hf")).env("XDG_DATA_HOME", dir.join("data"))
 }
 
 /// The binary, in `dir`, with none of the settings it reads from the environment except
-/// `HF_HOME=dir/hf`, so a test sees only what it sets.
+/// `HF_HOME=dir/hf` and `XDG_DATA_HOME=dir/data`, so a test sees only what it sets.
 pub fn capcache(dir: &Path) -> assert_cmd::Command {
     assert_cmd::Command::from_std(capcache_std(dir))
 }
@@ -168,15 +169,17 @@ pub fn per_dtype(tensors: &[T]) -> std::collections::BTreeMap<String, u64> {
     m
 }
 
-/// A stored zip of `entries`, optionally lying in its central directory, with `local_extra` bytes
-/// of extra field in each local header.
+/// A stored zip of `entries` (each with its CRC-32), optionally lying in its central directory,
+/// with `local_extra` bytes of extra field in each local header.
 pub fn stored_zip_with(entries: &[(&str, &[u8])], lie_offset: Option<u32>, local_extra: usize) -> Vec<u8> {
     let mut out = Vec::new();
     let mut cd = Vec::new();
     for (name, data) in entries {
         let offset = out.len() as u32;
+        let crc = capcache::format::zip::crc32(data).to_le_bytes();
         out.extend_from_slice(b"PK\x03\x04");
-        out.extend_from_slice(&[20, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
+        out.extend_from_slice(&[20, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
+        out.extend_from_slice(&crc);
         out.extend_from_slice(&(data.len() as u32).to_le_bytes());
         out.extend_from_slice(&(data.len() as u32).to_le_bytes());
         out.extend_from_slice(&(name.len() as u16).to_le_bytes());
@@ -185,7 +188,8 @@ pub fn stored_zip_with(entries: &[(&str, &[u8])], lie_offset: Option<u32>, local
         out.extend(std::iter::repeat_n(0u8, local_extra));
         out.extend_from_slice(data);
         cd.extend_from_slice(b"PK\x01\x02");
-        cd.extend_from_slice(&[20, 0, 20, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
+        cd.extend_from_slice(&[20, 0, 20, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
+        cd.extend_from_slice(&crc);
         cd.extend_from_slice(&(data.len() as u32).to_le_bytes());
         cd.extend_from_slice(&(data.len() as u32).to_le_bytes());
         cd.extend_from_slice(&(name.len() as u16).to_le_bytes());
