@@ -134,3 +134,120 @@ fn stats_prints_the_newest_record_and_import_says_whether_it_changed_the_store()
     assert_eq!(import(dir.path())["changed"], true);
     assert_eq!(import(dir.path())["changed"], false);
 }
+
+/// The project's own models.txt, as a user pipes it.
+fn models_txt() -> String {
+    std::fs::read_to_string(support::fixtures().join("../../models.txt")).unwrap()
+}
+
+fn get_stdin(dir: &Path, input: String, json: bool) -> (i32, String, String) {
+    let mut c = capcache(dir);
+    c.args(["get", "-"]).write_stdin(input);
+    if json {
+        c.arg("--json");
+    }
+    run(&mut c)
+}
+
+#[test]
+fn get_reads_the_projects_own_models_txt_skipping_discover_lines_with_a_note() {
+    let dir = tempfile::tempdir().unwrap();
+    let list = models_txt();
+    let discover_lines = list.lines().filter(|l| l.trim_start().starts_with("discover:")).count();
+    assert!(discover_lines > 0, "models.txt has no discover: line to prove anything");
+    let (code, out, stderr) = get_stdin(dir.path(), list, true);
+    // Models not in the embedded cache are misses (exit 1), never usage errors (exit 2).
+    assert!(code <= 1, "exit {code}: {stderr}");
+    assert_eq!(stderr.matches("skipped `discover:").count(), discover_lines, "{stderr}");
+    let answers: Vec<serde_json::Value> = serde_json::from_str(&out).unwrap();
+    assert!(answers.iter().all(|a| a["error"] != "invalid-id"), "{out}");
+    assert!(answers.iter().any(|a| a.get("error").is_none()), "no answer came from the cache");
+}
+
+#[test]
+fn a_revision_in_the_list_is_honoured() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_, out, _) = run(capcache(dir.path()).args(["get", "facebook/opt-125m", "--json"]));
+    let sha = serde_json::from_str::<serde_json::Value>(&out).unwrap()["revision"].as_str().unwrap().to_owned();
+    // The record's own commit (a short prefix too) answers.
+    let (code, out, stderr) = get_stdin(dir.path(), format!("facebook/opt-125m@{}\n", &sha[..10]), true);
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(serde_json::from_str::<serde_json::Value>(&out).unwrap()[0]["revision"], sha.as_str());
+    // Another commit is a clear miss.
+    let other = if sha.starts_with('0') { "1".repeat(40) } else { "0".repeat(40) };
+    let (code, out, _) = get_stdin(dir.path(), format!("facebook/opt-125m@{other}\n"), true);
+    assert_eq!(code, 1);
+    let answer = &serde_json::from_str::<serde_json::Value>(&out).unwrap()[0];
+    assert_eq!(answer["error"], "other-revision", "{answer}");
+    // A branch cannot be compared offline: answered, with a note that says so.
+    let (code, _, stderr) = get_stdin(dir.path(), "facebook/opt-125m@dev\n".into(), false);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stderr.contains("only the Hub knows"), "{stderr}");
+}
+
+#[test]
+fn an_id_without_its_organisation_points_at_the_cached_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let (code, out, stderr) = run(capcache(dir.path()).args(["get", "gpt2"]));
+    assert_eq!(code, 2, "{out}");
+    assert!(stderr.contains("Did you mean: openai-community/gpt2?"), "{stderr}");
+    let (_, out, _) = run(capcache(dir.path()).args(["get", "gpt2", "--json"]));
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["did_you_mean"][0], "openai-community/gpt2");
+}
+
+/// A db.json with a record and a newer failure of one model, and a failure of another.
+fn db_with_failures(dir: &Path) {
+    let (_, out, _) = run(capcache(dir).args(["get", "facebook/opt-125m", "--json"]));
+    let mut record: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let obj = record.as_object_mut().unwrap();
+    obj.remove("id");
+    obj.remove("db");
+    let failure = |outcome: &str| serde_json::json!({"outcome": outcome, "message": "m", "at": "2026-12-01T00:00:00Z"});
+    let db = serde_json::json!({
+        "schema": 1,
+        "models": {"facebook/opt-125m": record},
+        "failures": {"facebook/opt-125m": failure("network-error"), "org/gone": failure("not-found")},
+    });
+    std::fs::write(dir.join("mine.json"), serde_json::to_string_pretty(&db).unwrap()).unwrap();
+}
+
+#[test]
+fn failures_are_marked_in_list_and_shown_beside_an_older_record() {
+    let dir = tempfile::tempdir().unwrap();
+    db_with_failures(dir.path());
+    let (code, out, stderr) = run(capcache(dir.path()).args(["list", "--failures", "--db", "mine.json"]));
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        out.contains("facebook/opt-125m  [failed network-error: 2026-12-01T00:00:00Z; earlier record kept]"),
+        "{out}"
+    );
+    assert!(out.contains("org/gone  [failed not-found: 2026-12-01T00:00:00Z; no record]"), "{out}");
+    let (_, out, _) = run(capcache(dir.path()).args(["list", "--failures", "--db", "mine.json", "--json"]));
+    let rows: Vec<serde_json::Value> = serde_json::from_str(&out).unwrap();
+    assert_eq!(rows.len(), 2, "{out}");
+    assert_eq!(rows[0]["record"], true);
+    assert_eq!(rows[0]["failure"]["outcome"], "network-error");
+    assert_eq!(rows[1]["record"], false);
+
+    let (code, out, stderr) = run(capcache(dir.path()).args(["get", "facebook/opt-125m", "--db", "mine.json"]));
+    assert_eq!(code, 0, "{stderr}");
+    assert!(out.contains("last build      failed 2026-12-01T00:00:00Z: network-error"), "{out}");
+    let (_, out, _) = run(capcache(dir.path()).args(["get", "facebook/opt-125m", "--db", "mine.json", "--json"]));
+    assert_eq!(serde_json::from_str::<serde_json::Value>(&out).unwrap()["failure"]["outcome"], "network-error");
+}
+
+#[test]
+fn a_corrupt_local_db_json_is_skipped_with_a_warning_not_fatal() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("db.json"), "{not json").unwrap();
+    let (code, out, stderr) = run(capcache(dir.path()).arg("env"));
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stderr.contains("./db.json is not a usable db, skipped"), "{stderr}");
+    assert!(out.contains("built into capcache"), "{out}");
+    let (code, _, stderr) = run(capcache(dir.path()).args(["get", "facebook/opt-125m"]));
+    assert_eq!(code, 0, "{stderr}");
+    // Named explicitly, it is an error.
+    let (code, _, _) = run(capcache(dir.path()).args(["get", "facebook/opt-125m", "--db", "db.json"]));
+    assert_eq!(code, 2);
+}

@@ -75,7 +75,20 @@ pub fn layers(explicit: Option<PathBuf>, cwd: bool) -> anyhow::Result<Layers> {
     }
     let mut out = Vec::new();
     for (path, by) in files {
-        out.push(Layer { store: ReadStore::open(&path)?, origin: DbOrigin::File(path, by) });
+        // $CAPCACHE_DB was asked for: it must work. A ./db.json or updated db that does not (a
+        // half-written file, another program's db.json) is skipped with a warning, so that the
+        // layers below it, and `capcache env`, still answer.
+        let store = ReadStore::open(&path).and_then(|store| match by {
+            "CAPCACHE_DB" => Ok(store),
+            _ => store.stats().map(|_| store),
+        });
+        match store {
+            Ok(store) => out.push(Layer { store, origin: DbOrigin::File(path, by) }),
+            Err(e) if by != "CAPCACHE_DB" => {
+                eprintln!("warning: {by} is not a usable db, skipped: {e}");
+            }
+            Err(e) => return Err(e.into()),
+        }
     }
     out.push(Layer { store: ReadStore::embedded(), origin: DbOrigin::Embedded });
     Ok(Layers(out))

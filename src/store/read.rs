@@ -74,19 +74,23 @@ impl ReadStore {
         ids.iter().map(|id| one(id)).collect()
     }
 
-    /// The failure stored for `id`, whether or not it also has a record (a model whose last
-    /// build failed keeps its earlier record: both are shown).
-    pub fn failure(&self, id: &str) -> Result<Option<(String, Failure)>, StoreError> {
+    /// The failure stored for each of `ids`, whether or not it also has a record (a model whose
+    /// last build failed keeps its earlier record: both are shown), in order.
+    pub fn failures(&self, ids: &[&str]) -> Result<Vec<Option<(String, Failure)>>, StoreError> {
         let text = match self {
-            ReadStore::Sqlite(s) => return s.find_failure(id),
+            ReadStore::Sqlite(s) => return ids.iter().map(|id| s.find_failure(id)).collect(),
             ReadStore::Json(text) => text,
         };
         let idx = text.index()?;
-        let Some((id, raw)) = idx.find(Section::Failures, id) else { return Ok(None) };
-        let f: Failure = text.decode(id, raw)?;
-        validate::check_failure(id, &f, validate::now())
-            .map_err(|error| StoreError::Invalid { path: text.path().to_owned(), error })?;
-        Ok(Some((id.to_owned(), f)))
+        let now = validate::now();
+        let one = |id: &str| -> Result<Option<(String, Failure)>, StoreError> {
+            let Some((id, raw)) = idx.find(Section::Failures, id) else { return Ok(None) };
+            let f: Failure = text.decode(id, raw)?;
+            validate::check_failure(id, &f, now)
+                .map_err(|error| StoreError::Invalid { path: text.path().to_owned(), error })?;
+            Ok(Some((id.to_owned(), f)))
+        };
+        ids.iter().map(|id| one(id)).collect()
     }
 
     /// The ids of a section, sorted.
