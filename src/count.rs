@@ -254,7 +254,8 @@ mod tests {
         // 100 shared + 8 experts of 10, 2 used: 100 + 80 * 2 / 8.
         assert_eq!(active(180, 80, Some(2), 8), Some(120));
         // Not a multiple of E: routed * k / E rounded down, in 128 bits.
-        assert_eq!(active(u64::MAX, u64::MAX, Some(3), 7), Some(u64::MAX / 7 * 3 + (u64::MAX % 7) * 3 / 7));
+        assert_eq!(active(1000, 1000, Some(3), 7), Some(428));
+        assert_eq!(active(u64::MAX, u64::MAX, Some(3), 7), u64::try_from(u128::from(u64::MAX) * 3 / 7).ok());
         assert_eq!(active(180, 80, None, 8), None);
         assert_eq!(active(180, 80, Some(9), 8), None);
         assert_eq!(active(180, 80, Some(0), 8), None);
