@@ -10,6 +10,7 @@ pub mod dtype;
 pub mod format;
 pub mod id;
 pub mod list;
+pub mod names;
 pub mod query;
 pub mod record;
 pub mod source;

@@ -19,7 +19,7 @@ use reqwest::header::{
 use reqwest::{Method, StatusCode, Url};
 use tracing::{debug, warn};
 
-use super::{Counters, Deadline, MAX_REPO_FILES, RangeRead, Snapshot, Source, SourceError};
+use super::{Counters, Deadline, Fetched, MAX_REPO_FILES, RangeRead, Snapshot, Source, SourceError};
 use crate::id::{ModelId, check_repo_path};
 
 /// The largest API answer read (the file list of a big repository).
@@ -28,6 +28,9 @@ const MAX_API_BYTES: u64 = 32 << 20;
 const MAX_REDIRECTS: usize = 5;
 /// Pages of a tree listing followed.
 const MAX_TREE_PAGES: usize = 1000;
+/// The slowest transfer a whole-file download is given time for (bytes a second): its request
+/// timeout grows by a second per this many bytes, and never runs past the model's deadline.
+const MIN_DOWNLOAD_RATE: u64 = 1 << 20;
 
 /// An access token. Its `Debug` form is redacted so it cannot leak through logs.
 #[derive(Clone)]
@@ -84,6 +87,9 @@ pub struct HubSettings {
     pub connect_timeout: Duration,
     /// Longest time one request may take, from connecting to the end of its body.
     pub request_timeout: Duration,
+    /// Send the token over plain `http://` to a host that is not loopback (refused otherwise:
+    /// anyone on the path could read it).
+    pub allow_insecure_token: bool,
 }
 
 impl HubSettings {
@@ -95,6 +101,7 @@ impl HubSettings {
             retry: RetryPolicy::default(),
             connect_timeout: Duration::from_secs(10),
             request_timeout: Duration::from_secs(60),
+            allow_insecure_token: false,
         }
     }
 }
@@ -123,6 +130,8 @@ struct Answer {
     resp: Response,
     linked_size: Option<u64>,
     linked_etag: Option<String>,
+    /// `X-Repo-Commit` of the first answer that had one (the `/resolve` answer, before a redirect).
+    commit: Option<String>,
     /// When reading its body must be over.
     until: Until,
     _permit: Permit,
@@ -174,6 +183,12 @@ impl HubSource {
         if !matches!(endpoint.scheme(), "http" | "https") || endpoint.host_str().is_none() {
             return Err(format!("invalid endpoint {:?}: expected http(s)://host", settings.endpoint));
         }
+        if settings.token.is_some() && !settings.allow_insecure_token && !token_safe_at(&endpoint) {
+            return Err(format!(
+                "refusing to send the token over plain http:// to {}: anyone on the way could read it; use https, or allow it explicitly (--allow-insecure-token)",
+                endpoint.host_str().unwrap_or("?")
+            ));
+        }
         let client = Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .connect_timeout(settings.connect_timeout)
@@ -219,10 +234,11 @@ impl HubSource {
         range: Option<(u64, u64)>,
         deadline: Deadline,
     ) -> Result<Answer, SourceError> {
-        self.send_hops(id, what, method, url, range, deadline, true)
+        self.send_hops(id, what, method, url, range, deadline, true, self.request_timeout)
     }
 
-    /// [`send`](Self::send), or with `follow` false, the first answer, a redirect included.
+    /// [`send`](Self::send), or with `follow` false, the first answer, a redirect included; the
+    /// request (its redirects and body) within `timeout`.
     #[allow(clippy::too_many_arguments)]
     fn send_hops(
         &self,
@@ -233,16 +249,21 @@ impl HubSource {
         range: Option<(u64, u64)>,
         deadline: Deadline,
         follow: bool,
+        timeout: Duration,
     ) -> Result<Answer, SourceError> {
-        let until = Until::new(self.request_timeout, deadline);
+        let until = Until::new(timeout, deadline);
         let mut url = url;
         let mut linked_size = None;
         let mut linked_etag = None;
+        let mut commit = None;
         for _ in 0..=MAX_REDIRECTS {
             if until.left().is_zero() {
-                return Err(until.expired(id, what, self.request_timeout));
+                return Err(until.expired(id, what, timeout));
             }
-            let permit = self.limiter.acquire(url.host_str().unwrap_or(""), url.port_or_known_default());
+            let permit = self
+                .limiter
+                .acquire(url.host_str().unwrap_or(""), url.port_or_known_default(), until.at)
+                .ok_or_else(|| until.expired(id, what, timeout))?;
             let mut req = self
                 .client
                 .request(method.clone(), url.clone())
@@ -258,16 +279,13 @@ impl HubSource {
             }
             debug!(method = %method, path = %url.path(), range = ?range, "request");
             let resp = req.send().map_err(|e| {
-                if until.left().is_zero() {
-                    until.expired(id, what, self.request_timeout)
-                } else {
-                    network(id, what, &e)
-                }
+                if until.left().is_zero() { until.expired(id, what, timeout) } else { network(id, what, &e) }
             })?;
             self.counters.add(1, 0);
             let status = resp.status();
+            commit = commit.or_else(|| header_str(resp.headers(), "x-repo-commit"));
             if status.is_redirection() && !follow {
-                return Ok(Answer { resp, linked_size, linked_etag, until, _permit: permit });
+                return Ok(Answer { resp, linked_size, linked_etag, commit, until, _permit: permit });
             }
             if status.is_redirection() {
                 let headers = resp.headers();
@@ -286,7 +304,7 @@ impl HubSource {
                 continue;
             }
             if status.is_success() || status == StatusCode::RANGE_NOT_SATISFIABLE {
-                return Ok(Answer { resp, linked_size, linked_etag, until, _permit: permit });
+                return Ok(Answer { resp, linked_size, linked_etag, commit, until, _permit: permit });
             }
             return Err(classify(status, resp.headers(), id, what, self.token.is_some()));
         }
@@ -328,7 +346,7 @@ impl HubSource {
 
     fn check_etag(&self, snap: &Snapshot, path: &str, etag: Option<String>) -> Result<(), SourceError> {
         let Some(etag) = etag else { return Ok(()) };
-        let mut etags = self.etags.lock().expect("etag map lock");
+        let mut etags = self.etags.lock().unwrap_or_else(|p| p.into_inner());
         let key = (snap.sha.clone(), format!("{}/{path}", snap.id));
         match etags.get(&key) {
             Some(first) if *first != etag => Err(SourceError::EtagChanged {
@@ -462,6 +480,71 @@ impl HubSource {
     }
 }
 
+impl HubSource {
+    /// Streams a body into `out` within the request's time: at most `max` bytes (more is
+    /// `TooLarge`, cut off as it arrives, or before a byte when its `Content-Length` says so);
+    /// counts the bytes. A body that ends before its `Content-Length` is a network error.
+    fn copy_body(
+        &self,
+        ans: Answer,
+        max: u64,
+        out: &mut dyn std::io::Write,
+        id: &str,
+        what: &str,
+        timeout: Duration,
+    ) -> Result<u64, SourceError> {
+        let Answer { mut resp, until, .. } = ans;
+        let expected = resp.content_length();
+        if let Some(len) = expected.filter(|len| *len > max) {
+            return Err(SourceError::TooLarge { id: id.into(), path: what.into(), size: len, cap: max });
+        }
+        let mut chunk = vec![0u8; 256 << 10];
+        let mut done = 0u64;
+        loop {
+            if until.left().is_zero() {
+                return Err(until.expired(id, what, timeout));
+            }
+            let room = max.saturating_add(1).saturating_sub(done).min(chunk.len() as u64) as usize;
+            let n = match resp.read(&mut chunk[..room.max(1)]) {
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) if until.left().is_zero() => {
+                    let _ = e;
+                    return Err(until.expired(id, what, timeout));
+                }
+                Err(e) => {
+                    let message = format!("reading the body after {done} bytes: {e}");
+                    return Err(SourceError::Network { id: id.into(), path: what.into(), message });
+                }
+            };
+            self.counters.add(0, n as u64);
+            done += n as u64;
+            if done > max {
+                return Err(SourceError::TooLarge { id: id.into(), path: what.into(), size: done, cap: max });
+            }
+            out.write_all(&chunk[..n]).map_err(|e| SourceError::Io {
+                id: id.into(),
+                path: what.into(),
+                message: format!("writing: {e}"),
+            })?;
+        }
+        if let Some(len) = expected.filter(|len| *len != done) {
+            let message = format!("body ended after {done} of {len} bytes");
+            return Err(SourceError::Network { id: id.into(), path: what.into(), message });
+        }
+        Ok(done)
+    }
+}
+
+/// Whether a token may go to `endpoint`: over https, or to a loopback host.
+fn token_safe_at(endpoint: &Url) -> bool {
+    let host = endpoint.host_str().unwrap_or("").trim_start_matches('[').trim_end_matches(']');
+    endpoint.scheme() == "https"
+        || host.eq_ignore_ascii_case("localhost")
+        || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
+}
+
 impl Source for HubSource {
     fn snapshot(&self, id: &ModelId, revision: &str, deadline: Deadline) -> Result<Snapshot, SourceError> {
         let path = format!(
@@ -483,7 +566,16 @@ impl Source for HubSource {
         let what = format!("/{id}/resolve/{}/{}", encode(revision), encode_path(probe));
         let ids = id.as_str();
         let head = self.with_retry(ids, &what, deadline, || {
-            let ans = self.send_hops(ids, &what, &Method::HEAD, self.url(&what), None, deadline, false)?;
+            let ans = self.send_hops(
+                ids,
+                &what,
+                &Method::HEAD,
+                self.url(&what),
+                None,
+                deadline,
+                false,
+                self.request_timeout,
+            )?;
             Ok(header_str(ans.resp.headers(), "x-repo-commit"))
         });
         match head {
@@ -605,10 +697,30 @@ impl Source for HubSource {
         self.limiter.per_host
     }
 
-    fn hold_slot(&self) -> Option<Box<dyn Send>> {
-        Some(Box::new(
-            self.limiter.acquire(self.endpoint.host_str().unwrap_or(""), self.endpoint.port_or_known_default()),
-        ))
+    fn fetch_file(
+        &self,
+        snap: &Snapshot,
+        path: &str,
+        max: u64,
+        out: &mut dyn std::io::Write,
+        deadline: Deadline,
+    ) -> Result<Fetched, SourceError> {
+        let id = snap.id.as_str();
+        // A whole file takes longer than one small request: its time grows with its size (at
+        // MIN_DOWNLOAD_RATE), never past the model's deadline.
+        let timeout = self.request_timeout.saturating_add(Duration::from_secs(max / MIN_DOWNLOAD_RATE));
+        let ans = self.with_retry(id, path, deadline, || {
+            let url = self.resolve_url(snap, path);
+            let ans = self.send_hops(id, path, &Method::GET, url, None, deadline, true, timeout)?;
+            match ans.resp.status() {
+                StatusCode::OK => Ok(ans),
+                s => Err(SourceError::Http { id: id.into(), path: path.into(), status: s.as_u16() }),
+            }
+        })?;
+        let etag = ans.linked_etag.clone().or_else(|| header_str(ans.resp.headers(), ETAG.as_str()));
+        let commit = ans.commit.clone();
+        let bytes = self.copy_body(ans, max, out, id, path, timeout)?;
+        Ok(Fetched { bytes, etag, commit })
     }
 }
 
@@ -719,7 +831,7 @@ impl ApiModel {
                 Err(e) => warn!(model = %id, "{e}; skipped"),
             }
         }
-        Some(Snapshot { id: id.clone(), sha, files, hub_parameters: self.safetensors.map(|s| s.parameters.0) })
+        Some(Snapshot::new(id.clone(), sha, files, self.safetensors.map(|s| s.parameters.0)))
     }
 }
 
@@ -853,7 +965,7 @@ struct Permit(Arc<Semaphore>);
 
 impl Drop for Permit {
     fn drop(&mut self) {
-        *self.0.free.lock().expect("semaphore lock") += 1;
+        *self.0.free.lock().unwrap_or_else(|p| p.into_inner()) += 1;
         self.0.cv.notify_one();
     }
 }
@@ -863,22 +975,29 @@ impl HostLimiter {
         HostLimiter { per_host, hosts: Mutex::new(HashMap::new()) }
     }
 
-    fn acquire(&self, host: &str, port: Option<u16>) -> Permit {
+    /// A slot for `host:port`, waiting for one until `until` at the latest (`None`: none came
+    /// free in time). A lock a panicking thread held is taken over, not a reason to fail: the
+    /// counts it guards are whole at every point.
+    fn acquire(&self, host: &str, port: Option<u16>, until: Instant) -> Option<Permit> {
         let key = format!("{host}:{}", port.unwrap_or(0));
         let sem = Arc::clone(
             self.hosts
                 .lock()
-                .expect("limiter lock")
+                .unwrap_or_else(|p| p.into_inner())
                 .entry(key)
                 .or_insert_with(|| Arc::new(Semaphore { free: Mutex::new(self.per_host), cv: Condvar::new() })),
         );
-        let mut free = sem.free.lock().expect("semaphore lock");
+        let mut free = sem.free.lock().unwrap_or_else(|p| p.into_inner());
         while *free == 0 {
-            free = sem.cv.wait(free).expect("semaphore lock");
+            let left = until.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return None;
+            }
+            free = sem.cv.wait_timeout(free, left).unwrap_or_else(|p| p.into_inner()).0;
         }
         *free -= 1;
         drop(free);
-        Permit(sem)
+        Some(Permit(sem))
     }
 }
 
