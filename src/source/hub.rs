@@ -1047,6 +1047,39 @@ mod tests {
     }
 
     #[test]
+    fn the_limiter_waits_until_a_deadline_and_takes_over_poisoned_locks() {
+        let l = HostLimiter::new(1);
+        let far = Instant::now() + Duration::from_secs(30);
+        let permit = l.acquire("h", Some(1), far).unwrap();
+        // Threads panic while holding the host map's lock and the semaphore's.
+        std::thread::scope(|s| {
+            let sem = &permit.0;
+            assert!(
+                s.spawn(|| {
+                    let _g = sem.free.lock().unwrap();
+                    panic!("boom")
+                })
+                .join()
+                .is_err()
+            );
+            assert!(
+                s.spawn(|| {
+                    let _g = l.hosts.lock().unwrap();
+                    panic!("boom")
+                })
+                .join()
+                .is_err()
+            );
+        });
+        let started = Instant::now();
+        assert!(l.acquire("h", Some(1), Instant::now() + Duration::from_millis(100)).is_none(), "the slot is held");
+        assert!(started.elapsed() < Duration::from_secs(2));
+        drop(permit);
+        let again = l.acquire("h", Some(1), far);
+        assert!(again.is_some(), "a poisoned lock is no reason to fail");
+    }
+
+    #[test]
     fn backoff_is_bounded() {
         let p = RetryPolicy::default();
         for a in 0..40 {
