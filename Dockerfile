@@ -10,9 +10,13 @@
 
 FROM rust:1.95-slim-trixie AS builder
 WORKDIR /src
-# Cargo.toml names the bench target, so benches/ must be there for the manifest to load.
+# What the workspace needs to load (scripts/check-image.sh checks it with `cargo metadata`):
+# Cargo.toml names the bench target and the python/ member, whose manifest and source must be
+# there; only the binary (the default member) is built.
 COPY Cargo.toml Cargo.lock db.json ./
 COPY benches benches
+COPY python/Cargo.toml python/Cargo.toml
+COPY python/src python/src
 COPY src src
 RUN --mount=type=cache,target=/usr/local/cargo/registry \
     --mount=type=cache,target=/src/target \

@@ -1,20 +1,5 @@
-//! The fixture hub as a standalone server on loopback, for benchmarks, demos and the Python tests:
-//!
-//!     cargo run --release --example fixture_hub -- --models 200 --latency-ms 20 --list models.txt
-//!     cargo run --example fixture_hub -- --latency-ms 0 --repo org/model=DIR \
-//!         --skeleton facebook/opt-125m=tests/fixtures/pytorch/opt-125m-skeleton \
-//!         --gated org/model --token hf_secret --rate-limited org/other
-//!
-//! Serves `--models N` models of `--population mixed` (synthetic, three layouts) or `safetensors`
-//! (Llama-3.3-70B FP8 in 30 shards with and without the Hub's metadata, and the real MiniLM, in turn;
-//! see `tests/support/world.rs`); or, when `--dir`, `--repo` or `--skeleton` is given, only those:
-//! the `{org}/{name}/` folders of `--dir`, one folder per `--repo ID=DIR`, a checkpoint skeleton
-//! (config.json, head.bin, tail.bin, layout.json) per `--skeleton ID=DIR`. With `--hostile`, the
-//! hostile corpus of `tests/support/hostile.rs` beside them. `--gated ID` makes a served repo's
-//! files need `--token`; `--rate-limited ID` answers every request for ID with 429 and a
-//! `Retry-After` of an hour. Any other id is not found. Prints its URL on the first line of stdout,
-//! and runs until killed. `GET /_fixture/stats` gives requests and bytes served;
-//! `GET /_fixture/reset` clears them.
+//! The fixture hub as a standalone server on loopback, for benchmarks, demos and the Python tests.
+//! `cargo run --example fixture_hub -- --help` prints [`HELP`].
 
 #[path = "../tests/support/mod.rs"]
 mod support;
@@ -24,10 +9,49 @@ use std::time::Duration;
 
 use support::hub::{Faults, FixtureHub, Repo};
 
+const HELP: &str = "\
+fixture_hub: a loopback server that speaks the Hugging Face Hub protocol over synthetic or local
+models (tests/support/hub.rs), for benchmarks, demos and the Python tests.
+
+  cargo run --release --example fixture_hub -- --models 200 --latency-ms 20 --list /tmp/fixture-models.txt
+  cargo run --example fixture_hub -- --latency-ms 0 --repo org/model=DIR \\
+      --skeleton facebook/opt-125m=tests/fixtures/pytorch/opt-125m-skeleton \\
+      --gated org/model --token hf_secret --rate-limited org/other
+
+Options:
+  --models N            serve N synthetic models (default 200)
+  --population P        `mixed` (three layouts, the default) or `safetensors` (Llama-3.3-70B FP8 in 30
+                        shards with and without the Hub's metadata, and the real MiniLM, in turn)
+  --latency-ms MS       added to every request (default 20)
+  --list PATH           write the served ids there, one a line (a models.txt); PATH must not exist
+  --dir DIR             serve only the {org}/{name}/ folders of DIR
+  --repo ID=DIR         serve only DIR as ID (repeatable)
+  --skeleton ID=DIR     serve a checkpoint skeleton (config.json, head.bin, tail.bin, layout.json)
+  --hostile             add the hostile corpus of tests/support/hostile.rs
+  --gated ID            ID's files need --token
+  --token T             the token gated repositories accept
+  --rate-limited ID     answer every request for ID with 429 and a Retry-After of an hour
+  -h, --help            print this
+
+Any other id is not found. Prints its URL on the first line of stdout and runs until killed.
+GET /_fixture/stats gives requests and bytes served; GET /_fixture/reset clears them.
+";
+
+/// Ends the process with a usage error (exit 2).
+fn usage(message: &str) -> ! {
+    eprintln!("fixture_hub: {message} (see --help)");
+    std::process::exit(2)
+}
+
 /// `ID=DIR`.
 fn id_and_dir(arg: &str, value: String) -> (String, PathBuf) {
-    let (id, dir) = value.split_once('=').unwrap_or_else(|| panic!("{arg} takes ID=DIR, got {value:?}"));
+    let (id, dir) = value.split_once('=').unwrap_or_else(|| usage(&format!("{arg} takes ID=DIR, got {value:?}")));
     (id.to_owned(), PathBuf::from(dir))
+}
+
+/// A number argument.
+fn number<T: std::str::FromStr>(arg: &str, value: String) -> T {
+    value.parse().unwrap_or_else(|_| usage(&format!("{arg} takes a number, got {value:?}")))
 }
 
 fn main() {
@@ -43,10 +67,14 @@ fn main() {
     let mut token = None;
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
-        let mut value = || args.next().unwrap_or_else(|| panic!("{a} needs a value"));
+        let mut value = || args.next().unwrap_or_else(|| usage(&format!("{a} needs a value")));
         match a.as_str() {
-            "--models" => models = value().parse().expect("--models N"),
-            "--latency-ms" => latency_ms = value().parse().expect("--latency-ms MS"),
+            "-h" | "--help" => {
+                print!("{HELP}");
+                return;
+            }
+            "--models" => models = number(&a, value()),
+            "--latency-ms" => latency_ms = number(&a, value()),
             "--list" => list = Some(value()),
             "--dir" => dir = Some(PathBuf::from(value())),
             "--hostile" => hostile = true,
@@ -62,7 +90,7 @@ fn main() {
             "--gated" => gated.push(value()),
             "--rate-limited" => rate_limited.push(value()),
             "--token" => token = Some(value()),
-            other => panic!("unknown argument {other}; see the header of examples/fixture_hub.rs"),
+            other => usage(&format!("unknown argument {other:?}")),
         }
     }
     let latency = Duration::from_millis(latency_ms);
@@ -104,7 +132,16 @@ fn main() {
         hub.set_token(&token);
     }
     if let Some(path) = list {
-        std::fs::write(path, ids.join("\n") + "\n").expect("write --list");
+        // Never over a file that exists: `--list models.txt` in the checkout would replace the
+        // project's own list.
+        let written = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&path)
+            .and_then(|mut f| std::io::Write::write_all(&mut f, (ids.join("\n") + "\n").as_bytes()));
+        if let Err(e) = written {
+            usage(&format!("--list {path}: {e} (give a path that does not exist yet)"));
+        }
     }
     println!("{}", hub.url);
     std::io::Write::flush(&mut std::io::stdout()).expect("stdout");

@@ -26,7 +26,7 @@ reset() { python3 -c "import urllib.request;urllib.request.urlopen('$1/_fixture/
 printf '%s\n' "capcache build, --jobs $jobs, $latency ms added latency per request, fixture hub on loopback"
 printf '%-8s %-7s %8s %10s %9s %10s %12s %8s\n' models run wall_s cpu_ms/mod rss_MB req/model bytes/model floor_s
 for n in "${counts[@]}"; do
-  rm -f "$work"/url "$work"/db.json "$work"/c.sqlite*
+  rm -f "$work"/url "$work"/models.txt "$work"/db.json "$work"/c.sqlite*
   ./target/release/examples/fixture_hub --models "$n" --latency-ms "$latency" --list "$work/models.txt" > "$work/url" &
   hub_pid=$!
   for _ in $(seq 600); do [ -s "$work/url" ] && break; sleep 0.1; done

@@ -13,8 +13,8 @@
 
 use std::collections::BTreeMap;
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use rayon::prelude::*;
@@ -42,6 +42,8 @@ pub struct BuildOptions {
     pub max_age: Option<u64>,
     /// Stop starting new models after the first failure.
     pub fail_fast: bool,
+    /// Stop starting new models once this is set (an interrupt): those in flight finish.
+    pub cancel: Option<Arc<AtomicBool>>,
     pub chain: Options,
     /// The time stamped on new records and failures (RFC 3339).
     pub now: String,
@@ -58,7 +60,7 @@ pub enum Finished {
     Unchanged,
     /// Failed with this outcome and message (an earlier record, if any, is kept).
     Failed(Outcome, String),
-    /// Not started (a failure stopped the build).
+    /// Not started (a failure or an interrupt stopped the build).
     Skipped,
 }
 
@@ -107,7 +109,8 @@ pub fn build(
             .with_max_len(1)
             .map(|entry| {
                 let id = entry.id.as_str();
-                if stop.load(Ordering::Relaxed) {
+                let cancelled = opts.cancel.as_ref().is_some_and(|c| c.load(Ordering::Relaxed));
+                if cancelled || stop.load(Ordering::Relaxed) {
                     let f = Finished::Skipped;
                     on_done(Event { id, finished: &f });
                     return Ok(f);

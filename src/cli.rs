@@ -169,8 +169,19 @@ pub enum Command {
         /// The shell.
         shell: clap_complete::Shell,
     },
-    /// Print the man page (roff), e.g. `capcache man > ~/.local/share/man/man1/capcache.1`.
-    Man,
+    /// Print a man page (roff), or write every page into a folder.
+    ///
+    /// `capcache man` prints capcache(1), `capcache man build` prints capcache-build(1) with all of
+    /// that command's options, and `capcache man --dir ~/.local/share/man/man1` writes capcache.1 and
+    /// one capcache-COMMAND.1 per command.
+    Man {
+        /// The command whose page to print (the top page when absent).
+        #[arg(value_name = "COMMAND", conflicts_with = "dir")]
+        command: Option<String>,
+        /// Write every page into this folder instead of printing one.
+        #[arg(long, value_name = "DIR")]
+        dir: Option<std::path::PathBuf>,
+    },
 }
 
 /// `capcache build` flags.

@@ -98,6 +98,16 @@ pub fn lookup(name: &str) -> Option<&'static DtypeInfo> {
     TABLE.iter().find(|d| d.name == name)
 }
 
+/// The layout of a dtype the safetensors format defines (as the `safetensors` crate, the reference
+/// reader, parses it: `F16`, `F8_E4M3`, ...). `None` for other names, ggml's types included.
+pub fn from_safetensors(name: &str) -> Option<&'static DtypeInfo> {
+    use serde::Deserialize;
+    use serde::de::IntoDeserializer;
+    let de: serde::de::value::StrDeserializer<'_, serde::de::value::Error> = name.into_deserializer();
+    safetensors::Dtype::deserialize(de).ok()?;
+    lookup(name)
+}
+
 /// The dtype of a ggml type id, as GGUF tensor infos give it. `None` for ids this table lacks.
 pub fn from_ggml(id: u32) -> Option<&'static DtypeInfo> {
     TABLE.iter().find(|d| d.ggml_id == Some(id))

@@ -221,8 +221,19 @@ pub struct Record {
     pub parameters: BTreeMap<String, u64>,
     /// Sum of `parameters`.
     pub total: u64,
-    /// The unquantized parameter count as transformers reports it.
+    /// What an inference engine holds: the unquantized parameter count as transformers reports it
+    /// (tied weights once, buffers excluded, packed values unpacked), for every strategy.
     pub logical_parameters: u64,
+    /// Mixture-of-experts models only: the parameters one token uses, `logical_parameters` minus,
+    /// over the MoE layers, the routed-expert parameters times `1 - k/E` (k experts chosen of E
+    /// routed ones; shared experts, dense layers, routers and towers counted whole). Rounded down.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub active_parameters: Option<u64>,
+    /// Config estimates only: what a checkpoint of this architecture may store beyond the layout
+    /// transformers saves today (a tied head stored anyway, buffers), so a stored total is `total`
+    /// plus some of these.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub may_also_store: Vec<MayAlsoStore>,
     /// Bytes of the stored weights.
     pub weight_bytes: u64,
     /// The checkpoint's main dtype.
@@ -250,6 +261,15 @@ pub struct Record {
     pub made_with: MadeWith,
     /// When this record last changed (RFC 3339, UTC).
     pub resolved_at: String,
+}
+
+/// Tensors a checkpoint may store beside the ones transformers saves today.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct MayAlsoStore {
+    /// What they are (`tied lm_head stored`, `causal-mask buffers (h.N.attn.bias)`, `rotary inv_freq`).
+    pub what: String,
+    /// Their elements.
+    pub parameters: u64,
 }
 
 /// Chain options a record remembers.

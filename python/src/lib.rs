@@ -1,7 +1,7 @@
 //! `capcache._native`: the extension module of the `capcache` Python package. It runs in process
-//! what the `capcache` binary runs, and nothing else: the binary's command modules are compiled in
-//! from `src/cli.rs` and `src/cmd/`, so the Python package's `capcache` command is the same command
-//! line, and `resolve` follows the same rules for the token, the endpoint and the strategies
+//! what the `capcache` binary runs, and nothing else: the command line is the library's (feature
+//! `cli`: `capcache::cli`, `capcache::cmd`), so the Python package's `capcache` command is the same
+//! command line, and `resolve` follows the same rules for the token, the endpoint and the strategies
 //! (`src/cmd/settings.rs`), `get` the same `$CAPCACHE_DB`. The GIL is released while the library
 //! works.
 //!
@@ -10,11 +10,6 @@
 //! strategy could count raises the exception `capcache._errors.from_failure` picks for the
 //! failure's outcome.
 
-#[path = "../../src/cli.rs"]
-mod cli;
-#[path = "../../src/cmd/mod.rs"]
-mod cmd;
-
 use std::ffi::OsString;
 use std::io::Write;
 use std::path::PathBuf;
@@ -22,6 +17,7 @@ use std::path::PathBuf;
 use capcache::id::{IdError, ModelId};
 use capcache::record::Record;
 use capcache::store::read::{Found, ReadStore};
+use capcache::{cli, cmd};
 use clap::Parser;
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;

@@ -114,6 +114,9 @@ pub fn build(args: &BuildArgs) -> anyhow::Result<u8> {
         .map(|q| ListingQuery::parse(q).with_context(|| format!("--discover {q}")))
         .collect::<anyhow::Result<Vec<_>>>()?;
     let mut list = read_list(&args.models)?;
+    // Outputs first: a db.json we could not write would otherwise be found out only after every
+    // model was resolved.
+    check_writable(&args.db)?;
     // Refuse before any work when the db.json we would export to is not ours to replace (when it
     // seeds the store, the seeding reads it whole anyway).
     if args.seed.is_some() && args.db.exists() {
@@ -149,8 +152,16 @@ pub fn build(args: &BuildArgs) -> anyhow::Result<u8> {
         None => list.entries,
     };
 
-    let opts =
-        BuildOptions { jobs: args.jobs, refresh: args.refresh, max_age, fail_fast: args.fail_on_error, chain, now };
+    let interrupt = super::interrupt::Interrupt::install()?;
+    let opts = BuildOptions {
+        jobs: args.jobs,
+        refresh: args.refresh,
+        max_age,
+        fail_fast: args.fail_on_error,
+        cancel: Some(interrupt.stop.clone()),
+        chain,
+        now,
+    };
     let progress = Progress::new(entries.len() as u64);
     let periodic = Periodic::new(args.export_every, entries.len());
     let (summary, export_error) = std::thread::scope(|scope| {
@@ -176,10 +187,46 @@ pub fn build(args: &BuildArgs) -> anyhow::Result<u8> {
     if let Some(e) = export_error {
         eprintln!("warning: a periodic export failed: {}", super::error_text(&e));
     }
-    let changed = publish(&args.db, |w| store.write_canonical(w))?.changed;
+    let changed = publish(&args.db, |w| store.write_canonical(w))
+        .with_context(|| {
+            format!(
+                "every result is kept in {sqlite}: `capcache export --sqlite {sqlite} --db PATH` writes them \
+                 to a db.json you can write",
+                sqlite = args.sqlite.display()
+            )
+        })?
+        .changed;
     let run = Run { db: &args.db, changed, bad_lines, discovered: &discovered, listing_requests };
     report(&summary, &run, args.json)?;
+    if let Some((signal, code)) = interrupt.signal() {
+        let finished = summary.models as u64 - summary.skipped;
+        eprintln!(
+            "interrupted by {signal}: {finished} of {} models finished, their records kept in {} and {}; \
+             run the same command again to resume (finished models cost one request each)",
+            summary.models,
+            args.sqlite.display(),
+            args.db.display()
+        );
+        return Ok(code);
+    }
     Ok(if summary.failed() > 0 || summary.skipped > 0 || bad_lines > 0 { 1 } else { 0 })
+}
+
+/// Fails unless a db.json can be published at `db`: a file (or nothing yet) in a folder where a
+/// temp file can be created and renamed, as [`publish`] does.
+fn check_writable(db: &Path) -> anyhow::Result<()> {
+    if db.is_dir() {
+        bail!("--db {}: is a folder; give the path of a db.json file", db.display());
+    }
+    let dir = match db.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    tempfile::Builder::new()
+        .prefix(".capcache-check.")
+        .tempfile_in(dir)
+        .with_context(|| format!("--db {}: cannot write into {}", db.display(), dir.display()))?;
+    Ok(())
 }
 
 /// The periodic export of db.json during a build: one thread of its own (never a worker), one
@@ -303,6 +350,16 @@ fn report(s: &Summary, run: &Run, json_out: bool) -> anyhow::Result<()> {
     }
     for (o, n) in &s.failed_by_outcome {
         eprintln!("  failed: {o:<18} {n}");
+    }
+    if s.skipped > 0 {
+        eprintln!("  not started: {} (a failure with --fail-on-error, or an interrupt)", s.skipped);
+    }
+    let bad_list_lines = run.bad_lines - run.discovered.iter().filter(|d| d.error.is_some()).count();
+    if bad_list_lines > 0 {
+        eprintln!("  {bad_list_lines} lines of the model list skipped (reported above with their line numbers)");
+    }
+    for d in run.discovered.iter().filter(|d| d.error.is_some()) {
+        eprintln!("  listing query failed: {}", d.query);
     }
     eprintln!("  {} requests, {} bytes read", summary::thousands(s.requests), summary::thousands(s.bytes));
     if !run.discovered.is_empty() {

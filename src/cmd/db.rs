@@ -138,6 +138,8 @@ pub fn import(db_path: &Path, sqlite: &Path, json: bool) -> anyhow::Result<u8> {
         let mut v = serde_json::to_value(done)?;
         v["db"] = db_path.display().to_string().into();
         v["sqlite"] = sqlite.display().to_string().into();
+        // As export and merge say: whether the store's contents changed.
+        v["changed"] = (done.added + done.failures > 0).into();
         print_json(&v)?;
     } else {
         eprintln!(

@@ -23,6 +23,7 @@ pub mod db;
 mod discover;
 mod docs;
 mod env;
+mod interrupt;
 #[cfg(feature = "download")]
 mod progress;
 mod query;
@@ -111,7 +112,7 @@ fn run(command: Command) -> anyhow::Result<u8> {
         Command::Import { db, sqlite, json } => db::import(&db, &sqlite, json),
         Command::Env { json, db } => env::env(json, db.db),
         Command::Completions { shell } => docs::completions(shell),
-        Command::Man => docs::man(),
+        Command::Man { command, dir } => docs::man(command.as_deref(), dir.as_deref()),
         Command::Resolve { model, revision, json, source, chain } => {
             resolve::resolve(&model, &revision, json, &source, &chain)
         }

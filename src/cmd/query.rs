@@ -194,6 +194,7 @@ pub fn stats(json: bool, db_path: Option<PathBuf>) -> anyhow::Result<u8> {
         for (o, n) in &s.failures_by_outcome {
             outln!("    {o:<14} {n}")?;
         }
+        outln!("  newest     {}", s.newest.as_deref().map_or("none".into(), summary::printable))?;
     }
     Ok(0)
 }

@@ -89,6 +89,8 @@ pub fn estimate_record(config: &Value, origin: &str) -> anyhow::Result<Record> {
         total: est.parameters.values().sum(),
         parameters: est.parameters.clone(),
         logical_parameters: est.logical,
+        active_parameters: None,
+        may_also_store: Vec::new(),
         weight_bytes: est.weight_bytes,
         dtype: Some(est.dtype.clone()),
         files: vec![origin.to_owned()],

@@ -299,6 +299,12 @@ pub fn chain(args: &ChainArgs, source: &SourceArgs) -> anyhow::Result<Options> {
             .map(|s| s.trim().parse::<Strategy>().map_err(anyhow::Error::msg))
             .collect::<anyhow::Result<_>>()
             .context("--strategies")?;
+        if opts.strategies.contains(&Strategy::Download) && !args.allow_download {
+            bail!(
+                "--strategies download: the download strategy runs only with --allow-download (it downloads \
+                 the weight files into the Hugging Face cache)"
+            );
+        }
     }
     Ok(opts)
 }
@@ -365,7 +371,7 @@ mod tests {
 
     #[test]
     fn token_order_older_variable_name_file_and_the_implicit_token_switch() {
-        // A folder of its own (this module also builds into the Python crate, without tempfile).
+        // A folder of its own.
         let dir = std::env::temp_dir().join(format!("capcache-settings-test-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let file = dir.join("token");

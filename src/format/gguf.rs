@@ -1,10 +1,15 @@
 //! GGUF headers: magic, version, tensor and metadata counts, typed metadata (skipped: fixed-size
 //! arrays without reading them, string arrays by their lengths), then tensor infos (name, dims,
-//! ggml type, offset). The parser sees only a range reader and pulls bytes through a growing
-//! buffer, so a multi-GB file costs its header. Counts and lengths are capped and arithmetic is
-//! checked, and every tensor's data must lie inside the file, aligned, without overlapping another
-//! (a tensor of unknown type still needs one bit per element).
+//! ggml type, offset). The parser sees only a range reader and pulls bytes through a
+//! [`Window`], so a multi-GB file costs its header. Checked as ggml's own `gguf.cpp` checks
+//! (the reference readers): counts and lengths capped, arithmetic checked, no key or tensor name
+//! twice, `general.alignment` a u32 power of two, a ggml type id ggml defines, a first dimension
+//! that is a whole number of the type's blocks, every tensor's data inside the file, aligned,
+//! without overlapping another.
 
+use std::collections::HashSet;
+
+use super::window::Window;
 use super::{ReadAt, ReadError, TensorInfo};
 use crate::dtype;
 
@@ -17,6 +22,8 @@ const MAX_NAME: u64 = 4096;
 /// Longest metadata string value kept (longer ones, such as chat templates, are skipped).
 const MAX_KEPT_STRING: u64 = 1024;
 const MAX_DIMS: u32 = 8;
+/// Arrays of arrays are followed this deep (ggml reads none; gguf-py any).
+const MAX_ARRAY_DEPTH: u32 = 2;
 /// Total header bytes read at the most.
 pub const MAX_HEADER_BYTES: u64 = 512 << 20;
 /// Data alignment when `general.alignment` does not say.
@@ -28,6 +35,20 @@ pub enum GgufError {
     BadMagic([u8; 4]),
     #[error("GGUF version {0} is not supported (2 and 3 are)")]
     Version(u32),
+    #[error("a big-endian GGUF file (version {0} read byte-swapped); only little-endian files are supported")]
+    BigEndian(u32),
+    #[error("metadata arrays nested more than {MAX_ARRAY_DEPTH} deep at byte {0}")]
+    NestedTooDeep(u64),
+    #[error("metadata key {0:?} is declared twice")]
+    DuplicateKey(String),
+    #[error("tensor {0:?} is declared twice")]
+    DuplicateTensor(String),
+    #[error("general.alignment is stored as metadata type {0}, not u32 (4)")]
+    AlignmentType(u32),
+    #[error("tensor {name:?}: unknown ggml type {id}")]
+    UnknownType { name: String, id: u32 },
+    #[error("tensor {name:?}: first dimension {ne0} is not a multiple of the {dtype} block size {block}")]
+    BlockSize { name: String, dtype: String, ne0: u64, block: u64 },
     #[error("the header declares {n} {what}, over the limit of {cap}")]
     TooMany { what: &'static str, n: u64, cap: u64 },
     #[error("a string of {0} bytes at byte {1}, over the limit")]
@@ -71,18 +92,15 @@ impl Header {
     }
 }
 
-/// A cursor over the file through a window that grows as the parser needs more.
+/// A cursor over the file through a [`Window`].
 struct Cursor<'r> {
-    r: &'r dyn ReadAt,
+    w: Window<'r>,
     file_size: u64,
-    buf: Vec<u8>,
-    buf_start: u64,
     pos: u64,
-    chunk: u64,
 }
 
 impl Cursor<'_> {
-    /// Makes `[pos, pos + n)` available in the window.
+    /// Makes `[pos, pos + n)` available.
     fn need(&mut self, n: u64) -> Result<&[u8], GgufError> {
         let end = self.pos.checked_add(n).ok_or(GgufError::Truncated(self.file_size))?;
         if end > self.file_size {
@@ -91,18 +109,7 @@ impl Cursor<'_> {
         if end > MAX_HEADER_BYTES {
             return Err(GgufError::HeaderTooLarge);
         }
-        let buf_end = self.buf_start + self.buf.len() as u64;
-        if self.pos < self.buf_start || end > buf_end {
-            let want = n.max(self.chunk).min(self.file_size - self.pos);
-            self.buf = self.r.read_at(self.pos, want)?.bytes;
-            self.buf_start = self.pos;
-            self.chunk = (self.chunk * 2).min(8 << 20);
-            if (self.buf.len() as u64) < n {
-                return Err(GgufError::Truncated(self.file_size));
-            }
-        }
-        let from = (self.pos - self.buf_start) as usize;
-        Ok(&self.buf[from..from + n as usize])
+        self.w.get(self.pos, n, None)?.ok_or(GgufError::Truncated(self.file_size))
     }
     fn take(&mut self, n: u64) -> Result<Vec<u8>, GgufError> {
         let v = self.need(n)?.to_vec();
@@ -160,8 +167,8 @@ fn value(c: &mut Cursor, t: u32, depth: u32) -> Result<Option<String>, GgufError
             Ok(Some(String::from_utf8_lossy(&c.take(len)?).into_owned()))
         }
         9 => {
-            if depth > 2 {
-                return Err(GgufError::BadValueType(t, at));
+            if depth > MAX_ARRAY_DEPTH {
+                return Err(GgufError::NestedTooDeep(at));
             }
             let elem = c.u32()?;
             let n = c.u64()?;
@@ -204,15 +211,17 @@ fn value(c: &mut Cursor, t: u32, depth: u32) -> Result<Option<String>, GgufError
 
 /// Parses a GGUF header through `r`; `first_chunk` is the size of the first read.
 pub fn parse(r: &dyn ReadAt, first_chunk: u64) -> Result<Header, GgufError> {
-    let first = r.read_at(0, first_chunk.max(64))?;
-    let mut c =
-        Cursor { r, file_size: first.file_size, buf: first.bytes, buf_start: 0, pos: 0, chunk: first_chunk.max(64) };
+    let w = Window::open(r, 0, first_chunk.max(64))?;
+    let mut c = Cursor { file_size: w.file_size(), w, pos: 0 };
     let magic: [u8; 4] = c.take(4)?.try_into().expect("4 bytes");
     if &magic != b"GGUF" {
         return Err(GgufError::BadMagic(magic));
     }
     let version = c.u32()?;
     if !(2..=3).contains(&version) {
+        if (2..=3).contains(&version.swap_bytes()) {
+            return Err(GgufError::BigEndian(version.swap_bytes()));
+        }
         return Err(GgufError::Version(version));
     }
     let n_tensors = c.u64()?;
@@ -224,13 +233,22 @@ pub fn parse(r: &dyn ReadAt, first_chunk: u64) -> Result<Header, GgufError> {
         return Err(GgufError::TooMany { what: "metadata entries", n: n_kv, cap: MAX_KV });
     }
     let mut metadata = Vec::new();
+    let mut keys = HashSet::new();
     for _ in 0..n_kv {
         let key = c.name()?;
         let t = c.u32()?;
-        if let Some(v) = value(&mut c, t, 0)? {
+        if key == "general.alignment" && t != 4 {
+            return Err(GgufError::AlignmentType(t));
+        }
+        let v = value(&mut c, t, 0)?;
+        if !keys.insert(key.clone()) {
+            return Err(GgufError::DuplicateKey(key));
+        }
+        if let Some(v) = v {
             metadata.push((key, v));
         }
     }
+    let mut names = HashSet::new();
     let mut tensors = Vec::with_capacity(n_tensors.min(65_536) as usize);
     let mut spans = Vec::with_capacity(tensors.capacity());
     for _ in 0..n_tensors {
@@ -245,14 +263,17 @@ pub fn parse(r: &dyn ReadAt, first_chunk: u64) -> Result<Header, GgufError> {
         }
         let ggml = c.u32()?;
         let offset = c.u64()?;
-        let known = dtype::from_ggml(ggml);
-        let dtype = known.map(|d| d.name.to_owned()).unwrap_or_else(|| format!("GGML_TYPE_{ggml}"));
-        let info = TensorInfo { name, dtype, shape };
+        let Some(d) = dtype::from_ggml(ggml) else { return Err(GgufError::UnknownType { name, id: ggml }) };
+        let ne0 = shape.first().copied().unwrap_or(1);
+        if ne0 % d.block_elems != 0 {
+            return Err(GgufError::BlockSize { name, dtype: d.name.to_owned(), ne0, block: d.block_elems });
+        }
+        if !names.insert(name.clone()) {
+            return Err(GgufError::DuplicateTensor(name));
+        }
+        let info = TensorInfo { name, dtype: d.name.to_owned(), shape };
         let elems = info.elements().ok_or_else(|| GgufError::Overflow(info.name.clone()))?;
-        let bytes = match known {
-            Some(d) => d.bytes_for(elems).ok_or_else(|| GgufError::Overflow(info.name.clone()))?,
-            None => elems.div_ceil(8),
-        };
+        let bytes = d.bytes_for(elems).ok_or_else(|| GgufError::Overflow(info.name.clone()))?;
         spans.push((offset, bytes, tensors.len()));
         tensors.push(info);
     }
@@ -355,15 +376,60 @@ mod tests {
     }
 
     #[test]
-    fn reads_tensor_infos_and_keeps_unknown_types() {
-        let parsed = parse_bytes(&file(&[("w.0", &[64, 8], 777, 0)], 64)).unwrap();
-        assert_eq!(parsed.tensors[0].dtype, "GGML_TYPE_777");
-        assert_eq!(parsed.tensors[0].elements(), Some(512));
-        // An unknown type still needs a bit per element.
+    fn refuses_what_ggml_refuses() {
         assert!(matches!(
-            parse_bytes(&file(&[("w.0", &[64, 8], 777, 0)], 63)),
-            Err(GgufError::DataPastEnd { bytes: 64, .. })
+            parse_bytes(&file(&[("w.0", &[64, 8], 777, 0)], 64)),
+            Err(GgufError::UnknownType { id: 777, .. })
         ));
+        for id in [4, 5, 31, 36, 42, 99, 1 << 31] {
+            assert!(matches!(parse_bytes(&file(&[("w", &[256], id, 0)], 4096)), Err(GgufError::UnknownType { .. })));
+        }
+        // Q4_K (12): blocks of 256 along the first dimension.
+        assert!(parse_bytes(&file(&[("q", &[256, 2], 12, 0)], 288)).is_ok());
+        for dims in [&[100u64, 256][..], &[][..]] {
+            assert!(matches!(parse_bytes(&file(&[("q", dims, 12, 0)], 4096)), Err(GgufError::BlockSize { .. })));
+        }
+        assert!(matches!(
+            parse_bytes(&file(&[("a", &[8], 0, 0), ("a", &[8], 0, 32)], 64)),
+            Err(GgufError::DuplicateTensor(n)) if n == "a"
+        ));
+        let mut be = b"GGUF".to_vec();
+        be.extend_from_slice(&3u32.to_be_bytes());
+        be.resize(64, 0);
+        assert_eq!(parse_bytes(&be), Err(GgufError::BigEndian(3)));
+    }
+
+    /// A header with metadata entries `(key, type, value bytes)` and no tensors.
+    fn with_kv(kv: &[(&str, u32, &[u8])]) -> Vec<u8> {
+        let mut h = header(0, kv.len() as u64);
+        for (k, t, v) in kv {
+            h.extend_from_slice(&(k.len() as u64).to_le_bytes());
+            h.extend_from_slice(k.as_bytes());
+            h.extend_from_slice(&t.to_le_bytes());
+            h.extend_from_slice(v);
+        }
+        h.resize(h.len().div_ceil(32) * 32, 0);
+        h
+    }
+
+    #[test]
+    fn metadata_keys_once_and_alignment_as_u32() {
+        assert!(parse_bytes(&with_kv(&[("general.alignment", 4, &64u32.to_le_bytes())])).is_ok());
+        assert_eq!(
+            parse_bytes(&with_kv(&[("general.alignment", 10, &64u64.to_le_bytes())])),
+            Err(GgufError::AlignmentType(10))
+        );
+        assert_eq!(parse_bytes(&with_kv(&[("k", 0, &[1]), ("k", 0, &[2])])), Err(GgufError::DuplicateKey("k".into())));
+        // An array of arrays of arrays of arrays.
+        let mut nested = Vec::new();
+        for _ in 0..4 {
+            nested.extend_from_slice(&9u32.to_le_bytes());
+            nested.extend_from_slice(&1u64.to_le_bytes());
+        }
+        let mut v = 9u32.to_le_bytes().to_vec();
+        v.extend_from_slice(&1u64.to_le_bytes());
+        v.extend_from_slice(&nested);
+        assert!(matches!(parse_bytes(&with_kv(&[("n", 9, &v)])), Err(GgufError::NestedTooDeep(_))));
     }
 
     #[test]

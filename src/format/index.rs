@@ -1,8 +1,13 @@
 //! Shard index files (`model.safetensors.index.json`, `pytorch_model.bin.index.json`):
 //! `{"metadata": {"total_size": N}, "weight_map": {tensor: shard}}`. Shard names are checked
-//! (no `..`, no absolute paths, no URLs) and resolved relative to the index's folder.
+//! (no `..`, no absolute paths, no URLs) and resolved relative to the index's folder. The
+//! `weight_map` is streamed: each entry is checked and counted into its shard as it is read, so
+//! the shard cap stops a hostile index before it is held whole, and nothing else becomes a tree.
 
 use std::collections::BTreeMap;
+use std::fmt;
+
+use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, Visitor};
 
 use crate::id::check_repo_path;
 
@@ -30,24 +35,92 @@ pub struct Index {
     pub shards: BTreeMap<String, usize>,
 }
 
+/// Why the stream stopped, when it was not the JSON itself.
+#[derive(Default)]
+struct Stop(std::cell::RefCell<Option<IndexError>>);
+
+/// The index object: `weight_map` streamed into shards, other fields skipped.
+struct IndexSeed<'a> {
+    dir: &'a str,
+    stop: &'a Stop,
+}
+
+impl<'de> DeserializeSeed<'de> for IndexSeed<'_> {
+    type Value = Option<BTreeMap<String, usize>>;
+    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_map(self)
+    }
+}
+
+impl<'de> Visitor<'de> for IndexSeed<'_> {
+    type Value = Option<BTreeMap<String, usize>>;
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("an index object")
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut shards = None;
+        while let Some(key) = map.next_key::<String>()? {
+            if key == "weight_map" {
+                if shards.is_some() {
+                    return Err(de::Error::duplicate_field("weight_map"));
+                }
+                shards = Some(map.next_value_seed(WeightMap { dir: self.dir, stop: self.stop })?);
+            } else {
+                map.next_value::<IgnoredAny>()?;
+            }
+        }
+        Ok(shards)
+    }
+}
+
+/// `{tensor: shard}`, counted per shard as it streams by.
+struct WeightMap<'a> {
+    dir: &'a str,
+    stop: &'a Stop,
+}
+
+impl<'de> DeserializeSeed<'de> for WeightMap<'_> {
+    type Value = BTreeMap<String, usize>;
+    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_map(self)
+    }
+}
+
+impl<'de> Visitor<'de> for WeightMap<'_> {
+    type Value = BTreeMap<String, usize>;
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a map of tensor names to shard files")
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut shards: BTreeMap<String, usize> = BTreeMap::new();
+        while map.next_key::<IgnoredAny>()?.is_some() {
+            let file: String = map.next_value()?;
+            let fail = |e: IndexError| {
+                *self.stop.0.borrow_mut() = Some(e);
+                de::Error::custom("stopped")
+            };
+            if check_repo_path(&file).is_err() {
+                return Err(fail(IndexError::UnsafeShard(file)));
+            }
+            *shards.entry(format!("{}{file}", self.dir)).or_default() += 1;
+            if shards.len() > MAX_SHARDS {
+                return Err(fail(IndexError::TooManyShards(shards.len())));
+            }
+        }
+        Ok(shards)
+    }
+}
+
 /// Parses an index located at `index_path` (shard names are relative to its folder).
 pub fn parse(bytes: &[u8], index_path: &str) -> Result<Index, IndexError> {
-    #[derive(serde::Deserialize)]
-    struct Raw {
-        weight_map: Option<BTreeMap<String, String>>,
-    }
-    let raw: Raw = serde_json::from_slice(bytes).map_err(|e| IndexError::Json(e.to_string()))?;
-    let map = raw.weight_map.ok_or(IndexError::NoWeightMap)?;
     let dir = index_path.rsplit_once('/').map(|(d, _)| format!("{d}/")).unwrap_or_default();
-    let mut shards: BTreeMap<String, usize> = BTreeMap::new();
-    for file in map.values() {
-        check_repo_path(file).map_err(|_| IndexError::UnsafeShard(file.clone()))?;
-        *shards.entry(format!("{dir}{file}")).or_default() += 1;
-        if shards.len() > MAX_SHARDS {
-            return Err(IndexError::TooManyShards(shards.len()));
-        }
-    }
-    Ok(Index { shards })
+    let stop = Stop::default();
+    let mut d = serde_json::Deserializer::from_slice(bytes);
+    let shards = IndexSeed { dir: &dir, stop: &stop }
+        .deserialize(&mut d)
+        .and_then(|s| d.end().map(|()| s))
+        .map_err(|e| stop.0.borrow_mut().take().unwrap_or_else(|| IndexError::Json(e.to_string())))?;
+    Ok(Index { shards: shards.ok_or(IndexError::NoWeightMap)? })
 }
 
 #[cfg(test)]
@@ -72,5 +145,15 @@ mod tests {
         }
         assert_eq!(parse(b"{}", "i.json"), Err(IndexError::NoWeightMap));
         assert!(matches!(parse(b"[", "i.json"), Err(IndexError::Json(_))));
+    }
+
+    #[test]
+    fn the_shard_cap_stops_the_stream() {
+        let mut json = String::from(r#"{"weight_map":{"#);
+        for i in 0..=MAX_SHARDS {
+            json.push_str(&format!(r#""t{i}":"s{i}.safetensors","#));
+        }
+        json.push_str(r#""x": 1 }}"#); // malformed after the cap: never reached
+        assert_eq!(parse(json.as_bytes(), "i.json"), Err(IndexError::TooManyShards(MAX_SHARDS + 1)));
     }
 }

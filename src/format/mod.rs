@@ -8,6 +8,7 @@ pub mod index;
 pub mod pickle;
 pub mod pytorch;
 pub mod safetensors;
+pub mod window;
 pub mod zip;
 
 /// A tensor as a checkpoint declares it: name, stored dtype name, shape.

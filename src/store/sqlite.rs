@@ -501,6 +501,8 @@ pub(crate) mod tests {
             parameters: BTreeMap::from([("F32".to_owned(), 22713216), ("I64".to_owned(), 512)]),
             total: 22713728,
             logical_parameters: 22713216,
+            active_parameters: None,
+            may_also_store: Vec::new(),
             weight_bytes: 90856960,
             dtype: Some("F32".into()),
             files: vec!["model.safetensors".into()],

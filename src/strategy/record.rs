@@ -86,6 +86,8 @@ pub fn assemble(
         parameters: counts.parameters,
         total: counts.total,
         logical_parameters: counts.logical,
+        active_parameters: None,
+        may_also_store: Vec::new(),
         weight_bytes: counts.weight_bytes,
         dtype,
         files,

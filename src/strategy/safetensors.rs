@@ -39,7 +39,7 @@ pub fn read_header(ctx: &Ctx, path: &str, tensors: Option<usize>) -> Result<safe
     let file = ctx.file(path);
     let room = ctx.tensors_left();
     let header = safetensors::read_header(&file, first_len, room).map_err(|e| match e {
-        safetensors::SafetensorsError::TooManyTensors(_) => ctx.tensors_over(path, room.saturating_add(1)),
+        safetensors::SafetensorsError::TooManyTensors { found, .. } => ctx.tensors_over(path, found),
         e => file.miss(e),
     })?;
     ctx.charge_tensors(path, header.tensors.len())?;

@@ -20,7 +20,12 @@ pub fn run(c: &mut assert_cmd::Command) -> (i32, String, String) {
 /// The binary, in `dir`, with none of the settings it reads from the environment except
 /// `HF_HOME=dir/hf`, so a test sees only what it sets.
 pub fn capcache(dir: &Path) -> assert_cmd::Command {
-    let mut c = assert_cmd::Command::cargo_bin("capcache").unwrap();
+    assert_cmd::Command::from_std(capcache_std(dir))
+}
+
+/// [`capcache`] as a plain [`std::process::Command`], for tests that spawn and signal it.
+pub fn capcache_std(dir: &Path) -> std::process::Command {
+    let mut c = std::process::Command::new(assert_cmd::cargo::cargo_bin("capcache"));
     c.current_dir(dir);
     for var in [
         "CAPCACHE_DB",
