@@ -6,6 +6,17 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/fetch-fixtures.sh
+
+# The site's browser tests (tests/site.rs) open the generated site in headless Chromium: installed
+# from Debian's packages when no Chromium or Chrome is on PATH; once one is, those tests must run
+# (they skip only when no browser can be had).
+browser() { command -v chromium || command -v chromium-browser || command -v google-chrome || true; }
+if [ -z "$(browser)" ] && command -v apt-get > /dev/null; then
+  sudo=; [ "$(id -u)" -eq 0 ] || sudo=sudo
+  { $sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq chromium; } > /dev/null \
+    || echo "scripts/test.sh: could not install chromium; the site's browser tests will be skipped" >&2
+fi
+[ -z "$(browser)" ] || export CAPCACHE_BROWSER_TESTS=require
 cargo test --locked --all-targets "$@"
 
 # The Python package (python/): a venv under target/ with maturin, pytest and llm-d-planner (the

@@ -247,12 +247,7 @@ fn worse(kept: &Record, new: Record, now: &str) -> Failure {
 
 /// The stable shard (1-based `k` of `n`) an id belongs to: FNV-1a of the id, mod `n`.
 pub fn shard_of(id: &str, n: u64) -> u64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in id.bytes() {
-        h ^= u64::from(b);
-        h = h.wrapping_mul(0x0100_0000_01b3);
-    }
-    h % n.max(1) + 1
+    crate::fnv::fnv1a(id.as_bytes()) % n.max(1) + 1
 }
 
 #[cfg(test)]

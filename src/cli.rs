@@ -105,7 +105,7 @@ pub enum Command {
     },
     /// Count a local config.json with the config strategy (nothing is downloaded).
     Estimate {
-        /// Path to a config.json.
+        /// Path to a config.json, or a model folder holding one.
         config: PathBuf,
         /// Print the record as JSON.
         #[arg(long)]
@@ -181,6 +181,21 @@ pub enum Command {
         /// Write every page into this folder instead of printing one.
         #[arg(long, value_name = "DIR")]
         dir: Option<std::path::PathBuf>,
+    },
+    /// Write a static web site of the cache into OUT: a catalog to search and a page per model
+    /// (`index.html?model=ORG/NAME`) with a GPU memory calculator.
+    ///
+    /// HTML, CSS and JavaScript only: no server, no external URL. Open OUT/index.html from the file
+    /// system, or serve OUT as it is (GitHub Pages). An earlier site in OUT is replaced; any
+    /// other non-empty folder is refused.
+    Site {
+        /// The folder to write (created when missing).
+        out: PathBuf,
+        /// Print what was written as JSON.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        db: DbArg,
     },
 }
 

@@ -1,5 +1,7 @@
 //! Model ids (`org/name`), revisions and repository file paths: validation against the Hub's
-//! naming rules. Pure functions with no dependency: parsers and sources both use them.
+//! naming rules, and [`quote`], the one way an id, a path or any other text from input is quoted
+//! in a message (escaped and truncated). Pure functions with no dependency: parsers and sources
+//! both use them.
 
 use std::fmt;
 
@@ -10,17 +12,33 @@ pub struct ModelId(String);
 /// Why a string is not a model id.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum IdError {
-    #[error("{0:?} is not a model id: expected `org/name` (for example `facebook/opt-125m`)")]
+    #[error("{} is not a model id: expected `org/name` (for example `facebook/opt-125m`)", quote(.0))]
     Shape(String),
-    #[error("{0:?} is not a model id: URLs are not accepted, give `org/name`")]
+    #[error("{} is not a model id: URLs are not accepted, give `org/name`", quote(.0))]
     Url(String),
-    #[error("{id:?} is not a model id: {part:?} {why}")]
+    #[error("{} is not a model id: {} {why}", quote(.id), quote(.part))]
     Part { id: String, part: String, why: &'static str },
-    #[error("{0:?} is not a revision: use a branch, tag or commit sha without `..`, spaces or control characters")]
+    #[error(
+        "{} is not a revision: use a branch, tag or commit sha without `..`, spaces or control characters",
+        quote(.0)
+    )]
     Revision(String),
 }
 
 const MAX_PART: usize = 96;
+
+/// The characters of a text [`quote`] shows; the rest is cut.
+pub const QUOTE_CHARS: usize = 200;
+
+/// Text from input (an id, a path, a key) as a message quotes it: in double quotes with control
+/// characters and quotes escaped, and cut after [`QUOTE_CHARS`] characters, the cut marked with
+/// `…` and the text's full length, so that no input makes a message larger than about 1 KiB.
+pub fn quote(s: &str) -> String {
+    match s.char_indices().nth(QUOTE_CHARS) {
+        None => format!("{s:?}"),
+        Some((cut, _)) => format!("{:?}… ({} bytes)", &s[..cut], s.len()),
+    }
+}
 
 fn check_part(id: &str, part: &str) -> Result<(), IdError> {
     let err = |why| Err(IdError::Part { id: id.to_owned(), part: part.to_owned(), why });
@@ -94,7 +112,11 @@ pub fn check_repo_path(path: &str) -> Result<(), String> {
         || path.contains('\\')
         || path.chars().any(char::is_control)
         || path.split('/').any(|c| c == ".." || c == "." || c.is_empty());
-    if bad { Err(format!("unsafe file path {:?} (absolute, URL, `..` or control characters)", path)) } else { Ok(()) }
+    if bad {
+        Err(format!("unsafe file path {} (absolute, URL, `..` or control characters)", quote(path)))
+    } else {
+        Ok(())
+    }
 }
 
 #[cfg(test)]
@@ -121,6 +143,19 @@ mod tests {
         assert!(check_revision("main").is_ok());
         assert!(check_revision("refs/pr/1").is_ok());
         assert!(check_revision("../x").is_err());
+    }
+
+    #[test]
+    fn quoted_text_is_escaped_and_cut() {
+        assert_eq!(quote("a/b"), "\"a/b\"");
+        assert_eq!(quote("a\u{1b}b"), "\"a\\u{1b}b\"");
+        let long = "x".repeat(40 << 20);
+        let q = quote(&long);
+        assert!(q.len() < 300 && q.ends_with(&format!("… ({} bytes)", long.len())), "{q}");
+        let err = ModelId::parse(&format!("a/{long}")).unwrap_err().to_string();
+        assert!(err.len() < 1024, "a 40 MB id makes a short message: {} bytes", err.len());
+        let multibyte = "é".repeat(QUOTE_CHARS + 1);
+        assert!(quote(&multibyte).starts_with(&format!("\"{}\"…", "é".repeat(QUOTE_CHARS))));
     }
 
     #[test]

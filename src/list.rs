@@ -1,9 +1,12 @@
 //! The model list format (`models.txt`): one id a line, optional `@revision`, `discover: QUERY`
 //! lines that add what a Hub listing query selects, `#` comments, blank lines. Bad lines are
-//! reported with their number, never fatal to the rest.
+//! reported with their number, never fatal to the rest. Models a listing found join the list here.
 
+use std::collections::HashMap;
+
+use crate::discover::listing::Listed;
+use crate::discover::query::{ListingQuery, QueryError};
 use crate::id::{IdError, ModelId, check_revision};
-use crate::query::{ListingQuery, QueryError};
 use crate::source::Snapshot;
 
 /// One entry of a model list.
@@ -109,9 +112,36 @@ pub fn parse_list(bytes: impl AsRef<[u8]>) -> ModelList {
     list
 }
 
+/// Adds listed models to a model list. An id already in it (ids are case-insensitive on the Hub)
+/// keeps its line and spelling, and takes the listing's snapshot when it asks for `main`; any other
+/// joins the list with `line`. Returns how many joined.
+pub fn join(entries: &mut Vec<Entry>, listed: &[Listed], line: usize) -> usize {
+    let mut index: HashMap<String, usize> =
+        entries.iter().enumerate().map(|(i, e)| (e.id.as_str().to_ascii_lowercase(), i)).collect();
+    let mut added = 0;
+    for l in listed {
+        let key = l.id.as_str().to_ascii_lowercase();
+        match index.get(&key) {
+            Some(&i) => {
+                let e = &mut entries[i];
+                if e.revision.is_none() && e.listed.is_none() {
+                    e.listed = l.pinned().cloned();
+                }
+            }
+            None => {
+                index.insert(key, entries.len());
+                entries.push(Entry { id: l.id.clone(), revision: None, line, listed: l.pinned().cloned() });
+                added += 1;
+            }
+        }
+    }
+    added
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::discover::listing::Info;
 
     #[test]
     fn list_reports_bad_lines_with_numbers_and_keeps_going() {
@@ -157,5 +187,31 @@ mod tests {
         assert!(bad[0].1.starts_with("discover: unknown key \"expand[]\""), "{bad:?}");
         assert_eq!(bad[1].0, 4);
         assert!(bad[1].1.contains("empty"), "{bad:?}");
+    }
+
+    fn listed(id: &str, sha: &str) -> Listed {
+        let id = ModelId::parse(id).unwrap();
+        let snapshot = Snapshot::new(id.clone(), sha.into(), vec!["config.json".into()], None);
+        Listed { id, snapshot: Some(snapshot), has_files: true, info: Info::default() }
+    }
+
+    #[test]
+    fn join_resolves_duplicates_once_and_pins_only_main() {
+        let list = crate::list::parse_list("Org/A\norg/b@v1\n");
+        let mut entries = list.entries;
+        let added = join(&mut entries, &[listed("org/a", "aaa"), listed("org/B", "bbb"), listed("org/c", "ccc")], 7);
+        assert_eq!(added, 1);
+        let ids: Vec<&str> = entries.iter().map(|e| e.id.as_str()).collect();
+        assert_eq!(ids, ["Org/A", "org/b", "org/c"]);
+        assert_eq!(entries[0].listed.as_ref().map(|s| s.sha.as_str()), Some("aaa"), "main takes the listing's commit");
+        assert!(entries[1].listed.is_none(), "a pinned revision is not the listing's commit");
+        assert_eq!((entries[2].line, entries[2].listed.as_ref().map(|s| s.sha.as_str())), (7, Some("ccc")));
+        // A second listing of the same models adds nothing.
+        assert_eq!(join(&mut entries, &[listed("ORG/C", "ccc")], 9), 0);
+        // An entry without its file list joins, but unpinned.
+        let mut bare = listed("org/d", "ddd");
+        bare.has_files = false;
+        join(&mut entries, &[bare], 9);
+        assert!(entries[3].listed.is_none());
     }
 }

@@ -11,20 +11,40 @@ use serde::{Deserialize, Serialize};
 /// The schema version this build reads and writes.
 pub const SCHEMA: u32 = 1;
 
-/// Declares a fieldless enum whose values are kebab-case strings in JSON and in text: one list of
-/// names, from which `ALL`, `as_str`, `Display`, `FromStr` and serde all come.
+/// Declares an enum whose values are kebab-case strings in JSON and in text: one list of names,
+/// from which `ALL`, `as_str`, `Display`, `FromStr` and serde all come. The enum is open, as a
+/// persisted schema must be: a name a newer capcache wrote is read as `Other(name)` (kept as text,
+/// written back as it was, shown as unknown), not refused; names typed by a user (`FromStr`) must
+/// be known.
 macro_rules! string_enum {
     ($(#[$meta:meta])* pub enum $name:ident { $($(#[$vmeta:meta])* $variant:ident = $text:literal,)+ }) => {
         $(#[$meta])*
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-        pub enum $name { $($(#[$vmeta])* $variant,)+ }
+        pub enum $name {
+            $($(#[$vmeta])* $variant,)+
+            /// A name this capcache does not know (from a newer one), kept as text.
+            Other(&'static str),
+        }
 
         impl $name {
-            /// Every value, in declaration order.
+            /// Every known value, in declaration order.
             pub const ALL: &[$name] = &[$($name::$variant,)+];
 
             pub fn as_str(self) -> &'static str {
-                match self { $($name::$variant => $text,)+ }
+                match self { $($name::$variant => $text,)+ $name::Other(name) => name }
+            }
+
+            /// Whether this capcache knows the name.
+            pub fn is_known(self) -> bool {
+                !matches!(self, $name::Other(_))
+            }
+
+            /// The value named `s`: a known one, else `Other(s)` when `s` may be a name at all.
+            pub fn read(s: &str) -> Result<$name, String> {
+                match $name::ALL.iter().copied().find(|v| v.as_str() == s) {
+                    Some(v) => Ok(v),
+                    None => unknown_name(s).map($name::Other),
+                }
             }
         }
 
@@ -45,7 +65,12 @@ macro_rules! string_enum {
             fn from_str(s: &str) -> Result<$name, String> {
                 $name::ALL.iter().copied().find(|v| v.as_str() == s).ok_or_else(|| {
                     let all: Vec<&str> = $name::ALL.iter().map(|v| v.as_str()).collect();
-                    format!("unknown {} {s:?}; known: {}", stringify!($name).to_lowercase(), all.join(", "))
+                    format!(
+                        "unknown {} {}; known: {}",
+                        stringify!($name).to_lowercase(),
+                        crate::id::quote(s),
+                        all.join(", ")
+                    )
                 })
             }
         }
@@ -69,10 +94,44 @@ macro_rules! string_enum {
         impl<'de> Deserialize<'de> for $name {
             fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<$name, D::Error> {
                 let s = <std::borrow::Cow<'de, str>>::deserialize(d)?;
-                s.parse().map_err(serde::de::Error::custom)
+                $name::read(&s).map_err(serde::de::Error::custom)
             }
         }
     };
+}
+
+/// The longest name of an enum value a store may hold.
+pub const MAX_NAME: usize = 64;
+
+/// The most distinct unknown names a process keeps (each is kept for the life of the process, so
+/// that the enums stay `Copy`); a store naming more is refused.
+pub const MAX_UNKNOWN_NAMES: usize = 1024;
+
+/// `s` as an unknown name, interned: at most [`MAX_NAME`] bytes of lowercase letters, digits,
+/// `-`, `_` and `.`, and at most [`MAX_UNKNOWN_NAMES`] distinct ones.
+fn unknown_name(s: &str) -> Result<&'static str, String> {
+    use std::collections::BTreeSet;
+    use std::sync::Mutex;
+    static NAMES: Mutex<BTreeSet<&'static str>> = Mutex::new(BTreeSet::new());
+    let ok = !s.is_empty()
+        && s.len() <= MAX_NAME
+        && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'-' | b'_' | b'.'));
+    if !ok {
+        return Err(format!(
+            "{} is not a name (at most {MAX_NAME} lowercase letters, digits, '-', '_' or '.')",
+            crate::id::quote(s)
+        ));
+    }
+    let mut names = NAMES.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some(name) = names.get(s) {
+        return Ok(name);
+    }
+    if names.len() >= MAX_UNKNOWN_NAMES {
+        return Err(format!("more than {MAX_UNKNOWN_NAMES} unknown names: {} is one too many", crate::id::quote(s)));
+    }
+    let name: &'static str = Box::leak(s.to_owned().into_boxed_str());
+    names.insert(name);
+    Ok(name)
 }
 
 string_enum! {
@@ -126,6 +185,16 @@ string_enum! {
     }
 }
 
+string_enum! {
+    /// Where a record's files were read.
+    pub enum Origin {
+        /// The Hugging Face Hub (at the record's `endpoint` when it names one).
+        Hub = "hub",
+        /// A local folder: a model mirror, or the Hugging Face cache standing in for an offline Hub.
+        Local = "local",
+    }
+}
+
 /// How the strategy chain treats a miss.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Severity {
@@ -160,7 +229,8 @@ impl Outcome {
             | DownloadTooLarge
             | NoDiskSpace
             | DownloadFailed
-            | Unresolved => Severity::Invalid,
+            | Unresolved
+            | Other(_) => Severity::Invalid,
         }
     }
 }
@@ -210,6 +280,12 @@ impl Db {
 pub struct Record {
     /// The commit sha the facts were read at.
     pub revision: String,
+    /// Where the files were read: `hub` or `local` (absent in records made before capcache said).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<Origin>,
+    /// The Hub endpoint the files were read from, when it is not https://huggingface.co.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub endpoint: Option<String>,
     /// The strategy that produced `parameters`.
     pub strategy: Strategy,
     /// Whether `parameters` were read from the checkpoint (true) or predicted from the config (false).
@@ -481,6 +557,22 @@ mod tests {
             assert_eq!(serde_json::from_str::<Strategy>(&format!("\"{s}\"")).unwrap(), *s);
         }
         assert!("nope".parse::<Strategy>().unwrap_err().contains("hub-metadata"));
-        assert!(serde_json::from_str::<Outcome>("\"exploded\"").is_err());
+        assert!("exploded".parse::<Outcome>().is_err(), "a name typed by a user must be known");
+    }
+
+    #[test]
+    fn unknown_names_from_a_newer_capcache_are_kept_as_text() {
+        let o: Outcome = serde_json::from_str("\"quota-exceeded\"").unwrap();
+        assert_eq!(o, Outcome::Other("quota-exceeded"));
+        assert!(!o.is_known() && Outcome::Gated.is_known());
+        assert_eq!(serde_json::to_string(&o).unwrap(), "\"quota-exceeded\"");
+        assert_eq!(o.severity(), Severity::Invalid);
+        let s: Strategy = serde_json::from_str("\"onnx\"").unwrap();
+        assert_eq!((s.as_str(), s.to_string()), ("onnx", "onnx".to_owned()));
+        // Interned: the same name is the same value.
+        assert_eq!(serde_json::from_str::<Strategy>("\"onnx\"").unwrap(), s);
+        for bad in ["", "Has Space", "\\u001b[2J", &"x".repeat(MAX_NAME + 1)] {
+            assert!(serde_json::from_str::<Outcome>(&format!("\"{bad}\"")).is_err(), "{bad}");
+        }
     }
 }

@@ -1,28 +1,14 @@
 //! Human-readable output: a record as the summary `capcache get` and `capcache resolve` print, and
 //! the number formatting it uses. Every text field (it came from a repository, or from a db.json
 //! anyone may have written: ids, dtype names, architectures, file names, messages) is printed with
-//! its control characters escaped, so a hostile name can neither drive the terminal nor fake a line.
+//! its control characters escaped ([`printable`]), so a hostile name can neither drive the terminal
+//! nor fake a line.
 
 use std::borrow::Cow;
 use std::fmt::Write;
 
-/// `s` with control characters escaped (`\u{1b}`), borrowed when it has none.
-pub fn printable(s: &str) -> Cow<'_, str> {
-    if !s.chars().any(char::is_control) {
-        return Cow::Borrowed(s);
-    }
-    let mut out = String::with_capacity(s.len() + 8);
-    for c in s.chars() {
-        if c.is_control() {
-            out.extend(c.escape_default());
-        } else {
-            out.push(c);
-        }
-    }
-    Cow::Owned(out)
-}
-
 use crate::record::{Failure, Record};
+use crate::text::printable;
 
 /// `1234567` -> `1,234,567`.
 pub fn thousands(n: u64) -> String {
@@ -49,6 +35,13 @@ pub fn record(id: &str, r: &Record) -> String {
     let _ = writeln!(s, "{}", printable(id));
     let _ = writeln!(s, "  revision        {}", printable(&r.revision));
     let _ = writeln!(s, "  strategy        {} ({kind})", r.strategy);
+    let source = match (r.source, &r.endpoint) {
+        (Some(o), Some(e)) => format!("{o} ({})", printable(e)),
+        (Some(o), None) if o == crate::record::Origin::Hub => format!("{o} ({})", crate::source::DEFAULT_ENDPOINT),
+        (Some(o), None) => o.to_string(),
+        (None, _) => "not recorded".into(),
+    };
+    let _ = writeln!(s, "  source          {source}");
     let dtypes: Vec<Cow<str>> = r.parameters.keys().map(|d| printable(d)).collect();
     let width = dtypes.iter().map(|d| d.len()).max().unwrap_or(0);
     for (i, (dtype, n)) in dtypes.iter().zip(r.parameters.values()).enumerate() {
@@ -146,12 +139,6 @@ mod tests {
         assert_eq!(thousands(999), "999");
         assert_eq!(thousands(125239296), "125,239,296");
         assert_eq!(gib_gb(1 << 30), "1.00 GiB (1.07 GB)");
-    }
-
-    #[test]
-    fn control_characters_are_escaped() {
-        assert!(matches!(printable("model.safetensors"), Cow::Borrowed(_)));
-        assert_eq!(printable("a\u{1b}[2Jb\n"), "a\\u{1b}[2Jb\\n");
     }
 
     #[test]

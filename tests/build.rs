@@ -10,38 +10,19 @@ use std::time::{Duration, Instant};
 
 use assert_cmd::Command;
 use support::hub::{Faults, FixtureHub, Repo};
-use support::per_dtype;
 use support::world::{MIN_REQUESTS, layout, repo, tensors, world};
+use support::{per_dtype, read_db, run};
 
 const NOW: &str = "2026-11-26T03:00:00Z";
 
 fn capcache(dir: &Path, hub: &FixtureHub) -> Command {
-    let mut c = Command::cargo_bin("capcache").unwrap();
-    c.current_dir(dir).env_remove("HF_TOKEN").env("HF_HOME", dir.join("hf")).args([
-        "build",
-        "--endpoint",
-        &hub.url,
-        "--now",
-        NOW,
-    ]);
+    let mut c = support::capcache(dir);
+    c.args(["build", "--endpoint", &hub.url, "--now", NOW]);
     c
-}
-
-fn run(c: &mut Command) -> (i32, String, String) {
-    let o = c.output().unwrap();
-    (
-        o.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&o.stdout).into_owned(),
-        String::from_utf8_lossy(&o.stderr).into_owned(),
-    )
 }
 
 fn write_list(dir: &Path, ids: &[String]) {
     std::fs::write(dir.join("models.txt"), ids.join("\n") + "\n").unwrap();
-}
-
-fn read_db(dir: &Path) -> capcache::record::Db {
-    capcache::store::json::read(&dir.join("db.json")).unwrap()
 }
 
 #[test]
@@ -145,9 +126,7 @@ fn a_killed_build_resumes_to_the_same_cache_as_an_uninterrupted_one() {
 
     let dir = tempfile::tempdir().unwrap();
     write_list(dir.path(), &ids);
-    let bin = assert_cmd::cargo::cargo_bin("capcache");
-    let mut child = std::process::Command::new(bin)
-        .current_dir(dir.path())
+    let mut child = support::capcache_std(dir.path())
         .args(["build", "--endpoint", &hub.url, "--now", NOW, "--jobs", "2", "--export-every", "0"])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -183,9 +162,7 @@ fn a_second_build_on_the_same_store_is_refused_naming_the_holder() {
     let (hub, ids) = world(20, Duration::from_millis(100));
     let dir = tempfile::tempdir().unwrap();
     write_list(dir.path(), &ids);
-    let bin = assert_cmd::cargo::cargo_bin("capcache");
-    let mut first = std::process::Command::new(bin)
-        .current_dir(dir.path())
+    let mut first = support::capcache_std(dir.path())
         .args(["build", "--endpoint", &hub.url, "--jobs", "1"])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -242,7 +219,7 @@ fn shards_partition_the_list_and_merge_back_to_the_whole() {
     }
     assert_eq!(counts.values().sum::<usize>(), 30, "{counts:?}");
     assert!(counts.values().all(|n| *n > 0), "{counts:?}");
-    let (code, _, stderr) = run(Command::cargo_bin("capcache").unwrap().current_dir(dir.path()).args([
+    let (code, _, stderr) = run(support::capcache(dir.path()).args([
         "merge",
         "shard-1.sqlite",
         "shard-2.sqlite",
@@ -268,13 +245,13 @@ fn max_age_re_resolves_old_records_and_local_folders_build_offline() {
     let dir = tempfile::tempdir().unwrap();
     write_list(dir.path(), &ids);
     run(&mut capcache(dir.path(), &hub));
-    let mut later = Command::cargo_bin("capcache").unwrap();
-    later.current_dir(dir.path()).args(["build", "--endpoint", &hub.url, "--now", "2026-12-05T03:00:00Z", "--json"]);
+    let mut later = support::capcache(dir.path());
+    later.args(["build", "--endpoint", &hub.url, "--now", "2026-12-05T03:00:00Z", "--json"]);
     let (_, stdout, _) = run(later.args(["--max-age", "7d"]));
     let v: serde_json::Value = serde_json::from_str(&stdout).unwrap();
     assert_eq!(v["unchanged"], 0, "records 9 days old are re-resolved: {v}");
     assert_eq!(v["resolved_by_strategy"].as_object().unwrap().values().map(|n| n.as_u64().unwrap()).sum::<u64>(), 4);
-    let (_, stdout, _) = run(Command::cargo_bin("capcache").unwrap().current_dir(dir.path()).args([
+    let (_, stdout, _) = run(support::capcache(dir.path()).args([
         "build",
         "--endpoint",
         &hub.url,
@@ -297,12 +274,7 @@ fn max_age_re_resolves_old_records_and_local_folders_build_offline() {
     }
     let out = tempfile::tempdir().unwrap();
     std::fs::write(out.path().join("models.txt"), format!("{id}\n")).unwrap();
-    let (code, _, stderr) = run(Command::cargo_bin("capcache")
-        .unwrap()
-        .current_dir(out.path())
-        .arg("build")
-        .arg("--source")
-        .arg(mirror.path()));
+    let (code, _, stderr) = run(support::capcache(out.path()).arg("build").arg("--source").arg(mirror.path()));
     assert_eq!(code, 0, "{stderr}");
     let r = &read_db(out.path()).models[id];
     assert_eq!((r.strategy.as_str(), r.total), ("safetensors", 22_713_728));

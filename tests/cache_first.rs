@@ -6,7 +6,6 @@ mod support;
 
 use std::path::Path;
 
-use assert_cmd::Command;
 use support::hub::{FixtureHub, Repo, sha_of};
 
 const ID: &str = "sentence-transformers/all-MiniLM-L6-v2";
@@ -28,12 +27,10 @@ fn cache_model(cache: &Path, id: &str, sha: &str, dir: &Path, files: &[&str]) {
 }
 
 fn resolve(cache: &Path, hub_url: &str, offline: bool, id: &str) -> (i32, serde_json::Value, String) {
-    let mut c = Command::cargo_bin("capcache").unwrap();
-    c.env("HF_HUB_CACHE", cache).env_remove("HF_TOKEN").env_remove("TRANSFORMERS_OFFLINE");
+    let mut c = support::capcache(cache);
+    c.env("HF_HUB_CACHE", cache);
     if offline {
         c.env("HF_HUB_OFFLINE", "1");
-    } else {
-        c.env_remove("HF_HUB_OFFLINE");
     }
     let o = c.args(["resolve", id, "--json", "--endpoint", hub_url]).output().unwrap();
     let v = serde_json::from_slice(&o.stdout).unwrap_or(serde_json::Value::Null);
@@ -77,9 +74,7 @@ fn offline_builds_answer_from_the_cache() {
     cache_model(cache.path(), ID, &sha_of(ID), &support::minilm_dir(), &["config.json", "model.safetensors"]);
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("models.txt"), format!("{ID}\nmissing/model\n")).unwrap();
-    let o = Command::cargo_bin("capcache")
-        .unwrap()
-        .current_dir(dir.path())
+    let o = support::capcache(dir.path())
         .env("HF_HUB_CACHE", cache.path())
         .env("HF_HUB_OFFLINE", "1")
         .args(["build", "--endpoint", &hub.url, "--json"])

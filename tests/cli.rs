@@ -45,10 +45,11 @@ fn db_lookup_order_and_a_corrupt_db_is_refused_untouched() {
     let dir = tempfile::tempdir().unwrap();
     let embedded: serde_json::Value = serde_json::from_str(capcache::store::embedded::TEXT).unwrap();
     let mut mine = embedded.clone();
-    mine["models"]["facebook/opt-125m"]["total"] = 7.into();
+    mine["models"]["facebook/opt-125m"]["logical_parameters"] = 7.into();
     std::fs::write(dir.path().join("db.json"), serde_json::to_string(&mine).unwrap()).unwrap();
     let (_, stdout, _) = out(capcache(dir.path()).args(["get", "facebook/opt-125m", "--json"]));
-    assert_eq!(serde_json::from_str::<serde_json::Value>(&stdout).unwrap()["total"], 7, "./db.json is read first");
+    let v = serde_json::from_str::<serde_json::Value>(&stdout).unwrap();
+    assert_eq!(v["logical_parameters"], 7, "./db.json is read first");
     let corrupt = dir.path().join("broken.json");
     std::fs::write(&corrupt, "{\"schema\": 1, \"models\": {\"a/b\": ").unwrap();
     let (code, _, stderr) = out(capcache(dir.path()).args(["get", "facebook/opt-125m", "--db"]).arg(&corrupt));
@@ -93,13 +94,7 @@ fn a_closed_stdout_ends_every_printing_command_quietly() {
         // The reading end is closed before the command writes: every write fails with EPIPE.
         let (reader, writer) = std::io::pipe().unwrap();
         drop(reader);
-        let o = std::process::Command::new(assert_cmd::cargo::cargo_bin!("capcache"))
-            .current_dir(dir.path())
-            .env_remove("CAPCACHE_DB")
-            .args(args)
-            .stdout(writer)
-            .output()
-            .unwrap();
+        let o = support::capcache_std(dir.path()).args(args).stdout(writer).output().unwrap();
         let stderr = String::from_utf8_lossy(&o.stderr);
         assert_eq!(o.status.code(), Some(0), "{args:?}: {stderr}");
         assert!(stderr.is_empty(), "{args:?}: {stderr}");
@@ -156,7 +151,43 @@ fn estimate_a_local_config() {
     let v: serde_json::Value = serde_json::from_str(&stdout).unwrap();
     assert_eq!(v["logical_parameters"], 46_702_792_704u64);
     assert_eq!(v["architecture"]["moe"]["num_experts"], 8);
+    assert_eq!(v["source"], "local");
     let (code, _, stderr) = out(capcache(dir.path()).args(["estimate", "/nonexistent/config.json"]));
     assert_eq!(code, 2);
     assert!(stderr.contains("/nonexistent/config.json"), "{stderr}");
+}
+
+#[test]
+fn estimate_a_folder_and_tensors_inside_pure_json() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = dir.path().join("model");
+    std::fs::create_dir(&model).unwrap();
+    std::fs::copy(support::fixtures().join("configs/mistralai__Mixtral-8x7B-v0.1.json"), model.join("config.json"))
+        .unwrap();
+    let (code, stdout, stderr) = out(capcache(dir.path()).arg("estimate").arg(&model).arg("--json").arg("--tensors"));
+    assert_eq!(code, 0, "{stderr}");
+    let v: serde_json::Value = serde_json::from_str(&stdout).expect("stdout is one JSON document");
+    assert_eq!(v["logical_parameters"], 46_702_792_704u64);
+    let tensors = v["tensors"].as_array().unwrap();
+    let sum: u64 = tensors
+        .iter()
+        .map(|t| {
+            t["repeat"].as_u64().unwrap()
+                * t["shape"].as_array().unwrap().iter().map(|d| d.as_u64().unwrap()).product::<u64>()
+        })
+        .sum();
+    assert!(sum >= 46_702_792_704, "the tensors add up to the model: {sum}");
+    // The text form still lists them after the summary.
+    let (code, stdout, _) = out(capcache(dir.path()).arg("estimate").arg(&model).arg("--tensors"));
+    assert_eq!(code, 0);
+    assert!(stdout.contains("source          local") && stdout.contains("embed_tokens"), "{stdout}");
+    // A folder without a config.json says so.
+    let (code, _, stderr) = out(capcache(dir.path()).arg("estimate").arg(dir.path()));
+    assert_eq!(code, 2);
+    assert!(stderr.contains("no config.json"), "{stderr}");
+    // An invalid config gives the chain's reason.
+    std::fs::write(model.join("config.json"), "{oops").unwrap();
+    let (code, _, stderr) = out(capcache(dir.path()).arg("estimate").arg(&model));
+    assert_eq!(code, 2);
+    assert!(stderr.contains("invalid-config"), "{stderr}");
 }

@@ -113,10 +113,8 @@ fn json_on_every_command() {
 
 /// Runs the binary under `umask`, through the shell.
 fn under_umask(dir: &Path, umask: &str, args: &[&str]) {
-    let bin = assert_cmd::cargo::cargo_bin("capcache");
-    let mut c = assert_cmd::Command::new("sh");
-    c.current_dir(dir).env("HF_HOME", dir.join("hf")).arg("-c").arg(format!("umask {umask} && exec \"$0\" \"$@\""));
-    c.arg(bin).args(args);
+    let mut c = support::shell(dir, &format!("umask {umask} && exec \"$0\" \"$@\""));
+    c.arg(assert_cmd::cargo::cargo_bin("capcache")).args(args);
     let (code, _, stderr) = run(&mut c);
     assert_eq!(code, 0, "{args:?}: {stderr}");
 }

@@ -12,23 +12,17 @@ use std::time::Duration;
 use assert_cmd::Command;
 use support::hub::{Faults, FixtureHub, Meta, Repo};
 use support::world::{MIN_REQUESTS, layout, tensors, world};
-use support::{per_dtype, run};
+use support::{capcache, per_dtype, run};
 
 const NOW: &str = "2026-11-26T03:00:00Z";
 
-fn bin(dir: &Path) -> Command {
-    let mut c = Command::cargo_bin("capcache").unwrap();
-    c.current_dir(dir).env_remove("HF_TOKEN").env("HF_HOME", dir.join("hf"));
-    c
-}
-
 fn discover(hub: &FixtureHub, args: &[&str]) -> (i32, String, String) {
     let dir = tempfile::tempdir().unwrap();
-    run(bin(dir.path()).args(["discover", "--endpoint", &hub.url, "--attempts", "3"]).args(args))
+    run(capcache(dir.path()).args(["discover", "--endpoint", &hub.url, "--attempts", "3"]).args(args))
 }
 
 fn build(dir: &Path, hub: &FixtureHub) -> Command {
-    let mut c = bin(dir);
+    let mut c = capcache(dir);
     c.args(["build", "--endpoint", &hub.url, "--now", NOW]);
     c
 }
@@ -172,7 +166,7 @@ fn a_rate_limited_listing_is_retried_and_a_next_link_to_another_host_is_refused(
     hub.clear_log();
     hub.set_listing_link_base(&hub.cdn_url);
     let dir = tempfile::tempdir().unwrap();
-    let (code, stdout, stderr) = run(bin(dir.path()).args([
+    let (code, stdout, stderr) = run(capcache(dir.path()).args([
         "discover",
         "--endpoint",
         &hub.url,
@@ -290,7 +284,7 @@ fn listed_and_explicit_lines_resolve_once_and_bad_queries_name_their_line() {
     assert_eq!(capcache::store::json::read(&dir.path().join("db.json")).unwrap().models.len(), 6);
 
     let mirror = tempfile::tempdir().unwrap();
-    let (code, _, stderr) = run(bin(dir.path())
+    let (code, _, stderr) = run(capcache(dir.path())
         .args(["build", "--discover", "author=x", "--source"])
         .arg(mirror.path())
         .args(["--sqlite", "other.sqlite", "--db", "other.json"]));
@@ -321,7 +315,7 @@ fn sharded_builds_with_discovery_merge_to_the_unsharded_build() {
         }
         outputs.push(db);
     }
-    let (code, _, stderr) = run(bin(dir.path()).arg("merge").args(&outputs).args(["--db", "merged.json"]));
+    let (code, _, stderr) = run(capcache(dir.path()).arg("merge").args(&outputs).args(["--db", "merged.json"]));
     assert_eq!(code, 0, "{stderr}");
     let whole = tempfile::tempdir().unwrap();
     std::fs::copy(dir.path().join("models.txt"), whole.path().join("models.txt")).unwrap();

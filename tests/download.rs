@@ -11,7 +11,7 @@ use std::path::Path;
 
 use assert_cmd::Command;
 use support::hub::{Faults, FixtureHub, Repo};
-use support::{per_dtype, safetensors_file, t};
+use support::{per_dtype, run, safetensors_file, t};
 
 const ID: &str = "org/no-ranges";
 const TOKEN: &str = "hf_downloadSECRET99";
@@ -36,25 +36,11 @@ fn setup() -> (FixtureHub, Vec<support::T>) {
     (hub, tensors)
 }
 
+/// `capcache resolve` with `home` as its `HF_HOME` (the HF cache is `home/hub`) and the token.
 fn capcache(home: &Path, hub: &FixtureHub) -> Command {
-    let mut c = Command::cargo_bin("capcache").unwrap();
-    c.env("HF_HOME", home).env("HF_TOKEN", TOKEN).env_remove("HF_HUB_CACHE").args([
-        "resolve",
-        ID,
-        "--json",
-        "--endpoint",
-        &hub.url,
-    ]);
+    let mut c = support::capcache(home);
+    c.env("HF_HOME", home).env("HF_TOKEN", TOKEN).args(["resolve", ID, "--json", "--endpoint", &hub.url]);
     c
-}
-
-fn run(c: &mut Command) -> (i32, String, String) {
-    let o = c.output().unwrap();
-    (
-        o.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&o.stdout).into_owned(),
-        String::from_utf8_lossy(&o.stderr).into_owned(),
-    )
 }
 
 /// Whole-file GETs (no Range header) that reached the file's bytes.
@@ -173,10 +159,8 @@ fn an_interrupted_download_leaves_no_file_under_its_real_name() {
         }),
     );
     let home = tempfile::tempdir().unwrap();
-    let bin = assert_cmd::cargo::cargo_bin("capcache");
-    let mut child = std::process::Command::new(bin)
+    let mut child = support::capcache_std(home.path())
         .env("HF_HOME", home.path())
-        .env_remove("HF_TOKEN")
         .args(["resolve", ID, "--allow-download", "--endpoint", &hub.url])
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
@@ -203,11 +187,14 @@ fn an_interrupted_download_leaves_no_file_under_its_real_name() {
     assert!(!Path::new(&blob).exists(), "the blob was completed after the interrupt");
 
     hub.set_faults(ID, Faults { ignore_range: true, ..Faults::default() });
-    let (code, stdout, stderr) = run(Command::cargo_bin("capcache")
-        .unwrap()
-        .env("HF_HOME", home.path())
-        .env_remove("HF_TOKEN")
-        .args(["resolve", ID, "--json", "--allow-download", "--endpoint", &hub.url]));
+    let (code, stdout, stderr) = run(support::capcache(home.path()).env("HF_HOME", home.path()).args([
+        "resolve",
+        ID,
+        "--json",
+        "--allow-download",
+        "--endpoint",
+        &hub.url,
+    ]));
     assert_eq!(code, 0, "{stderr}");
     let v: serde_json::Value = serde_json::from_str(&stdout).unwrap();
     assert_eq!(v["total"], 4096 * 1024 + 2500 * 16, "a rerun completes the download and counts it");

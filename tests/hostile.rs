@@ -4,16 +4,14 @@
 
 mod support;
 
-use std::path::Path;
 use std::time::{Duration, Instant};
 
-use assert_cmd::Command;
 use capcache::id::ModelId;
 use capcache::source::hub::{HubSettings, HubSource};
 use capcache::strategy::{self, Limits, Options};
 use support::hub::{Faults, FixtureHub, Repo};
 use support::world::{repo, tensors, world};
-use support::{hostile, per_dtype, safetensors_file, t};
+use support::{hostile, per_dtype, read_db, run, safetensors_file, t};
 
 const NOW: &str = "2026-11-26T03:00:00Z";
 
@@ -39,19 +37,6 @@ fn every_hostile_repository_fails_with_its_own_outcome_and_words() {
     }
 }
 
-fn run(c: &mut Command) -> (i32, String, String) {
-    let o = c.output().unwrap();
-    (
-        o.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&o.stdout).into_owned(),
-        String::from_utf8_lossy(&o.stderr).into_owned(),
-    )
-}
-
-fn read_db(dir: &Path) -> capcache::record::Db {
-    capcache::store::json::read(&dir.join("db.json")).unwrap()
-}
-
 #[test]
 fn a_build_among_hostile_repositories_finishes_under_a_memory_limit_and_keeps_the_healthy_exact() {
     let (hub, mut ids) = world(24, Duration::from_millis(5));
@@ -71,8 +56,7 @@ fn a_build_among_hostile_repositories_finishes_under_a_memory_limit_and_keeps_th
         hostile::LIMITS.join(" ")
     );
     let started = Instant::now();
-    let (code, stdout, stderr) =
-        run(Command::new("sh").current_dir(dir.path()).env_remove("HF_TOKEN").args(["-c", &script]));
+    let (code, stdout, stderr) = run(&mut support::shell(dir.path(), &script));
     let took = started.elapsed();
     assert_eq!(code, 1, "exit 1: some models failed, the rest written\n{stderr}");
     assert!(took < Duration::from_secs(120), "the build took {took:?}");
@@ -108,8 +92,8 @@ fn an_exact_record_survives_a_misbehaving_server_at_the_same_commit() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("models.txt"), ids.join("\n") + "\n").unwrap();
     let build = |extra: &[&str]| {
-        let mut c = Command::cargo_bin("capcache").unwrap();
-        c.current_dir(dir.path()).env_remove("HF_TOKEN").args(["build", "--endpoint", &hub.url, "--now", NOW]);
+        let mut c = support::capcache(dir.path());
+        c.args(["build", "--endpoint", &hub.url, "--now", NOW]);
         c.args(extra);
         run(&mut c)
     };
@@ -144,8 +128,8 @@ fn records_remember_their_options_and_better_options_re_resolve_them() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("models.txt"), ids.join("\n") + "\n").unwrap();
     let build = |extra: &[&str]| {
-        let mut c = Command::cargo_bin("capcache").unwrap();
-        c.current_dir(dir.path()).args(["build", "--endpoint", &hub.url, "--now", NOW, "--json"]).args(extra);
+        let mut c = support::capcache(dir.path());
+        c.args(["build", "--endpoint", &hub.url, "--now", NOW, "--json"]).args(extra);
         let (code, stdout, stderr) = run(&mut c);
         assert_eq!(code, 0, "{stderr}");
         serde_json::from_str::<serde_json::Value>(&stdout).unwrap()
@@ -162,6 +146,7 @@ fn records_remember_their_options_and_better_options_re_resolve_them() {
 
 #[test]
 fn jobs_and_limits_are_bounded_with_clear_errors() {
+    let dir = tempfile::tempdir().unwrap();
     for (flag, value, says) in [
         ("--jobs", "100000", "256"),
         ("--jobs", "0", "1"),
@@ -169,8 +154,7 @@ fn jobs_and_limits_are_bounded_with_clear_errors() {
         ("--model-timeout", "soon", "--model-timeout"),
         ("--max-model-bytes", "12 parsecs", "unknown unit"),
     ] {
-        let (code, _, stderr) =
-            run(Command::cargo_bin("capcache").unwrap().args(["build", "--models", "none.txt", flag, value]));
+        let (code, _, stderr) = run(support::capcache(dir.path()).args(["build", "--models", "none.txt", flag, value]));
         assert_eq!(code, 2, "{flag} {value}: {stderr}");
         assert!(stderr.contains(says), "{flag} {value}: {stderr}");
     }

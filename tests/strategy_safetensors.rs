@@ -297,11 +297,23 @@ fn hub_metadata_that_disagrees_with_the_headers_is_recorded_not_hidden() {
         "o/disagree",
         Repo::new("o/disagree").bytes("model.safetensors", safetensors_file(&ts)).api_safetensors(&wrong),
     );
+    // Without --verify the Hub's word is the record.
+    let r = resolve(&hub, "o/disagree", &Options::default()).unwrap();
+    assert_eq!((r.strategy, r.total), (Strategy::HubMetadata, 99));
+    // With it, every number comes from the headers, never a mix, and the record says the Hub disagreed.
     let r = resolve(&hub, "o/disagree", &Options { verify: true, ..Options::default() }).unwrap();
-    assert_eq!(r.strategy, "hub-metadata");
-    assert_eq!(r.parameters, wrong, "the record keeps what the winning strategy said");
-    assert_eq!(r.cross_check[&Strategy::Safetensors], 100, "and what the headers say beside it");
-    assert!(r.warnings.iter().any(|w| w.contains("headers say")), "{:?}", r.warnings);
+    assert_eq!(r.strategy, "safetensors");
+    assert_eq!(r.parameters, per_dtype(&ts), "the headers' counts");
+    assert_eq!((r.total, r.logical_parameters, r.weight_bytes), (100, 100, 200), "all from the headers");
+    assert_eq!(r.files, ["model.safetensors"]);
+    assert_eq!(r.cross_check[&Strategy::HubMetadata], 99, "and what the Hub said beside it");
+    assert!(
+        r.warnings
+            .iter()
+            .any(|w| w.contains("the Hub metadata says") && w.contains("every number here is from the headers")),
+        "{:?}",
+        r.warnings
+    );
 }
 
 #[test]

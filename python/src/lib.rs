@@ -114,9 +114,9 @@ fn resolve(
 #[pyfunction]
 fn estimate_file(py: Python<'_>, path: PathBuf) -> PyResult<String> {
     let record = py.detach(|| -> anyhow::Result<String> {
-        let config = cmd::resolve::read_config(&path)?;
-        let origin = path.display().to_string();
-        Ok(cmd::resolve::record_value(&origin, &cmd::resolve::estimate_record(&config, &origin)?)?.to_string())
+        let (config, file) = cmd::resolve::read_config(&path)?;
+        let origin = file.display().to_string();
+        Ok(cmd::resolve::record_value(&origin, &cmd::resolve::estimate_record(config, &origin)?)?.to_string())
     });
     record.map_err(|e| error(py, None, e))
 }
@@ -125,8 +125,8 @@ fn estimate_file(py: Python<'_>, path: PathBuf) -> PyResult<String> {
 #[pyfunction]
 fn estimate_config(py: Python<'_>, config: &str, origin: &str) -> PyResult<String> {
     let record = py.detach(|| -> anyhow::Result<String> {
-        let config: serde_json::Value = serde_json::from_str(config)?;
-        Ok(cmd::resolve::record_value(origin, &cmd::resolve::estimate_record(&config, origin)?)?.to_string())
+        Ok(cmd::resolve::record_value(origin, &cmd::resolve::estimate_record(config.as_bytes().to_vec(), origin)?)?
+            .to_string())
     });
     record.map_err(|e| error(py, None, e))
 }

@@ -10,14 +10,14 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use capcache::batch::{self, BuildOptions, Event, Finished, Summary};
+use capcache::discover::listing::{self, BUILD_FIELDS};
+use capcache::discover::query::ListingQuery;
 use capcache::list::{Entry, ModelList, parse_list};
-use capcache::query::ListingQuery;
 use capcache::source::hub::HubSource;
-use capcache::source::listing::{self, BUILD_FIELDS};
 use capcache::store::publish::publish;
 use capcache::store::sqlite::SqliteStore;
 use capcache::store::{import, json, lock};
-use capcache::{summary, time};
+use capcache::{summary, text, time};
 
 use super::settings;
 use crate::cli::BuildArgs;
@@ -75,7 +75,7 @@ fn discover(hub: Option<&HubSource>, list: &mut ModelList, flags: &[ListingQuery
             Ok(found) => {
                 d.listed = found.models.len();
                 d.pages = found.pages;
-                d.added = listing::join(&mut list.entries, &found.models, line.unwrap_or(0));
+                d.added = capcache::list::join(&mut list.entries, &found.models, line.unwrap_or(0));
                 let more = if found.truncated { " (the listing has more: give limit=N)" } else { "" };
                 let pages = if d.pages == 1 { "1 page".to_owned() } else { format!("{} pages", d.pages) };
                 eprintln!(
@@ -119,8 +119,10 @@ pub fn build(args: &BuildArgs) -> anyhow::Result<u8> {
     check_writable(&args.db)?;
     // Refuse before any work when the db.json we would export to is not ours to replace (when it
     // seeds the store, the seeding reads it whole anyway).
+    // Stored times are checked against the later of the clock and --now.
+    let clock = time::now_unix().max(time::parse_rfc3339(&now).unwrap_or(0));
     if args.seed.is_some() && args.db.exists() {
-        json::for_each_entry(&args.db, |_, _| Ok(()))?;
+        json::for_each_entry_at(&args.db, clock, |_, _| Ok(()))?;
     }
     let source = settings::source(&args.source)?;
     if !flag_queries.is_empty() && source.hub().is_none() {
@@ -128,6 +130,7 @@ pub fn build(args: &BuildArgs) -> anyhow::Result<u8> {
     }
     let _lock = lock::acquire(&args.sqlite, &now)?;
     let mut store = SqliteStore::open(&args.sqlite)?;
+    store.set_now(clock);
     // A fresh store starts from the last published cache: the records and failures of this shard
     // it lacks, streamed.
     let mine = |id: &str| shard.is_none_or(|(k, n)| batch::shard_of(id, n) == k);
@@ -409,7 +412,7 @@ impl Progress {
         let done = self.done.fetch_add(1, Ordering::Relaxed) + 1;
         if let Finished::Failed(outcome, message) = ev.finished {
             let failed = self.failed.fetch_add(1, Ordering::Relaxed) + 1;
-            let line = format!("failed {}: {outcome}: {}", ev.id, summary::printable(message));
+            let line = format!("failed {}: {outcome}: {}", ev.id, text::printable(message));
             match &self.bar {
                 Some(bar) => {
                     bar.println(line);

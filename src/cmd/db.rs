@@ -10,7 +10,7 @@ use capcache::store::publish::{Published, publish};
 use capcache::store::read::ReadStore;
 use capcache::store::sqlite::SqliteStore;
 use capcache::store::{lock, merge};
-use capcache::summary::printable;
+use capcache::text::printable;
 
 use super::settings;
 
@@ -85,7 +85,8 @@ fn brief(r: &Record) -> serde_json::Value {
     serde_json::json!({"total": r.total, "revision": r.revision, "resolved_at": r.resolved_at})
 }
 
-/// `capcache merge`: newest record (and newest failure) per model wins; disagreements reported.
+/// `capcache merge`: per model the better record of a commit, else the newer, wins (and the newest
+/// failure); disagreements reported.
 pub fn merge(inputs: &[PathBuf], out: &Path, json: bool) -> anyhow::Result<u8> {
     let dir = match out.parent() {
         Some(p) if !p.as_os_str().is_empty() => p,
@@ -101,7 +102,7 @@ pub fn merge(inputs: &[PathBuf], out: &Path, json: bool) -> anyhow::Result<u8> {
             } else {
                 let side =
                     |r: &Record| format!("{} ({}, {})", r.total, printable(&r.revision), printable(&r.resolved_at));
-                eprintln!("conflict: {id}: {} vs {}; keeping the newer", side(kept), side(other));
+                eprintln!("conflict: {id}: {} vs {}; keeping the first (better, else newer)", side(kept), side(other));
             }
         })?;
         Ok(())

@@ -2,8 +2,8 @@
 //! or the listed entries as JSON.
 
 use anyhow::Context;
-use capcache::query::ListingQuery;
-use capcache::source::listing::{self, SHOW_FIELDS};
+use capcache::discover::listing::{self, SHOW_FIELDS};
+use capcache::discover::query::ListingQuery;
 
 use super::settings;
 use crate::cli::DiscoverArgs;

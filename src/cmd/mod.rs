@@ -29,6 +29,7 @@ mod progress;
 mod query;
 pub mod resolve;
 pub mod settings;
+mod site;
 
 use std::ffi::OsString;
 
@@ -117,5 +118,6 @@ fn run(command: Command) -> anyhow::Result<u8> {
             resolve::resolve(&model, &revision, json, &source, &chain)
         }
         Command::Estimate { config, json, tensors } => resolve::estimate(&config, json, tensors),
+        Command::Site { out, json, db } => site::site(&out, db.db, json),
     }
 }

@@ -9,7 +9,7 @@ use capcache::id::ModelId;
 use capcache::list::parse_list;
 use capcache::store::json::Section;
 use capcache::store::read::{Found, ReadStore};
-use capcache::summary;
+use capcache::{summary, text};
 
 use super::db::{self, DbOrigin};
 use super::resolve::print_record;
@@ -119,7 +119,7 @@ fn one(
             if !json {
                 eprintln!("{message}.");
                 if !close.is_empty() {
-                    let close: Vec<_> = close.iter().map(|id| summary::printable(id)).collect();
+                    let close: Vec<_> = close.iter().map(|id| text::printable(id)).collect();
                     eprintln!("Did you mean: {}?", close.join(", "));
                 }
                 eprintln!("To add it: {hint}.");
@@ -169,7 +169,7 @@ pub fn list(filter: Option<&str>, json: bool, failures: bool, db_path: Option<Pa
     } else {
         let mut out = std::io::BufWriter::new(std::io::stdout().lock());
         for id in ids {
-            std::io::Write::write_all(&mut out, format!("{}\n", summary::printable(&id)).as_bytes())?;
+            std::io::Write::write_all(&mut out, format!("{}\n", text::printable(&id)).as_bytes())?;
         }
     }
     Ok(0)
@@ -194,7 +194,7 @@ pub fn stats(json: bool, db_path: Option<PathBuf>) -> anyhow::Result<u8> {
         for (o, n) in &s.failures_by_outcome {
             outln!("    {o:<14} {n}")?;
         }
-        outln!("  newest     {}", s.newest.as_deref().map_or("none".into(), summary::printable))?;
+        outln!("  newest     {}", s.newest.as_deref().map_or("none".into(), text::printable))?;
     }
     Ok(0)
 }

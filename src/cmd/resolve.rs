@@ -1,9 +1,9 @@
 //! `capcache resolve` (one model through the chain now, nothing written) and `capcache estimate`
 //! (the config strategy on a local file). The Python package calls the same functions.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
-use anyhow::Context;
+use anyhow::{Context, anyhow, bail};
 use capcache::id::{ModelId, check_revision};
 use capcache::record::{Failure, Record};
 use capcache::{arch, summary, time};
@@ -70,48 +70,53 @@ pub fn resolve(model: &str, revision: &str, json: bool, source: &SourceArgs, cha
     }
 }
 
-/// A `config.json` file, parsed.
-pub fn read_config(path: &Path) -> anyhow::Result<Value> {
-    let text = fs_err::read_to_string(path)?;
-    serde_json::from_str(&text).with_context(|| format!("{} is not valid JSON", path.display()))
+/// The largest `config.json` `estimate` reads.
+const MAX_CONFIG_BYTES: u64 = 16 << 20;
+
+/// The bytes of a `config.json` file, or of a model folder's; with the path read.
+pub fn read_config(path: &Path) -> anyhow::Result<(Vec<u8>, PathBuf)> {
+    let file = if path.is_dir() { path.join("config.json") } else { path.to_owned() };
+    if path.is_dir() && !file.is_file() {
+        bail!("{}: the folder has no config.json", path.display());
+    }
+    let size = fs_err::metadata(&file)?.len();
+    if size > MAX_CONFIG_BYTES {
+        bail!("{}: {size} bytes, more than a config.json's {MAX_CONFIG_BYTES}", file.display());
+    }
+    Ok((fs_err::read(&file)?, file))
 }
 
-/// The record `capcache estimate` prints: the config strategy on `config`, which `origin` names.
-pub fn estimate_record(config: &Value, origin: &str) -> anyhow::Result<Record> {
-    let est = arch::estimate(config).with_context(|| origin.to_owned())?;
-    let described = arch::info::describe(config).with_context(|| origin.to_owned())?;
-    let capacity = arch::info::capacity(&described.architecture, described.state_elements_per_sequence, &est.dtype);
-    Ok(Record {
-        revision: "local".into(),
-        strategy: capcache::record::Strategy::Config,
-        exact: false,
-        approximate: est.approximate,
-        total: est.parameters.values().sum(),
-        parameters: est.parameters.clone(),
-        logical_parameters: est.logical,
-        active_parameters: None,
-        may_also_store: Vec::new(),
-        weight_bytes: est.weight_bytes,
-        dtype: Some(est.dtype.clone()),
-        files: vec![origin.to_owned()],
-        architecture: Some(described.architecture),
-        capacity,
-        cross_check: Default::default(),
-        tried: vec![],
-        warnings: vec![format!("estimated from config.json ({} family)", est.family)],
-        made_with: Default::default(),
-        resolved_at: time::now_rfc3339(),
-    })
+/// The record `capcache estimate` prints: the chain's `config` strategy on the `config.json` text
+/// `config`, which `origin` names in errors.
+pub fn estimate_record(config: Vec<u8>, origin: &str) -> anyhow::Result<Record> {
+    capcache::strategy::estimate::estimate(config, &time::now_rfc3339())
+        .map_err(|f| anyhow!("{origin}: {} ({})", f.message, f.outcome))
 }
 
 pub fn estimate(path: &Path, json: bool, tensors: bool) -> anyhow::Result<u8> {
-    let config = read_config(path)?;
-    let origin = path.display().to_string();
-    let record = estimate_record(&config, &origin)?;
-    print_record(&origin, &record, json)?;
-    if tensors {
-        let m = arch::model(&config)?;
-        for p in &m.params {
+    let (bytes, file) = read_config(path)?;
+    let origin = file.display().to_string();
+    let record = estimate_record(bytes.clone(), &origin)?;
+    let tensors = match tensors {
+        true => {
+            let config: Value =
+                serde_json::from_slice(&bytes).with_context(|| format!("{origin} is not valid JSON"))?;
+            Some(arch::model(&config)?.params)
+        }
+        false => None,
+    };
+    if json {
+        let mut value = record_value(&origin, &record)?;
+        if let Some(params) = &tensors {
+            value["tensors"] = params
+                .iter()
+                .map(|p| serde_json::json!({"name": p.name, "repeat": p.repeat, "shape": p.shape}))
+                .collect();
+        }
+        outln!("{}", serde_json::to_string_pretty(&value)?)?;
+    } else {
+        print_record(&origin, &record, false)?;
+        for p in tensors.iter().flatten() {
             outln!("  {:<48} {:>4} x {:?}", p.name, p.repeat, p.shape)?;
         }
     }

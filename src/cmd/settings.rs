@@ -16,15 +16,13 @@ use std::path::PathBuf;
 
 use anyhow::{Context, bail};
 use capcache::record::Strategy;
-use capcache::source::Source;
 use capcache::source::cached::CachedSource;
 use capcache::source::hub::{HubSettings, HubSource, Token};
 use capcache::source::local::LocalSource;
+use capcache::source::{DEFAULT_ENDPOINT, Source};
 use capcache::strategy::{Limits, Options};
 
 use crate::cli::{ChainArgs, HubArgs, SourceArgs};
-
-const DEFAULT_ENDPOINT: &str = "https://huggingface.co";
 
 /// A variable of the process environment; empty means unset.
 fn process_var(name: &str) -> Option<String> {

@@ -7,6 +7,7 @@
 use super::local::LocalSource;
 use super::{Counters, Deadline, RangeRead, Snapshot, Source, SourceError};
 use crate::id::ModelId;
+use crate::record::Origin;
 
 pub struct CachedSource<S> {
     upstream: S,
@@ -79,6 +80,14 @@ impl<S: Source> Source for CachedSource<S> {
             return self.cache.read_small(snap, path, cap, deadline);
         }
         self.upstream.read_small(snap, path, cap, deadline)
+    }
+
+    fn origin(&self) -> Origin {
+        self.upstream.origin()
+    }
+
+    fn endpoint(&self) -> Option<String> {
+        self.upstream.endpoint()
     }
 
     fn counters(&self) -> &Counters {

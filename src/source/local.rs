@@ -14,6 +14,7 @@ use std::path::{Path, PathBuf};
 
 use super::{Counters, Deadline, MAX_REPO_FILES, RangeRead, Snapshot, Source, SourceError};
 use crate::id::{ModelId, check_repo_path};
+use crate::record::Origin;
 
 /// The largest `refs/` file read (a sha and a newline).
 const MAX_REF: u64 = 256;
@@ -240,6 +241,10 @@ impl Source for LocalSource {
         self.file(snap, path).map(|(_, size)| size)
     }
 
+    fn origin(&self) -> Origin {
+        Origin::Local
+    }
+
     fn counters(&self) -> &Counters {
         &self.counters
     }
@@ -285,13 +290,8 @@ fn list_files(dir: &Path) -> Result<Vec<String>, String> {
 /// A fingerprint of a plain folder: FNV-1a over each file's name, size, modification time and
 /// inode, so that a rewritten weight file (anywhere in it, not just its first bytes) changes it.
 fn fingerprint(dir: &Path, files: &[String]) -> String {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    let mut feed = |bytes: &[u8]| {
-        for b in bytes {
-            h ^= u64::from(*b);
-            h = h.wrapping_mul(0x0100_0000_01b3);
-        }
-    };
+    let mut h = crate::fnv::Fnv1a::new();
+    let mut feed = |bytes: &[u8]| h.write(bytes);
     for f in files {
         feed(f.as_bytes());
         feed(&[0]);
@@ -303,7 +303,7 @@ fn fingerprint(dir: &Path, files: &[String]) -> String {
             feed(&std::os::unix::fs::MetadataExt::ino(&meta).to_le_bytes());
         }
     }
-    format!("local-{h:016x}")
+    format!("local-{:016x}", h.finish())
 }
 
 #[cfg(test)]

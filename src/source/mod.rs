@@ -1,15 +1,13 @@
 //! Sources: where a model's files come from. Strategies see only the [`Source`] trait: resolve a
 //! revision to a snapshot (commit sha + file list), read a byte range of a file, read a small file
-//! whole. Implementations: the Hugging Face Hub over HTTP ([`hub`]) and local folders ([`local`]);
-//! the Hub's model listing ([`listing`]) finds models to build. Every call takes the model's
-//! [`Deadline`]: no request outlives it.
+//! whole. Implementations: the Hugging Face Hub over HTTP ([`hub`]) and local folders ([`local`]).
+//! Every call takes the model's [`Deadline`]: no request outlives it.
 
 pub mod cached;
 pub mod error;
 #[cfg(feature = "download")]
 pub mod hf_cache;
 pub mod hub;
-pub mod listing;
 pub mod local;
 
 use std::collections::BTreeMap;
@@ -19,11 +17,15 @@ use std::time::{Duration, Instant};
 pub use error::SourceError;
 
 use crate::id::ModelId;
+use crate::record::Origin;
 
 /// The most files one repository may have, however a source learns them (a local folder, the
 /// Hub's file list or tree listing): more is refused, so that no repository holds memory without
 /// bound.
 pub const MAX_REPO_FILES: usize = 100_000;
+
+/// The Hub's own endpoint: records read there do not name it.
+pub const DEFAULT_ENDPOINT: &str = "https://huggingface.co";
 
 /// When a model's work must be done by: every request of the model stops at it.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -141,6 +143,14 @@ pub trait Source: Send + Sync {
 
     /// Requests made and bytes received so far.
     fn counters(&self) -> &Counters;
+
+    /// Where this source reads models from, as its records say.
+    fn origin(&self) -> Origin;
+
+    /// The Hub endpoint a [`Origin::Hub`] source reads, when it is not [`DEFAULT_ENDPOINT`].
+    fn endpoint(&self) -> Option<String> {
+        None
+    }
 
     /// How many reads of one model are worth running at once (for the Hub: its per-host limit).
     fn parallelism(&self) -> usize {

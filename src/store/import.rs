@@ -1,6 +1,8 @@
 //! Loading a `db.json` or another SQLite store into a SQLite store, streamed (memory bounded
 //! whatever the sizes) in one transaction: entries the store lacks are added, entries it has are
-//! kept (the store is the working truth). A source that does not read to its end adds nothing.
+//! kept (the store is the working truth). A source that does not read to its end, or holds an
+//! entry that fails the store checks ([`super::validate`], times against the store's clock), adds
+//! nothing.
 
 use std::path::Path;
 
@@ -46,7 +48,9 @@ impl Imported {
 /// Imports the entries of the `db.json` or SQLite store at `path` whose ids `keep` accepts.
 pub fn import_any(store: &mut SqliteStore, path: &Path, keep: &dyn Fn(&str) -> bool) -> Result<Imported, StoreError> {
     if is_sqlite(path) {
-        import_store(store, &SqliteStore::open_read_only(path)?, keep)
+        let mut from = SqliteStore::open_read_only(path)?;
+        from.set_now(store.now());
+        import_store(store, &from, keep)
     } else {
         import(store, path, keep)
     }
@@ -56,7 +60,8 @@ pub fn import_any(store: &mut SqliteStore, path: &Path, keep: &dyn Fn(&str) -> b
 pub fn import(store: &mut SqliteStore, path: &Path, keep: &dyn Fn(&str) -> bool) -> Result<Imported, StoreError> {
     let bulk = store.bulk()?;
     let mut done = Imported::default();
-    json::for_each_entry(path, |id, entry| done.add(&bulk, &id, &entry, keep))?;
+    let now = bulk.now();
+    json::for_each_entry_at(path, now, |id, entry| done.add(&bulk, &id, &entry, keep))?;
     bulk.commit()?;
     Ok(done)
 }

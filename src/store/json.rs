@@ -14,6 +14,7 @@ use serde::Deserialize;
 use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, Visitor};
 use serde_json::value::RawValue;
 
+use super::validate::{self, IdSet, Problem, RecordError};
 use super::{StoreError, check_id};
 use crate::record::{Db, Failure, Record, SCHEMA};
 
@@ -88,7 +89,14 @@ where
             return Ok(None);
         }
         let mut schema = None;
+        let mut seen: Vec<Cow<'de, str>> = Vec::new();
         while let Some(Key(key)) = map.next_key()? {
+            if matches!(&*key, "schema" | "models" | "failures") {
+                if seen.contains(&key) {
+                    return Err(de::Error::custom(format!("the key {key:?} appears twice in the document")));
+                }
+                seen.push(key.clone());
+            }
             let section = match &*key {
                 "schema" => {
                     schema = Some(map.next_value()?);
@@ -157,12 +165,9 @@ fn check_schema(path: &Path, schema: Option<serde_json::Value>) -> Result<(), St
 }
 
 /// Decodes one entry's raw JSON, naming the file and the id when it does not fit the schema.
+/// A key repeated in any object of the entry refuses it ([`validate::decode`]).
 fn decode<'a, T: Deserialize<'a>>(path: &Path, id: &str, raw: &'a str) -> Result<T, StoreError> {
-    serde_json::from_str(raw).map_err(|e| StoreError::BadEntry {
-        path: path.to_owned(),
-        id: id.to_owned(),
-        message: e.to_string(),
-    })
+    validate::decode(raw).map_err(|message| StoreError::BadEntry { path: path.to_owned(), id: id.to_owned(), message })
 }
 
 /// Walks the document `open` makes a deserializer for, as [`walk`], and checks the schema and
@@ -183,11 +188,24 @@ where
     let mut stopped = None;
     let mut failed_at = None;
     let mut de = open()?;
+    let (mut models, mut failures) = (IdSet::default(), IdSet::default());
     let walked = walk(
         &mut de,
         seed,
         &mut |section, id, value| {
-            visit(section, id, value).map_err(|e| {
+            let ids = match section {
+                Section::Models => &mut models,
+                Section::Failures => &mut failures,
+            };
+            let mut unique = || {
+                check_id(path, &id)?;
+                if ids.insert(&id) {
+                    return Ok(());
+                }
+                let error = RecordError { id: id.to_string(), problem: Problem::Duplicate };
+                Err(StoreError::Invalid { path: path.to_owned(), error })
+            };
+            unique().and_then(|()| visit(section, id, value)).map_err(|e| {
                 stopped = Some(e);
                 "stopped".to_owned()
             })
@@ -227,29 +245,43 @@ impl<'de> DeserializeSeed<'de> for EntrySeed {
     type Value = Entry;
 
     fn deserialize<D: Deserializer<'de>>(self, de: D) -> Result<Entry, D::Error> {
-        match self.0 {
-            Section::Models => Record::deserialize(de).map(|r| Entry::Model(Box::new(r))),
-            Section::Failures => Failure::deserialize(de).map(Entry::Failure),
-        }
+        let raw = Box::<RawValue>::deserialize(de)?;
+        let entry = match self.0 {
+            Section::Models => validate::decode(raw.get()).map(|r| Entry::Model(Box::new(r))),
+            Section::Failures => validate::decode(raw.get()).map(Entry::Failure),
+        };
+        entry.map_err(de::Error::custom)
     }
 }
 
 /// Streams the database at `path` in bounded memory, calling `on` with each entry, decoded, in
-/// file order; an entry under an invalid id refuses the file ([`check_id`]). Entries are handed
-/// on before the schema (last in canonical order) is known: callers that keep them do so in a
-/// transaction or a temp file they drop on error.
-pub fn for_each_entry(
+/// file order. Every entry is checked ([`validate`], stored times against `now`): an entry under
+/// an invalid or repeated id, with a repeated key, or one that lies refuses the file. Entries are
+/// handed on before the schema (last in canonical order) is known: callers that keep them do so
+/// in a transaction or a temp file they drop on error.
+pub fn for_each_entry_at(
     path: &Path,
+    now: u64,
     mut on: impl FnMut(String, Entry) -> Result<(), StoreError>,
 ) -> Result<(), StoreError> {
     let open = || {
-        let file = std::fs::File::open(path).map_err(|source| StoreError::Read { path: path.to_owned(), source })?;
+        let file = super::file::open_regular(path, super::file::MAX_STORE_BYTES)
+            .map_err(|source| StoreError::Read { path: path.to_owned(), source })?;
         Ok(serde_json::Deserializer::from_reader(std::io::BufReader::with_capacity(1 << 16, file)))
     };
     walk_checked(path, &open, &EntrySeed, |_, id, entry| {
-        check_id(path, &id)?;
+        let checked = match &entry {
+            Entry::Model(r) => validate::check_record(&id, r, now),
+            Entry::Failure(f) => validate::check_failure(&id, f, now),
+        };
+        checked.map_err(|error| StoreError::Invalid { path: path.to_owned(), error })?;
         on(id.into_owned(), entry)
     })
+}
+
+/// [`for_each_entry_at`] the system clock.
+pub fn for_each_entry(path: &Path, on: impl FnMut(String, Entry) -> Result<(), StoreError>) -> Result<(), StoreError> {
+    for_each_entry_at(path, validate::now(), on)
 }
 
 /// Reads a whole `db.json` into memory (for small files and tests; commands stream).
@@ -287,9 +319,10 @@ impl Text {
         Text { text, path: path.to_owned() }
     }
 
-    /// Reads a `db.json`.
+    /// Reads a `db.json` (a regular file of at most [`super::file::MAX_STORE_BYTES`]).
     pub fn read(path: &Path) -> Result<Text, StoreError> {
-        let bytes = std::fs::read(path).map_err(|source| StoreError::Read { path: path.to_owned(), source })?;
+        let bytes = super::file::read_regular(path, super::file::MAX_STORE_BYTES)
+            .map_err(|source| StoreError::Read { path: path.to_owned(), source })?;
         let text = String::from_utf8(bytes).map_err(|e| StoreError::Parse {
             path: path.to_owned(),
             line: 1,
@@ -322,6 +355,11 @@ impl Text {
         Ok(idx)
     }
 
+    /// What errors name this text by.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
     /// Decodes an entry of this text.
     pub fn decode<'a, T: Deserialize<'a>>(&self, id: &str, raw: &'a str) -> Result<T, StoreError> {
         decode(&self.path, id, raw)
@@ -338,13 +376,10 @@ impl<'a> Index<'a> {
         list.iter().map(|(id, raw)| (id.as_ref(), *raw))
     }
 
-    /// The entry for `id`, matched exactly, else ignoring ASCII case (as the Hub matches ids).
-    /// When the document repeats an id, its last occurrence counts, as in a full parse.
+    /// The entry for `id`, matched ignoring ASCII case (as the Hub matches ids; a section holds
+    /// each id once ignoring case, or its text is refused).
     pub fn find(&self, section: Section, id: &str) -> Option<(&str, &'a str)> {
-        self.entries(section)
-            .filter(|(k, _)| *k == id)
-            .last()
-            .or_else(|| self.entries(section).find(|(k, _)| k.eq_ignore_ascii_case(id)))
+        self.entries(section).find(|(k, _)| k.eq_ignore_ascii_case(id))
     }
 }
 

@@ -1,15 +1,17 @@
 //! Merging stores (sharded builds) in bounded memory: a k-way merge over each store's id-ordered
-//! streams, failures then records, straight into the canonical writer. For each model the newest
-//! record wins (by `resolved_at`) and records that state different facts are reported; for each
-//! failure the newest wins. Ties are broken by the values themselves (the better record, then the
-//! greater text), never by the order of the inputs: the same stores merge to the same bytes in any
-//! order.
+//! streams, failures then records, straight into the canonical writer. Never worse: of two records
+//! of one commit the better wins (exact over estimate over approximate), then the newer; of two
+//! commits the newer record wins. Records that state different facts are reported; for each
+//! failure the newest wins. Times are compared as times (every input is checked on reading,
+//! [`super::validate`]). Ties are broken by the values themselves (the greater text), never by the
+//! order of the inputs: the same stores merge to the same bytes in any order.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use super::canonical::CanonicalWriter;
 use super::sqlite::SqliteStore;
+use super::validate::time_of;
 use super::{StoreError, import, is_sqlite, stale};
 use crate::record::Record;
 
@@ -53,7 +55,8 @@ pub fn merge<W: Write>(
     on_conflict: &mut dyn FnMut(&str, &Record, &Record),
 ) -> Result<u64, StoreError> {
     kway(inputs.iter().map(SqliteStore::failures).collect(), |id, failures| {
-        let newest = failures.into_iter().max_by(|a, b| a.at.cmp(&b.at).then_with(|| text(a).cmp(&text(b))));
+        let newest =
+            failures.into_iter().max_by(|a, b| time_of(&a.at).cmp(&time_of(&b.at)).then_with(|| text(a).cmp(&text(b))));
         out.failure(&id, &newest.expect("at least one failure per id"))
     })?;
     let mut conflicts = 0;
@@ -77,9 +80,15 @@ pub fn merge<W: Write>(
     Ok(conflicts)
 }
 
-/// Whether `a` beats `b`: newer, else better (exact over estimate), else the greater JSON text.
+/// Whether `a` beats `b`: at one commit better (exact over estimate), else newer; across commits
+/// newer, else better; else the greater JSON text.
 fn wins(a: &Record, b: &Record) -> bool {
-    (&a.resolved_at, a.quality(), text(a)) > (&b.resolved_at, b.quality(), text(b))
+    let (ta, tb) = (time_of(&a.resolved_at), time_of(&b.resolved_at));
+    if a.revision == b.revision {
+        (a.quality(), ta, text(a)) > (b.quality(), tb, text(b))
+    } else {
+        (ta, a.quality(), text(a)) > (tb, b.quality(), text(b))
+    }
 }
 
 /// A value's JSON text, a total order for breaking ties.
@@ -186,7 +195,7 @@ mod tests {
         let mut estimate = sample("r1");
         estimate.exact = false;
         let mut other = sample("r1");
-        other.total += 1;
+        other.logical_parameters += 1;
         let mut outputs = Vec::new();
         for (i, order) in
             [[&exact, &estimate, &other], [&other, &exact, &estimate], [&estimate, &other, &exact]].iter().enumerate()
@@ -206,5 +215,29 @@ mod tests {
         }
         assert!(outputs.windows(2).all(|w| w[0] == w[1]), "{outputs:#?}");
         assert!(!outputs[0].contains("\"exact\": false"), "an exact record beats an estimate of the same time");
+    }
+
+    #[test]
+    fn at_one_commit_quality_ranks_before_date_and_dates_are_times() {
+        let dir = tempfile::tempdir().unwrap();
+        let exact = sample("r1");
+        let mut later_estimate = sample("r1");
+        later_estimate.exact = false;
+        later_estimate.resolved_at = "2026-11-27T00:00:00Z".into();
+        assert!(wins(&exact, &later_estimate) && !wins(&later_estimate, &exact));
+        // Of two commits the newer wins, even an estimate; "+02:00" is earlier than its text says.
+        let mut new_commit = later_estimate.clone();
+        new_commit.revision = "r2".into();
+        assert!(wins(&new_commit, &exact));
+        let mut text_later = sample("r3");
+        text_later.resolved_at = "2026-11-26T04:00:00+02:00".into();
+        assert!(wins(&exact, &text_later), "02:00Z is before 03:00Z");
+        let mut s = SqliteStore::open(&dir.path().join("a.sqlite")).unwrap();
+        s.put_record("x/y", &later_estimate, "t").unwrap();
+        let mut t = SqliteStore::open(&dir.path().join("b.sqlite")).unwrap();
+        t.put_record("x/y", &exact, "t").unwrap();
+        let mut w = CanonicalWriter::new(Vec::new(), Path::new("<memory>")).unwrap();
+        merge(&[s, t], &mut w, &mut |_, _, _| {}).unwrap();
+        assert!(!String::from_utf8(w.finish().unwrap()).unwrap().contains("\"exact\": false"));
     }
 }

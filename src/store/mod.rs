@@ -1,10 +1,12 @@
 //! Stores: the published `db.json` (read by one streaming walk, written by a streaming canonical
 //! writer and published atomically), the SQLite working store of a build, look-ups that answer
 //! without loading a store whole, imports and merges in bounded memory, the copy embedded in the
-//! binary, and the lock that allows one build per store.
+//! binary, the lock that allows one build per store, and the checks every store read passes
+//! ([`validate`]).
 
 pub mod canonical;
 pub mod embedded;
+pub mod file;
 pub mod import;
 pub mod json;
 pub mod lock;
@@ -13,11 +15,12 @@ pub mod publish;
 pub mod read;
 pub mod sqlite;
 mod stale;
+pub mod validate;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use crate::id::{IdError, ModelId};
+use crate::id::{IdError, ModelId, quote};
 
 /// Errors of the store layer. Each names the file it is about.
 #[derive(Debug, thiserror::Error)]
@@ -30,7 +33,7 @@ pub enum StoreError {
     Parse { path: PathBuf, line: usize, column: usize, message: String },
     #[error("{path} has schema {found}, this capcache reads schema {expected}; the file was left untouched")]
     Schema { path: PathBuf, found: u64, expected: u32 },
-    #[error("{path}: the entry for {id:?} is not valid capcache JSON: {message}; the file was left untouched")]
+    #[error("{path}: the entry for {} is not valid capcache JSON: {message}; the file was left untouched", quote(.id))]
     BadEntry { path: PathBuf, id: String, message: String },
     #[error("SQLite store {path}: {source}")]
     Sqlite { path: PathBuf, source: rusqlite::Error },
@@ -38,12 +41,14 @@ pub enum StoreError {
         "SQLite store {path} has schema version {found}, newer than this capcache knows ({known}); upgrade capcache"
     )]
     SqliteTooNew { path: PathBuf, found: i64, known: i64 },
-    #[error("SQLite store {path} holds a record for {id:?} that does not parse: {message}")]
+    #[error("SQLite store {path} holds a record for {} that does not parse: {message}", quote(.id))]
     BadRow { path: PathBuf, id: String, message: String },
     #[error("{path} is not a capcache SQLite store: {why}; the file was left untouched")]
     NotAStore { path: PathBuf, why: String },
     #[error("{path} holds an entry under an invalid id: {error}; the file was left untouched")]
     BadId { path: PathBuf, error: IdError },
+    #[error("{path} is refused: {error}; the file was left untouched")]
+    Invalid { path: PathBuf, error: validate::RecordError },
     #[error(
         "{path} is locked by another capcache build ({holder}); wait for it to finish, or remove {lock} if that process is gone"
     )]
@@ -82,16 +87,18 @@ impl Stats {
     }
 
     fn saw(&mut self, time: &str) {
-        if self.newest.as_deref().is_none_or(|n| time > n) {
+        let t = validate::time_of(time);
+        if self.newest.as_deref().is_none_or(|n| t > validate::time_of(n)) {
             self.newest = Some(time.to_owned());
         }
     }
 }
 
-/// Whether `path` is a SQLite database (by its magic bytes); anything else is read as JSON.
+/// Whether `path` is a SQLite database (by its magic bytes); anything else is read as JSON (and
+/// what is not a regular file refused there).
 pub fn is_sqlite(path: &Path) -> bool {
     let mut magic = [0u8; 16];
-    std::fs::File::open(path)
+    file::open_regular(path, u64::MAX)
         .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut magic))
         .is_ok_and(|()| &magic == b"SQLite format 3\0")
 }

@@ -51,7 +51,9 @@ pub fn publish(
                 return Ok(published(false));
             }
             drop(old);
-            json::for_each_entry(path, |_, _| Ok(()))?;
+            // Any database may be replaced, whatever the times it holds (a build's --now may be
+            // later than this clock); anything else is left alone.
+            json::for_each_entry_at(path, u64::MAX, |_, _| Ok(()))?;
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
         Err(source) => return Err(StoreError::Read { path: path.to_owned(), source }),

@@ -1,7 +1,8 @@
 //! Look-ups without loading a store whole: a SQLite store answers by keyed queries; a db.json is
 //! read in one pass over its text that keeps each entry as raw text (or, for counts, only the
 //! fields counted), and only the records asked for are decoded. Ids match exactly, else ignoring
-//! ASCII case, as the Hub matches them.
+//! ASCII case, as the Hub matches them. Every id of a store is checked (valid, unique ignoring
+//! case) and every record answered ([`super::validate`]): a store that lies refuses the look-up.
 
 use std::borrow::Cow;
 use std::path::Path;
@@ -11,6 +12,7 @@ use serde::de::{DeserializeSeed, Deserializer};
 
 use super::json::{Section, Text};
 use super::sqlite::SqliteStore;
+use super::validate::{self, RecordError};
 use super::{Stats, StoreError, embedded, is_sqlite};
 use crate::record::{Failure, Record};
 
@@ -52,12 +54,20 @@ impl ReadStore {
             ReadStore::Json(text) => text,
         };
         let idx = text.index()?;
+        let now = validate::now();
+        let refuse = |error: RecordError| StoreError::Invalid { path: text.path().to_owned(), error };
         let one = |id: &str| -> Result<Found, StoreError> {
             if let Some((id, raw)) = idx.find(Section::Models, id) {
-                return Ok(Found::Model(id.to_owned(), Box::new(text.decode(id, raw)?)));
+                let r: Record = text.decode(id, raw)?;
+                validate::check_record(id, &r, now).map_err(refuse)?;
+                return Ok(Found::Model(id.to_owned(), Box::new(r)));
             }
             match idx.find(Section::Failures, id) {
-                Some((id, raw)) => Ok(Found::Failure(id.to_owned(), text.decode(id, raw)?)),
+                Some((id, raw)) => {
+                    let f: Failure = text.decode(id, raw)?;
+                    validate::check_failure(id, &f, now).map_err(refuse)?;
+                    Ok(Found::Failure(id.to_owned(), f))
+                }
                 None => Ok(Found::Missing),
             }
         };

@@ -5,7 +5,8 @@
 //! (ids match ignoring ASCII case, through an index); whole-store reads stream in id order, a page
 //! at a time. A store is a file anyone may hand over (`--db`, `--seed`, `merge` inputs): it is
 //! opened with SQLite's defences on and refused unless its schema is a store's, before any query
-//! reads its tables.
+//! reads its tables. What it holds is checked as it is read ([`super::validate`]): each record and
+//! failure, each id valid and unique ignoring case.
 
 use std::collections::VecDeque;
 use std::io::Write;
@@ -18,9 +19,10 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 
 use super::canonical::CanonicalWriter;
 use super::json::Section;
+use super::validate::{self, IdSet, Problem, RecordError};
 use super::{Stats, StoreError, check_id};
 use crate::record::{Failure, Record};
-use crate::summary::printable;
+use crate::text::printable;
 
 /// Forward migrations; entry `i` takes the schema from version `i` to `i + 1`.
 const MIGRATIONS: &[&str] = &[
@@ -84,6 +86,8 @@ pub struct Stored {
 pub struct SqliteStore {
     conn: Connection,
     path: PathBuf,
+    /// The clock stored times are checked against (seconds since the epoch).
+    now: u64,
 }
 
 impl SqliteStore {
@@ -114,7 +118,7 @@ impl SqliteStore {
             conn.busy_timeout(std::time::Duration::from_secs(10))
         };
         harden().map_err(|e| sq(path, e))?;
-        let store = SqliteStore { conn, path: path.to_owned() };
+        let store = SqliteStore { conn, path: path.to_owned(), now: validate::now() };
         let version = store.version()?;
         if version > MIGRATIONS.len() as i64 {
             return Err(StoreError::SqliteTooNew {
@@ -185,6 +189,33 @@ impl SqliteStore {
         &self.path
     }
 
+    /// Checks stored times against `now` (seconds since the epoch) rather than the system clock:
+    /// a build's `--now`, when later.
+    pub fn set_now(&mut self, now: u64) {
+        self.now = now;
+    }
+
+    /// The clock stored times are checked against.
+    pub fn now(&self) -> u64 {
+        self.now
+    }
+
+    fn invalid(&self, error: RecordError) -> StoreError {
+        StoreError::Invalid { path: self.path.clone(), error }
+    }
+
+    /// Checks a record read from the store.
+    fn checked_record(&self, id: &str, r: Record) -> Result<Record, StoreError> {
+        validate::check_record(id, &r, self.now).map_err(|e| self.invalid(e))?;
+        Ok(r)
+    }
+
+    /// Checks a failure read from the store.
+    fn checked_failure(&self, id: &str, f: Failure) -> Result<Failure, StoreError> {
+        validate::check_failure(id, &f, self.now).map_err(|e| self.invalid(e))?;
+        Ok(f)
+    }
+
     fn version(&self) -> Result<i64, StoreError> {
         self.conn.pragma_query_value(None, "user_version", |r| r.get(0)).map_err(|e| sq(&self.path, e))
     }
@@ -204,13 +235,14 @@ impl SqliteStore {
     pub fn put_record(&mut self, id: &str, record: &Record, checked_at: &str) -> Result<(), StoreError> {
         let tx = self.conn.transaction().map_err(|e| sq(&self.path, e))?;
         upsert_model(&tx, id, record, checked_at, Conflict::Replace).map_err(|e| sq(&self.path, e))?;
-        tx.execute("DELETE FROM failures WHERE id = ?1", params![id]).map_err(|e| sq(&self.path, e))?;
+        tx.execute("DELETE FROM failures WHERE id = ?1 COLLATE NOCASE", params![id]).map_err(|e| sq(&self.path, e))?;
         tx.commit().map_err(|e| sq(&self.path, e))
     }
 
     /// Clears a model's failure (its record was confirmed current upstream).
     pub fn clear_failure(&mut self, id: &str) -> Result<(), StoreError> {
-        self.conn.execute("DELETE FROM failures WHERE id = ?1", params![id]).map(drop).map_err(|e| sq(&self.path, e))
+        let sql = "DELETE FROM failures WHERE id = ?1 COLLATE NOCASE";
+        self.conn.execute(sql, params![id]).map(drop).map_err(|e| sq(&self.path, e))
     }
 
     /// Records a failure. A model's earlier good record is kept.
@@ -235,7 +267,11 @@ impl SqliteStore {
             })
             .optional()
             .map_err(|e| sq(&self.path, e))?;
-        row.map(|(json, checked_at)| Ok(Stored { record: self.decode(id, &json)?, checked_at })).transpose()
+        row.map(|(json, checked_at)| {
+            let record = self.checked_record(id, self.decode(id, &json)?)?;
+            Ok(Stored { record, checked_at })
+        })
+        .transpose()
     }
 
     /// A model's stored failure.
@@ -245,26 +281,35 @@ impl SqliteStore {
             .query_row("SELECT failure FROM failures WHERE id = ?1", params![id], |r| r.get(0))
             .optional()
             .map_err(|e| sq(&self.path, e))?;
-        json.map(|j| self.decode(id, &j)).transpose()
+        json.map(|j| self.checked_failure(id, self.decode(id, &j)?)).transpose()
     }
 
-    /// The record for `id` under its stored id, matched exactly, else ignoring ASCII case.
+    /// The record for `id` under its stored id, matched ignoring ASCII case; two stored ids that
+    /// match refuse the store.
     pub fn find_model(&self, id: &str) -> Result<Option<(String, Record)>, StoreError> {
-        self.find("SELECT id, record FROM models WHERE id = ?1 COLLATE NOCASE ORDER BY id = ?1 DESC, id LIMIT 1", id)
+        let found = self.find("SELECT id, record FROM models WHERE id = ?1 COLLATE NOCASE ORDER BY id LIMIT 2", id)?;
+        found.map(|(id, r)| Ok((id.clone(), self.checked_record(&id, r)?))).transpose()
     }
 
-    /// The failure for `id` under its stored id, matched exactly, else ignoring ASCII case.
+    /// The failure for `id` under its stored id, matched ignoring ASCII case; two stored ids that
+    /// match refuse the store.
     pub fn find_failure(&self, id: &str) -> Result<Option<(String, Failure)>, StoreError> {
-        self.find("SELECT id, failure FROM failures WHERE id = ?1 COLLATE NOCASE ORDER BY id = ?1 DESC, id LIMIT 1", id)
+        let found =
+            self.find("SELECT id, failure FROM failures WHERE id = ?1 COLLATE NOCASE ORDER BY id LIMIT 2", id)?;
+        found.map(|(id, f)| Ok((id.clone(), self.checked_failure(&id, f)?))).transpose()
     }
 
+    /// The one row `sql` finds; a second one is a duplicate id.
     fn find<T: serde::de::DeserializeOwned>(&self, sql: &str, id: &str) -> Result<Option<(String, T)>, StoreError> {
-        let row: Option<(String, String)> = self
+        let rows: Vec<(String, String)> = self
             .conn
             .prepare_cached(sql)
-            .and_then(|mut stmt| stmt.query_row(params![id], |r| Ok((r.get(0)?, r.get(1)?))).optional())
+            .and_then(|mut stmt| stmt.query_map(params![id], |r| Ok((r.get(0)?, r.get(1)?)))?.collect())
             .map_err(|e| sq(&self.path, e))?;
-        row.map(|(id, json)| self.decode(&id, &json).map(|v| (id, v))).transpose()
+        if let [_, (second, _)] = rows.as_slice() {
+            return Err(self.invalid(RecordError { id: second.clone(), problem: Problem::Duplicate }));
+        }
+        rows.into_iter().next().map(|(id, json)| self.decode(&id, &json).map(|v| (id, v))).transpose()
     }
 
     /// Ids of every stored model and failure.
@@ -314,22 +359,23 @@ impl SqliteStore {
         Ok(stats)
     }
 
+    /// A row's JSON, decoded; a key repeated in it refuses it ([`validate::decode`]).
     fn decode<T: serde::de::DeserializeOwned>(&self, id: &str, json: &str) -> Result<T, StoreError> {
-        serde_json::from_str(json).map_err(|e| StoreError::BadRow {
+        validate::decode(json).map_err(|message| StoreError::BadRow {
             path: self.path.clone(),
             id: id.to_owned(),
-            message: e.to_string(),
+            message,
         })
     }
 
-    /// Every record, in id order, read a page at a time.
+    /// Every record, in id order, read a page at a time, each checked.
     pub fn models(&self) -> Rows<'_, Record> {
-        Rows::new(self, "models", "record")
+        Rows::new(self, "models", "record", |s, id, r| validate::check_record(id, r, s.now))
     }
 
-    /// Every failure, in id order, read a page at a time.
+    /// Every failure, in id order, read a page at a time, each checked.
     pub fn failures(&self) -> Rows<'_, Failure> {
-        Rows::new(self, "failures", "failure")
+        Rows::new(self, "failures", "failure", |s, id, f| validate::check_failure(id, f, s.now))
     }
 
     /// Writes the whole store, as one consistent snapshot, in canonical order.
@@ -351,8 +397,9 @@ impl SqliteStore {
     /// 64 MiB, so a large import writes each page to the journal about once.
     pub fn bulk(&mut self) -> Result<Bulk<'_>, StoreError> {
         self.conn.pragma_update(None, "cache_size", -65536).map_err(|e| sq(&self.path, e))?;
+        let now = self.now;
         let tx = self.conn.transaction().map_err(|e| sq(&self.path, e))?;
-        Ok(Bulk { tx, path: &self.path })
+        Ok(Bulk { tx, path: &self.path, now })
     }
 }
 
@@ -360,9 +407,15 @@ impl SqliteStore {
 pub struct Bulk<'s> {
     tx: rusqlite::Transaction<'s>,
     path: &'s Path,
+    now: u64,
 }
 
 impl Bulk<'_> {
+    /// The store's clock ([`SqliteStore::now`]).
+    pub fn now(&self) -> u64 {
+        self.now
+    }
+
     /// Adds a record unless the store has one for `id`; says whether it was added. Its
     /// `checked_at` is its `resolved_at`.
     pub fn add_model(&self, id: &str, record: &Record) -> Result<bool, StoreError> {
@@ -381,8 +434,12 @@ impl Bulk<'_> {
     }
 }
 
+/// How a row's value is checked.
+type Check<T> = fn(&SqliteStore, &str, &T) -> Result<(), RecordError>;
+
 /// A table read in id order, `PAGE` rows per query (no statement is held between pages). Every
-/// row is read, an empty id included, and each id is checked ([`check_id`]).
+/// row is read, an empty id included, each id is checked ([`check_id`]) and unique ignoring case,
+/// and each value checked.
 pub struct Rows<'s, T> {
     store: &'s SqliteStore,
     table: &'static str,
@@ -391,13 +448,25 @@ pub struct Rows<'s, T> {
     after: Option<String>,
     page: VecDeque<(String, String)>,
     done: bool,
+    seen: IdSet,
+    check: Check<T>,
     value: PhantomData<T>,
 }
 
 impl<'s, T> Rows<'s, T> {
     /// The ids and `column` of `table`.
-    fn new(store: &'s SqliteStore, table: &'static str, column: &'static str) -> Rows<'s, T> {
-        Rows { store, table, column, after: None, page: VecDeque::new(), done: false, value: PhantomData }
+    fn new(store: &'s SqliteStore, table: &'static str, column: &'static str, check: Check<T>) -> Rows<'s, T> {
+        Rows {
+            store,
+            table,
+            column,
+            after: None,
+            page: VecDeque::new(),
+            done: false,
+            seen: IdSet::default(),
+            check,
+            value: PhantomData,
+        }
     }
 
     fn fill(&mut self) -> rusqlite::Result<()> {
@@ -429,7 +498,14 @@ impl<T: serde::de::DeserializeOwned> Iterator for Rows<'_, T> {
             return Some(Err(sq(&self.store.path, e)));
         }
         let (id, json) = self.page.pop_front()?;
-        let value = check_id(&self.store.path, &id).and_then(|()| self.store.decode(&id, &json));
+        let value = check_id(&self.store.path, &id).and_then(|()| {
+            if !self.seen.insert(&id) {
+                return Err(self.store.invalid(RecordError { id: id.clone(), problem: Problem::Duplicate }));
+            }
+            let value = self.store.decode(&id, &json)?;
+            (self.check)(self.store, &id, &value).map_err(|e| self.store.invalid(e))?;
+            Ok(value)
+        });
         Some(value.map(|v| (id, v)))
     }
 }
@@ -441,7 +517,8 @@ enum Conflict {
     Keep,
 }
 
-/// Inserts a record; returns the rows changed (0 when kept).
+/// Inserts a record; returns the rows changed (0 when kept). Ids are unique ignoring case: a
+/// record replacing another removes it under any spelling; one kept keeps any spelling.
 fn upsert_model(conn: &Connection, id: &str, r: &Record, checked_at: &str, c: Conflict) -> rusqlite::Result<usize> {
     let json = serde_json::to_string(r).expect("records serialize");
     let sql = match c {
@@ -453,9 +530,13 @@ fn upsert_model(conn: &Connection, id: &str, r: &Record, checked_at: &str, c: Co
         }
         Conflict::Keep => {
             "INSERT INTO models (id, revision, strategy, resolved_at, checked_at, record, exact)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT(id) DO NOTHING"
+             SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7 WHERE NOT EXISTS (SELECT 1 FROM models WHERE id = ?1 COLLATE NOCASE)
+             ON CONFLICT(id) DO NOTHING"
         }
     };
+    if let Conflict::Replace = c {
+        conn.prepare_cached("DELETE FROM models WHERE id = ?1 COLLATE NOCASE AND id <> ?1")?.execute(params![id])?;
+    }
     conn.prepare_cached(sql)?.execute(params![
         id,
         r.revision,
@@ -476,9 +557,13 @@ fn upsert_failure(conn: &Connection, id: &str, f: &Failure, c: Conflict) -> rusq
              ON CONFLICT(id) DO UPDATE SET outcome = ?2, at = ?3, failure = ?4"
         }
         Conflict::Keep => {
-            "INSERT INTO failures (id, outcome, at, failure) VALUES (?1, ?2, ?3, ?4) ON CONFLICT(id) DO NOTHING"
+            "INSERT INTO failures (id, outcome, at, failure) SELECT ?1, ?2, ?3, ?4
+             WHERE NOT EXISTS (SELECT 1 FROM failures WHERE id = ?1 COLLATE NOCASE) ON CONFLICT(id) DO NOTHING"
         }
     };
+    if let Conflict::Replace = c {
+        conn.prepare_cached("DELETE FROM failures WHERE id = ?1 COLLATE NOCASE AND id <> ?1")?.execute(params![id])?;
+    }
     conn.prepare_cached(sql)?.execute(params![id, f.outcome.as_str(), f.at, json])
 }
 
@@ -495,6 +580,8 @@ pub(crate) mod tests {
     pub(crate) fn sample(rev: &str) -> Record {
         Record {
             revision: rev.into(),
+            source: None,
+            endpoint: None,
             strategy: Strategy::Safetensors,
             exact: true,
             approximate: false,
@@ -536,7 +623,8 @@ pub(crate) mod tests {
             s.put_record(&id, &r, "t").unwrap();
             db.models.insert(id, r);
         }
-        let f = Failure { outcome: Outcome::Gated, message: "needs a token".into(), at: "t".into(), tried: vec![] };
+        let at = "2026-11-26T03:00:00Z".to_owned();
+        let f = Failure { outcome: Outcome::Gated, message: "needs a token".into(), at, tried: vec![] };
         s.put_failure("x/gated", &f).unwrap();
         db.failures.insert("x/gated".into(), f);
         assert_eq!(canonical(&s), db.to_canonical_json());
@@ -544,15 +632,28 @@ pub(crate) mod tests {
     }
 
     #[test]
-    fn lookups_ignore_case_and_prefer_the_exact_id() {
+    fn lookups_ignore_case_and_one_id_has_one_spelling() {
         let dir = tempfile::tempdir().unwrap();
         let mut s = SqliteStore::open(&dir.path().join("s.sqlite")).unwrap();
         s.put_record("Org/Model", &sample("upper"), "t").unwrap();
         assert_eq!(s.find_model("org/model").unwrap().unwrap().0, "Org/Model");
+        // A record under another spelling replaces it; an import keeps the stored one.
         s.put_record("org/model", &sample("lower"), "t").unwrap();
-        assert_eq!(s.find_model("org/model").unwrap().unwrap().1.revision, "lower");
-        assert_eq!(s.find_model("Org/Model").unwrap().unwrap().1.revision, "upper");
+        assert_eq!(s.find_model("ORG/MODEL").unwrap().unwrap(), ("org/model".to_owned(), sample("lower")));
+        let bulk = s.bulk().unwrap();
+        assert!(!bulk.add_model("Org/MODEL", &sample("imported")).unwrap());
+        bulk.commit().unwrap();
+        assert_eq!(s.ids().unwrap(), ["org/model"]);
         assert!(s.find_model("org/other").unwrap().is_none());
+        // A file someone made with both spellings is refused, naming the id.
+        let both = "INSERT INTO models (id, revision, strategy, resolved_at, checked_at, record) SELECT 'Org/Model', \
+                    revision, strategy, resolved_at, checked_at, record FROM models";
+        s.conn.execute(both, []).unwrap();
+        let err = s.find_model("org/model").unwrap_err();
+        assert!(matches!(&err, StoreError::Invalid { error, .. } if error.problem == Problem::Duplicate), "{err}");
+        assert!(err.to_string().contains("\"org/model\""), "{err}");
+        let err = s.models().find_map(Result::err).expect("the stream refuses it too");
+        assert!(err.to_string().contains("more than once"), "{err}");
         let plan: String = s
             .conn
             .query_row(
@@ -591,7 +692,12 @@ pub(crate) mod tests {
         s.put_record("a/b", &sample("r1"), "t1").unwrap();
         s.put_failure(
             "a/b",
-            &Failure { outcome: Outcome::RateLimited, message: "m".into(), at: "t2".into(), tried: vec![] },
+            &Failure {
+                outcome: Outcome::RateLimited,
+                message: "m".into(),
+                at: "2026-11-26T04:00:00Z".into(),
+                tried: vec![],
+            },
         )
         .unwrap();
         assert_eq!(s.get("a/b").unwrap().unwrap().record.revision, "r1");

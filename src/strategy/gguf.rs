@@ -8,6 +8,7 @@
 
 use std::collections::BTreeMap;
 
+use super::checkpoint::{self, EachFile};
 use super::{Ctx, Found, Miss};
 use crate::count::{self, CountOptions};
 use crate::dtype;
@@ -94,7 +95,7 @@ pub fn choose(ctx: &Ctx, prefer: Option<&str>) -> Result<(String, Vec<String>, V
         }
     }
     if sets.is_empty() {
-        return Err(Miss::absent("no GGUF files in the repository"));
+        return Err(Miss::absent(format!("no GGUF files in {}", ctx.place())));
     }
     let names: Vec<&String> = sets.keys().collect();
     let list = |v: &[&String]| crate::names::some(v);
@@ -139,6 +140,7 @@ pub fn run(ctx: &Ctx, prefer: Option<&str>) -> Result<Found, Miss> {
     check_split_metadata(&files, &parsed)?;
     let first_metadata = parsed.first().map(|h| h.metadata.clone()).unwrap_or_default();
     let headers: Vec<Vec<TensorInfo>> = parsed.into_iter().map(|h| h.tensors).collect();
+    checkpoint::check(&files, &headers, EachFile::MayBeEmpty)?;
     let mut counts =
         count::count(headers.iter().flatten(), CountOptions::default()).map_err(|e| Miss::invalid(&chosen, e))?;
     if !others.is_empty() {

@@ -6,10 +6,14 @@ use super::{Ctx, Found, Miss};
 use crate::arch;
 use crate::count::Counts;
 use crate::dtype;
+use crate::record::Origin;
 
 pub fn run(ctx: &Ctx) -> Result<Found, Miss> {
     let Some(params) = &ctx.snap.hub_parameters else {
-        return Err(Miss::absent("no Hub safetensors metadata for this revision"));
+        return Err(Miss::absent(match ctx.source.origin() {
+            Origin::Local => "a local folder has no Hub metadata",
+            Origin::Hub | Origin::Other(_) => "no Hub safetensors metadata for this revision",
+        }));
     };
     if params.is_empty() {
         return Err(Miss::absent("the Hub's safetensors metadata is empty"));

@@ -6,9 +6,11 @@
 //! ([`Limits`], enforced by [`reader`]), and a panic while resolving it becomes its
 //! `internal-error` failure instead of taking the process down.
 
+mod checkpoint;
 mod config;
 #[cfg(feature = "download")]
 pub mod download;
+pub mod estimate;
 mod fanout;
 mod gguf;
 mod hub_metadata;
@@ -26,7 +28,7 @@ use serde_json::Value;
 use self::reader::Budget;
 use crate::count::{CountOptions, Counts};
 use crate::id::ModelId;
-use crate::record::{Failure, MadeWith, Outcome, Record, Severity, Strategy, Tried};
+use crate::record::{Failure, MadeWith, Origin, Outcome, Record, Severity, Strategy, Tried};
 use crate::source::{Deadline, Snapshot, Source, SourceError};
 
 /// The largest `config.json` read.
@@ -114,6 +116,18 @@ pub struct Found {
     pub architecture: Option<crate::record::Architecture>,
 }
 
+impl Ctx<'_> {
+    /// What holds the model's files, for messages: "the repository" on the Hub, "the folder" in a
+    /// local one.
+    pub fn place(&self) -> &'static str {
+        match self.source.origin() {
+            Origin::Local => "the folder",
+            // A source is the Hub or a folder; `Other` names what a newer capcache stored.
+            Origin::Hub | Origin::Other(_) => "the repository",
+        }
+    }
+}
+
 impl Found {
     /// An exact answer read from weight files.
     pub fn exact(counts: Counts, files: Vec<String>) -> Found {
@@ -171,6 +185,7 @@ fn run(name: Strategy, ctx: &Ctx, opts: &Options) -> Result<Found, Miss> {
         #[cfg(not(feature = "download"))]
         Strategy::Download => Err(Miss::new(Outcome::NotAllowed, "this capcache was built without downloads")),
         Strategy::Config => config::run(ctx),
+        Strategy::Other(name) => Err(Miss::absent(format!("this capcache has no strategy {name}"))),
     }
 }
 
@@ -239,11 +254,14 @@ fn chain(
     // A gated repo's files need a token, but its Hub metadata is public: the chain goes on so that
     // `hub-metadata` can still answer, and the first file read stops it.
     let mut config_fatal = None;
+    // Why an unusable config.json was not used: the config strategy's own line says so.
+    let mut config_miss = None;
     let config = match read_config(&base) {
         Ok(c) => c,
         Err(miss) if miss.severity == Severity::Transient => return Err(failure(miss, tried, now)),
         Err(miss) => {
             warnings.push(format!("config.json unusable: {}", miss.message));
+            config_miss = Some(miss.clone());
             if miss.severity == Severity::Fatal {
                 config_fatal = Some(miss);
             }
@@ -266,12 +284,17 @@ fn chain(
             }
             continue;
         }
-        match run(name, &ctx, opts) {
+        let result = match &config_miss {
+            Some(miss) if name == Strategy::Config => Err(miss.clone()),
+            _ => run(name, &ctx, opts),
+        };
+        match result {
             Ok(found) => {
-                let mut rec = record::assemble(&ctx, name, found, tried, warnings, now);
-                if opts.verify && name == Strategy::HubMetadata {
-                    record::verify_with_headers(&ctx, &mut rec);
-                }
+                let mut rec = if opts.verify && name == Strategy::HubMetadata {
+                    record::verified(&ctx, found, tried, warnings, now)
+                } else {
+                    record::assemble(&ctx, name, found, tried, warnings, now)
+                };
                 rec.made_with = opts.made_with();
                 return Ok(rec);
             }

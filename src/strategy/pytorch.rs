@@ -2,6 +2,7 @@
 //! `*.bin` / `*.pt` / `*.pth` weights), each read by range through [`crate::format::pytorch`]
 //! (`data.pkl`'s tensors, checked against what the file holds), counted together.
 
+use super::checkpoint::{self, EachFile};
 use super::{Ctx, Found, Miss};
 use crate::count;
 use crate::format::{TensorInfo, index, pytorch};
@@ -12,6 +13,7 @@ const NOT_WEIGHTS: &[&str] = &["training_args.bin", "optimizer.pt", "scheduler.p
 pub fn run(ctx: &Ctx) -> Result<Found, Miss> {
     let files = weight_files(ctx)?;
     let per_file: Vec<Vec<TensorInfo>> = ctx.each_file(&files, |f| read_tensors(ctx, f))?;
+    checkpoint::check(&files, &per_file, EachFile::HoldsTensors)?;
     let counts = count::count(per_file.iter().flatten(), ctx.count).map_err(|e| Miss::invalid("pickle", e))?;
     Ok(Found::exact(counts, files))
 }
@@ -36,13 +38,13 @@ pub fn weight_files(ctx: &Ctx) -> Result<Vec<String>, Miss> {
         .cloned()
         .collect();
     if others.is_empty() {
-        return Err(Miss::absent("no PyTorch weights in the repository"));
+        return Err(Miss::absent(format!("no PyTorch weights in {}", ctx.place())));
     }
     Ok(others)
 }
 
 /// The tensors of one checkpoint file.
-fn read_tensors(ctx: &Ctx, path: &str) -> Result<Vec<TensorInfo>, Miss> {
+pub(super) fn read_tensors(ctx: &Ctx, path: &str) -> Result<Vec<TensorInfo>, Miss> {
     let file = ctx.file(path);
     let tensors = pytorch::read(&file).map_err(|e| file.miss(e))?;
     ctx.charge_tensors(path, tensors.len())?;

@@ -80,6 +80,8 @@ pub fn assemble(
     }
     Record {
         revision: ctx.snap.sha.clone(),
+        source: Some(ctx.source.origin()),
+        endpoint: ctx.source.endpoint(),
         strategy: name,
         exact,
         approximate,
@@ -101,23 +103,30 @@ pub fn assemble(
     }
 }
 
-/// After `hub-metadata` answered: read the safetensors headers too and compare.
-pub fn verify_with_headers(ctx: &Ctx, rec: &mut Record) {
+/// The record of a `hub-metadata` answer checked against the safetensors headers (`--verify`).
+/// When they agree, the Hub's record with the headers' total beside it; when they disagree, the
+/// headers' record (every number from the headers) with the Hub's total beside it and a warning
+/// saying so; when the headers cannot be read, the Hub's record and why it was not verified.
+pub fn verified(ctx: &Ctx, hub: Found, tried: Vec<Tried>, warnings: Vec<String>, now: &str) -> Record {
+    let mut rec = assemble(ctx, Strategy::HubMetadata, hub, tried.clone(), warnings.clone(), now);
     match super::safetensors::run(ctx) {
-        Ok(found) => {
+        Ok(found) if found.counts.parameters == rec.parameters => {
             rec.cross_check.insert(Strategy::Safetensors, found.counts.total);
-            if found.counts.parameters != rec.parameters {
-                rec.warnings.push(format!(
-                    "the Hub metadata says {:?} but the safetensors headers say {:?}",
-                    rec.parameters, found.counts.parameters
-                ));
-            }
-            if rec.logical_parameters != found.counts.logical {
-                rec.logical_parameters = found.counts.logical;
-            }
-            rec.weight_bytes = found.counts.weight_bytes;
-            rec.files = found.files;
+            rec
         }
-        Err(miss) => rec.warnings.push(format!("could not verify against the headers: {}", miss.message)),
+        Ok(found) => {
+            let hub_parameters = std::mem::take(&mut rec.parameters);
+            let mut headers = assemble(ctx, Strategy::Safetensors, found, tried, warnings, now);
+            headers.cross_check.insert(Strategy::HubMetadata, rec.total);
+            headers.warnings.push(format!(
+                "the Hub metadata says {hub_parameters:?} but the safetensors headers say {:?}: every number here is from the headers (--verify)",
+                headers.parameters
+            ));
+            headers
+        }
+        Err(miss) => {
+            rec.warnings.push(format!("could not verify against the headers: {}", miss.message));
+            rec
+        }
     }
 }

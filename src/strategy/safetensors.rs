@@ -5,6 +5,7 @@
 //! the config's architecture (for a single file) predicts, else small; a second only for the rest
 //! of a longer header, so the bytes read stay close to the header's. Shards are read side by side.
 
+use super::checkpoint::{self, EachFile};
 use super::{Ctx, Found, Miss};
 use crate::count;
 use crate::format::{TensorInfo, index, safetensors};
@@ -25,9 +26,11 @@ pub fn run(ctx: &Ctx) -> Result<Found, Miss> {
     let files = weight_files(ctx)?;
     let headers: Vec<Vec<TensorInfo>> =
         ctx.each_file(&files, |f| read_header(ctx, &f.path, f.tensors).map(|h| h.tensors))?;
+    let paths: Vec<String> = files.into_iter().map(|f| f.path).collect();
+    checkpoint::check(&paths, &headers, EachFile::HoldsTensors)?;
     let counts =
         count::count(headers.iter().flatten(), ctx.count).map_err(|e| Miss::invalid("safetensors headers", e))?;
-    Ok(Found::exact(counts, files.into_iter().map(|f| f.path).collect()))
+    Ok(Found::exact(counts, paths))
 }
 
 /// Reads and parses one header: one range sized to the expected header, and the remainder if needed.
@@ -133,7 +136,7 @@ fn weight_files(ctx: &Ctx) -> Result<Vec<WeightFile>, Miss> {
         files.push(WeightFile { path: "adapter_model.safetensors".into(), tensors: None });
     }
     if files.is_empty() {
-        return Err(Miss::absent("no safetensors weights in the repository"));
+        return Err(Miss::absent(format!("no safetensors weights in {}", ctx.place())));
     }
     // Each file is read and counted once, however many of the lists above name it (modules.json
     // may repeat a folder; an index may name a module's file too).

@@ -216,14 +216,12 @@ impl Repo {
 
 /// A deterministic 40-hex commit sha for an id.
 pub fn sha_of(id: &str) -> String {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    let mut h = capcache::fnv::Fnv1a::new();
     let mut out = String::new();
     for round in 0..3u8 {
-        for b in id.bytes().chain([round]) {
-            h ^= u64::from(b);
-            h = h.wrapping_mul(0x0100_0000_01b3);
-        }
-        out.push_str(&format!("{h:016x}"));
+        h.write(id.as_bytes());
+        h.write(&[round]);
+        out.push_str(&format!("{:016x}", h.finish()));
     }
     out.truncate(40);
     out

@@ -17,6 +17,34 @@ pub fn run(c: &mut assert_cmd::Command) -> (i32, String, String) {
     )
 }
 
+/// The settings the binary (and hf-hub, and Python's huggingface_hub) read from the environment.
+/// A test's command starts without any of them, so it never reads the developer's token, cache,
+/// endpoint or database.
+pub const SETTINGS: &[&str] = &[
+    "CAPCACHE_DB",
+    "HF_HOME",
+    "HF_TOKEN",
+    "HUGGING_FACE_HUB_TOKEN",
+    "HF_TOKEN_PATH",
+    "HF_HUB_DISABLE_IMPLICIT_TOKEN",
+    "HF_ENDPOINT",
+    "HF_HUB_CACHE",
+    "HUGGINGFACE_HUB_CACHE",
+    "HF_HUB_OFFLINE",
+    "TRANSFORMERS_OFFLINE",
+    "XDG_CACHE_HOME",
+    "NO_COLOR",
+    "RUST_LOG",
+];
+
+/// `c` without any of [`SETTINGS`] and with `HF_HOME=dir/hf`, run in `dir`.
+pub fn hermetic<'c>(c: &'c mut std::process::Command, dir: &Path) -> &'c mut std::process::Command {
+    for var in SETTINGS {
+        c.env_remove(var);
+    }
+    c.current_dir(dir).env("HF_HOME", dir.join("hf"))
+}
+
 /// The binary, in `dir`, with none of the settings it reads from the environment except
 /// `HF_HOME=dir/hf`, so a test sees only what it sets.
 pub fn capcache(dir: &Path) -> assert_cmd::Command {
@@ -26,26 +54,20 @@ pub fn capcache(dir: &Path) -> assert_cmd::Command {
 /// [`capcache`] as a plain [`std::process::Command`], for tests that spawn and signal it.
 pub fn capcache_std(dir: &Path) -> std::process::Command {
     let mut c = std::process::Command::new(assert_cmd::cargo::cargo_bin("capcache"));
-    c.current_dir(dir);
-    for var in [
-        "CAPCACHE_DB",
-        "HF_TOKEN",
-        "HUGGING_FACE_HUB_TOKEN",
-        "HF_TOKEN_PATH",
-        "HF_HUB_DISABLE_IMPLICIT_TOKEN",
-        "HF_ENDPOINT",
-        "HF_HUB_CACHE",
-        "HUGGINGFACE_HUB_CACHE",
-        "HF_HUB_OFFLINE",
-        "TRANSFORMERS_OFFLINE",
-        "XDG_CACHE_HOME",
-        "NO_COLOR",
-        "RUST_LOG",
-    ] {
-        c.env_remove(var);
-    }
-    c.env("HF_HOME", dir.join("hf"));
+    hermetic(&mut c, dir);
     c
+}
+
+/// `sh -c script` in `dir`, as hermetic as [`capcache`] (for a build under `ulimit`).
+pub fn shell(dir: &Path, script: &str) -> assert_cmd::Command {
+    let mut c = std::process::Command::new("sh");
+    hermetic(&mut c, dir).args(["-c", script]);
+    assert_cmd::Command::from_std(c)
+}
+
+/// The `db.json` a command wrote in `dir`.
+pub fn read_db(dir: &Path) -> capcache::record::Db {
+    capcache::store::json::read(&dir.join("db.json")).unwrap()
 }
 
 /// The folder of committed fixtures.

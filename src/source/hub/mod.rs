@@ -329,6 +329,15 @@ impl Source for HubSource {
         &self.counters
     }
 
+    fn origin(&self) -> crate::record::Origin {
+        crate::record::Origin::Hub
+    }
+
+    fn endpoint(&self) -> Option<String> {
+        let at = self.endpoint.as_str().trim_end_matches('/');
+        (at != super::DEFAULT_ENDPOINT).then(|| at.to_owned())
+    }
+
     fn parallelism(&self) -> usize {
         self.limiter.per_host
     }

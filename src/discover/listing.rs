@@ -5,16 +5,15 @@
 //! that carry `sha` and `siblings` become pinned [`Snapshot`]s, so a build answers a listed model
 //! without asking the model API about it again.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 
 use reqwest::Url;
 use tracing::warn;
 
-use super::hub::{ApiModel, HubSource, malformed, next_link};
-use super::{Deadline, Snapshot, SourceError};
+use super::query::{ListingQuery, MAX_LIMIT};
 use crate::id::ModelId;
-use crate::list::Entry;
-use crate::query::{ListingQuery, MAX_LIMIT};
+use crate::source::hub::{ApiModel, HubSource, malformed, next_link};
+use crate::source::{Deadline, Snapshot, SourceError};
 
 /// The largest page asked for (the Hub's own maximum).
 pub const PAGE_SIZE: u64 = 1000;
@@ -191,61 +190,4 @@ fn follow(hub: &HubSource, first: &Url, page: &Url, link: &str, what: &str) -> R
         ));
     }
     Ok(next)
-}
-
-/// Adds listed models to a model list. An id already in it (ids are case-insensitive on the Hub)
-/// keeps its line and spelling, and takes the listing's snapshot when it asks for `main`; any other
-/// joins the list with `line`. Returns how many joined.
-pub fn join(entries: &mut Vec<Entry>, listed: &[Listed], line: usize) -> usize {
-    let mut index: HashMap<String, usize> =
-        entries.iter().enumerate().map(|(i, e)| (e.id.as_str().to_ascii_lowercase(), i)).collect();
-    let mut added = 0;
-    for l in listed {
-        let key = l.id.as_str().to_ascii_lowercase();
-        match index.get(&key) {
-            Some(&i) => {
-                let e = &mut entries[i];
-                if e.revision.is_none() && e.listed.is_none() {
-                    e.listed = l.pinned().cloned();
-                }
-            }
-            None => {
-                index.insert(key, entries.len());
-                entries.push(Entry { id: l.id.clone(), revision: None, line, listed: l.pinned().cloned() });
-                added += 1;
-            }
-        }
-    }
-    added
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn listed(id: &str, sha: &str) -> Listed {
-        let id = ModelId::parse(id).unwrap();
-        let snapshot = Snapshot::new(id.clone(), sha.into(), vec!["config.json".into()], None);
-        Listed { id, snapshot: Some(snapshot), has_files: true, info: Info::default() }
-    }
-
-    #[test]
-    fn join_resolves_duplicates_once_and_pins_only_main() {
-        let list = crate::list::parse_list("Org/A\norg/b@v1\n");
-        let mut entries = list.entries;
-        let added = join(&mut entries, &[listed("org/a", "aaa"), listed("org/B", "bbb"), listed("org/c", "ccc")], 7);
-        assert_eq!(added, 1);
-        let ids: Vec<&str> = entries.iter().map(|e| e.id.as_str()).collect();
-        assert_eq!(ids, ["Org/A", "org/b", "org/c"]);
-        assert_eq!(entries[0].listed.as_ref().map(|s| s.sha.as_str()), Some("aaa"), "main takes the listing's commit");
-        assert!(entries[1].listed.is_none(), "a pinned revision is not the listing's commit");
-        assert_eq!((entries[2].line, entries[2].listed.as_ref().map(|s| s.sha.as_str())), (7, Some("ccc")));
-        // A second listing of the same models adds nothing.
-        assert_eq!(join(&mut entries, &[listed("ORG/C", "ccc")], 9), 0);
-        // An entry without its file list joins, but unpinned.
-        let mut bare = listed("org/d", "ddd");
-        bare.has_files = false;
-        join(&mut entries, &[bare], 9);
-        assert!(entries[3].listed.is_none());
-    }
 }

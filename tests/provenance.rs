@@ -1,0 +1,131 @@
+//! Where a record's numbers come from, and files that cannot back them: every record names its
+//! source (the Hub, with a non-default endpoint, or a local folder, whose tried lines speak of the
+//! folder); weights files without tensors, tensors held twice, diffusers components stored in
+//! other forms, and adapter-only repositories never make an exact record of the wrong number.
+
+mod support;
+
+use std::collections::BTreeMap;
+
+use capcache::id::ModelId;
+use capcache::record::{Failure, Origin, Record, Strategy};
+use capcache::source::Source;
+use capcache::source::hub::{HubSettings, HubSource};
+use capcache::source::local::LocalSource;
+use capcache::strategy::{self, Options};
+use support::hub::{FixtureHub, Repo};
+use support::{per_dtype, safetensors_file, stored_zip, t};
+
+const NOW: &str = "2026-11-26T03:00:00Z";
+
+fn resolve_with(source: &dyn Source, id: &str) -> Result<Record, Failure> {
+    strategy::resolve(source, &ModelId::parse(id).unwrap(), "main", &Options::default(), NOW)
+}
+
+fn resolve(hub: &FixtureHub, id: &str) -> Result<Record, Failure> {
+    resolve_with(&HubSource::new(HubSettings::new(&hub.url)).unwrap(), id)
+}
+
+fn gpt2_tied() -> std::path::PathBuf {
+    support::fixtures().join("pytorch/gpt2-tied")
+}
+
+#[test]
+fn records_name_their_source_and_a_folder_is_called_a_folder() {
+    let hub = FixtureHub::start();
+    let ts = [t("w", "BF16", &[10, 10])];
+    hub.add("o/m", Repo::new("o/m").bytes("model.safetensors", safetensors_file(&ts)));
+    let r = resolve(&hub, "o/m").unwrap();
+    assert_eq!(r.source, Some(Origin::Hub));
+    assert_eq!(r.endpoint.as_deref(), Some(hub.url.trim_end_matches('/')), "not the default endpoint: named");
+    let text = serde_json::to_value(&r).unwrap();
+    assert_eq!(text["source"], "hub");
+
+    let dir = tempfile::tempdir().unwrap();
+    let model = dir.path().join("facebook/opt-125m");
+    std::fs::create_dir_all(&model).unwrap();
+    std::fs::copy(gpt2_tied().join("config.json"), model.join("config.json")).unwrap();
+    let r = resolve_with(&LocalSource::new(dir.path()), "facebook/opt-125m").unwrap();
+    assert_eq!((r.source, r.endpoint.as_deref()), (Some(Origin::Local), None));
+    let lines: Vec<String> = r.tried.iter().map(|t| t.message.clone().unwrap_or_default()).collect();
+    assert!(lines.iter().all(|l| !l.contains("repository") && !l.contains("for this revision")), "{lines:?}");
+    assert!(lines.iter().any(|l| l == "no PyTorch weights in the folder"), "{lines:?}");
+    assert!(lines.iter().any(|l| l == "a local folder has no Hub metadata"), "{lines:?}");
+    let summary = capcache::summary::record("facebook/opt-125m", &r);
+    assert!(summary.contains("source          local"), "{summary}");
+}
+
+#[test]
+fn weight_files_without_tensors_make_no_exact_record() {
+    let hub = FixtureHub::start();
+    // A safetensors file whose header holds no tensor.
+    hub.add("o/empty-st", Repo::new("o/empty-st").bytes("model.safetensors", safetensors_file(&[])));
+    let f = resolve(&hub, "o/empty-st").unwrap_err();
+    assert!(f.tried.iter().any(|t| t.strategy == Strategy::Safetensors && t.outcome == "invalid-file"), "{f:?}");
+    assert!(f.tried.iter().any(|t| t.message.as_deref().unwrap_or("").contains("holds no tensors")), "{f:?}");
+    // A checkpoint whose pickle is an empty dict: `torch.save({}, f)`.
+    let pickle: &[u8] = b"\x80\x02}q\x00.";
+    let zip = stored_zip(&[("archive/data.pkl", pickle), ("archive/version", b"3\n")], None);
+    hub.add("o/empty-pt", Repo::new("o/empty-pt").bytes("pytorch_model.bin", zip));
+    let f = resolve(&hub, "o/empty-pt").unwrap_err();
+    let pt = f.tried.iter().find(|t| t.strategy == Strategy::Pytorch).unwrap();
+    assert_eq!(pt.outcome, "invalid-file", "{f:?}");
+    // With a config, the chain falls to an estimate: never an exact 0.
+    let config = std::fs::read(gpt2_tied().join("config.json")).unwrap();
+    hub.with_repo("o/empty-pt", |r| *r = r.clone().bytes("config.json", config));
+    let r = resolve(&hub, "o/empty-pt").unwrap();
+    assert!(!r.exact && r.total > 0, "{r:?}");
+}
+
+#[test]
+fn tensors_held_twice_are_never_summed_into_an_exact_record() {
+    let hub = FixtureHub::start();
+    // Two byte-identical shards.
+    let ts = [t("a", "F32", &[4, 4]), t("b", "F32", &[4])];
+    let shard = safetensors_file(&ts);
+    let index = serde_json::json!({"metadata": {}, "weight_map": {
+        "a": "model-00001-of-00002.safetensors", "b": "model-00002-of-00002.safetensors"}});
+    hub.add(
+        "o/twins",
+        Repo::new("o/twins")
+            .bytes("model.safetensors.index.json", index.to_string())
+            .bytes("model-00001-of-00002.safetensors", shard.clone())
+            .bytes("model-00002-of-00002.safetensors", shard),
+    );
+    let f = resolve(&hub, "o/twins").unwrap_err();
+    let st = f.tried.iter().find(|t| t.strategy == Strategy::Safetensors).unwrap();
+    assert_eq!(st.outcome, "invalid-file", "{f:?}");
+    assert!(st.message.as_deref().unwrap().contains("count it twice"), "{f:?}");
+    // The same tensor name in two different shards of one index.
+    let one = safetensors_file(&[t("a", "F32", &[4, 4]), t("c", "F32", &[2])]);
+    let two = safetensors_file(&[t("b", "F32", &[4]), t("c", "F32", &[2])]);
+    let index = serde_json::json!({"metadata": {}, "weight_map": {
+        "a": "model-00001-of-00002.safetensors", "b": "model-00002-of-00002.safetensors",
+        "c": "model-00001-of-00002.safetensors"}});
+    hub.add(
+        "o/overlap",
+        Repo::new("o/overlap")
+            .bytes("model.safetensors.index.json", index.to_string())
+            .bytes("model-00001-of-00002.safetensors", one)
+            .bytes("model-00002-of-00002.safetensors", two),
+    );
+    assert!(resolve(&hub, "o/overlap").is_err_and(|f| f.tried.iter().any(|t| t.outcome == "invalid-file")));
+    // A root model.pt beside its EMA copy.
+    let bin = std::fs::read(gpt2_tied().join("pytorch_model.bin")).unwrap();
+    hub.add("o/ema", Repo::new("o/ema").bytes("model.pt", bin.clone()).bytes("model_ema.pt", bin.clone()));
+    let f = resolve(&hub, "o/ema").unwrap_err();
+    let pt = f.tried.iter().find(|t| t.strategy == Strategy::Pytorch).unwrap();
+    assert!(pt.message.as_deref().unwrap().contains("model.pt"), "{f:?}");
+    // One of them alone is an exact record.
+    hub.add("o/one", Repo::new("o/one").bytes("model.pt", bin));
+    let r = resolve(&hub, "o/one").unwrap();
+    assert!(r.exact);
+    let expected: BTreeMap<String, u64> = serde_json::from_value(
+        serde_json::from_str::<serde_json::Value>(&std::fs::read_to_string(gpt2_tied().join("expected.json")).unwrap())
+            .unwrap()["parameters"]
+            .clone(),
+    )
+    .unwrap();
+    assert_eq!(r.parameters, expected);
+    let _ = per_dtype(&ts);
+}
