@@ -121,9 +121,8 @@ impl Ctx<'_> {
     /// local one.
     pub fn place(&self) -> &'static str {
         match self.source.origin() {
-            Origin::Local => "the folder",
-            // A source is the Hub or a folder; `Other` names what a newer capcache stored.
-            Origin::Hub | Origin::Other(_) => "the repository",
+            Origin::Hub => "the repository",
+            Origin::Local | Origin::Other(_) => "the folder",
         }
     }
 }
