@@ -11,8 +11,8 @@ use crate::record::Origin;
 pub fn run(ctx: &Ctx) -> Result<Found, Miss> {
     let Some(params) = &ctx.snap.hub_parameters else {
         return Err(Miss::absent(match ctx.source.origin() {
-            Origin::Local => "a local folder has no Hub metadata",
-            _ => "no Hub safetensors metadata for this revision",
+            Origin::Hub => "no Hub safetensors metadata for this revision",
+            Origin::Local | Origin::Other(_) => "a local folder has no Hub metadata",
         }));
     };
     if params.is_empty() {

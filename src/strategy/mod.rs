@@ -119,8 +119,8 @@ impl Ctx<'_> {
     /// local one.
     pub fn place(&self) -> &'static str {
         match self.source.origin() {
-            Origin::Local => "the folder",
-            _ => "the repository",
+            Origin::Hub => "the repository",
+            Origin::Local | Origin::Other(_) => "the folder",
         }
     }
 }
