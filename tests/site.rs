@@ -242,7 +242,7 @@ fn the_site_shows_models_searches_calculates_and_says_what_is_missing() {
         &[
             "index.html?model=meta-llama/Llama-3.1-8B&ctx=1024&batch=1",
             "index.html?model=META-LLAMA/llama-3.1-8b&ctx=8192",
-            "index.html?model=meta-llama/Llama-3.1-8B&ctx=8192&batch=4&kv=fp8",
+            "index.html?model=meta-llama/Llama-3.1-8B&ctx=8192&batch=4&kv=fp8&gpu=16",
             "index.html?model=mistralai/Mixtral-8x7B-v0.1",
             "index.html",
             "index.html?q=qwen",
@@ -276,11 +276,16 @@ fn the_site_shows_models_searches_calculates_and_says_what_is_missing() {
 
     // The calculator: weights + KV per token x context x batch, from the address.
     let weights = llama["weight_bytes"].as_u64().unwrap();
+    let gpus = text_of(fp8, "gpus");
     let (short, long, fp8) = (text_of(page, "need"), text_of(case, "need"), text_of(fp8, "need"));
     assert_ne!(short, long);
     assert!(short.contains(&format!("({} bytes)", grouped(weights + 131_072 * 1024))), "{short}");
     assert!(long.contains(&format!("({} bytes)", grouped(weights + 131_072 * 8192))), "{long}");
     assert!(fp8.contains(&format!("({} bytes)", grouped(weights + 65_536 * 8192 * 4))), "{fp8}");
+    // How many 16 GiB GPUs that takes, and the tensor-parallel degree (dividing 32 and 8) to use.
+    let n = (weights + 65_536 * 8192 * 4).div_ceil(16 << 30);
+    let tp = [1, 2, 4, 8].into_iter().find(|d| *d >= n).unwrap();
+    assert_eq!(gpus, format!("With 16 GiB GPUs: at least {n} GPUs; the smallest tensor-parallel degree that fits and divides the heads is {tp}."));
     assert!(text_of(page, "calculator").contains("Weights: "), "the chart's legend");
 
     // The MoE page: active parameters, source and the estimate's caveats, when the record type
