@@ -11,7 +11,6 @@ use super::StoreError;
 #[derive(Debug)]
 pub struct StoreLock {
     _file: File,
-    pub path: PathBuf,
 }
 
 /// The lock file path for a store.
@@ -40,7 +39,7 @@ pub fn acquire(store: &Path, started_at: &str) -> Result<StoreLock, StoreError> 
     file.rewind().map_err(werr)?;
     write!(file, "pid {} since {}", std::process::id(), started_at).map_err(werr)?;
     file.flush().map_err(werr)?;
-    Ok(StoreLock { _file: file, path })
+    Ok(StoreLock { _file: file })
 }
 
 #[cfg(test)]

@@ -21,8 +21,10 @@ pub fn run(ctx: &Ctx) -> Result<Found, Miss> {
     if est.approximate {
         notes.push("unknown architecture: a generic decoder was assumed".into());
     }
+    let total = est.parameters.values().try_fold(0u64, |sum, n| sum.checked_add(*n));
+    let total = total.ok_or_else(|| Miss::new(Outcome::InvalidConfig, ArchError::Overflow.to_string()))?;
     let counts = Counts {
-        total: est.parameters.values().sum(),
+        total,
         parameters: est.parameters,
         weight_bytes: est.weight_bytes,
         logical: est.logical,
