@@ -614,7 +614,9 @@
       dl.appendChild(dt(name));
       dl.appendChild(el("dd", { id: id }, v));
     }
-    if (rec.source !== undefined && rec.source !== null) fact("Source", text(rec.source), "source");
+    if (rec.source !== undefined && rec.source !== null) {
+      fact("Source", text(rec.source) + (rec.endpoint ? " (" + text(rec.endpoint) + ")" : ""), "source");
+    }
     fact("Revision", el("code", null, rec.revision), "revision");
     fact("Strategy", rec.strategy + (rec.exact ? " (exact: read from the checkpoint)" : " (estimate: computed from config.json)") +
       (rec.approximate ? "; approximate: an unknown architecture counted as a generic decoder" : ""), "strategy");

@@ -12,6 +12,8 @@ fn record(i: usize) -> Record {
     let total = 1_000_000 + i as u64;
     Record {
         revision: format!("{i:040x}"),
+        source: None,
+        endpoint: None,
         strategy: Strategy::ALL[i % Strategy::ALL.len()],
         exact: !i.is_multiple_of(3),
         approximate: false,
