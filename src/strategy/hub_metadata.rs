@@ -12,7 +12,7 @@ pub fn run(ctx: &Ctx) -> Result<Found, Miss> {
     let Some(params) = &ctx.snap.hub_parameters else {
         return Err(Miss::absent(match ctx.source.origin() {
             Origin::Hub => "no Hub safetensors metadata for this revision",
-            Origin::Local => "a local folder has no Hub metadata",
+            Origin::Local | Origin::Other(_) => "a local folder has no Hub metadata",
         }));
     };
     if params.is_empty() {

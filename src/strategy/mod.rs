@@ -120,7 +120,7 @@ impl Ctx<'_> {
     pub fn place(&self) -> &'static str {
         match self.source.origin() {
             Origin::Hub => "the repository",
-            Origin::Local => "the folder",
+            Origin::Local | Origin::Other(_) => "the folder",
         }
     }
 }
