@@ -46,7 +46,11 @@ fn export_and_merge_write_canonical_bytes_and_report_unchanged() {
     assert!(text.find("aaa/first-in-order").unwrap() > text.find("facebook/opt-125m").unwrap());
     std::fs::write(d.join("scrambled.json"), text).unwrap();
     // What a merge killed mid-way left (its pid is one no process has): swept by this merge.
-    let killed = d.join(".capcache-merge.4294967.x1y2z3");
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .unwrap()
+        .trim()
+        .replace(|c: char| !c.is_ascii_alphanumeric() && c != '-', "-");
+    let killed = d.join(format!(".capcache-merge.{host}.4294967.x1y2z3"));
     std::fs::create_dir(&killed).unwrap();
     std::fs::write(killed.join("input-0.sqlite"), "half a store").unwrap();
     let (code, _, stderr) = run(capcache(d).args(["merge", "scrambled.json", "s.sqlite", "--db", "merged.json"]));

@@ -79,11 +79,10 @@ pub fn read_config(path: &Path) -> anyhow::Result<(Vec<u8>, PathBuf)> {
     if path.is_dir() && !file.is_file() {
         bail!("{}: the folder has no config.json", path.display());
     }
-    let size = fs_err::metadata(&file)?.len();
-    if size > MAX_CONFIG_BYTES {
-        bail!("{}: {size} bytes, more than a config.json's {MAX_CONFIG_BYTES}", file.display());
-    }
-    Ok((fs_err::read(&file)?, file))
+    // A regular file under the cap, opened without waiting (a FIFO or /dev/zero is refused at once).
+    let bytes = capcache::store::file::read_regular(&file, MAX_CONFIG_BYTES)
+        .with_context(|| format!("cannot read {}", file.display()))?;
+    Ok((bytes, file))
 }
 
 /// The record `capcache estimate` prints: the chain's `config` strategy on the `config.json` text

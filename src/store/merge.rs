@@ -24,11 +24,11 @@ pub struct Inputs {
 }
 
 /// Opens `paths` for a merge; the scratch folder goes in `dir` (beside the output, not in a
-/// memory-backed /tmp), named after this process, and those of killed merges there are removed.
+/// memory-backed /tmp), named after this host and process, and those of killed merges there are removed.
 pub fn open_inputs(paths: &[PathBuf], dir: &Path) -> Result<Inputs, StoreError> {
     stale::sweep(dir, SCRATCH_PREFIX, "");
     let scratch = tempfile::Builder::new()
-        .prefix(&format!("{SCRATCH_PREFIX}{}.", std::process::id()))
+        .prefix(&stale::owner_prefix(SCRATCH_PREFIX))
         .tempdir_in(dir)
         .map_err(|source| StoreError::Write { path: dir.to_owned(), source })?;
     let mut stores = Vec::with_capacity(paths.len());

@@ -35,7 +35,7 @@ pub fn publish(
     };
     stale::sweep(dir, TEMP_PREFIX, ".tmp");
     let mut tmp = tempfile::Builder::new()
-        .prefix(&format!("{TEMP_PREFIX}{}.", std::process::id()))
+        .prefix(&stale::owner_prefix(TEMP_PREFIX))
         .suffix(".tmp")
         .permissions(std::fs::Permissions::from_mode(0o666))
         .tempfile_in(dir)
@@ -183,9 +183,10 @@ mod tests {
         let path = dir.path().join("db.json");
         // A pid that no process has (beyond the kernel's pid_max); and one that is alive (ours is
         // excluded, so take our parent's).
-        let dead = dir.path().join(".db.json.4294967.abc.tmp");
+        let me = stale::host();
+        let dead = dir.path().join(format!(".db.json.{me}.4294967.abc.tmp"));
         let parent = std::os::unix::process::parent_id();
-        let alive = dir.path().join(format!(".db.json.{parent}.def.tmp"));
+        let alive = dir.path().join(format!(".db.json.{me}.{parent}.def.tmp"));
         let unrelated = dir.path().join("notes.tmp");
         for f in [&dead, &alive, &unrelated] {
             std::fs::write(f, "half a file").unwrap();
