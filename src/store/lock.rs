@@ -13,6 +13,8 @@ use super::StoreError;
 #[derive(Debug)]
 pub struct StoreLock {
     _file: File,
+    /// The lock file held (beside the store's canonical path).
+    pub path: PathBuf,
 }
 
 /// The lock file path for a store: beside its canonical path.
@@ -58,7 +60,7 @@ pub fn acquire(store: &Path, started_at: &str) -> Result<StoreLock, StoreError> 
     file.rewind().map_err(werr)?;
     write!(file, "pid {} since {}", std::process::id(), started_at).map_err(werr)?;
     file.flush().map_err(werr)?;
-    Ok(StoreLock { _file: file })
+    Ok(StoreLock { _file: file, path })
 }
 
 #[cfg(test)]
