@@ -8,8 +8,17 @@ the layout: qk norms, new decoder architecture, dense-only layers, ...). The gro
 from ../shared/tools/transformers_count.py (meta device, tied weights once).
 
 Usage (venv with torch + transformers + accelerate):
-    python scripts/make-config-fixtures.py [--shared ../shared]
-Writes tests/fixtures/written/<name>.json and tests/fixtures/written/expected_counts.json.
+    python scripts/make-config-fixtures.py [--shared ../shared] [--only NAME,NAME]
+Writes tests/fixtures/written/<name>.json and tests/fixtures/written/expected_counts.json (with
+--only, just those cases, merged into the expected counts).
+    python scripts/make-config-fixtures.py --active
+Writes tests/fixtures/written/expected_active.json: for every mixture-of-experts config among the
+fixtures (fixtures/configs and fixtures/written), transformers' active parameters and routed-expert
+parameters, from scripts/transformers_count.py.
+
+Configs whose class defaults hold an infinite float (Mamba-2's `time_step_limit`) are written
+without it, as `save_pretrained` leaves defaults out, except the INFINITE cases, which keep it as
+Python's json writes it (`Infinity`), as published hybrid checkpoints carry it.
 """
 import argparse, json, math, pathlib, subprocess, sys, warnings
 
@@ -117,6 +126,17 @@ CASES = {
     "ernie4_5_moe-a3b": ("ernie4_5_moe", {"moe_layer_end_index": -1}),
     "ernie4_5_moe-interval": ("ernie4_5_moe", {"hidden_size": 1024, "intermediate_size": 2048, "num_hidden_layers": 6, "num_attention_heads": 8, "num_key_value_heads": 2, "moe_intermediate_size": 256, "moe_num_experts": 8, "moe_num_shared_experts": 1, "moe_layer_start_index": 1, "moe_layer_end_index": 4, "moe_layer_interval": 2, "use_bias": True, "vocab_size": 1000}),
     "minimax-small": ("minimax", {"hidden_size": 512, "intermediate_size": 1024, "num_hidden_layers": 4, "num_attention_heads": 8, "num_key_value_heads": 2, "num_local_experts": 4, "vocab_size": 1000, "layer_types": ["linear_attention", "linear_attention", "full_attention", "linear_attention"]}),
+    # Configs as transformers saves them for Mamba-2-style layers: `"time_step_limit": [0.0, Infinity]`.
+    "mamba2-time-step-limit": ("mamba2", {"hidden_size": 512, "num_hidden_layers": 2, "num_heads": 16, "head_dim": 64, "n_groups": 1, "state_size": 32, "vocab_size": 1000}),
+    "bamba-time-step-limit": ("bamba", {"hidden_size": 512, "intermediate_size": 1024, "num_hidden_layers": 4, "num_attention_heads": 8, "num_key_value_heads": 2, "attn_layer_indices": [1], "mamba_n_heads": 16, "mamba_d_state": 32, "mamba_n_groups": 1, "vocab_size": 1000}),
+    "falcon_h1-time-step-limit": ("falcon_h1", {"hidden_size": 512, "intermediate_size": 1024, "num_hidden_layers": 2, "num_attention_heads": 8, "num_key_value_heads": 2, "head_dim": 64, "mamba_d_ssm": 512, "mamba_n_heads": 8, "mamba_d_state": 32, "vocab_size": 1000}),
+    "nemotron_h-time-step-limit": ("nemotron_h", {"hidden_size": 512, "hybrid_override_pattern": "M*-E", "num_attention_heads": 8, "num_key_value_heads": 2, "head_dim": 64, "mamba_num_heads": 8, "mamba_head_dim": 64, "n_groups": 1, "ssm_state_size": 32, "intermediate_size": 1024, "n_routed_experts": 4, "num_experts_per_tok": 2, "moe_intermediate_size": 128, "moe_shared_expert_intermediate_size": 256, "vocab_size": 1000}),
+    "granitemoehybrid-time-step-limit": ("granitemoehybrid", {"hidden_size": 512, "intermediate_size": 256, "shared_intermediate_size": 512, "num_hidden_layers": 2, "num_attention_heads": 8, "num_key_value_heads": 2, "num_local_experts": 4, "num_experts_per_tok": 2, "layer_types": ["mamba", "attention"], "mamba_n_heads": 16, "mamba_d_state": 32, "vocab_size": 1000}),
+    # GPT-Neo as transformers saves it: `attention_layers` beside `attention_types`, which rules.
+    "gpt_neo-saved-attention-layers": ("gpt_neo", {"hidden_size": 256, "num_layers": 4, "num_heads": 8, "vocab_size": 1000, "attention_types": [[["global", "local"], 3]], "attention_layers": ["global", "local", "global", "local"]}),
+    # Zamba2 with a saved `hybrid_layer_ids` that disagrees with `layers_block_type`: transformers
+    # sizes the adapters by the saved list.
+    "zamba2-stale-hybrid-layer-ids": ("zamba2", {"hidden_size": 256, "num_hidden_layers": 6, "layers_block_type": ["mamba", "hybrid", "mamba", "hybrid", "mamba", "hybrid"], "hybrid_layer_ids": [1, 3], "num_mem_blocks": 2, "num_attention_heads": 8, "n_mamba_heads": 8, "mamba_d_state": 16, "intermediate_size": 512, "vocab_size": 1000, "use_shared_attention_adapter": True, "adapter_rank": 8}),
     "gpt_neo-local-first": ("gpt_neo", {"hidden_size": 512, "num_layers": 4, "num_heads": 8, "intermediate_size": 1024, "attention_types": [[["local"], 3], [["global"], 1]], "vocab_size": 1000}),
 }
 
@@ -148,6 +168,9 @@ KEEP_NULL = {"q_lora_rank"}
 # Configs written flat, as Qwen2-VL's and Qwen2.5-VL's on the Hub are: the text keys at the root.
 FLAT = {"qwen2_vl-flat-tied"}
 
+# Configs that keep their infinite defaults, written as Python's json writes them.
+INFINITE = {"mamba2-time-step-limit", "bamba-time-step-limit", "falcon_h1-time-step-limit", "nemotron_h-time-step-limit", "granitemoehybrid-time-step-limit"}
+
 DROP = {"nemotron_h-pattern": ["layers_block_type", "layer_types"], "lfm2-1.2b": ["layer_types"]}
 
 
@@ -163,20 +186,47 @@ def finite(v):
     return True
 
 
+def write_active():
+    """transformers' active parameters for every MoE fixture config."""
+    fixtures = pathlib.Path(__file__).resolve().parents[1] / "tests" / "fixtures"
+    files = sorted(p for sub in ("configs", "written") for p in (fixtures / sub).glob("*.json") if p.name != "expected_counts.json" and not p.name.startswith("expected_"))
+    tool = pathlib.Path(__file__).resolve().parent / "transformers_count.py"
+    res = subprocess.run([sys.executable, str(tool), *map(str, files)], capture_output=True, text=True, check=True)
+    active = {}
+    for line in res.stdout.splitlines():
+        if not line.startswith("{"):
+            continue
+        r = json.loads(line)
+        if "error" in r:
+            sys.exit(f"{r['file']}: {r['error']}")
+        if "active" in r:
+            key = str(pathlib.Path(r["file"]).relative_to(fixtures))
+            active[key] = {"transformers_count": r["count"], "transformers_active": r["active"], "transformers_routed": r["routed"]}
+    (fixtures / "written" / "expected_active.json").write_text(json.dumps(active, indent=1, sort_keys=True) + "\n")
+    print(f"wrote the active parameters of {len(active)} MoE configs")
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--shared", default=str(pathlib.Path(__file__).resolve().parents[1].parent / "shared"))
+    ap.add_argument("--only", default=None)
+    ap.add_argument("--active", action="store_true")
     args = ap.parse_args()
+    if args.active:
+        return write_active()
+    only = set(args.only.split(",")) if args.only else None
     out = pathlib.Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "written"
     out.mkdir(parents=True, exist_ok=True)
     files = []
     for name, (model_type, overrides) in CASES.items():
+        if only is not None and name not in only:
+            continue
         sub = {k: v for k, v in overrides.items() if isinstance(v, dict)}
         flat = {k: v for k, v in overrides.items() if not isinstance(v, dict)}
         cfg = AutoConfig.for_model(model_type, **flat, **sub)
         d = cfg.to_diff_dict() if sub else cfg.to_dict()
         d.update({k: v for k, v in flat.items()})
-        d = {k: v for k, v in d.items() if (v is not None or k in KEEP_NULL) and finite(v)}
+        d = {k: v for k, v in d.items() if (v is not None or k in KEEP_NULL) and (finite(v) or name in INFINITE)}
         for key in DROP.get(name, []):
             d.pop(key, None)
         if name in FLAT:
@@ -192,10 +242,12 @@ def main():
         path = out / f"{name}.json"
         path.write_text(json.dumps(d, indent=2, sort_keys=True, default=str) + "\n")
         files.append(str(path))
-    tool = pathlib.Path(args.shared) / "tools" / "transformers_count.py"
+    tool = pathlib.Path(__file__).resolve().parent / "transformers_count.py"
     res = subprocess.run([sys.executable, str(tool), *files], capture_output=True, text=True, check=True)
-    expected = {}
+    expected = json.loads((out / "expected_counts.json").read_text()) if only is not None else {}
     for line in res.stdout.splitlines():
+        if not line.startswith("{"):
+            continue
         r = json.loads(line)
         name = pathlib.Path(r["file"]).stem
         if "error" in r:

@@ -1,21 +1,40 @@
 //! From a checkpoint's tensor list to the record's numbers: stored elements per dtype, total,
-//! weight bytes, and the logical (transformers-style) parameter count with the quantization-aware
-//! rules: packed 4-bit `qweight`/`weight_packed` unpacked, MXFP4 `_blocks` and bitsandbytes 4-bit
-//! weights x 2, scale / zero-point / index tensors and `F8_E8M0` excluded, known buffers
-//! (`inv_freq`, `position_ids`, causal masks) excluded, and an `lm_head` the config ties counted once.
+//! weight bytes, the logical (transformers-style) parameter count, and the logical parameters of
+//! the routed experts (for `active_parameters`). What a quantized or buffer tensor holds is
+//! [`crate::arch::quant::tensors`]' business; here an `lm_head` the config ties is counted once.
 
-use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::collections::{BTreeMap, BTreeSet};
 
+use serde_json::Value;
+
+use crate::arch::quant::Packing;
+use crate::arch::quant::tensors::{self, logical_elements};
 use crate::dtype;
 use crate::format::TensorInfo;
+use crate::record::MayAlsoStore;
 
 /// What a count needs to know from the config.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct CountOptions {
-    /// Bits per packed weight element (GPTQ/AWQ/compressed-tensors pack-quantized); 4 when unknown.
-    pub quant_bits: Option<u64>,
+    /// The packing of quantized weights (bits, group) the config declares.
+    pub packing: Packing,
     /// The config ties `lm_head` to the input embeddings.
     pub tie_word_embeddings: bool,
+}
+
+impl CountOptions {
+    /// The options a config gives (the defaults without one; an invalid config leaves the
+    /// defaults, and the record's warnings say why it was not used).
+    pub fn from_config(config: Option<&Value>) -> CountOptions {
+        let Some(config) = config else { return CountOptions::default() };
+        CountOptions {
+            packing: Packing::of(config),
+            tie_word_embeddings: crate::arch::info::describe(config)
+                .ok()
+                .and_then(|d| d.architecture.tie_word_embeddings)
+                .unwrap_or(false),
+        }
+    }
 }
 
 /// The numbers of a record.
@@ -25,8 +44,12 @@ pub struct Counts {
     pub total: u64,
     pub weight_bytes: u64,
     pub logical: u64,
+    /// Of `logical`, the routed experts' parameters (0 for a dense model).
+    pub routed: u64,
     /// Dtypes with no known size: their elements are counted, their bytes are not.
     pub unknown_dtypes: BTreeSet<String>,
+    /// Estimates only: what a checkpoint may store beyond the predicted layout.
+    pub may_also_store: Vec<MayAlsoStore>,
     pub notes: Vec<String>,
 }
 
@@ -34,39 +57,27 @@ pub struct Counts {
 #[error("tensor {0:?}: the counts overflow 64 bits")]
 pub struct CountOverflow(pub String);
 
-/// Last name segments of tensors that hold quantization side data, not weights.
-const SIDE_DATA: &[&str] = &[
-    "qzeros",
-    "scales",
-    "g_idx",
-    "weight_scale",
-    "weight_scale_inv",
-    "input_scale",
-    "output_scale",
-    "k_scale",
-    "v_scale",
-    "q_scale",
-    "weight_zero_point",
-    "input_zero_point",
-    "weight_global_scale",
-    "input_global_scale",
-    "weight_shape",
-    "weight_g_idx",
-    "SCB",
-    "weight_format",
-    "absmax",
-    "quant_map",
-    "nested_absmax",
-    "nested_quant_map",
-];
-
-/// Last name segments of buffers transformers does not count as parameters.
-const BUFFERS: &[&str] = &["inv_freq", "position_ids", "masked_bias"];
-
 /// Adds `n` to `*acc`, or reports the tensor that overflowed.
 fn add(acc: &mut u64, n: u64, name: &str) -> Result<(), CountOverflow> {
     *acc = acc.checked_add(n).ok_or_else(|| CountOverflow(name.to_owned()))?;
     Ok(())
+}
+
+/// Whether a tensor belongs to a routed expert: a name segment `experts` (Mixtral's
+/// `block_sparse_moe.experts.3.w1`, Qwen's and DeepSeek's `mlp.experts.0.gate_proj`, the fused
+/// `mlp.experts.gate_up_proj` of transformers 5, gpt-oss and Llama 4, with their biases and MXFP4
+/// blocks), Granite MoE's fused `block_sparse_moe.input_linear` / `output_linear`, or GGUF's
+/// `ffn_*_exps`. Shared experts (`shared_expert`, `shared_experts`, `shexp`) and routers are not.
+pub fn is_routed_expert(name: &str) -> bool {
+    let mut segments = name.split('.');
+    let mut previous = "";
+    segments.any(|s| {
+        let hit = s == "experts"
+            || (previous == "block_sparse_moe" && (s == "input_linear" || s == "output_linear"))
+            || (s.starts_with("ffn_") && s.ends_with("_exps"));
+        previous = s;
+        hit
+    })
 }
 
 /// Counts a checkpoint's tensors (all shards together).
@@ -75,7 +86,7 @@ pub fn count<'a>(
     opts: CountOptions,
 ) -> Result<Counts, CountOverflow> {
     let tensors: Vec<&TensorInfo> = tensors.into_iter().collect();
-    let names: HashSet<&str> = tensors.iter().map(|t| t.name.as_str()).collect();
+    let names = tensors::by_name(&tensors);
     let mut c = Counts::default();
     for t in &tensors {
         let elems = t.elements().ok_or_else(|| CountOverflow(t.name.clone()))?;
@@ -89,15 +100,18 @@ pub fn count<'a>(
                 c.unknown_dtypes.insert(t.dtype.clone());
             }
         }
-        let logical = logical_elements(t, elems, &names, opts).ok_or_else(|| CountOverflow(t.name.clone()))?;
+        let logical = logical_elements(t, elems, &names, opts.packing).ok_or_else(|| CountOverflow(t.name.clone()))?;
         add(&mut c.logical, logical, &t.name)?;
+        if is_routed_expert(&t.name) {
+            add(&mut c.routed, logical, &t.name)?;
+        }
     }
     if opts.tie_word_embeddings
         && let Some(head) = tensors.iter().find(|t| t.name == "lm_head.weight" || t.name.ends_with(".lm_head.weight"))
         && tensors.iter().any(|t| t.name != head.name && t.name.contains("embed") && t.shape == head.shape)
     {
         let elems = head.elements().unwrap_or(0);
-        c.logical -= logical_elements(head, elems, &names, opts).unwrap_or(0).min(c.logical);
+        c.logical -= logical_elements(head, elems, &names, opts.packing).unwrap_or(0).min(c.logical);
         c.notes.push(format!(
             "the checkpoint stores {} although the config ties it to the input embeddings; counted once in logical_parameters",
             head.name
@@ -113,34 +127,13 @@ pub fn count<'a>(
     Ok(c)
 }
 
-/// What one tensor adds to the logical parameter count.
-fn logical_elements(t: &TensorInfo, elems: u64, names: &HashSet<&str>, opts: CountOptions) -> Option<u64> {
-    let last = t.name.rsplit('.').next().unwrap_or(&t.name);
-    if t.dtype == "F8_E8M0"
-        || SIDE_DATA.contains(&last)
-        || last.ends_with("_scales")
-        || t.name.contains(".quant_state.")
-    {
-        return Some(0);
-    }
-    let causal_mask = last == "bias" && t.name.ends_with("attn.bias") && t.shape.len() == 4;
-    if BUFFERS.contains(&last) || causal_mask {
-        return Some(0);
-    }
-    let packed = (last == "qweight" || last == "weight_packed") && matches!(t.dtype.as_str(), "I32" | "U32");
-    if packed {
-        let bits = opts.quant_bits.filter(|b| (1..=32).contains(b)).unwrap_or(4);
-        return elems.checked_mul(32 / bits);
-    }
-    if last.ends_with("_blocks") && t.dtype == "U8" {
-        return elems.checked_mul(2);
-    }
-    let bnb4 = t.dtype == "U8"
-        && ["nf4", "fp4"].iter().any(|k| names.contains(format!("{}.quant_state.bitsandbytes__{k}", t.name).as_str()));
-    if bnb4 {
-        return elems.checked_mul(2);
-    }
-    Some(elems)
+/// The parameters one token uses: `logical - routed x (1 - k/E)`, i.e. `logical - routed +
+/// routed x k / E` in 128-bit integers, the quotient rounded down (exact when the routed
+/// parameters are E equal experts). `None` when k or E is unknown, k is 0 or above E.
+pub fn active(logical: u64, routed: u64, per_token: Option<u64>, experts: u64) -> Option<u64> {
+    let k = per_token.filter(|k| *k >= 1 && *k <= experts)?;
+    let used = u128::from(routed).checked_mul(u128::from(k))?.checked_div(u128::from(experts))?;
+    u64::try_from(u128::from(logical.checked_sub(routed)?).checked_add(used)?).ok()
 }
 
 #[cfg(test)]
@@ -173,10 +166,13 @@ mod tests {
             t("l.g_idx", "I32", &[4096]),
             t("l.bias", "F16", &[4096]),
         ];
-        let c = count(&ts, CountOptions { quant_bits: Some(4), ..Default::default() }).unwrap();
+        let c =
+            count(&ts, CountOptions { packing: Packing { bits: Some(4), group: None }, ..Default::default() }).unwrap();
         assert_eq!(c.logical, 4096 * 4096 + 4096);
         assert_eq!(c.parameters["I32"], 512 * 4096 + 32 * 512 + 4096);
-        let c8 = count(&ts[..1], CountOptions { quant_bits: Some(8), ..Default::default() }).unwrap();
+        let c8 =
+            count(&ts[..1], CountOptions { packing: Packing { bits: Some(8), group: None }, ..Default::default() })
+                .unwrap();
         assert_eq!(c8.logical, 512 * 4096 * 4);
     }
 

@@ -1,7 +1,10 @@
 //! The config strategy against transformers' own counts: for every fixture config (the real
 //! published configs of `fixtures/configs`, and the configs written from transformers' config
-//! classes in `fixtures/written`), `logical_parameters` must equal `transformers_count` exactly.
-//! And a config with invalid values never stops the record the weights give.
+//! classes in `fixtures/written`), `logical_parameters` must equal `transformers_count` exactly,
+//! and for every mixture-of-experts config `active_parameters` must equal transformers' model
+//! counted with its routed experts scaled by k/E (`written/expected_active.json`). A published
+//! stored total is the estimate's `total` plus some of what `may_also_store` lists. And a config
+//! with invalid values never stops the record the weights give.
 
 mod support;
 
@@ -13,6 +16,11 @@ struct Expected {
     transformers_count: u64,
 }
 
+/// A fixture config, read as Python's json reads it (the hybrid configs hold `Infinity`).
+fn read(path: &Path) -> serde_json::Value {
+    capcache::arch::json::parse(&std::fs::read(path).unwrap()).unwrap()
+}
+
 fn check(expected: &str, config_dir: &str, file_of: fn(&str) -> String, at_least: usize) {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
     let expected: BTreeMap<String, Expected> =
@@ -21,7 +29,7 @@ fn check(expected: &str, config_dir: &str, file_of: fn(&str) -> String, at_least
     let mut failures = Vec::new();
     for (id, e) in &expected {
         let path = dir.join(config_dir).join(file_of(id));
-        let config: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        let config = read(&path);
         match capcache::arch::estimate(&config) {
             Ok(est) if est.logical == e.transformers_count && !est.approximate => {}
             Ok(est) => failures.push(format!(
@@ -58,7 +66,10 @@ fn every_registered_family_has_a_fixture() {
             if path.file_name().unwrap() == "expected_counts.json" {
                 continue;
             }
-            let v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+            if path.file_name().unwrap().to_str().unwrap().starts_with("expected_") {
+                continue;
+            }
+            let v = read(&path);
             seen.insert(v["model_type"].as_str().unwrap().to_owned());
             if let Some(t) = v.get("text_config").and_then(|t| t.get("model_type")).and_then(|t| t.as_str()) {
                 seen.insert(t.to_owned());
@@ -115,7 +126,7 @@ fn an_invalid_config_beside_exact_weights_is_a_warning_not_a_crash() {
 /// The architecture block and capacity facts of a fixture config, at its own dtype.
 fn facts(path: &str) -> (capcache::record::Architecture, capcache::record::Capacity) {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
-    let config: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(dir.join(path)).unwrap()).unwrap();
+    let config = read(&dir.join(path));
     let d = capcache::arch::info::describe(&config).unwrap();
     let dtype = capcache::arch::info::config_dtype(&config).unwrap().unwrap();
     let capacity = capcache::arch::info::capacity(&d.architecture, d.state_elements_per_sequence, dtype);
@@ -170,4 +181,179 @@ fn kv_cache_and_recurrent_state_of_hybrid_models() {
     let conv = (2 * 8 * 64 + 16 * 64) * 4;
     let recurrent = 16 * 64 * 64;
     assert_eq!(cap.state_elements_per_sequence, Some(6 * (conv + recurrent)));
+}
+
+#[derive(serde::Deserialize)]
+struct ExpectedActive {
+    transformers_count: u64,
+    transformers_active: u64,
+    transformers_routed: u64,
+}
+
+#[test]
+fn active_parameters_of_every_moe_config_match_transformers() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+    let expected: BTreeMap<String, ExpectedActive> =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("written/expected_active.json")).unwrap()).unwrap();
+    let mut failures = Vec::new();
+    for (path, e) in &expected {
+        let est = capcache::arch::estimate(&read(&dir.join(path))).unwrap();
+        let got = (est.logical, est.active, est.routed);
+        if got != (e.transformers_count, Some(e.transformers_active), e.transformers_routed) {
+            failures.push(format!(
+                "{path}: (total, active, routed) {got:?}, transformers ({}, {}, {})",
+                e.transformers_count, e.transformers_active, e.transformers_routed
+            ));
+        }
+    }
+    assert!(failures.is_empty(), "{} mismatches:\n{}", failures.len(), failures.join("\n"));
+    // The families the acceptance names, a multimodal MoE among them.
+    let families: std::collections::BTreeSet<String> =
+        expected.keys().map(|path| read(&dir.join(path))["model_type"].as_str().unwrap().to_owned()).collect();
+    for family in
+        ["mixtral", "qwen3_moe", "qwen3_next", "deepseek_v2", "deepseek_v3", "llama4", "gpt_oss", "olmoe", "jamba"]
+    {
+        assert!(families.contains(family), "no MoE fixture of {family}: {families:?}");
+    }
+    assert!(families.contains("qwen3_vl_moe") && families.contains("llama4"), "multimodal MoE: {families:?}");
+    // Dense configs have none.
+    for sub in ["configs", "written"] {
+        for entry in std::fs::read_dir(dir.join(sub)).unwrap() {
+            let path = entry.unwrap().path();
+            let key = format!("{sub}/{}", path.file_name().unwrap().to_str().unwrap());
+            if key.contains("expected_") || expected.contains_key(&key) {
+                continue;
+            }
+            let est = capcache::arch::estimate(&read(&path)).unwrap();
+            assert_eq!(est.active, None, "{key} is dense");
+        }
+    }
+}
+
+#[test]
+fn active_parameters_beside_published_figures() {
+    let active = |path: &str| {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+        capcache::arch::estimate(&read(&dir.join(path))).unwrap().active.unwrap()
+    };
+    // Mixtral-8x7B "12.9B active", Qwen3-30B-A3B "3.3B", DeepSeek-V3 "37B" (its 671B config).
+    assert_eq!(active("configs/mistralai__Mixtral-8x7B-v0.1.json"), 12_879_925_248);
+    assert_eq!(active("written/qwen3_moe-30b-a3b.json"), 3_353_032_704);
+    assert_eq!(active("written/deepseek_v3-671b.json"), 37_552_282_624);
+}
+
+#[derive(serde::Deserialize)]
+struct Published {
+    hub_safetensors_total: Option<u64>,
+}
+
+#[test]
+fn a_published_stored_total_is_the_estimate_plus_some_of_what_may_also_be_stored() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+    let expected: BTreeMap<String, Published> =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("expected_counts.json")).unwrap()).unwrap();
+    let mut checked = 0;
+    let mut extra = 0;
+    for (id, e) in &expected {
+        let Some(hub) = e.hub_safetensors_total else { continue };
+        let config = read(&dir.join("configs").join(format!("{}.json", id.replace('/', "__"))));
+        if capcache::arch::quant::quantization(&config).unwrap().is_some() {
+            continue;
+        }
+        let est = capcache::arch::estimate(&config).unwrap();
+        let total: u64 = est.parameters.values().sum();
+        let subsets = 1u32 << est.may_also_store.len();
+        let fits = (0..subsets).any(|mask| {
+            let more: u64 =
+                est.may_also_store.iter().enumerate().filter(|(i, _)| mask & (1 << i) != 0).map(|(_, (_, n))| n).sum();
+            total + more == hub
+        });
+        assert!(fits, "{id}: Hub {hub}, estimate {total}, may also store {:?}", est.may_also_store);
+        checked += 1;
+        extra += usize::from(total != hub);
+    }
+    assert!(checked >= 8 && extra >= 3, "{checked} checked, {extra} with extra tensors");
+}
+
+#[test]
+fn may_also_store_names_the_tied_head_the_masks_and_the_rotary_buffers() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+    let est = |name: &str| capcache::arch::estimate(&read(&dir.join("configs").join(name))).unwrap();
+    let gpt2 = est("openai-community__gpt2.json");
+    assert!(gpt2.may_also_store.contains(&("tied lm_head stored", 50257 * 768)), "{:?}", gpt2.may_also_store);
+    assert!(gpt2.may_also_store.contains(&("causal-mask buffers (h.N.attn.bias)", 12 * 1024 * 1024)));
+    let qwen3 = est("Qwen__Qwen3-0.6B.json");
+    assert_eq!(qwen3.may_also_store, vec![("tied lm_head stored", 151936 * 1024)]);
+    let llama2 = est("meta-llama__Llama-2-7b-hf.json");
+    assert_eq!(llama2.may_also_store, vec![("rotary inv_freq (layers.N.self_attn.rotary_emb.inv_freq)", 32 * 64)]);
+}
+
+#[test]
+fn python_json_constants_and_disagreeing_layer_lists_are_read_as_transformers_reads_them() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/written");
+    for family in ["mamba2", "bamba", "falcon_h1", "nemotron_h", "granitemoehybrid"] {
+        let text = std::fs::read_to_string(dir.join(format!("{family}-time-step-limit.json"))).unwrap();
+        assert!(text.contains("Infinity"), "{family}: the fixture keeps transformers' Infinity");
+        assert!(serde_json::from_str::<serde_json::Value>(&text).is_err(), "not standard JSON");
+    }
+    // (Their counts are checked against transformers with the other written configs.) A config
+    // whose attention_types expands past num_layers, with no saved attention_layers, is refused
+    // as transformers refuses it.
+    let mut neo = read(&dir.join("gpt_neo-saved-attention-layers.json"));
+    neo.as_object_mut().unwrap().remove("attention_layers");
+    let err = capcache::arch::estimate(&neo).unwrap_err();
+    assert!(
+        err.to_string().contains("attention_types") && err.to_string().contains("6 layers for num_layers 4"),
+        "{err}"
+    );
+}
+
+#[derive(serde::Deserialize)]
+struct Crafted {
+    parameters: BTreeMap<String, u64>,
+    total: u64,
+    logical: u64,
+    active: Option<u64>,
+}
+
+#[test]
+fn crafted_checkpoints_of_every_packed_layout_count_as_transformers_counts_the_unquantized_model() {
+    // scripts/make-weight-fixtures.py --packed: each layout the quantizers write (GPTQ and AWQ at
+    // 2-8 bits, compressed-tensors, NVFP4, block FP8, MXFP4, bitsandbytes, MLX), a tied head and
+    // buffers stored, MoE experts per expert and fused; the truth is transformers' count of the
+    // model without its quantization.
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+    let source = capcache::source::local::LocalSource::new(&root);
+    let opts = capcache::strategy::Options::default();
+    let mut cases: Vec<String> = std::fs::read_dir(root.join("packed"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    cases.sort();
+    assert!(cases.len() >= 30, "{cases:?}");
+    let mut failures = Vec::new();
+    for case in &cases {
+        let e: Crafted = serde_json::from_str(
+            &std::fs::read_to_string(root.join("packed").join(case).join("expected.json")).unwrap(),
+        )
+        .unwrap();
+        let id = capcache::id::ModelId::parse(&format!("packed/{case}")).unwrap();
+        let r = capcache::strategy::resolve(&source, &id, "main", &opts, "2026-01-01T00:00:00Z").unwrap();
+        let want = (true, e.total, &e.parameters, e.logical, e.active, Some(&e.logical));
+        let got = (
+            r.exact,
+            r.total,
+            &r.parameters,
+            r.logical_parameters,
+            r.active_parameters,
+            r.cross_check.get(&capcache::record::Strategy::Config),
+        );
+        if got != want {
+            failures.push(format!(
+                "{case}: (exact, total, parameters, logical, active, config) {got:?}, want {want:?}; {:?}",
+                r.warnings
+            ));
+        }
+    }
+    assert!(failures.is_empty(), "{} mismatches:\n{}", failures.len(), failures.join("\n"));
 }

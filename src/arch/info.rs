@@ -8,8 +8,9 @@ use serde_json::Value;
 use super::ArchError;
 use super::cfg::Cfg;
 use super::model::Facts;
+use super::quant;
 use crate::dtype;
-use crate::record::{Architecture, Capacity, Quantization};
+use crate::record::{Architecture, Capacity};
 
 /// The checkpoint dtype the config declares (`torch_dtype`, or `dtype` in newer configs), as a
 /// safetensors dtype name. A name torch does not know is an error.
@@ -25,77 +26,6 @@ pub fn config_dtype(config: &Value) -> Result<Option<&'static str>, ArchError> {
         }
     }
     Ok(None)
-}
-
-/// The `quantization_config` object (the root's, else the text config's).
-fn quantization_config<'a>(config: &'a Value) -> Result<Option<Cfg<'a>>, ArchError> {
-    let c = Cfg::new(config);
-    match c.sub("quantization_config")? {
-        Some(q) => Ok(Some(q)),
-        None => c.text()?.sub("quantization_config"),
-    }
-}
-
-/// A group size: -1 (no groups, as GPTQ writes it) or a positive size.
-fn group_size_of(q: &Cfg, key: &str) -> Result<Option<i64>, ArchError> {
-    if q.get(key).and_then(Value::as_i64) == Some(-1) {
-        return Ok(Some(-1));
-    }
-    q.u(key)?.map(|g| i64::try_from(g).map_err(|_| ArchError::Overflow)).transpose()
-}
-
-/// `quantization_config`, summarized.
-pub fn quantization(config: &Value) -> Result<Option<Quantization>, ArchError> {
-    let Some(q) = quantization_config(config)? else { return Ok(None) };
-    let method = q.s("quant_method")?.unwrap_or("unknown").to_owned();
-    let group = match q.sub("config_groups")? {
-        Some(groups) => groups.first_sub()?,
-        None => None,
-    };
-    let weights = match &group {
-        Some(g) => g.sub("weights")?,
-        None => None,
-    };
-    let mut bits = q.u_any(&["bits", "w_bit", "weight_bits"])?;
-    if let (None, Some(w)) = (bits, &weights) {
-        bits = w.u("num_bits")?;
-    }
-    if bits.is_none() && q.flag("load_in_4bit", false)? {
-        bits = Some(4);
-    }
-    if bits.is_none() && q.flag("load_in_8bit", false)? {
-        bits = Some(8);
-    }
-    let bits = bits.or(match method.as_str() {
-        "fp8" | "fbgemm_fp8" => Some(8),
-        "mxfp4" => Some(4),
-        _ => None,
-    });
-    let mut group_size = None;
-    for key in ["group_size", "q_group_size"] {
-        if group_size.is_none() {
-            group_size = group_size_of(&q, key)?;
-        }
-    }
-    if let (None, Some(w)) = (group_size, &weights) {
-        group_size = group_size_of(w, "group_size")?;
-    }
-    let format = q.s("format")?.map(str::to_owned);
-    Ok(Some(Quantization { method, bits, group_size, format }))
-}
-
-/// FP8 `weight_block_size` `[rows, cols]`: two sizes of at least 1.
-pub fn weight_block_size(config: &Value) -> Result<Option<(u64, u64)>, ArchError> {
-    let Some(q) = quantization_config(config)? else { return Ok(None) };
-    match q.list("weight_block_size")?.as_deref() {
-        None => Ok(None),
-        Some([rows, cols]) => Ok(Some((*rows, *cols))),
-        Some(_) => Err(q.invalid(
-            "weight_block_size",
-            q.get("weight_block_size").unwrap_or(&Value::Null),
-            "expected two block sizes",
-        )),
-    }
 }
 
 /// What a config says about a model beyond its parameters: the record's architecture block and
@@ -140,8 +70,8 @@ pub fn describe(config: &Value) -> Result<Described, ArchError> {
         layer_types: f.map(|f| f.layer_types.clone()),
         sliding_window: get(|f| f.sliding_window),
         attention_chunk_size: get(|f| f.attention_chunk_size),
-        quantization: quantization(config)?,
-        quantization_config: quantization_config(config)?.map(|q| q.value().clone()),
+        quantization: quant::quantization(config)?,
+        quantization_config: quant::config_object(config)?,
         torch_dtype: torch_dtype.map(str::to_owned),
         moe: f.and_then(|f| f.moe.clone()),
         mla: f.and_then(|f| f.mla.clone()),

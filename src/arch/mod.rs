@@ -3,7 +3,8 @@
 //! `model_type` lists each family's tensors with the transformers config class defaults; the
 //! count must equal transformers' own `num_parameters()`. Unknown model types with the standard
 //! decoder keys get a generic decoder estimate marked approximate; others are unsupported.
-//! Also the `architecture` block and KV-cache size of a record ([`info`]).
+//! Also the `architecture` block and KV-cache size of a record ([`info`]), and all that is known
+//! about quantized checkpoints ([`quant`]).
 //!
 //! Config values are validated as they are read ([`cfg`], bounds in [`limits`]) and all arithmetic
 //! on them is checked ([`checked`]; unchecked integer arithmetic is denied in this module).
@@ -14,9 +15,11 @@ pub mod checked;
 pub mod decoder;
 pub mod families;
 pub mod info;
+pub mod json;
 pub mod kinds;
 pub mod limits;
 pub mod model;
+pub mod quant;
 
 use std::collections::BTreeMap;
 
@@ -24,7 +27,7 @@ use serde_json::Value;
 
 use self::cfg::Cfg;
 use self::families::{bert, gpt, hybrid, llama, moe, qwen_vl, ssm, t5, vision};
-use self::model::{Model, Scheme};
+use self::model::Model;
 use crate::dtype;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -149,6 +152,13 @@ pub struct Estimate {
     pub dtype: String,
     pub family: &'static str,
     pub approximate: bool,
+    /// Of `logical`, the routed experts' parameters (0 for a dense model).
+    pub routed: u64,
+    /// MoE models: the parameters one token uses ([`crate::count::active`]).
+    pub active: Option<u64>,
+    /// What a checkpoint may store beyond the predicted layout: the tied head stored anyway,
+    /// buffers older transformers saved.
+    pub may_also_store: Vec<(&'static str, u64)>,
 }
 
 /// Runs the config strategy on a parsed `config.json`.
@@ -156,33 +166,43 @@ pub fn estimate(config: &Value) -> Result<Estimate, ArchError> {
     let m = model(config)?;
     let logical = m.total()?;
     let dtype = info::config_dtype(config)?.unwrap_or("F32").to_owned();
-    let scheme = scheme(config)?;
-    let parameters = model::stored_layout(&m, &dtype, scheme.as_ref())?;
+    let scheme = quant::scheme(config)?;
+    let parameters = quant::layout::stored_layout(&m, &dtype, scheme.as_ref())?;
     let weight_bytes = parameters.iter().try_fold(0u64, |acc, (d, n)| {
         let bytes = dtype::lookup(d).and_then(|i| i.bytes_for(*n)).ok_or(ArchError::Overflow)?;
         acc.checked_add(bytes).ok_or(ArchError::Overflow)
     })?;
-    Ok(Estimate { logical, parameters, weight_bytes, dtype, family: m.family, approximate: m.approximate })
-}
-
-/// The stored-layout scheme of a `quantization_config`.
-pub fn scheme(config: &Value) -> Result<Option<Scheme>, ArchError> {
-    let Some(q) = info::quantization(config)? else { return Ok(None) };
-    let group = q.group_size.and_then(|g| u64::try_from(g).ok());
-    let bits = q.bits.unwrap_or(4);
-    Ok(Some(match q.method.as_str() {
-        "fp8" | "fbgemm_fp8" => Scheme::Fp8 { block: info::weight_block_size(config)?, per_channel: false },
-        "gptq" => Scheme::PackedInt { bits, group, g_idx: true },
-        "awq" => Scheme::PackedInt { bits, group, g_idx: false },
-        "bitsandbytes" if bits == 8 => Scheme::Bnb8,
-        "bitsandbytes" => Scheme::Bnb4,
-        "mxfp4" => Scheme::Mxfp4,
-        "compressed-tensors" if q.format.as_deref() == Some("pack-quantized") => {
-            Scheme::CompressedPacked { bits, group }
-        }
-        "compressed-tensors" if bits == 8 => Scheme::Fp8 { block: None, per_channel: true },
-        _ => return Ok(None),
-    }))
+    let routed = checked::sum(
+        m.params
+            .iter()
+            .filter(|p| matches!(p.role, model::Role::Experts | model::Role::ExpertBias))
+            .map(|p| p.elements().ok_or(ArchError::Overflow))
+            .collect::<Result<Vec<u64>, ArchError>>()?,
+    )?;
+    let active = m.facts.moe.as_ref().and_then(|moe| {
+        crate::count::active(logical, routed, moe.experts_per_token, moe.num_experts).filter(|_| routed > 0)
+    });
+    let mut may_also_store = Vec::new();
+    // The head a tied model may store anyway: the shape of the embedding table, the first
+    // [vocab, width] parameter.
+    if m.tied
+        && let Some(vocab) = m.facts.vocab
+        && let Some(embed) = m.params.iter().find(|p| p.shape.len() == 2 && p.shape[0] == vocab)
+    {
+        may_also_store.push(("tied lm_head stored", embed.elements().ok_or(ArchError::Overflow)?));
+    }
+    may_also_store.extend(m.buffers.iter().copied().filter(|(_, n)| *n > 0));
+    Ok(Estimate {
+        logical,
+        parameters,
+        weight_bytes,
+        dtype,
+        family: m.family,
+        approximate: m.approximate,
+        routed,
+        active,
+        may_also_store,
+    })
 }
 
 #[cfg(test)]

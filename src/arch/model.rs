@@ -1,8 +1,7 @@
 //! A model's parameter tensors as an architecture module lists them (templated per layer with a
 //! repeat count, so listing costs no allocation per layer), the dimensions the family resolved
-//! on the way ([`Facts`]), and the stored layout a quantized checkpoint of it would have.
-
-use std::collections::BTreeMap;
+//! on the way ([`Facts`]). The stored layout of a quantized checkpoint of it is
+//! [`super::quant::layout`]'s.
 
 use super::ArchError;
 use super::checked::Checked;
@@ -13,8 +12,10 @@ use crate::record::{LayerTypes, Mla, Moe};
 pub enum Role {
     /// A 2-D linear weight inside a block: quantized by weight-only and FP8 schemes.
     Linear,
-    /// Stacked expert weights `[experts, out, in]`: quantized like linears (and by MXFP4).
+    /// Stacked routed-expert weights `[experts, out, in]`: quantized like linears (and by MXFP4).
     Experts,
+    /// Other routed-expert parameters (gpt-oss's expert biases `[experts, out]`): not quantized.
+    ExpertBias,
     /// Everything else: embeddings, norms, biases, routers, heads.
     Other,
 }
@@ -44,6 +45,9 @@ pub struct Model {
     pub approximate: bool,
     /// Whether the output head is tied to the input embeddings (listed once).
     pub tied: bool,
+    /// Buffers a checkpoint of this family may store although transformers no longer saves
+    /// them (causal masks, rotary `inv_freq`): what, and how many elements.
+    pub buffers: Vec<(&'static str, u64)>,
     /// The dimensions the family used, for the record's architecture block and capacity facts.
     pub facts: Facts,
 }
@@ -96,88 +100,4 @@ impl Model {
     pub fn total(&self) -> Result<u64, ArchError> {
         self.params.iter().try_fold(0u64, |acc, p| p.elements().ok_or(ArchError::Overflow)?.plus(acc))
     }
-}
-
-/// A quantization scheme, as far as the stored layout goes.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Scheme {
-    /// FP8 weights (`F8_E4M3`) with per-tensor, per-channel or block scales.
-    Fp8 { block: Option<(u64, u64)>, per_channel: bool },
-    /// GPTQ / AWQ: packed `I32` qweight, qzeros, `F16` scales, GPTQ `g_idx`.
-    PackedInt { bits: u64, group: Option<u64>, g_idx: bool },
-    /// compressed-tensors pack-quantized: `weight_packed` `I32`, `weight_scale`, `weight_shape`.
-    CompressedPacked { bits: u64, group: Option<u64> },
-    /// bitsandbytes 4-bit: `U8` weights with absmax blocks of 64.
-    Bnb4,
-    /// bitsandbytes 8-bit: `I8` weights with a per-row `SCB`.
-    Bnb8,
-    /// MXFP4 experts: `U8` blocks of 32 values in 16 bytes, one `U8` scale per block.
-    Mxfp4,
-}
-
-fn put(map: &mut BTreeMap<String, u64>, dtype: &str, n: u64) -> Result<(), ArchError> {
-    let slot = map.entry(dtype.to_owned()).or_default();
-    *slot = slot.plus(n)?;
-    Ok(())
-}
-
-/// The stored elements per dtype of a checkpoint of `model` saved at `dtype` with `scheme`.
-pub fn stored_layout(model: &Model, dtype: &str, scheme: Option<&Scheme>) -> Result<BTreeMap<String, u64>, ArchError> {
-    let mut out = BTreeMap::new();
-    for p in &model.params {
-        let n = p.elements().ok_or(ArchError::Overflow)?;
-        let quantized = match (scheme, p.role) {
-            (_, Role::Other) | (None, _) => false,
-            (Some(Scheme::Mxfp4), role) => role == Role::Experts,
-            _ => true,
-        };
-        let Some(scheme) = scheme.filter(|_| quantized) else {
-            put(&mut out, dtype, n)?;
-            continue;
-        };
-        // Every quantized tensor is a stack of `mats` matrices of `rows x cols`.
-        let (rows, cols) = match p.shape.as_slice() {
-            [.., o, i] => (*o, *i),
-            _ => (n, 1),
-        };
-        let mats = n.over(rows.times(cols)?.max(1))?;
-        let groups = |group: Option<u64>| cols.over_ceil(group.unwrap_or(cols).max(1));
-        match scheme {
-            Scheme::Fp8 { block, per_channel } => {
-                put(&mut out, "F8_E4M3", n)?;
-                match block {
-                    Some((bo, bi)) => {
-                        put(&mut out, "F32", mats.times(rows.over_ceil(*bo)?)?.times(cols.over_ceil(*bi)?)?)?
-                    }
-                    None if *per_channel => put(&mut out, dtype, mats.times(rows)?)?,
-                    None => put(&mut out, "F32", mats)?,
-                }
-            }
-            Scheme::PackedInt { bits, group, g_idx } => {
-                let g = groups(*group)?;
-                let packed = rows.times(cols)?.times(*bits)?.over(32)?;
-                let zeros = g.times(rows)?.times(*bits)?.over(32)?;
-                put(&mut out, "I32", mats.times(packed.plus(zeros)?)?)?;
-                put(&mut out, "F16", mats.times(g)?.times(rows)?)?;
-                if *g_idx {
-                    put(&mut out, "I32", mats.times(cols)?)?;
-                }
-            }
-            Scheme::CompressedPacked { bits, group } => {
-                put(&mut out, "I32", n.times(*bits)?.over(32)?)?;
-                put(&mut out, dtype, mats.times(groups(*group)?)?.times(rows)?)?;
-                put(&mut out, "I64", mats.times(2)?)?;
-            }
-            Scheme::Bnb4 => {
-                put(&mut out, "U8", n.div_ceil(2))?;
-                put(&mut out, "F32", n.div_ceil(64).plus(mats.times(16)?)?)?;
-            }
-            Scheme::Bnb8 => {
-                put(&mut out, "I8", n)?;
-                put(&mut out, "F32", mats.times(rows)?)?;
-            }
-            Scheme::Mxfp4 => put(&mut out, "U8", n.over(2)?.plus(n.div_ceil(32))?)?,
-        }
-    }
-    Ok(out)
 }

@@ -99,7 +99,7 @@ pub fn estimate(path: &Path, json: bool, tensors: bool) -> anyhow::Result<u8> {
     let tensors = match tensors {
         true => {
             let config: Value =
-                serde_json::from_slice(&bytes).with_context(|| format!("{origin} is not valid JSON"))?;
+                capcache::arch::json::parse(&bytes).with_context(|| format!("{origin} is not valid JSON"))?;
             Some(arch::model(&config)?.params)
         }
         false => None,

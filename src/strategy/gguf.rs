@@ -10,8 +10,8 @@ use std::collections::BTreeMap;
 
 use super::checkpoint::{self, EachFile};
 use super::{Ctx, Found, Miss};
+use crate::arch::quant::gguf::precision;
 use crate::count::{self, CountOptions};
-use crate::dtype;
 use crate::format::{TensorInfo, gguf};
 use crate::record::{Architecture, Mla, Moe};
 
@@ -32,23 +32,6 @@ fn set_of(file: &str) -> (String, Option<(u32, u32)>) {
         return (format!("{name}-of-{total:05}"), Some((part, total)));
     }
     (base.to_owned(), None)
-}
-
-/// Bits per weight of the quantization a file name declares (`...Q4_K_M.gguf` -> Q4_K), 0 if none.
-fn precision(name: &str) -> f64 {
-    let upper = name.to_uppercase();
-    dtype::TABLE
-        .iter()
-        .filter(|d| d.ggml_id.is_some())
-        .filter(|d| {
-            upper.match_indices(d.name).any(|(i, m)| {
-                let before = upper[..i].chars().next_back();
-                let after = upper[i + m.len()..].chars().next();
-                !before.is_some_and(|c| c.is_ascii_alphanumeric()) && !after.is_some_and(|c| c.is_ascii_digit())
-            })
-        })
-        .map(|d| d.block_bytes as f64 * 8.0 / d.block_elems as f64)
-        .fold(0.0, f64::max)
 }
 
 /// One file set: its files by part number (a single file is part 1 of 1).
@@ -248,13 +231,8 @@ mod tests {
     use super::*;
 
     #[test]
-    fn split_sets_and_precision_from_names() {
+    fn split_sets_from_names() {
         assert_eq!(set_of("m/Model-Q4_K_M-00002-of-00003.gguf"), ("m/Model-Q4_K_M-of-00003".into(), Some((2, 3))));
         assert_eq!(set_of("model-f16.gguf"), ("model-f16".into(), None));
-        assert!(precision("Llama-3-8B-F16") > precision("Llama-3-8B-Q8_0"));
-        assert!(precision("Llama-3-8B-Q8_0") > precision("Llama-3-8B-Q4_K_M"));
-        assert!(precision("x-BF16") >= precision("x-F16"));
-        assert_eq!(precision("model"), 0.0);
-        assert_eq!(precision("x-Q4_K_M"), 4.5);
     }
 }

@@ -37,6 +37,7 @@ pub fn run(ctx: &Ctx) -> Result<Found, Miss> {
             c.notes.push(
                 "logical_parameters from the config strategy (the Hub metadata has per-dtype totals only)".into(),
             );
+            c.routed = est.routed;
             est.logical
         }
         _ => {

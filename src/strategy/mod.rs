@@ -257,7 +257,7 @@ fn chain(source: &dyn Source, snap: &Snapshot, opts: &Options, now: &str, budget
             None
         }
     };
-    let ctx = Ctx { config: config.as_ref(), count: record::count_options(config.as_ref()), ..base };
+    let ctx = Ctx { config: config.as_ref(), count: CountOptions::from_config(config.as_ref()), ..base };
     let mut stopped = None;
     for &name in &opts.strategies {
         if name == Strategy::Download && !opts.allows_download() {
@@ -314,5 +314,7 @@ fn read_config(ctx: &Ctx) -> Result<Option<Value>, Miss> {
         return Ok(None);
     }
     let bytes = ctx.read_small("config.json", MAX_CONFIG_BYTES)?;
-    serde_json::from_slice(&bytes).map(Some).map_err(|e| Miss::new(Outcome::InvalidConfig, format!("config.json: {e}")))
+    crate::arch::json::parse(&bytes)
+        .map(Some)
+        .map_err(|e| Miss::new(Outcome::InvalidConfig, format!("config.json: {e}")))
 }

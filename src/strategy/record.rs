@@ -1,29 +1,32 @@
-//! Assembling a record from a strategy's answer: dtype, architecture, KV cache, the config
-//! cross-check, and notes.
-
-use serde_json::Value;
+//! Assembling a record from a strategy's answer: dtype, architecture, KV cache, active
+//! parameters, the config cross-check, and notes.
 
 use super::{Ctx, Found};
 use crate::arch;
-use crate::count::CountOptions;
-use crate::record::{Record, Strategy, Tried};
-
-/// Count options from the config: packed-weight bits, and whether the head is tied.
-pub fn count_options(config: Option<&Value>) -> CountOptions {
-    let Some(config) = config else { return CountOptions::default() };
-    CountOptions {
-        // An invalid config leaves the defaults; the record's warnings say why it was not used.
-        quant_bits: arch::info::quantization(config).ok().flatten().and_then(|q| q.bits),
-        tie_word_embeddings: arch::info::describe(config)
-            .ok()
-            .and_then(|d| d.architecture.tie_word_embeddings)
-            .unwrap_or(false),
-    }
-}
+use crate::count::{self, Counts};
+use crate::record::{Architecture, Record, Strategy, Tried};
 
 /// The dominant dtype by elements.
 fn dominant(parameters: &std::collections::BTreeMap<String, u64>) -> Option<String> {
     parameters.iter().max_by_key(|(_, n)| **n).map(|(d, _)| d.clone())
+}
+
+/// A mixture-of-experts model's active parameters (none for a dense one); a warning says why an
+/// MoE model has none.
+fn active(counts: &Counts, architecture: Option<&Architecture>, warnings: &mut Vec<String>) -> Option<u64> {
+    let moe = architecture?.moe.as_ref()?;
+    let why = if counts.routed == 0 {
+        "no routed-expert parameters were recognised"
+    } else if moe.experts_per_token.is_none() {
+        "the config does not say how many experts a token uses"
+    } else {
+        match count::active(counts.logical, counts.routed, moe.experts_per_token, moe.num_experts) {
+            Some(n) => return Some(n),
+            None => "its experts per token are not between 1 and the number of experts",
+        }
+    };
+    warnings.push(format!("a mixture-of-experts model without active_parameters: {why}"));
+    None
 }
 
 pub fn assemble(
@@ -55,6 +58,7 @@ pub fn assemble(
         Some(d) => (Some(d.architecture), d.state_elements_per_sequence),
         None => (from_weights, None),
     };
+    let active_parameters = active(&counts, architecture.as_ref(), &mut warnings);
     let dtype = config_dtype.map(str::to_owned).or_else(|| dominant(&counts.parameters));
     // A block-quantized weight dtype (GGUF's Q4_K) is no KV cache dtype: use llama.cpp's default, F16.
     let kv_dtype =
@@ -72,7 +76,7 @@ pub fn assemble(
                     // The Hub gives per-dtype totals only, so this record's logical count is the
                     // config's own: the estimate is checked against the Hub's stored total instead,
                     // which quantized weights (packed, with scales) make incomparable.
-                    let quantized = matches!(arch::info::quantization(config), Ok(Some(_)));
+                    let quantized = matches!(arch::quant::quantization(config), Ok(Some(_)));
                     if !quantized && est.logical != counts.total {
                         warnings.push(format!(
                             "the config strategy counts {}{approx}, the Hub's metadata {} stored elements (tied weights stored twice, buffers, or extra tensors)",
@@ -99,8 +103,8 @@ pub fn assemble(
         parameters: counts.parameters,
         total: counts.total,
         logical_parameters: counts.logical,
-        active_parameters: None,
-        may_also_store: Vec::new(),
+        active_parameters,
+        may_also_store: counts.may_also_store,
         weight_bytes: counts.weight_bytes,
         dtype,
         files,

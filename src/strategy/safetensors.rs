@@ -78,7 +78,7 @@ fn expected_tensors(ctx: &Ctx) -> Option<usize> {
     let config = ctx.config?;
     let model = crate::arch::model(config).ok()?;
     let n: u64 = model.params.iter().map(|p| p.repeat).try_fold(0u64, u64::checked_add)?;
-    let quantized = matches!(crate::arch::info::quantization(config), Ok(Some(_)));
+    let quantized = matches!(crate::arch::quant::quantization(config), Ok(Some(_)));
     let n = if quantized { n.checked_mul(3)? } else { n };
     usize::try_from(n).ok().filter(|n| *n <= 1_000_000)
 }

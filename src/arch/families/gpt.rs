@@ -32,7 +32,21 @@ fn head(m: &mut Model, vocab: u64, dim: u64, tied: bool, bias: bool) {
 }
 
 pub fn gpt2(c: &Cfg) -> Result<Model, ArchError> {
-    gpt2_like(c, "gpt2", Ok)
+    let mut m = gpt2_like(c, "gpt2", Ok)?;
+    causal_masks(&mut m, "causal-mask buffers (h.N.attn.bias)", Some("masked_bias scalars (h.N.attn.masked_bias)"))?;
+    Ok(m)
+}
+
+/// The causal-mask buffers `[1, 1, positions, positions]` per layer, and the `masked_bias` scalar
+/// beside each when `masked_bias` names it, that checkpoints of older transformers hold.
+fn causal_masks(m: &mut Model, mask: &'static str, masked_bias: Option<&'static str>) -> Result<(), ArchError> {
+    if let (Some(layers), Some(positions)) = (m.facts.layers, m.facts.positions) {
+        m.buffers.push((mask, layers.times(positions.times(positions)?)?));
+        if let Some(name) = masked_bias {
+            m.buffers.push((name, layers));
+        }
+    }
+    Ok(())
 }
 
 /// GPT-2 with multi-query attention (one key/value head) unless `multi_query` is false.
@@ -95,12 +109,34 @@ pub fn gpt_neo(c: &Cfg) -> Result<Model, ArchError> {
     m.linear("mlp.c_proj", h, inner, true, l);
     norm(&mut m, "ln_f", h, Norm::WeightBias, 1);
     head(&mut m, vocab, h, c.flag("tie_word_embeddings", true)?, false);
+    causal_masks(
+        &mut m,
+        "causal-mask buffers (h.N.attn.attention.bias)",
+        Some("masked_bias scalars (h.N.attn.attention.masked_bias)"),
+    )?;
     Ok(m)
 }
 
-/// The local layers of GPT-Neo's `attention_types` (`[[names, times], ...]`), which must expand
-/// to `layers` names: counted without expanding.
+/// The local layers of GPT-Neo as transformers reads them: the config's own `attention_layers`
+/// when it has one (saved configs do, and it rules whatever `attention_types` says), else
+/// `attention_types` (`[[names, times], ...]`) counted without expanding; either must name
+/// `layers` layers, as transformers requires.
 fn gpt_neo_local_layers(c: &Cfg, layers: u64) -> Result<u64, ArchError> {
+    if let Some(names) = c.strs("attention_layers")? {
+        let raw = c.get("attention_layers").unwrap_or(&serde_json::Value::Null);
+        if names.len() as u64 != layers {
+            return Err(c.invalid("attention_layers", raw, format!("{} layers for num_layers {layers}", names.len())));
+        }
+        let mut local = 0u64;
+        for name in names {
+            match name {
+                "local" => local = local.plus(1)?,
+                "global" => {}
+                _ => return Err(c.invalid("attention_layers", raw, "layer names are \"global\" or \"local\"")),
+            }
+        }
+        return Ok(local);
+    }
     let raw = c.get("attention_types").unwrap_or(&serde_json::Value::Null);
     let bad = |why: &str| c.invalid("attention_types", raw, why);
     // The default, [[["global", "local"], 12]]: 24 layers, 12 of them local.
@@ -155,6 +191,14 @@ pub fn gpt_neox(c: &Cfg) -> Result<Model, ArchError> {
     m.linear("mlp.dense_4h_to_h", h, inter, true, l);
     norm(&mut m, "final_layer_norm", h, Norm::WeightBias, 1);
     head(&mut m, vocab, h, c.flag("tie_word_embeddings", false)?, false);
+    causal_masks(
+        &mut m,
+        "causal-mask buffers (layers.N.attention.bias)",
+        Some("masked_bias scalars (layers.N.attention.masked_bias)"),
+    )?;
+    // Each layer's rotary frequencies: int(head_size * rotary_pct) / 2 of them.
+    let rotary = crate::arch::checked::scale(h.over(heads)?, c.f("rotary_pct", 1.0)?.unwrap_or(0.25))?;
+    m.buffers.push(("rotary inv_freq (layers.N.attention.rotary_emb.inv_freq)", l.times(rotary.over(2)?)?));
     Ok(m)
 }
 
@@ -177,6 +221,7 @@ pub fn gptj(c: &Cfg) -> Result<Model, ArchError> {
     norm(&mut m, "ln_f", h, Norm::WeightBias, 1);
     let tied = c.flag("tie_word_embeddings", false)?;
     head(&mut m, vocab, h, tied, true);
+    causal_masks(&mut m, "causal-mask buffers (h.N.attn.bias)", Some("masked_bias scalars (h.N.attn.masked_bias)"))?;
     Ok(m)
 }
 
@@ -198,6 +243,7 @@ pub fn codegen(c: &Cfg) -> Result<Model, ArchError> {
     m.linear("mlp.fc_out", h, inner, true, l);
     norm(&mut m, "ln_f", h, Norm::WeightBias, 1);
     head(&mut m, vocab, h, c.flag("tie_word_embeddings", false)?, true);
+    causal_masks(&mut m, "causal-mask buffers (h.N.attn.causal_mask)", None)?;
     Ok(m)
 }
 

@@ -90,7 +90,13 @@ fn qwen_sliding(c: &Cfg, v: Variant, max_window_layers: u64) -> Result<Variant, 
 
 pub fn llama(c: &Cfg) -> Result<Model, ArchError> {
     let d = Defaults::new(32000, 4096, 11008, 32, 32).positions(2048);
-    build(c, &rms("llama", d, Attn::all_bias(c.flag("attention_bias", false)?), c.flag("mlp_bias", false)?))
+    let mut m =
+        build(c, &rms("llama", d, Attn::all_bias(c.flag("attention_bias", false)?), c.flag("mlp_bias", false)?))?;
+    // Checkpoints saved before transformers 4.31 (Llama 2) hold each layer's rotary frequencies.
+    if let (Some(layers), Some(head_dim)) = (m.facts.layers, m.facts.head_dim) {
+        m.buffers.push(("rotary inv_freq (layers.N.self_attn.rotary_emb.inv_freq)", layers.times(head_dim.over(2)?)?));
+    }
+    Ok(m)
 }
 
 pub fn mistral(c: &Cfg) -> Result<Model, ArchError> {

@@ -309,9 +309,9 @@ pub fn gpt_oss(c: &Cfg) -> Result<Model, ArchError> {
     m.add("mlp.router.bias", &[n], d.layers, Role::Other);
     let gate_up = d.inter.times(2)?;
     m.add("mlp.experts.gate_up_proj", &[n, gate_up, d.hidden], d.layers, Role::Experts);
-    m.add("mlp.experts.gate_up_proj_bias", &[n, gate_up], d.layers, Role::Other);
+    m.add("mlp.experts.gate_up_proj_bias", &[n, gate_up], d.layers, Role::ExpertBias);
     m.add("mlp.experts.down_proj", &[n, d.hidden, d.inter], d.layers, Role::Experts);
-    m.add("mlp.experts.down_proj_bias", &[n, d.hidden], d.layers, Role::Other);
+    m.add("mlp.experts.down_proj_bias", &[n, d.hidden], d.layers, Role::ExpertBias);
     m.facts = d.facts()?;
     m.facts.moe = moe_facts(c, n, Some(4), None, d.inter)?;
     let window = c.nullable("sliding_window", Some(128))?;

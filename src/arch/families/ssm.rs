@@ -476,7 +476,16 @@ pub fn zamba2(c: &Cfg) -> Result<Model, ArchError> {
         out_bias: bias,
         gated_norm: true,
     };
-    let blocks = c.u_or("num_mem_blocks", 1)?.min(hybrid);
+    let mem_blocks = c.u_or("num_mem_blocks", 1)?;
+    let blocks = mem_blocks.min(hybrid);
+    // Each shared block holds an adapter for every hybrid slot `i` with `i % num_mem_blocks` its
+    // own: the slots are the config's `hybrid_layer_ids` (transformers keeps a saved list even
+    // where it disagrees with `layers_block_type`), else the hybrid layers.
+    let slots = match c.list("hybrid_layer_ids")? {
+        Some(ids) => ids.len() as u64,
+        None => hybrid,
+    };
+    let adapters = slots.over(mem_blocks)?.times(blocks)?.plus(slots.modulo(mem_blocks)?.min(blocks))?;
     let rank = c.u_or("adapter_rank", 128)?;
     let mut m = Model::new("zamba2");
     embed_and_head(&mut m, vocab, h, tied(c, true)?, false);
@@ -493,11 +502,11 @@ pub fn zamba2(c: &Cfg) -> Result<Model, ArchError> {
     m.linear("feed_forward.down_proj", h, inter, bias, blocks);
     norm(&mut m, "shared_transformer.input_layernorm", attn_in, Norm::Weight, blocks);
     norm(&mut m, "shared_transformer.pre_ff_layernorm", h, Norm::Weight, blocks);
-    m.linear("feed_forward.gate_up_proj_adapter.0", rank, h, false, hybrid);
-    m.linear("feed_forward.gate_up_proj_adapter.1", inter.times(2)?, rank, false, hybrid);
+    m.linear("feed_forward.gate_up_proj_adapter.0", rank, h, false, adapters);
+    m.linear("feed_forward.gate_up_proj_adapter.1", inter.times(2)?, rank, false, adapters);
     if c.flag("use_shared_attention_adapter", false)? {
-        m.linear("self_attn.qkv_adapters.0", rank, attn_in, false, hybrid.times(3)?);
-        m.linear("self_attn.qkv_adapters.1", attn_in, rank, false, hybrid.times(3)?);
+        m.linear("self_attn.qkv_adapters.0", rank, attn_in, false, adapters.times(3)?);
+        m.linear("self_attn.qkv_adapters.1", attn_in, rank, false, adapters.times(3)?);
     }
     let positions = Some(c.u_or("max_position_embeddings", 4096)?);
     m.facts = Dims { vocab, hidden: h, inter, layers, heads, kv, head_dim, positions }.facts()?;
