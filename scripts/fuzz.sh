@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Fuzzes the four parsers (safetensors headers, pickles, GGUF headers, zip records) and the config
 # path (arbitrary JSON into the config strategy) for SECONDS each (default 300), seeded with the
-# committed fixtures (the config target also with a dictionary of the keys and values they use).
+# committed fixtures (the config target also with a dictionary of the keys and values they use) and
+# the reference corpus of tests/fixtures/reference/ (read in place as a second seed folder).
 # cargo-fuzz needs nightly features: on a stable toolchain RUSTC_BOOTSTRAP=1 enables them. Install
 # with `cargo install cargo-fuzz`. Usage: scripts/fuzz.sh [SECONDS] [TARGET...] (default: all five).
 set -euo pipefail
@@ -54,6 +55,12 @@ for target in "${targets[@]}"; do
   echo "== $target: ${secs}s"
   dict=()
   [ "$target" = config ] && dict=(-dict=corpus/config.dict)
-  cargo fuzz run -O "$target" "corpus/$target" -- -max_total_time="$secs" -rss_limit_mb=2048 -timeout=10 \
+  seeds=()
+  case "$target" in
+    safetensors_header) seeds=("$root/tests/fixtures/reference/safetensors") ;;
+    gguf_header) seeds=("$root/tests/fixtures/reference/gguf") ;;
+    pickle | zip_records) seeds=("$root/tests/fixtures/reference/pytorch") ;;
+  esac
+  cargo fuzz run -O "$target" "corpus/$target" "${seeds[@]}" -- -max_total_time="$secs" -rss_limit_mb=2048 -timeout=10 \
     "${dict[@]}" 2>&1 | grep -E "^(Done|#[0-9]+ *DONE)|ERROR|SUMMARY|crash-|panicked" || true
 done

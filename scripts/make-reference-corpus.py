@@ -323,19 +323,22 @@ def torch_bytes(obj, legacy=False):
 
 
 def zip_regions(b):
+    """Byte spans of a torch zip: data.pkl, the tensor records (their headers and descriptors apart
+    from their data), and the rest of the zip's structure (data.pkl's header, the central directory)."""
     z = zipfile.ZipFile(io.BytesIO(b))
-    regions = {"pickle": [], "record-data": [], "zip-structure": []}
-    cd_start = min((i.header_offset for i in z.infolist()), default=0)
-    ends = []
-    for i in z.infolist():
+    regions = {"pickle": [], "record-data": [], "record-header": [], "zip-structure": []}
+    infos = sorted(z.infolist(), key=lambda i: i.header_offset)
+    cd_start = b.find(b"PK\x01\x02")
+    for n, i in enumerate(infos):
         name_len, extra_len = struct.unpack_from("<HH", b, i.header_offset + 26)
         start = i.header_offset + 30 + name_len + extra_len
-        ends.append(start + i.file_size)
-        regions["zip-structure"].append((i.header_offset, start))
-        kind = "pickle" if i.filename.endswith("data.pkl") else "record-data"
-        regions[kind].append((start, start + i.file_size))
-    regions["zip-structure"].append((max(ends), len(b)))
-    del cd_start
+        end = start + i.file_size
+        after = infos[n + 1].header_offset if n + 1 < len(infos) else cd_start
+        pkl = i.filename.endswith("data.pkl")
+        wrap = "zip-structure" if pkl else "record-header"
+        regions[wrap] += [(i.header_offset, start), (end, after)]
+        regions["pickle" if pkl else "record-data"].append((start, end))
+    regions["zip-structure"].append((cd_start, len(b)))
     return regions
 
 
@@ -438,7 +441,11 @@ def mutate(rng, data, regions):
     else:
         n = rng.randint(1, 16)
         b[off:off + n] = bytes(min(n, len(b) - off))
-    return bytes(b), {"op": op, "offset": off, "region": region_of(regions, off) if op != "cut" else "cut"}
+    if op == "cut":
+        return bytes(b), {"op": op, "offset": off, "region": "cut"}
+    last = off + (n - 1 if op == "zero-run" else 0)
+    touched = sorted({region_of(regions, off), region_of(regions, min(last, len(data) - 1))})
+    return bytes(b), {"op": op, "offset": off, "region": "+".join(touched)}
 
 
 def main():

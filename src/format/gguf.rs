@@ -39,6 +39,8 @@ pub enum GgufError {
     BigEndian(u32),
     #[error("metadata arrays nested more than {MAX_ARRAY_DEPTH} deep at byte {0}")]
     NestedTooDeep(u64),
+    #[error("a string at byte {0} is not UTF-8")]
+    NotUtf8(u64),
     #[error("metadata key {0:?} is declared twice")]
     DuplicateKey(String),
     #[error("tensor {0:?} is declared twice")]
@@ -139,7 +141,12 @@ impl Cursor<'_> {
     /// A key or a tensor name.
     fn name(&mut self) -> Result<String, GgufError> {
         let len = self.string_len(MAX_NAME)?;
-        Ok(String::from_utf8_lossy(&self.take(len)?).into_owned())
+        self.text(len)
+    }
+    /// `len` bytes of UTF-8 text (as gguf-py decodes them).
+    fn text(&mut self, len: u64) -> Result<String, GgufError> {
+        let at = self.pos;
+        String::from_utf8(self.take(len)?).map_err(|_| GgufError::NotUtf8(at))
     }
 }
 
@@ -164,7 +171,7 @@ fn value(c: &mut Cursor, t: u32, depth: u32) -> Result<Option<String>, GgufError
                 c.skip(len)?;
                 return Ok(None);
             }
-            Ok(Some(String::from_utf8_lossy(&c.take(len)?).into_owned()))
+            Ok(Some(c.text(len)?))
         }
         9 => {
             if depth > MAX_ARRAY_DEPTH {

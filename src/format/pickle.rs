@@ -1,7 +1,11 @@
 //! A bounded pickle reader for PyTorch checkpoints: it interprets opcodes into plain data in an
 //! arena (no code runs, no global is imported, only names are recorded), then finds every tensor
-//! rebuilt by `torch._utils._rebuild_tensor_v2` (directly or inside `_rebuild_parameter`) with its
-//! storage class, storage key, storage size, offset, shape and stride.
+//! rebuilt by `torch._utils._rebuild_tensor_v2` or `_rebuild_tensor_v3` (directly or inside
+//! `_rebuild_parameter`) with its dtype, storage class, storage key, storage size, offset, shape
+//! and stride. Like `torch.load(weights_only=True)`, it follows only the calls a weights file
+//! makes; any other call (a pickled `nn.Module`, a renamed rebuild function) is refused, and so
+//! are tensors capcache cannot count as stored elements of a dtype (sparse, meta, quantized,
+//! tensor subclasses) and storage classes or dtypes torch does not define.
 //!
 //! Memory is bounded by construction: strings are spans of the input, never copies; the arena, the
 //! stack, the memo and the container entries are capped ([`MAX_NODES`] and friends), so any
@@ -41,6 +45,8 @@ pub enum PickleError {
     Limit(&'static str),
     #[error("tensor {name:?}: {what}")]
     BadTensor { name: String, what: String },
+    #[error("{0}")]
+    Unsupported(String),
 }
 
 /// Index of a node in the arena.
@@ -508,14 +514,41 @@ pub fn parse(bytes: &[u8]) -> Result<Pickle<'_>, PickleError> {
 pub struct PickledTensor {
     /// Dotted path of dict keys to it (`model.layers.0.mlp.up_proj.weight`).
     pub name: String,
-    /// Storage class name (`FloatStorage`, `BFloat16Storage`, ...).
+    /// The tensor's dtype (safetensors names: `F32`, `F8_E4M3`; `F4` for torch's
+    /// `float4_e2m1fn_x2`, whose one element holds two values).
+    pub dtype: &'static str,
+    /// Values per torch element: 2 for `float4_e2m1fn_x2`, else 1.
+    pub per_element: u64,
+    /// Storage class name (`FloatStorage`, `BFloat16Storage`, `UntypedStorage`, ...).
     pub storage_type: String,
     /// The storage's key within the checkpoint; tied weights share it.
     pub storage_key: String,
-    /// Elements the storage holds, as its persistent id declares.
+    /// Elements the storage holds, as its persistent id declares (bytes for `UntypedStorage`).
     pub storage_numel: u64,
+    /// Bytes the storage holds.
+    pub storage_bytes: u64,
     pub offset: u64,
     pub shape: Vec<u64>,
+    pub stride: Vec<u64>,
+}
+
+/// A storage class's dtype and bytes per element: torch's typed storages, and `UntypedStorage`
+/// (bytes, `_rebuild_tensor_v3`).
+fn storage_class(class: &str) -> Option<(Option<&'static str>, u64)> {
+    if class == "UntypedStorage" {
+        return Some((None, 1));
+    }
+    let name = crate::dtype::from_torch_storage(class)?;
+    Some((Some(name), crate::dtype::lookup(name)?.bytes_for(1)?))
+}
+
+/// A torch dtype (`float8_e4m3fn`) as (safetensors name, values per element, bytes per element).
+fn torch_dtype(name: &str) -> Option<(&'static str, u64, u64)> {
+    if name == "float4_e2m1fn_x2" {
+        return Some(("F4", 2, 1));
+    }
+    let d = crate::dtype::from_torch_name(name)?;
+    Some((d, 1, crate::dtype::lookup(d)?.bytes_for(1)?))
 }
 
 /// No parent: the root of the name tree.
@@ -647,17 +680,50 @@ impl Pickle<'_> {
                     work.extend(items.iter().rev().map(|v| (*v, name, depth + 1)));
                 }
                 Node::Call(call) => {
-                    let rebuild = match self.get(call.func) {
-                        Node::Global(m, n) => {
-                            self.bytes(*m) == b"torch._utils"
-                                && matches!(self.bytes(*n), b"_rebuild_tensor_v2" | b"_rebuild_tensor")
-                        }
-                        _ => false,
+                    let (m, f) = match self.get(call.func) {
+                        Node::Global(m, n) => (self.bytes(*m), self.bytes(*n)),
+                        _ => return Err(PickleError::Unsupported("a call to a value that is not a global".into())),
                     };
-                    if rebuild {
-                        let full = self.name(&mut names, name)?;
-                        out.push(self.tensor(call.args, full)?);
-                        continue;
+                    match (m, f) {
+                        (b"torch._utils", b"_rebuild_tensor_v2" | b"_rebuild_tensor" | b"_rebuild_tensor_v3") => {
+                            let full = self.name(&mut names, name)?;
+                            out.push(self.tensor(call.args, full, f == b"_rebuild_tensor_v3")?);
+                            continue;
+                        }
+                        (b"torch._utils", b"_rebuild_parameter" | b"_rebuild_parameter_with_state")
+                        | (b"torch._tensor", b"_rebuild_from_type_v2")
+                        | (b"torch.nn.parameter", b"Parameter")
+                        | (b"torch", b"Size")
+                        | (b"collections", b"OrderedDict" | b"Counter") => {}
+                        // Plain values, holding no tensor.
+                        (b"_codecs", b"encode")
+                        | (
+                            b"builtins" | b"__builtin__",
+                            b"set" | b"frozenset" | b"bytearray" | b"complex" | b"slice",
+                        )
+                        | (b"torch", b"device")
+                        | (b"torch.serialization", b"_get_layout") => continue,
+                        (b"torch._utils", what) => {
+                            let kind = match what {
+                                b"_rebuild_sparse_tensor" => "a sparse tensor",
+                                b"_rebuild_meta_tensor_no_storage" => "a meta tensor (no data)",
+                                b"_rebuild_qtensor" => "a quantized tensor",
+                                b"_rebuild_nested_tensor" => "a nested tensor",
+                                _ => "a tensor subclass or device tensor",
+                            };
+                            return Err(PickleError::Unsupported(format!(
+                                "{} holds {kind}, which has no stored dtype to count",
+                                self.name(&mut names, name)?
+                            )));
+                        }
+                        _ => {
+                            let show = |b: &[u8]| String::from_utf8_lossy(&b[..b.len().min(200)]).into_owned();
+                            return Err(PickleError::Unsupported(format!(
+                                "the pickle calls {}.{}, which a weights file never needs (torch.load(weights_only=True) refuses it)",
+                                show(m),
+                                show(f)
+                            )));
+                        }
                     }
                     push_items(&call.items, &mut work);
                     work.push((call.args, name, depth + 1));
@@ -668,16 +734,32 @@ impl Pickle<'_> {
         Ok(out)
     }
 
-    /// `_rebuild_tensor[_v2](storage, storage_offset, size, stride, ...)`, checked to lie within
-    /// its storage.
-    fn tensor(&self, args: Id, name: String) -> Result<PickledTensor, PickleError> {
+    /// `_rebuild_tensor[_v2](storage, storage_offset, size, stride, ...)` or
+    /// `_rebuild_tensor_v3(storage, storage_offset, size, stride, requires_grad, hooks, dtype, ...)`,
+    /// checked to lie within its storage.
+    fn tensor(&self, args: Id, name: String, v3: bool) -> Result<PickledTensor, PickleError> {
         let bad = |what: &str| PickleError::BadTensor { name: name.clone(), what: what.to_owned() };
         let Node::Tuple(a) = self.get(args) else { return Err(bad("rebuild arguments are not a tuple")) };
-        if a.len() < 4 {
+        if a.len() < if v3 { 7 } else { 4 } {
             return Err(bad("rebuild arguments are too short"));
         }
         let (storage_type, storage_key, storage_numel) =
             self.storage(a[0]).ok_or_else(|| bad("no storage reference with a size"))?;
+        let (class_dtype, class_bytes) = storage_class(&storage_type)
+            .ok_or_else(|| bad(&format!("unknown storage class {storage_type:?} (torch defines no such class)")))?;
+        let (dtype, per_element, item_bytes) = if v3 {
+            let dt = match self.get(a[6]) {
+                Node::Global(m, n) if self.bytes(*m) == b"torch" => self.text(*n),
+                _ => return Err(bad("the dtype is not a torch dtype")),
+            };
+            torch_dtype(&dt).ok_or_else(|| bad(&format!("unknown or uncountable dtype torch.{dt}")))?
+        } else {
+            let d = class_dtype.ok_or_else(|| bad("an untyped storage needs _rebuild_tensor_v3"))?;
+            (d, 1, class_bytes)
+        };
+        let storage_bytes = storage_numel
+            .checked_mul(class_bytes)
+            .ok_or_else(|| bad(&format!("storage of {storage_numel} elements overflows 64 bits")))?;
         let offset = match self.get(a[1]) {
             Node::Int(n) => u64::try_from(*n).map_err(|_| bad("negative storage offset"))?,
             _ => return Err(bad("storage offset is not an integer")),
@@ -694,15 +776,42 @@ impl Pickle<'_> {
                 extent = extent.and_then(|e| e.checked_add((n - 1).checked_mul(*s)?));
             }
         }
-        match extent {
-            Some(e) if e <= storage_numel => {}
+        match extent.and_then(|e| e.checked_mul(item_bytes)) {
+            Some(e) if e <= storage_bytes => {}
             _ => {
                 return Err(bad(&format!(
-                    "shape {shape:?} with stride {stride:?} at offset {offset} reaches past its storage of {storage_numel} elements"
+                    "shape {shape:?} with stride {stride:?} at offset {offset} reaches past its storage of {storage_bytes} bytes"
                 )));
             }
         }
-        Ok(PickledTensor { name, storage_type, storage_key, storage_numel, offset, shape })
+        Ok(PickledTensor {
+            name,
+            dtype,
+            per_element,
+            storage_type,
+            storage_key,
+            storage_numel,
+            storage_bytes,
+            offset,
+            shape,
+            stride,
+        })
+    }
+
+    /// The root value as an integer (a legacy checkpoint's protocol version).
+    pub fn root_int(&self) -> Option<i64> {
+        match self.get(self.root) {
+            Node::Int(n) => Some(*n),
+            _ => None,
+        }
+    }
+
+    /// The root value as a list of strings (a legacy checkpoint's storage keys).
+    pub fn root_strings(&self) -> Option<Vec<String>> {
+        match self.get(self.root) {
+            Node::List(v) | Node::Tuple(v) => v.iter().map(|i| self.str(*i).map(str::to_owned)).collect(),
+            _ => None,
+        }
     }
 }
 

@@ -74,6 +74,13 @@ impl<'r> Window<'r> {
         Ok(Some(&self.buf[from..from + n as usize]))
     }
 
+    /// Bytes `[at, at + n)` when the run already holds them (no read).
+    pub fn held_at(&self, at: u64, n: u64) -> Option<&[u8]> {
+        let from = at.checked_sub(self.buf_start)?;
+        let to = from.checked_add(n)?;
+        self.buf.get(usize::try_from(from).ok()?..usize::try_from(to).ok()?)
+    }
+
     /// Reads the next chunk after the run (keeping the run), up to `limit` bytes held in all.
     /// False when nothing more can be read (end of file or of `limit`).
     pub fn grow(&mut self, limit: u64) -> Result<bool, ReadError> {

@@ -13,6 +13,10 @@ pub enum ZipError {
     CdPastEnd { offset: u64, size: u64, file_size: u64 },
     #[error("the ZIP64 end record at {offset} lies past the {file_size}-byte file")]
     Zip64PastEnd { offset: u64, file_size: u64 },
+    #[error("a multi-disk zip (or a corrupt end record): its disk numbers or entry counts disagree")]
+    Multidisk,
+    #[error("the central directory holds {found} entries, the end record says {declared}")]
+    EntryCount { declared: u64, found: u64 },
     #[error("malformed ZIP64 end record")]
     BadZip64,
     #[error("malformed central directory entry")]
@@ -89,6 +93,8 @@ fn zip64_field(extra: &[u8], skip: usize) -> Option<u64> {
 pub struct CdLocation {
     pub offset: u64,
     pub size: u64,
+    /// The number of entries the end record declares.
+    pub entries: u64,
 }
 
 /// What the end of the file says: the central directory, or the offset of a ZIP64 end record to
@@ -100,18 +106,31 @@ pub enum Eocd {
 }
 
 /// Finds the end-of-central-directory record in `tail`, the last bytes of a `file_size`-byte file.
+/// With a ZIP64 locator before it, the ZIP64 record is the one read (as miniz reads it).
 pub fn eocd(tail: &[u8], file_size: u64) -> Result<Eocd, ZipError> {
     let at = tail.windows(4).rposition(|w| w == b"PK\x05\x06").ok_or(ZipError::NoEocd)?;
-    let size = u32_at(tail, at + 12).ok_or(ZipError::NoEocd)?;
-    let offset = u32_at(tail, at + 16).ok_or(ZipError::NoEocd)?;
-    if (size == u32::MAX || offset == u32::MAX) && at >= 20 && tail.get(at - 20..at - 16) == Some(b"PK\x06\x07") {
+    if at >= 20 && tail.get(at - 20..at - 16) == Some(b"PK\x06\x07") {
         let z64 = u64_at(tail, at - 20 + 8).ok_or(ZipError::BadZip64)?;
         if z64 >= file_size {
             return Err(ZipError::Zip64PastEnd { offset: z64, file_size });
         }
         return Ok(Eocd::Zip64At(z64));
     }
-    check_cd(u64::from(offset), u64::from(size), file_size).map(Eocd::Cd)
+    eocd32(tail, file_size)
+}
+
+/// The plain end-of-central-directory record in `tail`, ignoring any ZIP64 locator (what a reader
+/// falls back to when the ZIP64 record is not well formed).
+pub fn eocd32(tail: &[u8], file_size: u64) -> Result<Eocd, ZipError> {
+    let at = tail.windows(4).rposition(|w| w == b"PK\x05\x06").ok_or(ZipError::NoEocd)?;
+    let field = |o: usize| u16_at(tail, at + o).ok_or(ZipError::NoEocd);
+    let (disk, cd_disk, on_disk, total) = (field(4)?, field(6)?, field(8)?, field(10)?);
+    if disk != 0 || cd_disk != 0 || on_disk != total {
+        return Err(ZipError::Multidisk);
+    }
+    let size = u32_at(tail, at + 12).ok_or(ZipError::NoEocd)?;
+    let offset = u32_at(tail, at + 16).ok_or(ZipError::NoEocd)?;
+    check_cd(u64::from(offset), u64::from(size), u64::from(total), file_size).map(Eocd::Cd)
 }
 
 /// Parses a ZIP64 end-of-central-directory record.
@@ -119,16 +138,23 @@ pub fn zip64_eocd(b: &[u8], file_size: u64) -> Result<CdLocation, ZipError> {
     if b.get(..4) != Some(b"PK\x06\x06") {
         return Err(ZipError::BadZip64);
     }
+    let disk = u32_at(b, 16).ok_or(ZipError::BadZip64)?;
+    let cd_disk = u32_at(b, 20).ok_or(ZipError::BadZip64)?;
+    let on_disk = u64_at(b, 24).ok_or(ZipError::BadZip64)?;
+    let total = u64_at(b, 32).ok_or(ZipError::BadZip64)?;
+    if disk != 0 || cd_disk != 0 || on_disk != total {
+        return Err(ZipError::Multidisk);
+    }
     let size = u64_at(b, 40).ok_or(ZipError::BadZip64)?;
     let offset = u64_at(b, 48).ok_or(ZipError::BadZip64)?;
-    check_cd(offset, size, file_size)
+    check_cd(offset, size, total, file_size)
 }
 
-fn check_cd(offset: u64, size: u64, file_size: u64) -> Result<CdLocation, ZipError> {
+fn check_cd(offset: u64, size: u64, entries: u64, file_size: u64) -> Result<CdLocation, ZipError> {
     if offset.checked_add(size).is_none_or(|end| end > file_size) {
         return Err(ZipError::CdPastEnd { offset, size, file_size });
     }
-    Ok(CdLocation { offset, size })
+    Ok(CdLocation { offset, size, entries })
 }
 
 /// A central directory entry.
@@ -138,45 +164,90 @@ pub struct CdEntry {
     pub method: u16,
     pub size: u64,
     pub local_offset: u64,
+    pub crc32: u32,
+}
+
+/// The CRC-32 (IEEE, as zip uses it) of `data`.
+pub fn crc32(data: &[u8]) -> u32 {
+    const TABLE: [u32; 256] = {
+        let mut t = [0u32; 256];
+        let mut i = 0;
+        while i < 256 {
+            let mut c = i as u32;
+            let mut k = 0;
+            while k < 8 {
+                c = if c & 1 != 0 { 0xEDB8_8320 ^ (c >> 1) } else { c >> 1 };
+                k += 1;
+            }
+            t[i] = c;
+            i += 1;
+        }
+        t
+    };
+    !data.iter().fold(!0u32, |c, b| TABLE[((c ^ u32::from(*b)) & 0xff) as usize] ^ (c >> 8))
+}
+
+/// Every entry of a central directory, which must be exactly a run of well-formed entries, each
+/// with its data inside the file.
+pub fn entries(cd: &[u8], file_size: u64) -> Result<Vec<CdEntry>, ZipError> {
+    let mut out = Vec::new();
+    let mut at = 0usize;
+    while at < cd.len() {
+        let (entry, next) = entry_at(cd, at, file_size)?;
+        out.push(entry);
+        at = next;
+    }
+    Ok(out)
+}
+
+/// The entry at `at` and the offset of the next.
+fn entry_at(cd: &[u8], at: usize, file_size: u64) -> Result<(CdEntry, usize), ZipError> {
+    if cd.get(at..at + 4) != Some(b"PK\x01\x02") {
+        return Err(ZipError::BadCdEntry);
+    }
+    let method = u16_at(cd, at + 10).ok_or(ZipError::BadCdEntry)?;
+    let crc32 = u32_at(cd, at + 16).ok_or(ZipError::BadCdEntry)?;
+    let size32 = u32_at(cd, at + 20).ok_or(ZipError::BadCdEntry)?;
+    let usize32 = u32_at(cd, at + 24).ok_or(ZipError::BadCdEntry)?;
+    let name_len = u16_at(cd, at + 28).ok_or(ZipError::BadCdEntry)? as usize;
+    let extra_len = u16_at(cd, at + 30).ok_or(ZipError::BadCdEntry)? as usize;
+    let comment_len = u16_at(cd, at + 32).ok_or(ZipError::BadCdEntry)? as usize;
+    let local32 = u32_at(cd, at + 42).ok_or(ZipError::BadCdEntry)?;
+    let name = cd.get(at + 46..at + 46 + name_len).ok_or(ZipError::BadCdEntry)?;
+    let extra = cd.get(at + 46 + name_len..at + 46 + name_len + extra_len).ok_or(ZipError::BadCdEntry)?;
+    let next = at + 46 + name_len + extra_len + comment_len;
+    if next > cd.len() {
+        return Err(ZipError::BadCdEntry);
+    }
+    // ZIP64 extra holds, in order, only the fields that overflowed.
+    let mut skip = 0;
+    let mut next64 = || {
+        let v = zip64_field(extra, skip);
+        skip += 8;
+        v
+    };
+    let usize64 = if usize32 == u32::MAX { next64().ok_or(ZipError::BadCdEntry)? } else { u64::from(usize32) };
+    let size = if size32 == u32::MAX { next64().ok_or(ZipError::BadCdEntry)? } else { u64::from(size32) };
+    let local_offset = if local32 == u32::MAX { next64().ok_or(ZipError::BadCdEntry)? } else { u64::from(local32) };
+    let name = String::from_utf8_lossy(name).into_owned();
+    if method == 0 && usize64 != size {
+        return Err(ZipError::BadCdEntry);
+    }
+    if local_offset.checked_add(size).is_none_or(|end| end > file_size) {
+        return Err(ZipError::EntryPastEnd { name, offset: local_offset, size, file_size });
+    }
+    Ok((CdEntry { name, method, size, local_offset, crc32 }, next))
 }
 
 /// Finds the first entry whose name ends with `suffix` in central directory bytes.
 pub fn find_entry(cd: &[u8], suffix: &str, file_size: u64) -> Result<CdEntry, ZipError> {
     let mut at = 0usize;
     while at + 46 <= cd.len() {
-        if cd.get(at..at + 4) != Some(b"PK\x01\x02") {
-            return Err(ZipError::BadCdEntry);
+        let (entry, next) = entry_at(cd, at, file_size)?;
+        if entry.name.ends_with(suffix) {
+            return Ok(entry);
         }
-        let method = u16_at(cd, at + 10).ok_or(ZipError::BadCdEntry)?;
-        let size32 = u32_at(cd, at + 20).ok_or(ZipError::BadCdEntry)?;
-        let usize32 = u32_at(cd, at + 24).ok_or(ZipError::BadCdEntry)?;
-        let name_len = u16_at(cd, at + 28).ok_or(ZipError::BadCdEntry)? as usize;
-        let extra_len = u16_at(cd, at + 30).ok_or(ZipError::BadCdEntry)? as usize;
-        let comment_len = u16_at(cd, at + 32).ok_or(ZipError::BadCdEntry)? as usize;
-        let local32 = u32_at(cd, at + 42).ok_or(ZipError::BadCdEntry)?;
-        let name = cd.get(at + 46..at + 46 + name_len).ok_or(ZipError::BadCdEntry)?;
-        let extra = cd.get(at + 46 + name_len..at + 46 + name_len + extra_len).ok_or(ZipError::BadCdEntry)?;
-        if name.ends_with(suffix.as_bytes()) {
-            // ZIP64 extra holds, in order, only the fields that overflowed.
-            let mut skip = 0;
-            let mut next = || {
-                let v = zip64_field(extra, skip);
-                skip += 8;
-                v
-            };
-            if usize32 == u32::MAX {
-                next();
-            }
-            let size = if size32 == u32::MAX { next().ok_or(ZipError::BadCdEntry)? } else { u64::from(size32) };
-            let local_offset =
-                if local32 == u32::MAX { next().ok_or(ZipError::BadCdEntry)? } else { u64::from(local32) };
-            let name = String::from_utf8_lossy(name).into_owned();
-            if local_offset.checked_add(size).is_none_or(|end| end > file_size) {
-                return Err(ZipError::EntryPastEnd { name, offset: local_offset, size, file_size });
-            }
-            return Ok(CdEntry { name, method, size, local_offset });
-        }
-        at += 46 + name_len + extra_len + comment_len;
+        at = next;
     }
     Err(ZipError::NoEntry(suffix.to_owned()))
 }
@@ -194,7 +265,7 @@ mod tests {
         tail.extend_from_slice(&900u32.to_le_bytes()); // cd offset
         tail.extend_from_slice(&[0, 0]);
         assert!(matches!(eocd(&tail, 1000), Err(ZipError::CdPastEnd { .. })));
-        assert_eq!(eocd(&tail, 2000), Ok(Eocd::Cd(CdLocation { offset: 900, size: 500 })));
+        assert_eq!(eocd(&tail, 2000), Ok(Eocd::Cd(CdLocation { offset: 900, size: 500, entries: 0 })));
         assert_eq!(eocd(b"no record here", 14), Err(ZipError::NoEocd));
     }
 
@@ -227,6 +298,9 @@ mod tests {
         let e = find_entry(&cd, "data.pkl", 10_000).unwrap();
         assert_eq!((e.name.as_str(), e.size, e.local_offset), ("archive/data.pkl", 100, 5000));
         assert!(matches!(find_entry(&cd, "data.pkl", 5050), Err(ZipError::EntryPastEnd { .. })));
+        assert_eq!(entries(&cd, 10_000).unwrap().len(), 1);
+        assert_eq!(entries(&cd[..50], 10_000), Err(ZipError::BadCdEntry));
+        assert_eq!(crc32(b"123456789"), 0xCBF4_3926);
         assert_eq!(find_entry(&cd, "other.pkl", 10_000), Err(ZipError::NoEntry("other.pkl".into())));
     }
 }

@@ -149,10 +149,10 @@ pub fn corpus() -> Vec<Case> {
             "pickle-storage-redeclared",
             |r| r.bytes("pytorch_model.bin", zip_pkl(&storage_redeclared())),
             "invalid-file",
-            "is declared as U8 (8 elements) and as F64",
+            "is declared as ByteStorage (8 elements) and as DoubleStorage",
         ),
         case(
-            "safetensors-unknown-dtype-1e15",
+            "safetensors-unknown-dtype",
             |r| {
                 r.bytes(
                     "model.safetensors",
@@ -160,7 +160,7 @@ pub fn corpus() -> Vec<Case> {
                 )
             },
             "invalid-file",
-            "cannot fit",
+            "unknown dtype",
         ),
     ]
 }

@@ -168,15 +168,17 @@ pub fn per_dtype(tensors: &[T]) -> std::collections::BTreeMap<String, u64> {
     m
 }
 
-/// A stored zip of `entries`, optionally lying in its central directory, with `local_extra` bytes
-/// of extra field in each local header.
+/// A stored zip of `entries` (each with its CRC-32), optionally lying in its central directory,
+/// with `local_extra` bytes of extra field in each local header.
 pub fn stored_zip_with(entries: &[(&str, &[u8])], lie_offset: Option<u32>, local_extra: usize) -> Vec<u8> {
     let mut out = Vec::new();
     let mut cd = Vec::new();
     for (name, data) in entries {
         let offset = out.len() as u32;
+        let crc = capcache::format::zip::crc32(data).to_le_bytes();
         out.extend_from_slice(b"PK\x03\x04");
-        out.extend_from_slice(&[20, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
+        out.extend_from_slice(&[20, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
+        out.extend_from_slice(&crc);
         out.extend_from_slice(&(data.len() as u32).to_le_bytes());
         out.extend_from_slice(&(data.len() as u32).to_le_bytes());
         out.extend_from_slice(&(name.len() as u16).to_le_bytes());
@@ -185,7 +187,8 @@ pub fn stored_zip_with(entries: &[(&str, &[u8])], lie_offset: Option<u32>, local
         out.extend(std::iter::repeat_n(0u8, local_extra));
         out.extend_from_slice(data);
         cd.extend_from_slice(b"PK\x01\x02");
-        cd.extend_from_slice(&[20, 0, 20, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
+        cd.extend_from_slice(&[20, 0, 20, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
+        cd.extend_from_slice(&crc);
         cd.extend_from_slice(&(data.len() as u32).to_le_bytes());
         cd.extend_from_slice(&(data.len() as u32).to_le_bytes());
         cd.extend_from_slice(&(name.len() as u16).to_le_bytes());
