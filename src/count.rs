@@ -127,15 +127,6 @@ pub fn count<'a>(
     Ok(c)
 }
 
-/// The parameters one token uses: `logical - routed x (1 - k/E)`, i.e. `logical - routed +
-/// routed x k / E` in 128-bit integers, the quotient rounded down (exact when the routed
-/// parameters are E equal experts). `None` when k or E is unknown, k is 0 or above E.
-pub fn active(logical: u64, routed: u64, per_token: Option<u64>, experts: u64) -> Option<u64> {
-    let k = per_token.filter(|k| *k >= 1 && *k <= experts)?;
-    let used = u128::from(routed).checked_mul(u128::from(k))?.checked_div(u128::from(experts))?;
-    u64::try_from(u128::from(logical.checked_sub(routed)?).checked_add(used)?).ok()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -251,13 +242,5 @@ mod tests {
         ] {
             assert!(!is_routed_expert(not_routed), "{not_routed}");
         }
-        // 100 shared + 8 experts of 10, 2 used: 100 + 80 * 2 / 8.
-        assert_eq!(active(180, 80, Some(2), 8), Some(120));
-        // Not a multiple of E: routed * k / E rounded down, in 128 bits.
-        assert_eq!(active(1000, 1000, Some(3), 7), Some(428));
-        assert_eq!(active(u64::MAX, u64::MAX, Some(3), 7), u64::try_from(u128::from(u64::MAX) * 3 / 7).ok());
-        assert_eq!(active(180, 80, None, 8), None);
-        assert_eq!(active(180, 80, Some(9), 8), None);
-        assert_eq!(active(180, 80, Some(0), 8), None);
     }
 }

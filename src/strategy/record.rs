@@ -3,7 +3,7 @@
 
 use super::{Ctx, Found};
 use crate::arch;
-use crate::count::{self, Counts};
+use crate::count::Counts;
 use crate::record::{Architecture, Record, Strategy, Tried};
 
 /// The dominant dtype by elements.
@@ -20,7 +20,7 @@ fn active(counts: &Counts, architecture: Option<&Architecture>, warnings: &mut V
     } else if moe.experts_per_token.is_none() {
         "the config does not say how many experts a token uses"
     } else {
-        match count::active(counts.logical, counts.routed, moe.experts_per_token, moe.num_experts) {
+        match crate::arch::active(counts.logical, counts.routed, moe.experts_per_token, moe.num_experts) {
             Some(n) => return Some(n),
             None => "its experts per token are not between 1 and the number of experts",
         }
