@@ -121,7 +121,7 @@ pub fn count<'a>(
         let list: Vec<&str> = c.unknown_dtypes.iter().map(String::as_str).collect();
         c.notes.push(format!(
             "unknown dtypes {}: their elements are counted, their bytes are not in weight_bytes",
-            list.join(", ")
+            crate::names::some(&list)
         ));
     }
     Ok(c)
@@ -225,5 +225,39 @@ mod tests {
     fn overflow_is_an_error() {
         let ts = [t("a", "F32", &[u64::MAX]), t("b", "F32", &[2])];
         assert!(count(&ts, CountOptions::default()).is_err());
+    }
+
+    #[test]
+    fn routed_experts_by_name_and_active_parameters_exactly() {
+        for routed in [
+            "model.layers.0.block_sparse_moe.experts.3.w1.weight",
+            "model.layers.1.mlp.experts.gate_up_proj",
+            "model.layers.1.mlp.experts.down_proj_blocks",
+            "model.layers.1.mlp.experts.gate_up_proj_bias",
+            "model.layers.2.mlp.experts.7.down_proj.qweight",
+            "model.layers.0.block_sparse_moe.input_linear.weight",
+            "blk.3.ffn_gate_exps.weight",
+        ] {
+            assert!(is_routed_expert(routed), "{routed}");
+        }
+        for not_routed in [
+            "model.layers.1.mlp.shared_experts.gate_proj.weight",
+            "model.layers.1.mlp.shared_expert.up_proj.weight",
+            "model.layers.1.mlp.gate.weight",
+            "model.layers.1.mlp.router.weight",
+            "model.layers.0.shared_mlp.input_linear.weight",
+            "blk.3.ffn_gate_shexp.weight",
+            "model.layers.0.mlp.gate_proj.weight",
+        ] {
+            assert!(!is_routed_expert(not_routed), "{not_routed}");
+        }
+        // 100 shared + 8 experts of 10, 2 used: 100 + 80 * 2 / 8.
+        assert_eq!(active(180, 80, Some(2), 8), Some(120));
+        // Not a multiple of E: routed * k / E rounded down, in 128 bits.
+        assert_eq!(active(1000, 1000, Some(3), 7), Some(428));
+        assert_eq!(active(u64::MAX, u64::MAX, Some(3), 7), u64::try_from(u128::from(u64::MAX) * 3 / 7).ok());
+        assert_eq!(active(180, 80, None, 8), None);
+        assert_eq!(active(180, 80, Some(9), 8), None);
+        assert_eq!(active(180, 80, Some(0), 8), None);
     }
 }

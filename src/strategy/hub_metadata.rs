@@ -30,7 +30,7 @@ pub fn run(ctx: &Ctx) -> Result<Found, Miss> {
     }
     if !c.unknown_dtypes.is_empty() {
         let list: Vec<&str> = c.unknown_dtypes.iter().map(String::as_str).collect();
-        c.notes.push(format!("unknown dtypes {}: their bytes are not in weight_bytes", list.join(", ")));
+        c.notes.push(format!("unknown dtypes {}: their bytes are not in weight_bytes", crate::names::some(&list)));
     }
     c.logical = match ctx.config.map(arch::estimate) {
         Some(Ok(est)) if !est.approximate => {
