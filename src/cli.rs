@@ -243,6 +243,11 @@ pub struct BuildArgs {
     /// [default: --db, when it exists].
     #[arg(long, value_name = "PATH")]
     pub seed: Option<PathBuf>,
+    /// Trust the seed's records as checked: a model whose commit is unchanged keeps its seeded
+    /// record without being resolved again. Without it, each seeded record is resolved once (the
+    /// seed is a file anyone may have written; a record can lie consistently).
+    #[arg(long)]
+    pub trust_seed: bool,
     /// The SQLite working store.
     #[arg(long, default_value = "capcache.sqlite", value_name = "PATH")]
     pub sqlite: PathBuf,

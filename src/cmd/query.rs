@@ -5,7 +5,7 @@ use std::io::Read;
 use std::path::PathBuf;
 
 use anyhow::Context;
-use capcache::id::ModelId;
+use capcache::id::{ModelId, cut};
 use capcache::list::parse_list;
 use capcache::store::json::Section;
 use capcache::store::read::Found;
@@ -23,14 +23,18 @@ fn queries(args: &[String]) -> anyhow::Result<Vec<Query>> {
     let mut out = Vec::new();
     for arg in args {
         if arg != "-" {
-            out.push(ModelId::parse(arg).map_err(|e| (arg.clone(), e.to_string())));
+            // The text is echoed in the answer: cut, as every message quotes input.
+            let echo = |e: capcache::id::IdError| (cut(arg).into_owned(), e.to_string());
+            out.push(ModelId::parse(arg).map_err(echo));
             continue;
         }
         let mut bytes = Vec::new();
         std::io::stdin().read_to_end(&mut bytes).context("cannot read ids from stdin")?;
         let list = parse_list(bytes);
         let mut lines: Vec<(usize, Query)> = list.entries.into_iter().map(|e| (e.line, Ok(e.id))).collect();
-        lines.extend(list.bad.into_iter().map(|b| (b.line, Err((b.text.trim().to_owned(), b.error.to_string())))));
+        lines.extend(
+            list.bad.into_iter().map(|b| (b.line, Err((cut(b.text.trim()).into_owned(), b.error.to_string())))),
+        );
         lines.extend(list.discover.into_iter().map(|d| {
             let why = "a `discover:` line lists models on the Hub (`capcache discover`); `get` takes ids";
             (d.line, Err((format!("discover: {}", d.query), why.to_owned())))

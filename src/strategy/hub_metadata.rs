@@ -37,13 +37,6 @@ pub fn run(ctx: &Ctx) -> Result<Found, Miss> {
             c.notes.push(
                 "logical_parameters from the config strategy (the Hub metadata has per-dtype totals only)".into(),
             );
-            let quantized = matches!(ctx.config.map(arch::quant::quantization), Some(Ok(Some(_))));
-            if !quantized && est.logical != c.total {
-                c.notes.push(format!(
-                    "the checkpoint stores {} elements where transformers counts {} parameters (tied weights stored twice, buffers, or extra tensors)",
-                    c.total, est.logical
-                ));
-            }
             c.routed = est.routed;
             est.logical
         }
