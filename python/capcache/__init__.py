@@ -1,7 +1,7 @@
 """capcache: parameter counts per dtype and the capacity facts of Hugging Face models.
 
-The answers come from capcache's cache (a db.json or SQLite store, ``$CAPCACHE_DB``, or the db.json
-inside this package), or from the strategy chain run now against the Hub: its own metadata,
+The answers come from capcache's cache (a db.json or SQLite store, ``$CAPCACHE_DB``, the db
+installed by :func:`update`, or the db.json inside this package), or from the strategy chain run now against the Hub: its own metadata,
 safetensors headers and PyTorch pickles read by HTTP range, GGUF headers, and a count from
 config.json that equals transformers'. Everything runs in process, in Rust, with the GIL released.
 
@@ -39,10 +39,12 @@ __all__ = [
     "RateLimitedError",
     "RepositoryNotFoundError",
     "RevisionNotFoundError",
+    "best_record",
     "estimate",
     "get",
     "params_by_dtype",
     "resolve",
+    "update",
 ]
 
 _log = logging.getLogger(__name__)
@@ -53,8 +55,9 @@ PathArg = Union[str, "os.PathLike[str]"]
 def get(model_id: str, db: Optional[PathArg] = None) -> Optional[Dict[str, Any]]:
     """The cached record of ``model_id``, or ``None`` when the cache has none. No network.
 
-    The cache is ``db`` (a db.json or a SQLite store), else ``$CAPCACHE_DB``, else the db.json
-    inside this package. Raises ``ValueError`` for an invalid id and :class:`CapcacheError` for a
+    The cache is ``db`` (a db.json or a SQLite store) alone; without it, the first of
+    ``$CAPCACHE_DB``, the db installed by :func:`update` and the db.json inside this package that
+    has a record of the model answers. Raises ``ValueError`` for an invalid id and :class:`CapcacheError` for a
     cache that cannot be read.
     """
     text = _native.get(model_id, db)
@@ -62,6 +65,27 @@ def get(model_id: str, db: Optional[PathArg] = None) -> Optional[Dict[str, Any]]
         return None
     record: Dict[str, Any] = json.loads(text)
     return record
+
+
+def update(
+    repo: Optional[str] = None,
+    *,
+    revision: Optional[str] = None,
+    token: Optional[str] = None,
+    endpoint: Optional[str] = None,
+) -> Dict[str, Any]:
+    """Installs the newest published db (as ``capcache update``), which :func:`get` then reads.
+
+    ``repo`` is the Hugging Face dataset repository the nightly publishes to (the README names
+    the default); the endpoint and token follow the same rules as :func:`resolve`. The db lands
+    in ``$XDG_DATA_HOME/capcache/`` (else ``~/.local/share/capcache/``), only if it matches its
+    checksum, every record passes the store checks and it is no older than the installed one;
+    otherwise :class:`CapcacheError` is raised and the installed db is kept. An unchanged
+    publication downloads nothing. Returns ``{"status": "installed" | "unchanged", "path",
+    "installed", "previous"}``.
+    """
+    done: Dict[str, Any] = json.loads(_native.update(repo, revision, token, endpoint))
+    return done
 
 
 def resolve(
@@ -119,23 +143,53 @@ def estimate(config: Union[Mapping[str, Any], PathArg]) -> Dict[str, Any]:
     return record
 
 
+def best_record(
+    model_id: str,
+    *,
+    token: Optional[str] = None,
+    endpoint: Optional[str] = None,
+    allow_download: bool = False,
+    prefer_exact: bool = True,
+) -> Dict[str, Any]:
+    """The best record capcache can give for ``model_id`` now: the cached one when it is exact;
+    when the cache holds only an estimate (a count from config.json) and ``prefer_exact`` is true,
+    a live :func:`resolve` (an exact count is a request away), falling back to the cached estimate
+    when the resolve fails (offline, rate limited, gated, ...: logged as a warning on the
+    ``capcache`` logger); when the cache has nothing, a live :func:`resolve`, whose failure is
+    raised. A record's ``exact`` field says which it is.
+    """
+    record = get(model_id)
+    if record is not None and (record.get("exact") or not prefer_exact):
+        return record
+    try:
+        return resolve(model_id, token=token, endpoint=endpoint, allow_download=allow_download)
+    except CapcacheError as e:
+        if record is None:
+            raise
+        _log.warning("%s: using the cached estimate (%s strategy); the exact count failed: %s", model_id, record.get("strategy"), e)
+        return record
+
+
 def params_by_dtype(
     model_id: str,
     *,
     token: Optional[str] = None,
     allow_download: bool = False,
     endpoint: Optional[str] = None,
+    prefer_exact: bool = True,
 ) -> Optional[Dict[str, int]]:
     """The model's parameter counts per dtype (``{"BF16": 8030261248}``, safetensors dtype
-    names, as the Hub's ``safetensors.parameters`` gives them): from the cache first, else from a
-    live :func:`resolve`; ``None`` when nothing can count the model (not found, gated, no
-    strategy applies, ...; the reason is logged on the ``capcache`` logger).
+    names, as the Hub's ``safetensors.parameters`` gives them), from :func:`best_record`: an
+    exact cached record, else a live resolve (a cached estimate is the answer only when the
+    resolve fails, or when ``prefer_exact`` is false); ``None`` when nothing can count the model
+    (not found, gated, no strategy applies, ...; the reason is logged as a warning on the
+    ``capcache`` logger).
     """
-    record = get(model_id)
-    if record is None:
-        try:
-            record = resolve(model_id, token=token, endpoint=endpoint, allow_download=allow_download)
-        except CapcacheError as e:
-            _log.info("cannot count %s: %s", model_id, e)
-            return None
+    try:
+        record = best_record(
+            model_id, token=token, endpoint=endpoint, allow_download=allow_download, prefer_exact=prefer_exact
+        )
+    except CapcacheError as e:
+        _log.warning("cannot count %s: %s", model_id, e)
+        return None
     return {dtype: int(n) for dtype, n in record["parameters"].items()}
