@@ -327,6 +327,10 @@ pub struct HubArgs {
     #[arg(long, default_value_t = 5, value_name = "N",
           value_parser = clap::builder::RangedU64ValueParser::<u32>::new().range(1..=20))]
     pub attempts: u32,
+    /// Send the token over plain http:// to an endpoint that is not loopback (refused without
+    /// this: anyone on the way could read it).
+    #[arg(long)]
+    pub allow_insecure_token: bool,
 }
 
 /// Which strategies to run.

@@ -121,7 +121,7 @@ pub fn count<'a>(
         let list: Vec<&str> = c.unknown_dtypes.iter().map(String::as_str).collect();
         c.notes.push(format!(
             "unknown dtypes {}: their elements are counted, their bytes are not in weight_bytes",
-            list.join(", ")
+            crate::names::some(&list)
         ));
     }
     Ok(c)
