@@ -325,7 +325,7 @@ fn sharded_builds_with_discovery_merge_to_the_unsharded_build() {
     assert_eq!(merged, std::fs::read_to_string(whole.path().join("db.json")).unwrap());
     assert_eq!(capcache::store::json::read(&dir.path().join("merged.json")).unwrap().models.len(), 25);
 
-    // A fresh shard store seeded from the merged cache starts from it: its models are unchanged.
+    // A fresh shard store seeded from the merged cache it trusts starts from it: its models are unchanged.
     let (code, stdout, stderr) = run(build(dir.path(), &hub).args([
         "--shard",
         "2/3",
@@ -335,6 +335,7 @@ fn sharded_builds_with_discovery_merge_to_the_unsharded_build() {
         "fresh.json",
         "--seed",
         "merged.json",
+        "--trust-seed",
         "--json",
     ]));
     assert_eq!(code, 0, "{stderr}");
