@@ -8,7 +8,14 @@
 #
 # The Kubernetes manifests in deploy/ run it as CronJobs.
 
-FROM rust:1.95-slim-trixie AS builder
+# The base images are arguments: scripts/check-image.sh, where no registry is reachable, passes
+# images it made itself (a debootstrapped Debian, and one with this machine's Rust toolchain).
+ARG BUILDER_IMAGE=rust:1.95-slim-trixie
+ARG RUNTIME_IMAGE=debian:trixie-slim
+
+FROM ${BUILDER_IMAGE} AS builder
+# The cargo profile: release for the image; the check may build `dev` (much faster on 2 cores).
+ARG PROFILE=release
 WORKDIR /src
 # What the workspace needs to load (scripts/check-image.sh checks it with `cargo metadata`):
 # Cargo.toml names the bench target and the python/ member, whose manifest and source must be
@@ -20,10 +27,10 @@ COPY python/src python/src
 COPY src src
 RUN --mount=type=cache,target=/usr/local/cargo/registry \
     --mount=type=cache,target=/src/target \
-    cargo build --release --locked --bin capcache \
- && cp target/release/capcache /usr/local/bin/capcache
+    cargo build --profile "$PROFILE" --locked --bin capcache \
+ && cp "target/$([ "$PROFILE" = dev ] && echo debug || echo "$PROFILE")/capcache" /usr/local/bin/capcache
 
-FROM debian:trixie-slim
+FROM ${RUNTIME_IMAGE}
 # CA certificates: rustls verifies the Hub's certificate against the system's roots. bash runs
 # the refresh script.
 RUN apt-get update \

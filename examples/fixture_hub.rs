@@ -26,6 +26,7 @@ Options:
   --list PATH           write the served ids there, one a line (a models.txt); PATH must not exist
   --dir DIR             serve only the {org}/{name}/ folders of DIR
   --repo ID=DIR         serve only DIR as ID (repeatable)
+  --dataset ID=DIR      also serve DIR as the dataset repository ID (`capcache update`; repeatable)
   --skeleton ID=DIR     serve a checkpoint skeleton (config.json, head.bin, tail.bin, layout.json)
   --hostile             add the hostile corpus of tests/support/hostile.rs
   --gated ID            ID's files need --token
@@ -62,6 +63,7 @@ fn main() {
     let mut hostile = false;
     let mut population = String::from("mixed");
     let mut repos: Vec<(String, Repo)> = Vec::new();
+    let mut datasets: Vec<(String, Repo)> = Vec::new();
     let mut gated = Vec::new();
     let mut rate_limited = Vec::new();
     let mut token = None;
@@ -82,6 +84,10 @@ fn main() {
             "--repo" => {
                 let (id, dir) = id_and_dir(&a, value());
                 repos.push((id.clone(), Repo::from_dir(&id, &dir)));
+            }
+            "--dataset" => {
+                let (id, dir) = id_and_dir(&a, value());
+                datasets.push((id.clone(), Repo::from_dir(&format!("datasets/{id}"), &dir)));
             }
             "--skeleton" => {
                 let (id, dir) = id_and_dir(&a, value());
@@ -113,6 +119,9 @@ fn main() {
     } else {
         support::world::world(models, latency)
     };
+    for (id, repo) in datasets {
+        hub.add_dataset(&id, repo);
+    }
     if hostile {
         for c in support::hostile::corpus() {
             hub.add(&c.id, c.repo);

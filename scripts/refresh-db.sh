@@ -8,6 +8,7 @@
 #                                                 shard K of N: $STATE_DIR/shard-K-of-N.sqlite ->
 #                                                 $OUT_DIR/shard-K-of-N.json (+ .summary.json)
 #   scripts/refresh-db.sh merge N                 the N shard outputs in $OUT_DIR -> $DB
+#   scripts/refresh-db.sh --help                  this text
 #
 # Settings (environment), defaults in brackets:
 #   CAPCACHE   the capcache binary [this checkout's target/release/capcache, built with cargo when
@@ -88,6 +89,12 @@ build() {
     *) exit "$rc" ;;
   esac
 }
+
+if [[ ${1:-} == -h || ${1:-} == --help ]]; then
+  # The header above, without its comment marks.
+  sed -n '2,/^set -euo pipefail/p' "$0" | sed '$d; s/^# \{0,1\}//'
+  exit 0
+fi
 
 mode=all
 if [[ $# -gt 0 && $1 != -* ]]; then

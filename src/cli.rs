@@ -164,6 +164,31 @@ pub enum Command {
         #[command(flatten)]
         db: DbArg,
     },
+    /// Install the newest published db for this user (from a Hugging Face dataset repository).
+    ///
+    /// Reads the repository's commit first: an unchanged publication downloads nothing more. A new
+    /// db.json is installed only if it matches db.json.sha256, every record passes the store checks,
+    /// and it is no older than the installed one; then atomically, in $XDG_DATA_HOME/capcache/ (else
+    /// ~/.local/share/capcache/). Read commands without --db answer from it before the copy built
+    /// into capcache (after $CAPCACHE_DB and ./db.json). Exit 0: installed or unchanged; 2: refused
+    /// or unreachable (the installed db is kept).
+    Update(UpdateArgs),
+    /// What changed between two db.json files: models added, removed, and changed.
+    ///
+    /// For each changed id: its total, strategy and revision before and after, and the names of
+    /// other fields that changed (`resolved_at` alone is no change). A record that went from exact
+    /// to an estimate is flagged as a regression. Markdown by default (the nightly's CHANGES.md);
+    /// --json prints {"added": [ids], "removed": [ids], "changed": [{"id", "total": {"old", "new"},
+    /// "strategy", "revision", "exact", "regression", "fields"}], "regressions": N}. Exit 0.
+    Diff {
+        /// The older db.json.
+        old: PathBuf,
+        /// The newer db.json.
+        new: PathBuf,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Print a shell completion script (e.g. `capcache completions bash > ~/.local/share/bash-completion/completions/capcache`).
     Completions {
         /// The shell.
@@ -261,6 +286,25 @@ pub struct BuildArgs {
 }
 
 /// Where to read the cache from.
+/// `capcache update` flags.
+#[derive(Debug, Args)]
+pub struct UpdateArgs {
+    /// The dataset repository the nightly publishes to.
+    #[arg(long, value_name = "ORG/NAME", default_value = DEFAULT_UPDATE_REPO)]
+    pub repo: String,
+    /// The repository's branch, tag or commit.
+    #[arg(long, default_value = "main", value_name = "REV")]
+    pub revision: String,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub hub: HubArgs,
+}
+
+/// Where the nightly publishes the db (README, "Fresh facts").
+pub const DEFAULT_UPDATE_REPO: &str = "capcache/capcache-db";
+
 #[derive(Debug, Args)]
 pub struct DbArg {
     /// A db.json or SQLite store [default: $CAPCACHE_DB, else ./db.json, else the built-in copy].

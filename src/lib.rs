@@ -15,6 +15,7 @@ pub mod cli;
 #[cfg(feature = "cli")]
 pub mod cmd;
 pub mod count;
+pub mod diff;
 pub mod discover;
 pub mod dtype;
 pub mod fnv;
@@ -30,3 +31,4 @@ pub mod strategy;
 pub mod summary;
 pub mod text;
 pub mod time;
+pub mod update;

@@ -1,7 +1,7 @@
 """capcache: parameter counts per dtype and the capacity facts of Hugging Face models.
 
-The answers come from capcache's cache (a db.json or SQLite store, ``$CAPCACHE_DB``, or the db.json
-inside this package), or from the strategy chain run now against the Hub: its own metadata,
+The answers come from capcache's cache (a db.json or SQLite store, ``$CAPCACHE_DB``, the db
+installed by :func:`update`, or the db.json inside this package), or from the strategy chain run now against the Hub: its own metadata,
 safetensors headers and PyTorch pickles read by HTTP range, GGUF headers, and a count from
 config.json that equals transformers'. Everything runs in process, in Rust, with the GIL released.
 
@@ -44,6 +44,7 @@ __all__ = [
     "get",
     "params_by_dtype",
     "resolve",
+    "update",
 ]
 
 _log = logging.getLogger(__name__)
@@ -54,8 +55,9 @@ PathArg = Union[str, "os.PathLike[str]"]
 def get(model_id: str, db: Optional[PathArg] = None) -> Optional[Dict[str, Any]]:
     """The cached record of ``model_id``, or ``None`` when the cache has none. No network.
 
-    The cache is ``db`` (a db.json or a SQLite store), else ``$CAPCACHE_DB``, else the db.json
-    inside this package. Raises ``ValueError`` for an invalid id and :class:`CapcacheError` for a
+    The cache is ``db`` (a db.json or a SQLite store) alone; without it, the first of
+    ``$CAPCACHE_DB``, the db installed by :func:`update` and the db.json inside this package that
+    has a record of the model answers. Raises ``ValueError`` for an invalid id and :class:`CapcacheError` for a
     cache that cannot be read.
     """
     text = _native.get(model_id, db)
@@ -63,6 +65,27 @@ def get(model_id: str, db: Optional[PathArg] = None) -> Optional[Dict[str, Any]]
         return None
     record: Dict[str, Any] = json.loads(text)
     return record
+
+
+def update(
+    repo: Optional[str] = None,
+    *,
+    revision: Optional[str] = None,
+    token: Optional[str] = None,
+    endpoint: Optional[str] = None,
+) -> Dict[str, Any]:
+    """Installs the newest published db (as ``capcache update``), which :func:`get` then reads.
+
+    ``repo`` is the Hugging Face dataset repository the nightly publishes to (the README names
+    the default); the endpoint and token follow the same rules as :func:`resolve`. The db lands
+    in ``$XDG_DATA_HOME/capcache/`` (else ``~/.local/share/capcache/``), only if it matches its
+    checksum, every record passes the store checks and it is no older than the installed one;
+    otherwise :class:`CapcacheError` is raised and the installed db is kept. An unchanged
+    publication downloads nothing. Returns ``{"status": "installed" | "unchanged", "path",
+    "installed", "previous"}``.
+    """
+    done: Dict[str, Any] = json.loads(_native.update(repo, revision, token, endpoint))
+    return done
 
 
 def resolve(

@@ -16,7 +16,7 @@ use std::path::PathBuf;
 
 use capcache::id::{IdError, ModelId};
 use capcache::record::Record;
-use capcache::store::read::{Found, ReadStore};
+use capcache::store::read::Found;
 use capcache::{cli, cmd};
 use clap::Parser;
 use pyo3::exceptions::PyValueError;
@@ -33,8 +33,9 @@ fn main(py: Python<'_>, argv: Vec<OsString>) -> u8 {
     })
 }
 
-/// The cached record of `model_id` as JSON, from `db`, else `$CAPCACHE_DB`, else the db.json
-/// compiled into the package; `None` when the cache has no record of it. Ids match ignoring case,
+/// The cached record of `model_id` as JSON, from `db` alone, else from the first of
+/// `$CAPCACHE_DB`, the db `update` installed and the db.json compiled into the package that has a
+/// record of it; `None` when none has. Ids match ignoring case,
 /// as on the Hub; the record names the stored id.
 #[pyfunction]
 #[pyo3(signature = (model_id, db=None))]
@@ -46,17 +47,44 @@ fn get(py: Python<'_>, model_id: &str, db: Option<PathBuf>) -> PyResult<Option<S
     found.map_err(|e| error(py, Some(model_id), e))
 }
 
-/// The one place the package reads the cache: one keyed look-up (SQLite) or one pass over the
-/// text (db.json), never the whole store in memory.
+/// The one place the package reads the cache: per layer, one keyed look-up (SQLite) or one pass
+/// over the text (db.json), never the whole store in memory.
 fn lookup(id: &ModelId, db: Option<PathBuf>) -> anyhow::Result<Option<(String, Record)>> {
-    let store = match cmd::db::configured(db) {
-        Some((path, _)) => ReadStore::open(&path)?,
-        None => ReadStore::embedded(),
-    };
-    Ok(match store.lookup(&[id.as_str()])?.pop() {
-        Some(Found::Model(id, record)) => Some((id, *record)),
+    let layers = cmd::db::layers(db, false)?;
+    Ok(match layers.lookup(&[id.as_str()])?.pop() {
+        Some((Found::Model(id, record), _)) => Some((id, *record)),
         _ => None,
     })
+}
+
+/// Installs the newest published db as `capcache update` does with these flags, and returns
+/// what it did as `capcache update --json` prints it.
+#[pyfunction]
+#[pyo3(signature = (repo=None, revision=None, token=None, endpoint=None))]
+fn update(
+    py: Python<'_>,
+    repo: Option<String>,
+    revision: Option<String>,
+    token: Option<String>,
+    endpoint: Option<String>,
+) -> PyResult<String> {
+    let mut argv: Vec<OsString> = vec!["capcache".into(), "update".into()];
+    let flags = [("repo", repo), ("revision", revision), ("token", token), ("endpoint", endpoint)];
+    for (flag, value) in flags {
+        if let Some(value) = value {
+            argv.push(format!("--{flag}={value}").into());
+        }
+    }
+    let cli::Command::Update(args) =
+        cli::Cli::try_parse_from(argv).map_err(|e| PyValueError::new_err(e.to_string()))?.command
+    else {
+        unreachable!("the arguments name the update command");
+    };
+    let done = py.detach(|| -> anyhow::Result<String> {
+        let (outcome, path) = cmd::update::install(&args)?;
+        Ok(cmd::update::outcome_json(&outcome, &path).to_string())
+    });
+    done.map_err(|e| error(py, None, e))
 }
 
 /// Resolves `model_id` through the strategy chain now, as `capcache resolve` does with these
@@ -154,6 +182,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(main, m)?)?;
     m.add_function(wrap_pyfunction!(get, m)?)?;
     m.add_function(wrap_pyfunction!(resolve, m)?)?;
+    m.add_function(wrap_pyfunction!(update, m)?)?;
     m.add_function(wrap_pyfunction!(estimate_file, m)?)?;
     m.add_function(wrap_pyfunction!(estimate_config, m)?)?;
     Ok(())

@@ -151,6 +151,8 @@ def no_hub_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     for name in HF_VARIABLES:
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("HF_HOME", str(tmp_path / "hf-home"))
+    # Where capcache.update() installs and get() looks: the test's own.
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
 
 
 @pytest.fixture

@@ -6,8 +6,9 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 use capcache::record::Record;
 use capcache::store::import::import as import_json;
+use capcache::store::json::Section;
 use capcache::store::publish::{Published, publish};
-use capcache::store::read::ReadStore;
+use capcache::store::read::{Found, ReadStore};
 use capcache::store::sqlite::SqliteStore;
 use capcache::store::{lock, merge};
 use capcache::text::printable;
@@ -16,14 +17,18 @@ use super::settings;
 
 /// Where a read command's database came from.
 pub enum DbOrigin {
-    /// A file, and what named it (`--db`, `CAPCACHE_DB`, `./db.json`).
+    /// A file, and what named it (`--db`, `CAPCACHE_DB`, `./db.json`, `capcache update`).
     File(PathBuf, &'static str),
     Embedded,
 }
 
+/// What names the db `capcache update` installed.
+pub const UPDATED: &str = "capcache update";
+
 impl std::fmt::Display for DbOrigin {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
+            DbOrigin::File(p, UPDATED) => write!(f, "the updated db {}", p.display()),
             DbOrigin::File(p, _) => write!(f, "{}", p.display()),
             DbOrigin::Embedded => f.write_str("the db.json built into capcache"),
         }
@@ -38,17 +43,97 @@ pub fn configured(explicit: Option<PathBuf>) -> Option<(PathBuf, &'static str)> 
     }
 }
 
-/// `--db`, else `$CAPCACHE_DB`, else `./db.json`, else the embedded copy; opened for look-ups.
-pub fn open(explicit: Option<PathBuf>) -> anyhow::Result<(ReadStore, DbOrigin)> {
-    if let Some((path, by)) = configured(explicit) {
+/// One database of a layered look-up.
+pub struct Layer {
+    pub store: ReadStore,
+    pub origin: DbOrigin,
+}
+
+/// The databases a read command looks in, first first: `--db` alone; else `$CAPCACHE_DB`,
+/// `./db.json` (with `cwd`), the db `capcache update` installed, and the embedded copy, each that
+/// exists. An id is answered by the first layer with a record of it (else the first with a
+/// failure of it), so a small db.json of one's own never hides the shipped facts.
+pub struct Layers(pub Vec<Layer>);
+
+/// Opens the layers (see [`Layers`]).
+pub fn layers(explicit: Option<PathBuf>, cwd: bool) -> anyhow::Result<Layers> {
+    if let Some(path) = explicit {
         let store = ReadStore::open(&path)?;
-        return Ok((store, DbOrigin::File(path, by)));
+        return Ok(Layers(vec![Layer { store, origin: DbOrigin::File(path, "--db") }]));
     }
+    let mut files: Vec<(PathBuf, &'static str)> = Vec::new();
+    files.extend(settings::db_var().map(|p| (p, "CAPCACHE_DB")));
     let local = Path::new("db.json");
-    if local.exists() {
-        return Ok((ReadStore::open(local)?, DbOrigin::File(local.to_owned(), "./db.json")));
+    if cwd && local.exists() {
+        files.push((local.to_owned(), "./db.json"));
     }
-    Ok((ReadStore::embedded(), DbOrigin::Embedded))
+    if let Some(dir) = settings::data_dir() {
+        let updated = capcache::update::db_path(&dir);
+        if updated.is_file() {
+            files.push((updated, UPDATED));
+        }
+    }
+    let mut out = Vec::new();
+    for (path, by) in files {
+        out.push(Layer { store: ReadStore::open(&path)?, origin: DbOrigin::File(path, by) });
+    }
+    out.push(Layer { store: ReadStore::embedded(), origin: DbOrigin::Embedded });
+    Ok(Layers(out))
+}
+
+impl Layers {
+    /// The first layer: what `stats` counts.
+    pub fn first(&self) -> &Layer {
+        &self.0[0]
+    }
+
+    /// For each of `ids`: the first record of it, else the first failure, else missing; with the
+    /// layer that answered.
+    pub fn lookup(&self, ids: &[&str]) -> anyhow::Result<Vec<(Found, &Layer)>> {
+        let mut out: Vec<(Found, &Layer)> = ids.iter().map(|_| (Found::Missing, self.first())).collect();
+        for layer in &self.0 {
+            let open: Vec<usize> = (0..ids.len()).filter(|i| !matches!(out[*i].0, Found::Model(..))).collect();
+            if open.is_empty() {
+                break;
+            }
+            let asked: Vec<&str> = open.iter().map(|i| ids[*i]).collect();
+            for (i, found) in open.into_iter().zip(layer.store.lookup(&asked)?) {
+                let better =
+                    matches!((&out[i].0, &found), (_, Found::Model(..)) | (Found::Missing, Found::Failure(..)));
+                if better {
+                    out[i] = (found, layer);
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// The ids of a section in any layer, sorted.
+    pub fn ids(&self, section: Section) -> anyhow::Result<Vec<String>> {
+        let mut ids = Vec::new();
+        for layer in &self.0 {
+            ids.extend(layer.store.ids(section)?);
+        }
+        ids.sort();
+        ids.dedup();
+        Ok(ids)
+    }
+
+    /// How the layers are named in a miss: `./db.json, the updated db ... or the db.json built
+    /// into capcache`.
+    pub fn names(&self) -> String {
+        let names: Vec<String> = self.0.iter().map(|l| l.origin.to_string()).collect();
+        match names.split_last() {
+            Some((last, rest)) if !rest.is_empty() => format!("{} or {last}", rest.join(", ")),
+            _ => names.concat(),
+        }
+    }
+}
+
+/// `--db`, else the first layer (see [`Layers`]), opened for look-ups.
+pub fn open(explicit: Option<PathBuf>) -> anyhow::Result<(ReadStore, DbOrigin)> {
+    let Layer { store, origin } = layers(explicit, true)?.0.remove(0);
+    Ok((store, origin))
 }
 
 fn print_json(value: &serde_json::Value) -> anyhow::Result<()> {

@@ -9,7 +9,7 @@ use capcache::store::read::ReadStore;
 use capcache::time;
 use serde_json::json;
 
-use super::db::{self, DbOrigin};
+use super::db::{self, DbOrigin, Layer};
 use super::settings::{Hf, Setting, TokenSource};
 
 /// The version, with the embedded db's record count and date.
@@ -50,16 +50,39 @@ fn file_facts(origin: &DbOrigin) -> Option<(&std::path::Path, &'static str, Opti
     Some((path, *by, modified))
 }
 
-pub fn env(json_out: bool, db_path: Option<PathBuf>) -> anyhow::Result<u8> {
-    let hf = Hf::from_env();
-    let (store, origin) = db::open(db_path)?;
-    let stats = store.stats()?;
-    let kind = match (&store, &origin) {
+fn kind_of(layer: &Layer) -> &'static str {
+    match (&layer.store, &layer.origin) {
         (_, DbOrigin::Embedded) => "embedded",
         (ReadStore::Sqlite(_), _) => "sqlite",
         (ReadStore::Json(_), _) => "json",
-    };
-    let file = file_facts(&origin);
+    }
+}
+
+/// One layer of the look-ups, as `env --json` describes it: its kind, counts and newest record,
+/// its file and what named it, the file's age, and for the updated db what was installed.
+fn layer_json(layer: &Layer, now: u64) -> anyhow::Result<serde_json::Value> {
+    let mut v = stats_json(&layer.store.stats()?);
+    v["kind"] = json!(kind_of(layer));
+    if let Some((path, by, modified)) = file_facts(&layer.origin) {
+        v["path"] = json!(path);
+        v["chosen_by"] = json!(by);
+        v["modified"] = json!(modified.map(time::format_unix));
+        v["age_seconds"] = json!(modified.map(|m| now.saturating_sub(m)));
+        if by == db::UPDATED {
+            v["publication"] = json!(path.parent().and_then(capcache::update::installed));
+        }
+    }
+    Ok(v)
+}
+
+pub fn env(json_out: bool, db_path: Option<PathBuf>) -> anyhow::Result<u8> {
+    let hf = Hf::from_env();
+    let layers = db::layers(db_path, true)?;
+    let top = layers.first();
+    let (store, origin) = (&top.store, &top.origin);
+    let stats = store.stats()?;
+    let kind = kind_of(top);
+    let file = file_facts(origin);
     let now = time::parse_rfc3339(&time::now_rfc3339()).unwrap_or(0);
     let age = file.and_then(|(_, _, m)| m).map(|m| now.saturating_sub(m));
     let token = hf.token(None).map(|(_, source)| source);
@@ -82,9 +105,11 @@ pub fn env(json_out: bool, db_path: Option<PathBuf>) -> anyhow::Result<u8> {
             Some(source) => json!({"from": source.to_string()}),
             None => json!({"from": null, "note": no_token}),
         };
+        let described: anyhow::Result<Vec<_>> = layers.0.iter().map(|l| layer_json(l, now)).collect();
         let value = json!({
             "version": env!("CARGO_PKG_VERSION"),
             "db": db,
+            "layers": described?,
             "embedded_db": stats_json(&ReadStore::embedded().stats()?),
             "endpoint": {"url": hf.endpoint.value, "from": hf.endpoint.from},
             "token": token,
@@ -105,6 +130,23 @@ pub fn env(json_out: bool, db_path: Option<PathBuf>) -> anyhow::Result<u8> {
         stats.failures,
         stats.newest.as_deref().unwrap_or("none"),
     )?;
+    if layers.0.len() > 1 {
+        outln!("look-ups     the first of these with a record of the id answers:")?;
+        for layer in &layers.0 {
+            let s = layer.store.stats()?;
+            let age = file_facts(&layer.origin)
+                .and_then(|(_, _, m)| m)
+                .map(|m| format!(", file modified {}", human_age(now.saturating_sub(m))))
+                .unwrap_or_default();
+            outln!(
+                "  {} ({}): {} models, newest record {}{age}",
+                layer.origin,
+                kind_of(layer),
+                s.models,
+                s.newest.as_deref().unwrap_or("none")
+            )?;
+        }
+    }
     outln!("endpoint     {} ({})", hf.endpoint.value, hf.endpoint.from)?;
     match token {
         Some(source) => outln!("token        from {source}")?,

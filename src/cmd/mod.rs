@@ -20,6 +20,7 @@ macro_rules! out {
 
 mod build;
 pub mod db;
+mod diff;
 mod discover;
 mod docs;
 mod env;
@@ -30,6 +31,7 @@ mod query;
 pub mod resolve;
 pub mod settings;
 mod site;
+pub mod update;
 
 use std::ffi::OsString;
 
@@ -112,6 +114,8 @@ fn run(command: Command) -> anyhow::Result<u8> {
         Command::Merge { inputs, db, json } => db::merge(&inputs, &db, json),
         Command::Import { db, sqlite, json } => db::import(&db, &sqlite, json),
         Command::Env { json, db } => env::env(json, db.db),
+        Command::Diff { old, new, json } => diff::diff(&old, &new, json),
+        Command::Update(args) => update::update(&args),
         Command::Completions { shell } => docs::completions(shell),
         Command::Man { command, dir } => docs::man(command.as_deref(), dir.as_deref()),
         Command::Resolve { model, revision, json, source, chain } => {

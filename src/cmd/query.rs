@@ -8,10 +8,10 @@ use anyhow::Context;
 use capcache::id::{ModelId, cut};
 use capcache::list::parse_list;
 use capcache::store::json::Section;
-use capcache::store::read::{Found, ReadStore};
+use capcache::store::read::Found;
 use capcache::{summary, text};
 
-use super::db::{self, DbOrigin};
+use super::db::{self, DbOrigin, Layers};
 use super::resolve::print_record;
 
 /// One id asked for: valid, or the text and why it is not an id.
@@ -49,9 +49,9 @@ fn queries(args: &[String]) -> anyhow::Result<Vec<Query>> {
 /// anything else an array, each element the record (with `"id"`) or an error object.
 pub fn get(args: &[String], json: bool, db_path: Option<PathBuf>) -> anyhow::Result<u8> {
     let queries = queries(args)?;
-    let (store, origin) = db::open(db_path)?;
+    let layers = db::layers(db_path, true)?;
     let valid: Vec<&str> = queries.iter().filter_map(|q| q.as_ref().ok()).map(ModelId::as_str).collect();
-    let mut found = store.lookup(&valid)?.into_iter();
+    let mut found = layers.lookup(&valid)?.into_iter();
     let mut known = None;
     let single = args.len() == 1 && args[0] != "-";
     let mut code = 0u8;
@@ -59,8 +59,8 @@ pub fn get(args: &[String], json: bool, db_path: Option<PathBuf>) -> anyhow::Res
     for (i, query) in queries.iter().enumerate() {
         let (value, c) = match query {
             Ok(id) => {
-                let f = found.next().expect("one answer per valid id");
-                one(f, id.as_str(), &store, &origin, &mut known, json)?
+                let (f, layer) = found.next().expect("one answer per valid id");
+                one(f, id.as_str(), &layers, &layer.origin, &mut known, json)?
             }
             Err((text, why)) => {
                 if !json {
@@ -84,11 +84,12 @@ pub fn get(args: &[String], json: bool, db_path: Option<PathBuf>) -> anyhow::Res
 }
 
 /// Prints one answer in text mode; returns its JSON object and exit code. `known` holds the
-/// store's ids once a miss has needed them for suggestions.
+/// layers' ids once a miss has needed them for suggestions. `origin` is the layer that answered:
+/// the record says which (`"db"` in JSON).
 fn one(
     found: Found,
     query: &str,
-    store: &ReadStore,
+    layers: &Layers,
     origin: &DbOrigin,
     known: &mut Option<Vec<String>>,
     json: bool,
@@ -97,13 +98,15 @@ fn one(
         Found::Model(id, record) => {
             if !json {
                 print_record(&id, &record, false)?;
+                outln!("  from            {origin}")?;
             }
             let mut value = serde_json::to_value(&record)?;
             value["id"] = id.into();
+            value["db"] = origin.to_string().into();
             Ok((value, 0))
         }
         Found::Failure(id, failure) => {
-            let message = format!("{id} has no record in {origin}; its last build failed");
+            let message = format!("{id} has no record in {}; its last build failed ({origin})", layers.names());
             if !json {
                 eprint!("{message}:\n{}", summary::failure(&id, &failure));
             }
@@ -113,9 +116,9 @@ fn one(
         Found::Missing => {
             let ids = match known {
                 Some(ids) => ids,
-                None => known.insert(store.ids(Section::Models)?),
+                None => known.insert(layers.ids(Section::Models)?),
             };
-            let message = format!("{query} is not in {origin} ({} models)", ids.len());
+            let message = format!("{query} is not in {} ({} models)", layers.names(), ids.len());
             let close = close_matches(ids, query);
             let hint = format!(
                 "`capcache resolve {query}` shows its facts now; add it to models.txt and run `capcache build`"
@@ -159,12 +162,12 @@ fn close_matches(ids: &[String], query: &str) -> Vec<String> {
 }
 
 pub fn list(filter: Option<&str>, json: bool, failures: bool, db_path: Option<PathBuf>) -> anyhow::Result<u8> {
-    let (store, _) = db::open(db_path)?;
+    let layers = db::layers(db_path, true)?;
     let f = filter.map(str::to_lowercase);
     let keep = |id: &String| f.as_deref().is_none_or(|f| id.to_lowercase().contains(f));
-    let mut ids: Vec<String> = store.ids(Section::Models)?.into_iter().filter(keep).collect();
+    let mut ids: Vec<String> = layers.ids(Section::Models)?.into_iter().filter(keep).collect();
     if failures {
-        ids.extend(store.ids(Section::Failures)?.into_iter().filter(keep));
+        ids.extend(layers.ids(Section::Failures)?.into_iter().filter(keep));
         ids.sort();
         ids.dedup();
     }

@@ -10,7 +10,7 @@
 //! - `HF_ENDPOINT` (else `https://huggingface.co`), `HF_HUB_OFFLINE` (or `TRANSFORMERS_OFFLINE`);
 //!
 //! with `~` expanded in every path and empty values treated as unset. Also `CAPCACHE_DB`,
-//! `RUST_LOG` and `NO_COLOR`.
+//! `XDG_DATA_HOME` (where `capcache update` installs), `RUST_LOG` and `NO_COLOR`.
 
 use std::path::PathBuf;
 
@@ -160,6 +160,17 @@ pub fn db_var() -> Option<PathBuf> {
     process_var("CAPCACHE_DB").map(|v| expand(&v, process_var("HOME").as_deref()))
 }
 
+/// Where `capcache update` installs the published db: `$XDG_DATA_HOME/capcache`, else
+/// `~/.local/share/capcache` (XDG's rule: a relative `XDG_DATA_HOME` is ignored).
+pub fn data_dir() -> Option<PathBuf> {
+    let home = process_var("HOME");
+    process_var("XDG_DATA_HOME")
+        .map(|x| expand(&x, home.as_deref()))
+        .filter(|p| p.is_absolute())
+        .or_else(|| home.map(|h| PathBuf::from(h).join(".local/share")))
+        .map(|d| d.join("capcache"))
+}
+
 /// The log filter, `$RUST_LOG`.
 pub fn log_filter() -> Option<String> {
     process_var("RUST_LOG")
@@ -185,13 +196,18 @@ pub const NO_LISTING: &str = "it needs the Hub (--source hub, and HF_HUB_OFFLINE
 
 /// The Hub source the flags describe (no cache in front, whatever `HF_HUB_OFFLINE` says).
 pub fn hub(args: &HubArgs) -> anyhow::Result<HubSource> {
+    HubSource::new(hub_settings(args)).map_err(anyhow::Error::msg)
+}
+
+/// The settings of [`hub`], to adjust before building the source.
+pub fn hub_settings(args: &HubArgs) -> HubSettings {
     let hf = Hf::from_env();
     let mut s = HubSettings::new(hf.endpoint(args.endpoint.as_deref()));
     s.token = hf.token(args.token.as_deref()).map(|(t, _)| t);
     s.max_in_flight = args.max_in_flight;
     s.retry.max_attempts = args.attempts.max(1);
     s.allow_insecure_token = args.allow_insecure_token;
-    HubSource::new(s).map_err(anyhow::Error::msg)
+    s
 }
 
 /// The source the flags name: the Hub (which can also list models), with the local HF cache in

@@ -10,7 +10,10 @@
 //! `X-Linked-Size`, on URLs signed for exactly one range, as Xet URLs are. Per-model faults: gated,
 //! missing, 429s, 5xx, resets and truncation mid-body, ignored ranges, wrong `Content-Range`,
 //! changing ETags, latency; the listing has its own 429s and 5xx, and can point its `Link` at another
-//! host. Every request is logged with its bytes served and its `Authorization`.
+//! host. Every request is logged with its bytes served and its `Authorization`. Dataset
+//! repositories (added with [`FixtureHub::add_dataset`], logged as `datasets/{org}/{name}`) serve
+//! `/api/datasets/{id}/revision/{rev}` (`sha`, `siblings`) and
+//! `/datasets/{id}/resolve/{rev}/{path}`.
 
 #![allow(dead_code)] // each test binary uses a different part of this module
 
@@ -313,6 +316,11 @@ impl FixtureHub {
     pub fn add(&self, id: &str, repo: Repo) {
         self.state.repos.lock().unwrap().insert(id.into(), repo);
     }
+    /// A dataset repository `org/name`; [`FixtureHub::with_repo`] reaches it as
+    /// `datasets/org/name`.
+    pub fn add_dataset(&self, id: &str, repo: Repo) {
+        self.state.repos.lock().unwrap().insert(format!("datasets/{id}"), repo);
+    }
     pub fn set_faults(&self, id: &str, faults: Faults) {
         self.state.repos.lock().unwrap().get_mut(id).expect("repo").faults = faults;
     }
@@ -595,6 +603,9 @@ fn route(req: &Request, state: &State, is_cdn: bool) -> (Option<String>, Reply, 
         return (None, reply, latency);
     }
     let segs: Vec<String> = path.trim_start_matches('/').split('/').map(percent_decode).collect();
+    if !is_cdn && (segs[0] == "datasets" || (segs[0] == "api" && segs.get(1).map(String::as_str) == Some("datasets"))) {
+        return dataset(req, state, &segs);
+    }
     let model = if is_cdn {
         segs.get(1..3).map(|s| s.join("/"))
     } else if segs.first().map(String::as_str) == Some("api") {
@@ -812,6 +823,36 @@ fn listing(state: &State, query: &str) -> Reply {
         reply = reply.header("Link", format!("<{next}>; rel=\"next\""));
     }
     reply
+}
+
+/// A dataset repository's API answer or file: `segs` from `api/datasets/...` or `datasets/...`.
+fn dataset(req: &Request, state: &State, segs: &[String]) -> (Option<String>, Reply, Duration) {
+    let api = segs[0] == "api";
+    let s = if api { &segs[1..] } else { segs };
+    let Some(key) = s.get(1..3).map(|p| format!("datasets/{}", p.join("/"))) else {
+        return (None, Reply::new(404, b"no route".to_vec()), Duration::ZERO);
+    };
+    let Some(repo) = state.repos.lock().unwrap().get(&key).cloned() else {
+        return (Some(key), Reply::error(404, "RepoNotFound", "Repository not found"), Duration::ZERO);
+    };
+    let latency = repo.faults.latency;
+    let reply = match (api, s.get(3).map(String::as_str), s.get(4)) {
+        (true, Some("revision"), Some(rev)) if s.len() == 5 => {
+            if revision_ok(&repo, rev) {
+                let siblings: Vec<serde_json::Value> =
+                    repo.files.keys().map(|k| serde_json::json!({"rfilename": k})).collect();
+                Reply::json(
+                    200,
+                    &serde_json::json!({"id": &key["datasets/".len()..], "sha": repo.sha, "siblings": siblings}),
+                )
+            } else {
+                Reply::error(404, "RevisionNotFound", &format!("Invalid rev id: {rev}"))
+            }
+        }
+        (false, Some("resolve"), Some(_)) if s.len() >= 6 => resolve(req, state, &repo, &key, &s[1..]),
+        _ => Reply::new(404, b"no route".to_vec()),
+    };
+    (Some(key), reply, latency)
 }
 
 fn revision_ok(repo: &Repo, rev: &str) -> bool {

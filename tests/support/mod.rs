@@ -37,16 +37,17 @@ pub const SETTINGS: &[&str] = &[
     "RUST_LOG",
 ];
 
-/// `c` without any of [`SETTINGS`] and with `HF_HOME=dir/hf`, run in `dir`.
+/// `c` without any of [`SETTINGS`] and with `HF_HOME=dir/hf` and `XDG_DATA_HOME=dir/data` (where
+/// `capcache update` installs and read commands look: never the user's own), run in `dir`.
 pub fn hermetic<'c>(c: &'c mut std::process::Command, dir: &Path) -> &'c mut std::process::Command {
     for var in SETTINGS {
         c.env_remove(var);
     }
-    c.current_dir(dir).env("HF_HOME", dir.join("hf"))
+    c.current_dir(dir).env("HF_HOME", dir.join("hf")).env("XDG_DATA_HOME", dir.join("data"))
 }
 
 /// The binary, in `dir`, with none of the settings it reads from the environment except
-/// `HF_HOME=dir/hf`, so a test sees only what it sets.
+/// `HF_HOME=dir/hf` and `XDG_DATA_HOME=dir/data`, so a test sees only what it sets.
 pub fn capcache(dir: &Path) -> assert_cmd::Command {
     assert_cmd::Command::from_std(capcache_std(dir))
 }

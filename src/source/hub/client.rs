@@ -178,6 +178,14 @@ impl HubSource {
         })
     }
 
+    /// A `GET` of `path` on the endpoint (encoded, with its query) of at most `cap` bytes,
+    /// retried like every request; `what` names it in errors (e.g. a dataset repository). For
+    /// files outside model repositories (`capcache update` reads a dataset's).
+    pub fn get_bytes(&self, what: &str, path: &str, cap: u64, deadline: Deadline) -> Result<Vec<u8>, SourceError> {
+        let url = self.url(path);
+        self.get_api(what, path, &url, cap, deadline).map(|(body, _)| body)
+    }
+
     /// Reads a body within the request's time, by `limit`; counts the bytes. A body that ends
     /// before its `Content-Length` is a network error.
     pub(super) fn read_body(&self, ans: Answer, limit: Limit, id: &str, what: &str) -> Result<Vec<u8>, SourceError> {
