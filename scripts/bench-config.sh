@@ -19,23 +19,16 @@ python=$(taskset -c 0 "$py" - tests/fixtures/configs/*.json tests/fixtures/writt
 import json, sys, time, tempfile, pathlib, warnings
 warnings.filterwarnings("ignore")
 import torch, transformers
-from transformers import AutoConfig, AutoModelForCausalLM, AutoModel
+from transformers import AutoConfig
+sys.path.insert(0, "scripts")
+from transformers_count import build
 torch.set_num_threads(1)
-files = [f for f in sys.argv[1:] if not f.endswith("expected_counts.json")]
+files = [f for f in sys.argv[1:] if not pathlib.Path(f).name.startswith("expected_")]
 configs = []
 for f in files:
     with tempfile.TemporaryDirectory() as d:
         (pathlib.Path(d) / "config.json").write_text(pathlib.Path(f).read_text())
         configs.append(AutoConfig.from_pretrained(d))
-def build(cfg):
-    arch = (getattr(cfg, "architectures", None) or [None])[0]
-    cls = getattr(transformers, arch, None) if arch else None
-    if cls is not None:
-        return cls._from_config(cfg)
-    try:
-        return AutoModelForCausalLM.from_config(cfg)
-    except Exception:
-        return AutoModel.from_config(cfg)
 start = time.time()
 for cfg in configs:
     with torch.device("meta"):

@@ -1,15 +1,15 @@
 #!/usr/bin/env bash
-# Fuzzes the four parsers (safetensors headers, pickles, GGUF headers, zip records) and the config
-# path (arbitrary JSON into the config strategy) for SECONDS each (default 300), seeded with the
+# Fuzzes the four parsers (safetensors headers, pickles, GGUF headers, zip records), the config
+# path (arbitrary JSON into the config strategy) and the store reader (a db.json walked and checked) for SECONDS each (default 300), seeded with the
 # committed fixtures (the config target also with a dictionary of the keys and values they use) and
 # the reference corpus of tests/fixtures/reference/ (read in place as a second seed folder).
 # cargo-fuzz needs nightly features: on a stable toolchain RUSTC_BOOTSTRAP=1 enables them. Install
-# with `cargo install cargo-fuzz`. Usage: scripts/fuzz.sh [SECONDS] [TARGET...] (default: all five).
+# with `cargo install cargo-fuzz`. Usage: scripts/fuzz.sh [SECONDS] [TARGET...] (default: all six).
 set -euo pipefail
 secs=${1:-300}
 shift || true
 targets=("$@")
-[ ${#targets[@]} -eq 0 ] && targets=(safetensors_header pickle gguf_header zip_records config)
+[ ${#targets[@]} -eq 0 ] && targets=(safetensors_header pickle gguf_header zip_records config store_reader)
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root/fuzz"
 export RUSTC_BOOTSTRAP=1
@@ -45,10 +45,13 @@ def walk(v):
         words.add(json.dumps(v))
 for sub in ["configs", "written"]:
     for f in sorted((root / "tests/fixtures" / sub).glob("*.json")):
-        if f.name == "expected_counts.json":
+        if f.name.startswith("expected_"):
             continue
         (fuzz / "config" / f"{sub}-{f.name}").write_bytes(f.read_bytes())
         walk(json.loads(f.read_text()))
+(fuzz / "store_reader").mkdir(parents=True, exist_ok=True)
+(fuzz / "store_reader" / "db.json").write_bytes((root / "db.json").read_bytes())
+(fuzz / "store_reader" / "dup.json").write_text('{"schema": 1, "models": {"a/b": {"total": 1, "total": 2}, "A/B": {}}, "failures": {"c/d": {"outcome": "new-name", "message": "m", "at": "2026-11-26T03:00:00+02:00"}}}')
 (fuzz / "config.dict").write_text("".join(json.dumps(w) + "\n" for w in sorted(words)))
 PY
 for target in "${targets[@]}"; do

@@ -326,18 +326,32 @@ def zip_regions(b):
     """Byte spans of a torch zip: data.pkl, the tensor records (their headers and descriptors apart
     from their data), and the rest of the zip's structure (data.pkl's header, the central directory)."""
     z = zipfile.ZipFile(io.BytesIO(b))
-    regions = {"pickle": [], "record-data": [], "record-header": [], "zip-structure": []}
+    regions = {"pickle": [], "record-data": [], "record-header": [], "bookkeeping": [], "zip-structure": []}
     infos = sorted(z.infolist(), key=lambda i: i.header_offset)
     cd_start = b.find(b"PK\x01\x02")
+    # The small records torch reads besides data.pkl and the tensors (byteorder, version, ...):
+    # all their bytes, their central directory entries included.
+    at = cd_start
+    while b[at:at + 4] == b"PK\x01\x02":
+        n, e, c = struct.unpack_from("<HHH", b, at + 28)
+        name = b[at + 46:at + 46 + n].decode("utf-8", "replace")
+        if not name.endswith("data.pkl") and "/data/" not in name:
+            regions["bookkeeping"].append((at, at + 46 + n + e + c))
+        at += 46 + n + e + c
     for n, i in enumerate(infos):
         name_len, extra_len = struct.unpack_from("<HH", b, i.header_offset + 26)
         start = i.header_offset + 30 + name_len + extra_len
         end = start + i.file_size
         after = infos[n + 1].header_offset if n + 1 < len(infos) else cd_start
         pkl = i.filename.endswith("data.pkl")
-        wrap = "zip-structure" if pkl else "record-header"
-        regions[wrap] += [(i.header_offset, start), (end, after)]
-        regions["pickle" if pkl else "record-data"].append((start, end))
+        if pkl:
+            regions["zip-structure"] += [(i.header_offset, start), (end, after)]
+            regions["pickle"].append((start, end))
+        elif "/data/" in i.filename:
+            regions["record-header"] += [(i.header_offset, start), (end, after)]
+            regions["record-data"].append((start, end))
+        else:
+            regions["bookkeeping"].append((i.header_offset, after))
     regions["zip-structure"].append((cd_start, len(b)))
     return regions
 

@@ -227,21 +227,22 @@ def nvfp4(prefix, out, inp):
 
 
 def fp8_channel(prefix, out, inp):
-    return [(f"{prefix}.weight", "F8_E4M3", [out, inp]), (f"{prefix}.weight_scale", "F16", [out, 1]), (f"{prefix}.input_scale", "F32", [1])]
+    return [(f"{prefix}.weight", "F8_E4M3", [out, inp]), (f"{prefix}.weight_scale", "F16", [out, 1])]
 
 
 def int8_channel(prefix, out, inp):
     return [(f"{prefix}.weight", "I8", [out, inp]), (f"{prefix}.weight_scale", "F16", [out, 1])]
 
 
-def fp8_block(prefix, out, inp, scale_name="weight_scale_inv", block=32):
-    return [(f"{prefix}.weight", "F8_E4M3", [out, inp]), (f"{prefix}.{scale_name}", "F32", [-(-out // block), -(-inp // block)])]
+def fp8_block(prefix, out, inp, scale_name="weight_scale_inv", scale_dtype="F32", block=32):
+    return [(f"{prefix}.weight", "F8_E4M3", [out, inp]), (f"{prefix}.{scale_name}", scale_dtype, [-(-out // block), -(-inp // block)])]
 
 
 def bnb4(prefix, out, inp):
+    """Double quantization: absmax itself quantized to U8, with its own absmax and code."""
     n = out * inp
-    return [(f"{prefix}.weight", "U8", [n // 2, 1]), (f"{prefix}.weight.absmax", "F32", [n // 64]),
-            (f"{prefix}.weight.quant_map", "F32", [16]), (f"{prefix}.weight.nested_absmax", "F32", [1]),
+    return [(f"{prefix}.weight", "U8", [n // 2, 1]), (f"{prefix}.weight.absmax", "U8", [n // 64]),
+            (f"{prefix}.weight.quant_map", "F32", [16]), (f"{prefix}.weight.nested_absmax", "F32", [-(-(n // 64) // 256)]),
             (f"{prefix}.weight.nested_quant_map", "F32", [256]), (f"{prefix}.weight.quant_state.bitsandbytes__nf4", "U8", [90])]
 
 
@@ -275,7 +276,7 @@ def cases():
         "config_groups": {"group_0": {"targets": ["Linear"], "weights": {"num_bits": 8, "type": "int", "strategy": "channel"}}}})
     c["compressed-block"] = quantized_llama(fp8_block, {"quant_method": "compressed-tensors", "format": "float-quantized",
         "config_groups": {"group_0": {"targets": ["Linear"], "weights": {"num_bits": 8, "type": "float", "strategy": "block", "block_structure": [32, 32]}}}},
-        scale_name="weight_scale")
+        scale_name="weight_scale", scale_dtype="F16")
     c["fp8-block"] = quantized_llama(fp8_block, {"quant_method": "fp8", "weight_block_size": [32, 32], "activation_scheme": "dynamic"})
     c["bnb-4bit"] = quantized_llama(bnb4, {"quant_method": "bitsandbytes", "load_in_4bit": True, "bnb_4bit_quant_type": "nf4", "bnb_4bit_use_double_quant": True})
     c["bnb-8bit"] = quantized_llama(bnb8, {"quant_method": "bitsandbytes", "load_in_8bit": True})

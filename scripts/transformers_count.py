@@ -82,21 +82,26 @@ def active(m, cfg):
     return total - routed + math.floor(used), routed
 
 
-for path in sys.argv[1:]:
-    with tempfile.TemporaryDirectory() as d:
-        (pathlib.Path(d) / "config.json").write_text(pathlib.Path(path).read_text())
-        try:
-            cfg = AutoConfig.from_pretrained(d)
-            with torch.device("meta"):
-                m = build(cfg)
-            out = {"file": path, "class": type(m).__name__, "count": sum(p.numel() for p in m.parameters())}
-            if init_empty_weights is not None:
-                with init_empty_weights():
-                    m2 = build(cfg)
-                out["init_empty_weights_count"] = sum(p.numel() for p in m2.parameters())
-            a = active(m, cfg)
-            if a is not None:
-                out["active"], out["routed"] = a
-            print(json.dumps(out))
-        except Exception as e:
-            print(json.dumps({"file": path, "error": f"{type(e).__name__}: {e}"[:300]}))
+def main():
+    for path in sys.argv[1:]:
+        with tempfile.TemporaryDirectory() as d:
+            (pathlib.Path(d) / "config.json").write_text(pathlib.Path(path).read_text())
+            try:
+                cfg = AutoConfig.from_pretrained(d)
+                with torch.device("meta"):
+                    m = build(cfg)
+                out = {"file": path, "class": type(m).__name__, "count": sum(p.numel() for p in m.parameters())}
+                if init_empty_weights is not None:
+                    with init_empty_weights():
+                        m2 = build(cfg)
+                    out["init_empty_weights_count"] = sum(p.numel() for p in m2.parameters())
+                a = active(m, cfg)
+                if a is not None:
+                    out["active"], out["routed"] = a
+                print(json.dumps(out))
+            except Exception as e:
+                print(json.dumps({"file": path, "error": f"{type(e).__name__}: {e}"[:300]}))
+
+
+if __name__ == "__main__":
+    main()

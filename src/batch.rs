@@ -155,10 +155,11 @@ fn could_improve(r: &Record, chain: &Options) -> bool {
         || (chain.gguf != made.gguf && r.strategy == Strategy::Gguf)
 }
 
-/// Whether a stored record needs no more than its commit checked.
+/// Whether a stored record needs no more than its commit checked: one this store resolved (an
+/// imported one not trusted has no `checked_at`), fresh enough, that these options cannot improve.
 fn settled(s: &Stored, opts: &BuildOptions) -> bool {
     let fresh = match opts.max_age {
-        None => true,
+        None => time::parse_rfc3339(&s.checked_at).is_some(),
         Some(max) => {
             let now = time::parse_rfc3339(&opts.now).unwrap_or(0);
             time::parse_rfc3339(&s.checked_at).is_some_and(|t| now.saturating_sub(t) <= max)

@@ -243,6 +243,11 @@ pub struct BuildArgs {
     /// [default: --db, when it exists].
     #[arg(long, value_name = "PATH")]
     pub seed: Option<PathBuf>,
+    /// Trust the seed's records as checked: a model whose commit is unchanged keeps its seeded
+    /// record without being resolved again. Without it, each seeded record is resolved once (the
+    /// seed is a file anyone may have written; a record can lie consistently).
+    #[arg(long)]
+    pub trust_seed: bool,
     /// The SQLite working store.
     #[arg(long, default_value = "capcache.sqlite", value_name = "PATH")]
     pub sqlite: PathBuf,
@@ -371,6 +376,10 @@ pub struct HubArgs {
     #[arg(long, default_value_t = 5, value_name = "N",
           value_parser = clap::builder::RangedU64ValueParser::<u32>::new().range(1..=20))]
     pub attempts: u32,
+    /// Send the token over plain http:// to an endpoint that is not loopback (refused without
+    /// this: anyone on the way could read it).
+    #[arg(long)]
+    pub allow_insecure_token: bool,
 }
 
 /// Which strategies to run.

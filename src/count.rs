@@ -121,19 +121,10 @@ pub fn count<'a>(
         let list: Vec<&str> = c.unknown_dtypes.iter().map(String::as_str).collect();
         c.notes.push(format!(
             "unknown dtypes {}: their elements are counted, their bytes are not in weight_bytes",
-            list.join(", ")
+            crate::names::some(&list)
         ));
     }
     Ok(c)
-}
-
-/// The parameters one token uses: `logical - routed x (1 - k/E)`, i.e. `logical - routed +
-/// routed x k / E` in 128-bit integers, the quotient rounded down (exact when the routed
-/// parameters are E equal experts). `None` when k or E is unknown, k is 0 or above E.
-pub fn active(logical: u64, routed: u64, per_token: Option<u64>, experts: u64) -> Option<u64> {
-    let k = per_token.filter(|k| *k >= 1 && *k <= experts)?;
-    let used = u128::from(routed).checked_mul(u128::from(k))?.checked_div(u128::from(experts))?;
-    u64::try_from(u128::from(logical.checked_sub(routed)?).checked_add(used)?).ok()
 }
 
 #[cfg(test)]
@@ -225,5 +216,31 @@ mod tests {
     fn overflow_is_an_error() {
         let ts = [t("a", "F32", &[u64::MAX]), t("b", "F32", &[2])];
         assert!(count(&ts, CountOptions::default()).is_err());
+    }
+
+    #[test]
+    fn routed_experts_by_name_and_active_parameters_exactly() {
+        for routed in [
+            "model.layers.0.block_sparse_moe.experts.3.w1.weight",
+            "model.layers.1.mlp.experts.gate_up_proj",
+            "model.layers.1.mlp.experts.down_proj_blocks",
+            "model.layers.1.mlp.experts.gate_up_proj_bias",
+            "model.layers.2.mlp.experts.7.down_proj.qweight",
+            "model.layers.0.block_sparse_moe.input_linear.weight",
+            "blk.3.ffn_gate_exps.weight",
+        ] {
+            assert!(is_routed_expert(routed), "{routed}");
+        }
+        for not_routed in [
+            "model.layers.1.mlp.shared_experts.gate_proj.weight",
+            "model.layers.1.mlp.shared_expert.up_proj.weight",
+            "model.layers.1.mlp.gate.weight",
+            "model.layers.1.mlp.router.weight",
+            "model.layers.0.shared_mlp.input_linear.weight",
+            "blk.3.ffn_gate_shexp.weight",
+            "model.layers.0.mlp.gate_proj.weight",
+        ] {
+            assert!(!is_routed_expert(not_routed), "{not_routed}");
+        }
     }
 }

@@ -28,11 +28,6 @@ impl DtypeInfo {
     pub fn bytes_for(&self, elems: u64) -> Option<u64> {
         elems.div_ceil(self.block_elems).checked_mul(self.block_bytes)
     }
-
-    /// Whether `bytes` is exactly the size of `elems` elements of this dtype.
-    pub fn matches_bytes(&self, elems: u64, bytes: u64) -> bool {
-        elems.checked_mul(self.block_bytes).map(|b| b == bytes.saturating_mul(self.block_elems)) == Some(true)
-    }
 }
 
 const fn d(name: &'static str, block_elems: u64, block_bytes: u64, ggml_id: Option<u32>) -> DtypeInfo {
@@ -215,8 +210,7 @@ mod tests {
         assert_eq!(lookup("F6_E2M3").unwrap().bytes_for(8), Some(6));
         assert_eq!(lookup("Q4_K").unwrap().bytes_for(512), Some(288));
         assert_eq!(lookup("Q8_0").unwrap().bytes_for(64), Some(68));
-        assert!(lookup("F16").unwrap().matches_bytes(3, 6));
-        assert!(!lookup("F16").unwrap().matches_bytes(3, 5));
+        assert_eq!(lookup("F16").unwrap().bytes_for(3), Some(6));
         assert_eq!(lookup("U64").unwrap().bytes_for(u64::MAX), None);
     }
 

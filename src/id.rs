@@ -40,6 +40,15 @@ pub fn quote(s: &str) -> String {
     }
 }
 
+/// Text from input as an answer echoes it (unescaped, in a JSON string): cut after
+/// [`QUOTE_CHARS`] characters, the cut marked with `…`.
+pub fn cut(s: &str) -> std::borrow::Cow<'_, str> {
+    match s.char_indices().nth(QUOTE_CHARS) {
+        None => s.into(),
+        Some((i, _)) => format!("{}…", &s[..i]).into(),
+    }
+}
+
 fn check_part(id: &str, part: &str) -> Result<(), IdError> {
     let err = |why| Err(IdError::Part { id: id.to_owned(), part: part.to_owned(), why });
     if part.is_empty() {

@@ -22,6 +22,7 @@ pub mod fnv;
 pub mod format;
 pub mod id;
 pub mod list;
+pub mod names;
 pub mod record;
 pub mod site;
 pub mod source;

@@ -191,8 +191,7 @@ mod tests {
 
     fn listed(id: &str, sha: &str) -> Listed {
         let id = ModelId::parse(id).unwrap();
-        let snapshot =
-            Snapshot { id: id.clone(), sha: sha.into(), files: vec!["config.json".into()], hub_parameters: None };
+        let snapshot = Snapshot::new(id.clone(), sha.into(), vec!["config.json".into()], None);
         Listed { id, snapshot: Some(snapshot), has_files: true, info: Info::default() }
     }
 

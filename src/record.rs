@@ -1,5 +1,6 @@
-//! The record schema (`db.json` schema 1, DESIGN.md section 3): one model's capacity facts, the
-//! failures map, and the whole database document.
+//! The record schema (`db.json` schema 1, described in the README's record section and generated
+//! as `schema/db.schema.json`): one model's capacity facts, the failures map, and the whole
+//! database document.
 //!
 //! The types serialize with serde; the canonical text form (sorted keys, 2-space indent, trailing
 //! newline) is produced by [`Db::to_canonical_json`] so that an unchanged database is byte-identical.

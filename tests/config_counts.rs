@@ -357,3 +357,44 @@ fn crafted_checkpoints_of_every_packed_layout_count_as_transformers_counts_the_u
     }
     assert!(failures.is_empty(), "{} mismatches:\n{}", failures.len(), failures.join("\n"));
 }
+
+#[test]
+fn the_config_strategy_predicts_the_stored_layout_of_the_crafted_checkpoints() {
+    // Every crafted layout's stored elements per dtype, from its config alone; a checkpoint that
+    // stores a tied head or buffers is the prediction plus some of `may_also_store`. Not predicted
+    // (the record says only what a config can): bitsandbytes' quant_state blobs, and MLX.
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/packed");
+    let mut predicted = 0;
+    for entry in std::fs::read_dir(&root).unwrap() {
+        let dir = entry.unwrap().path();
+        let case = dir.file_name().unwrap().to_str().unwrap().to_owned();
+        if case.starts_with("bnb-") || case.starts_with("mlx-") {
+            continue;
+        }
+        let e: Crafted = serde_json::from_str(&std::fs::read_to_string(dir.join("expected.json")).unwrap()).unwrap();
+        let est = capcache::arch::estimate(&read(&dir.join("config.json"))).unwrap();
+        let total: u64 = est.parameters.values().sum();
+        if est.parameters != e.parameters {
+            let subsets = 1u32 << est.may_also_store.len();
+            let fits = (0..subsets).any(|mask| {
+                let more: u64 = est
+                    .may_also_store
+                    .iter()
+                    .enumerate()
+                    .filter(|(i, _)| mask & (1 << i) != 0)
+                    .map(|(_, (_, n))| n)
+                    .sum();
+                total + more == e.total
+            });
+            assert!(
+                fits && total < e.total,
+                "{case}: stored {:?}, predicted {:?} and {:?}",
+                e.parameters,
+                est.parameters,
+                est.may_also_store
+            );
+        }
+        predicted += 1;
+    }
+    assert!(predicted >= 25, "{predicted}");
+}

@@ -227,3 +227,127 @@ fn a_server_that_sends_more_than_it_listed_is_cut_off() {
     let snapshot = home.path().join("hub/models--org--no-ranges/snapshots").join(sha).join("model.safetensors");
     assert!(!snapshot.exists(), "nothing stands under the real name");
 }
+
+/// Every path under `root` but those under `except`, with what it holds (a file's bytes, a link's
+/// target, a folder).
+fn tree(root: &Path, except: &Path) -> std::collections::BTreeMap<std::path::PathBuf, String> {
+    let mut out = std::collections::BTreeMap::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            let p = e.path();
+            if p.starts_with(except) {
+                continue;
+            }
+            let kind = e.file_type().unwrap();
+            let what = if kind.is_symlink() {
+                format!("link to {}", std::fs::read_link(&p).unwrap().display())
+            } else if kind.is_dir() {
+                stack.push(p.clone());
+                "folder".into()
+            } else {
+                String::from_utf8_lossy(&std::fs::read(&p).unwrap()).into_owned()
+            };
+            out.insert(p, what);
+        }
+    }
+    out
+}
+
+/// A download from a lying mirror whose ETags and X-Repo-Commit hold `../` paths: HF_HOME gets a
+/// blob named by the bytes' SHA-256 (or nothing, for another commit), and nothing outside it
+/// changes: not the working folder, not a file beside HF_HOME.
+#[test]
+fn server_names_never_become_paths_outside_the_cache() {
+    let evil = "../../../../../../outside/pwned";
+    for (faults, succeeds) in [
+        (Faults { ignore_range: true, etag: Some(format!("\"{evil}\"")), ..Faults::default() }, true),
+        (
+            Faults { ignore_range: true, etag: Some(evil.into()), repo_commit: Some(evil.into()), ..Faults::default() },
+            false,
+        ),
+        (Faults { ignore_range: true, repo_commit: Some("f".repeat(40)), ..Faults::default() }, false),
+        // An LFS ETag that is a SHA-256, of other bytes: the download is refused, not stored.
+        (Faults { ignore_range: true, etag: Some(format!("\"{}\"", "ab".repeat(32))), ..Faults::default() }, false),
+    ] {
+        let (hub, tensors) = setup();
+        hub.set_faults(ID, faults.clone());
+        let root = tempfile::tempdir().unwrap();
+        let home = root.path().join("home");
+        let outside = root.path().join("outside");
+        let cwd = root.path().join("cwd");
+        for d in [&home, &outside, &cwd] {
+            std::fs::create_dir(d).unwrap();
+        }
+        std::fs::write(outside.join("pwned"), "the user's file").unwrap();
+        std::os::unix::fs::symlink(outside.join("pwned"), outside.join("link")).unwrap();
+        let before = tree(root.path(), &home);
+        let (code, stdout, stderr) = run(capcache(&home, &hub).current_dir(&cwd).arg("--allow-download"));
+        assert_eq!(tree(root.path(), &home), before, "something outside HF_HOME changed ({faults:?})");
+        let v: serde_json::Value = serde_json::from_str(&stdout).unwrap_or_default();
+        let model = home.join("hub/models--org--no-ranges");
+        if succeeds {
+            assert_eq!(code, 0, "{stderr}");
+            assert_eq!(v["strategy"], "download");
+            assert_eq!(v["total"].as_u64(), Some(per_dtype(&tensors).values().sum()));
+            let blobs: Vec<String> = std::fs::read_dir(model.join("blobs"))
+                .unwrap()
+                .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                .collect();
+            assert_eq!(blobs.len(), 1, "{blobs:?}");
+            assert!(blobs[0].len() == 64 && blobs[0].bytes().all(|b| b.is_ascii_hexdigit()), "{blobs:?}");
+        } else {
+            assert_eq!(code, 1, "{stderr}");
+            let dl = v["tried"].as_array().unwrap().iter().find(|t| t["strategy"] == "download").unwrap().clone();
+            assert_eq!(dl["outcome"], "download-failed", "{v}");
+            let files: Vec<_> = walk(&model).into_iter().filter(|p| !p.is_dir()).collect();
+            assert!(files.is_empty(), "nothing is stored from a refused download: {files:?}");
+        }
+    }
+}
+
+/// After a download the cache names the commit `main` resolved to (`refs/main`), as
+/// huggingface_hub leaves it: offline, capcache (and transformers) find the model by its branch
+/// with no request at all.
+#[test]
+fn after_a_download_the_model_resolves_offline_with_no_request() {
+    let (hub, tensors) = setup();
+    let home = tempfile::tempdir().unwrap();
+    let (code, _, stderr) = run(capcache(home.path(), &hub).arg("--allow-download"));
+    assert_eq!(code, 0, "{stderr}");
+    let refs = home.path().join("hub/models--org--no-ranges/refs/main");
+    assert_eq!(std::fs::read_to_string(&refs).unwrap(), support::hub::sha_of(ID));
+    hub.clear_log();
+    let (code, stdout, stderr) = run(capcache(home.path(), &hub).env("HF_HUB_OFFLINE", "1"));
+    assert_eq!(code, 0, "{stderr}");
+    let v: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(v["revision"], support::hub::sha_of(ID).as_str());
+    assert_eq!(v["total"].as_u64(), Some(per_dtype(&tensors).values().sum()));
+    assert!(hub.log().is_empty(), "requests made offline: {:#?}", hub.log());
+}
+
+/// A download is one of the model's requests: it stops at the model's deadline, stores nothing,
+/// and says so.
+#[test]
+fn a_download_stops_at_the_model_deadline() {
+    let hub = FixtureHub::start();
+    let mut tensors = vec![t("big.weight", "BF16", &[4096, 1024])]; // 8 MiB at 512 KiB/s: 16 s
+    tensors.extend(many());
+    hub.add(
+        ID,
+        Repo::new(ID).bytes("model.safetensors", safetensors_file(&tensors)).faults(Faults {
+            ignore_range: true,
+            throttle: Some(512 << 10),
+            ..Faults::default()
+        }),
+    );
+    let home = tempfile::tempdir().unwrap();
+    let started = std::time::Instant::now();
+    let (code, stdout, stderr) = run(capcache(home.path(), &hub).args(["--allow-download", "--model-timeout", "3s"]));
+    assert!(started.elapsed() < std::time::Duration::from_secs(10), "took {:?}", started.elapsed());
+    assert_eq!(code, 1, "{stderr}");
+    let v: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(v["outcome"], "timeout", "{v}");
+    let files: Vec<_> = walk(&home.path().join("hub")).into_iter().collect();
+    assert!(files.is_empty(), "nothing stored: {files:?}");
+}

@@ -242,7 +242,7 @@ fn the_site_shows_models_searches_calculates_and_says_what_is_missing() {
         &[
             "index.html?model=meta-llama/Llama-3.1-8B&ctx=1024&batch=1",
             "index.html?model=META-LLAMA/llama-3.1-8b&ctx=8192",
-            "index.html?model=meta-llama/Llama-3.1-8B&ctx=8192&batch=4&kv=fp8",
+            "index.html?model=meta-llama/Llama-3.1-8B&ctx=8192&batch=4&kv=fp8&gpu=16",
             "index.html?model=mistralai/Mixtral-8x7B-v0.1",
             "index.html",
             "index.html?q=qwen",
@@ -276,11 +276,21 @@ fn the_site_shows_models_searches_calculates_and_says_what_is_missing() {
 
     // The calculator: weights + KV per token x context x batch, from the address.
     let weights = llama["weight_bytes"].as_u64().unwrap();
+    let gpus = text_of(fp8, "gpus");
     let (short, long, fp8) = (text_of(page, "need"), text_of(case, "need"), text_of(fp8, "need"));
     assert_ne!(short, long);
     assert!(short.contains(&format!("({} bytes)", grouped(weights + 131_072 * 1024))), "{short}");
     assert!(long.contains(&format!("({} bytes)", grouped(weights + 131_072 * 8192))), "{long}");
     assert!(fp8.contains(&format!("({} bytes)", grouped(weights + 65_536 * 8192 * 4))), "{fp8}");
+    // How many 16 GiB GPUs that takes, and the tensor-parallel degree (dividing 32 and 8) to use.
+    let n = (weights + 65_536 * 8192 * 4).div_ceil(16 << 30);
+    let tp = [1, 2, 4, 8].into_iter().find(|d| *d >= n).unwrap();
+    assert_eq!(
+        gpus,
+        format!(
+            "With 16 GiB GPUs: at least {n} GPUs; the smallest tensor-parallel degree that fits and divides the heads is {tp}."
+        )
+    );
     assert!(text_of(page, "calculator").contains("Weights: "), "the chart's legend");
 
     // The MoE page: active parameters, source and the estimate's caveats, when the record type
@@ -367,4 +377,87 @@ fn a_site_of_100000_models_opens_a_model_deep_in_the_list() {
     assert_eq!(found.len(), 10, "{found:?}");
     assert!(found.contains(&id));
     assert_eq!(text_of(&page, "count"), "10 models match.");
+}
+
+/// Every file of a folder, by path relative to it, with its bytes.
+fn tree(dir: &Path) -> std::collections::BTreeMap<PathBuf, Vec<u8>> {
+    let mut out = std::collections::BTreeMap::new();
+    let mut stack = vec![dir.to_owned()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                out.insert(p.strip_prefix(dir).unwrap().to_owned(), std::fs::read(&p).unwrap());
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn a_sqlite_store_and_its_db_json_make_the_same_site_and_the_embedded_db_makes_one_too() {
+    let dir = tempfile::tempdir().unwrap();
+    let (site, db) = small_site(dir.path());
+    let sqlite = dir.path().join("c.sqlite");
+    let out = capcache()
+        .arg("import")
+        .arg("--db")
+        .arg(dir.path().join("db.json"))
+        .arg("--sqlite")
+        .arg(&sqlite)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let from_sqlite = dir.path().join("from-sqlite");
+    let out = capcache().arg("site").arg(&from_sqlite).arg("--db").arg(&sqlite).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(tree(&site) == tree(&from_sqlite), "the two sites differ");
+    assert!(tree(&site).len() > 5);
+
+    // Writing again over a site replaces it; a folder of other things is refused, untouched.
+    let out = capcache().arg("site").arg(&site).arg("--db").arg(&sqlite).output().unwrap();
+    assert!(out.status.success());
+    let other = dir.path().join("other");
+    std::fs::create_dir(&other).unwrap();
+    std::fs::write(other.join("keep.txt"), "mine").unwrap();
+    let out = capcache().arg("site").arg(&other).arg("--db").arg(&sqlite).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("refusing to write into it"));
+    assert_eq!(tree(&other).len(), 1);
+
+    // An entry under something that is not a model id refuses the db, as every reader does.
+    let mut bad = db.clone();
+    bad["models"]["<img src=x>/x"] = bad["models"]["evil/model"].clone();
+    std::fs::write(dir.path().join("bad.json"), bad.to_string()).unwrap();
+    let out = capcache()
+        .arg("site")
+        .arg(dir.path().join("bad-site"))
+        .arg("--db")
+        .arg(dir.path().join("bad.json"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("invalid id"));
+
+    // No --db, no CAPCACHE_DB, no ./db.json: the copy built into the binary.
+    let empty = tempfile::tempdir().unwrap();
+    let out = capcache()
+        .current_dir(empty.path())
+        .env_remove("CAPCACHE_DB")
+        .env("HOME", empty.path())
+        .env("XDG_CACHE_HOME", empty.path())
+        .env("XDG_DATA_HOME", empty.path())
+        .args(["site", "embedded", "--json"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let written: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let shipped: Value =
+        serde_json::from_str(&std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/db.json")).unwrap())
+            .unwrap();
+    assert_eq!(written["models"], shipped["models"].as_object().unwrap().len());
+    assert!(empty.path().join("embedded/index.html").is_file());
+    assert!(db["models"].as_object().unwrap().len() == 5);
 }

@@ -294,3 +294,47 @@ fn a_body_that_drips_is_cut_off_by_the_request_deadline_and_the_model_deadline()
     assert!(matches!(e, SourceError::Deadline { .. }), "{e}");
     assert!(started.elapsed() < Duration::from_millis(1800), "{:?}", started.elapsed());
 }
+
+#[test]
+fn a_token_never_goes_over_plain_http_to_another_host_unless_asked() {
+    for (endpoint, ok) in [
+        ("http://10.1.2.3:8080", false),
+        ("http://mirror.example.com", false),
+        ("http://127.0.0.1:9", true),
+        ("http://localhost:9", true),
+        ("http://[::1]:9", true),
+        ("https://mirror.example.com", true),
+    ] {
+        let mut s = HubSettings::new(endpoint);
+        s.token = Some(Token::new(TOKEN));
+        match HubSource::new(s.clone()) {
+            Ok(_) => assert!(ok, "{endpoint}: accepted"),
+            Err(e) => {
+                assert!(!ok, "{endpoint}: {e}");
+                assert!(e.contains("--allow-insecure-token") && !e.contains("SECRET"), "{e}");
+                s.allow_insecure_token = true;
+                assert!(HubSource::new(s).is_ok(), "{endpoint}: refused although allowed");
+            }
+        }
+        // Without a token there is nothing to protect.
+        assert!(HubSource::new(HubSettings::new(endpoint)).is_ok());
+    }
+}
+
+#[test]
+fn waiting_for_a_host_slot_stops_at_the_model_deadline() {
+    let hub = hub_with("org/m", Faults { latency: Duration::from_secs(3), ..Faults::default() });
+    let mut s = HubSettings::new(&hub.url);
+    s.max_in_flight = 1;
+    let c = HubSource::new(s).unwrap();
+    let snap = c.snapshot(&id("org/m"), "main", Deadline::NONE).unwrap();
+    std::thread::scope(|scope| {
+        // One slow read holds the only slot for three seconds.
+        scope.spawn(|| c.read_small(&snap, "config.json", 1000, Deadline::NONE).unwrap());
+        std::thread::sleep(Duration::from_millis(300));
+        let started = std::time::Instant::now();
+        let e = c.read_small(&snap, "config.json", 1000, Deadline::after(Duration::from_millis(300))).unwrap_err();
+        assert!(matches!(e, SourceError::Deadline { .. }), "{e}");
+        assert!(started.elapsed() < Duration::from_secs(2), "waited {:?} for a slot", started.elapsed());
+    });
+}

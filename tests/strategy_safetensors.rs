@@ -289,6 +289,29 @@ fn other_repo_layouts_are_read_too() {
 }
 
 #[test]
+fn hub_metadata_is_cross_checked_against_the_config_estimate_not_the_estimate_against_itself() {
+    // The Hub gives per-dtype totals only, so a hub-metadata record's logical count is the config
+    // strategy's: the cross-check must compare the estimate with the Hub's own total.
+    let hub = FixtureHub::start();
+    let id = "sentence-transformers/all-MiniLM-L6-v2";
+    let agrees = BTreeMap::from([("F32".to_owned(), 22_713_216u64)]);
+    hub.add(id, Repo::from_dir(id, &support::minilm_dir()).api_safetensors(&agrees));
+    let r = resolve(&hub, id, &Options::default()).unwrap();
+    assert_eq!(r.strategy, "hub-metadata");
+    assert_eq!((r.logical_parameters, r.cross_check[&Strategy::Config]), (22_713_216, 22_713_216));
+    assert!(r.warnings.iter().all(|w| !w.contains("config strategy counts")), "{:?}", r.warnings);
+    let more = BTreeMap::from([("F32".to_owned(), 22_713_216u64), ("I64".to_owned(), 512)]);
+    hub.with_repo(id, |r| *r = r.clone().api_safetensors(&more));
+    let r = resolve(&hub, id, &Options::default()).unwrap();
+    assert_eq!((r.strategy.as_str(), r.total, r.logical_parameters), ("hub-metadata", 22_713_728, 22_713_216));
+    assert!(
+        r.warnings.iter().any(|w| w.contains("config strategy counts 22713216") && w.contains("22713728 stored")),
+        "the Hub's total differs from the estimate: {:?}",
+        r.warnings
+    );
+}
+
+#[test]
 fn hub_metadata_that_disagrees_with_the_headers_is_recorded_not_hidden() {
     let hub = FixtureHub::start();
     let ts = [t("w", "BF16", &[10, 10])];

@@ -39,6 +39,7 @@ __all__ = [
     "RateLimitedError",
     "RepositoryNotFoundError",
     "RevisionNotFoundError",
+    "best_record",
     "estimate",
     "get",
     "params_by_dtype",
@@ -142,23 +143,53 @@ def estimate(config: Union[Mapping[str, Any], PathArg]) -> Dict[str, Any]:
     return record
 
 
+def best_record(
+    model_id: str,
+    *,
+    token: Optional[str] = None,
+    endpoint: Optional[str] = None,
+    allow_download: bool = False,
+    prefer_exact: bool = True,
+) -> Dict[str, Any]:
+    """The best record capcache can give for ``model_id`` now: the cached one when it is exact;
+    when the cache holds only an estimate (a count from config.json) and ``prefer_exact`` is true,
+    a live :func:`resolve` (an exact count is a request away), falling back to the cached estimate
+    when the resolve fails (offline, rate limited, gated, ...: logged as a warning on the
+    ``capcache`` logger); when the cache has nothing, a live :func:`resolve`, whose failure is
+    raised. A record's ``exact`` field says which it is.
+    """
+    record = get(model_id)
+    if record is not None and (record.get("exact") or not prefer_exact):
+        return record
+    try:
+        return resolve(model_id, token=token, endpoint=endpoint, allow_download=allow_download)
+    except CapcacheError as e:
+        if record is None:
+            raise
+        _log.warning("%s: using the cached estimate (%s strategy); the exact count failed: %s", model_id, record.get("strategy"), e)
+        return record
+
+
 def params_by_dtype(
     model_id: str,
     *,
     token: Optional[str] = None,
     allow_download: bool = False,
     endpoint: Optional[str] = None,
+    prefer_exact: bool = True,
 ) -> Optional[Dict[str, int]]:
     """The model's parameter counts per dtype (``{"BF16": 8030261248}``, safetensors dtype
-    names, as the Hub's ``safetensors.parameters`` gives them): from the cache first, else from a
-    live :func:`resolve`; ``None`` when nothing can count the model (not found, gated, no
-    strategy applies, ...; the reason is logged on the ``capcache`` logger).
+    names, as the Hub's ``safetensors.parameters`` gives them), from :func:`best_record`: an
+    exact cached record, else a live resolve (a cached estimate is the answer only when the
+    resolve fails, or when ``prefer_exact`` is false); ``None`` when nothing can count the model
+    (not found, gated, no strategy applies, ...; the reason is logged as a warning on the
+    ``capcache`` logger).
     """
-    record = get(model_id)
-    if record is None:
-        try:
-            record = resolve(model_id, token=token, endpoint=endpoint, allow_download=allow_download)
-        except CapcacheError as e:
-            _log.info("cannot count %s: %s", model_id, e)
-            return None
+    try:
+        record = best_record(
+            model_id, token=token, endpoint=endpoint, allow_download=allow_download, prefer_exact=prefer_exact
+        )
+    except CapcacheError as e:
+        _log.warning("cannot count %s: %s", model_id, e)
+        return None
     return {dtype: int(n) for dtype, n in record["parameters"].items()}

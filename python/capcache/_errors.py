@@ -1,13 +1,30 @@
 """capcache's exceptions, and the one table that maps a failed resolve's outcome to its class.
 
-The Hub's kinds of failure carry the names huggingface_hub gives them, so code written against
-huggingface_hub reads the same; all derive from :class:`CapcacheError`.
+The Hub's kinds of failure carry the names huggingface_hub gives them, and where huggingface_hub is
+installed they are also its classes (:class:`GatedRepoError` is a
+``huggingface_hub.errors.GatedRepoError``, and so on), so code written against huggingface_hub
+catches them unchanged; all derive from :class:`CapcacheError`. They carry no HTTP response
+(``response``, ``request``, ``request_id`` and ``server_message`` are ``None``): capcache's
+requests are made in Rust.
 """
 
 from __future__ import annotations
 
 import json
 from typing import Any, Dict, List, Optional, Tuple, Type
+
+
+def _hub_classes() -> Dict[str, Tuple[type, ...]]:
+    """huggingface_hub's exception classes by name, when it is installed (none otherwise)."""
+    try:
+        from huggingface_hub import errors
+    except ImportError:
+        return {}
+    names = ("GatedRepoError", "RepositoryNotFoundError", "RevisionNotFoundError", "HfHubHTTPError")
+    return {name: (getattr(errors, name),) for name in names if isinstance(getattr(errors, name, None), type)}
+
+
+_HUB = _hub_classes()
 
 
 class CapcacheError(Exception):
@@ -31,7 +48,13 @@ class CapcacheError(Exception):
     ) -> None:
         # The exception's text names the model even when the library's message names only a file.
         named = model_id is None or model_id in message
-        super().__init__(message if named else f"{model_id}: {message}")
+        # Exception's own constructor: huggingface_hub's classes (bases of some subclasses) want
+        # an HTTP response, which capcache does not have.
+        Exception.__init__(self, message if named else f"{model_id}: {message}")
+        self.response: Any = None
+        self.request: Any = None
+        self.request_id: Optional[str] = None
+        self.server_message: Optional[str] = None
         self.model_id = model_id
         self.message = message
         self.outcome = outcome
@@ -40,20 +63,25 @@ class CapcacheError(Exception):
     def __reduce__(self) -> Tuple[Any, ...]:
         return (type(self), (self.model_id, self.message, self.outcome, self.tried))
 
+    def __reduce_ex__(self, protocol: Any) -> Tuple[Any, ...]:
+        # Before huggingface_hub's own, which would rebuild the exception from a response.
+        return self.__reduce__()
 
-class GatedRepoError(CapcacheError):
-    """The repository is gated: a token from an account that was granted access is needed."""
 
-
-class RepositoryNotFoundError(CapcacheError):
+class RepositoryNotFoundError(CapcacheError, *_HUB.get("RepositoryNotFoundError", ())):  # type: ignore[misc]
     """No such repository, or it is private and the token cannot see it."""
 
 
-class RevisionNotFoundError(CapcacheError):
+class GatedRepoError(RepositoryNotFoundError, *_HUB.get("GatedRepoError", ())):  # type: ignore[misc]
+    """The repository is gated: a token from an account that was granted access is needed (a
+    kind of :class:`RepositoryNotFoundError`, as in huggingface_hub)."""
+
+
+class RevisionNotFoundError(CapcacheError, *_HUB.get("RevisionNotFoundError", ())):  # type: ignore[misc]
     """The repository has no such branch, tag or commit."""
 
 
-class RateLimitedError(CapcacheError):
+class RateLimitedError(CapcacheError, *_HUB.get("HfHubHTTPError", ())):  # type: ignore[misc]
     """The Hub kept answering 429 beyond the retries (or asked to wait longer than capcache waits)."""
 
 

@@ -197,7 +197,7 @@ def test_estimate_errors(tmp_path: Path) -> None:
         capcache.estimate(tmp_path / "nothing.json")
     bad = tmp_path / "config.json"
     bad.write_text("{")
-    with pytest.raises(capcache.CapcacheError, match="not valid JSON"):
+    with pytest.raises(capcache.CapcacheError, match="invalid-config"):
         capcache.estimate(tmp_path)
     with pytest.raises(capcache.CapcacheError, match="nonsense"):
         capcache.estimate({"model_type": "nonsense"})
@@ -206,15 +206,54 @@ def test_estimate_errors(tmp_path: Path) -> None:
 # --- params_by_dtype -------------------------------------------------------------------------
 
 
-def test_params_by_dtype_cache_first_then_live(hub: Hub, empty_db: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_params_by_dtype_prefers_an_exact_answer(hub: Hub, empty_db: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
     shipped = json.loads((ROOT / "db.json").read_text())["models"][OPT]
+    assert shipped["exact"] is False, "the shipped record of opt-125m is an estimate from config.json"
+    # The cache holds an estimate: an exact count is a request away, and is the answer.
     hub.reset()
-    assert capcache.params_by_dtype(OPT, endpoint=hub.url) == shipped["parameters"]
-    assert hub.stats()["requests"] == 0, "a cached model costs no request"
-    monkeypatch.setenv("CAPCACHE_DB", str(empty_db))
     assert capcache.params_by_dtype(OPT, endpoint=hub.url) == expected_opt_parameters()
     assert hub.stats()["requests"] > 0
+    assert capcache.best_record(OPT, endpoint=hub.url)["exact"] is True
+    # Unless told to take the cache's word.
+    hub.reset()
+    assert capcache.params_by_dtype(OPT, endpoint=hub.url, prefer_exact=False) == shipped["parameters"]
+    assert hub.stats()["requests"] == 0
+    # Offline, the cached estimate is the answer, with a warning saying why.
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
+    (tmp_path / "hf" / "hub").mkdir(parents=True)
+    with caplog.at_level("WARNING", logger="capcache"):
+        assert capcache.params_by_dtype(OPT, endpoint=hub.url) == shipped["parameters"]
+    assert any("cached estimate" in r.getMessage() for r in caplog.records), caplog.records
+    monkeypatch.delenv("HF_HUB_OFFLINE")
+    # An exact cached record costs no request.
+    exact = capcache.resolve(OPT, endpoint=hub.url)
+    del exact["id"]
+    db = tmp_path / "exact.json"
+    db.write_text(json.dumps({"schema": 1, "models": {OPT: exact}, "failures": {}}))
+    monkeypatch.setenv("CAPCACHE_DB", str(db))
+    hub.reset()
+    assert capcache.params_by_dtype(OPT, endpoint=hub.url) == expected_opt_parameters()
+    assert hub.stats()["requests"] == 0
+    # Nothing cached: a live resolve.
+    monkeypatch.setenv("CAPCACHE_DB", str(empty_db))
+    assert capcache.params_by_dtype(OPT, endpoint=hub.url) == expected_opt_parameters()
     assert capcache.params_by_dtype("gated/llama", endpoint=hub.url, token=hub.token) is not None
+
+
+def test_exceptions_are_huggingface_hubs_too(hub: Hub) -> None:
+    from huggingface_hub import errors as hf
+
+    with pytest.raises(hf.GatedRepoError) as gated:
+        capcache.resolve("gated/llama", endpoint=hub.url)
+    assert isinstance(gated.value, capcache.GatedRepoError) and isinstance(gated.value, capcache.RepositoryNotFoundError)
+    assert gated.value.response is None and gated.value.outcome == "gated"
+    with pytest.raises(hf.RepositoryNotFoundError):
+        capcache.resolve("nobody/nothing", endpoint=hub.url)
+    with pytest.raises(hf.RevisionNotFoundError):
+        capcache.resolve(OPT, endpoint=hub.url, revision="no-such-branch")
+    again = pickle.loads(pickle.dumps(gated.value))
+    assert type(again) is capcache.GatedRepoError and again.model_id == "gated/llama" and again.outcome == "gated"
 
 
 @pytest.mark.parametrize("model", ["nobody/nothing", "gated/llama", "broken/weights"])

@@ -18,7 +18,7 @@ import planner.capacity_planner as cp
 import planner.cli.planner_cli as planner_cli
 import planner.recommendation.estimator as estimator
 import pytest
-from conftest import Hub, expected_opt_parameters
+from conftest import ROOT, Hub, expected_opt_parameters
 
 import capcache
 import capcache.llmd
@@ -104,15 +104,23 @@ def test_modules_that_imported_by_name_are_patched_and_restored(hub: Hub, on_cap
 
 
 def test_cached_models_cost_no_request(hub: Hub, no_python_network: None) -> None:
-    """With capcache's own cache (the db.json inside the package), llm-d asks no one."""
+    """With capcache's own cache (the db.json inside the package) and prefer_exact=False, llm-d
+    asks no one; by default, a cached estimate is replaced by an exact count read now."""
     shipped = capcache.get(OPT)
-    assert shipped is not None
-    capcache.llmd.install(endpoint=hub.url)
+    assert shipped is not None and not shipped["exact"]
+    capcache.llmd.install(endpoint=hub.url, prefer_exact=False)
     try:
         hub.reset()
         assert cp.model_params_by_dtype(OPT) == shipped["parameters"]
         assert cp.model_memory_req(OPT, cp.get_model_config_from_hf(OPT)) == shipped["weight_bytes"] / GIB
         assert hub.stats()["requests"] == 0
+    finally:
+        capcache.llmd.uninstall()
+    capcache.llmd.install(endpoint=hub.url)
+    try:
+        hub.reset()
+        assert cp.model_params_by_dtype(OPT) == expected_opt_parameters()
+        assert hub.stats()["requests"] > 0
     finally:
         capcache.llmd.uninstall()
 
@@ -148,3 +156,104 @@ def test_planner_plan_command(hub: Hub, empty_db: Path, tmp_path: Path) -> None:
     assert plan["kv_cache_detail"]["num_key_value_heads"] == record["architecture"]["num_key_value_heads"]
     assert plan["possible_tp_values"] == [1, 2, 3, 4, 6, 12]
     assert plan["max_concurrent_requests"] > 0
+
+
+# --- the two functions llm-d's plan names (issue 382), against llm-d's own functions ----------
+
+CONFIGS = sorted((ROOT / "tests" / "fixtures" / "configs").glob("*.json"))
+
+
+def opt_config() -> dict:
+    return json.loads((ROOT / "tests" / "fixtures" / "configs" / "facebook__opt-125m.json").read_text())
+
+
+def test_get_model_params_fallback_has_the_plans_signature() -> None:
+    import inspect
+
+    sig = inspect.signature(capcache.llmd.get_model_params_fallback)
+    assert list(sig.parameters) == ["model_name", "model_config", "hf_token", "allow_download"]
+    assert sig.parameters["hf_token"].default is None and sig.parameters["allow_download"].default is False
+    assert list(inspect.signature(capcache.llmd.infer_dtype_from_config).parameters) == ["model_config"]
+
+
+def test_get_model_params_fallback_feeds_llmds_memory_functions(
+    hub: Hub, empty_db: Path, monkeypatch: pytest.MonkeyPatch, no_python_network: None
+) -> None:
+    monkeypatch.setenv("CAPCACHE_DB", str(empty_db))
+    monkeypatch.setenv("HF_ENDPOINT", hub.url)
+    params = capcache.llmd.get_model_params_fallback(OPT, opt_config())
+    assert params == expected_opt_parameters()
+    record = opt_record(hub)
+    # llm-d prices the answer with its own functions, to the checkpoint's bytes.
+    memory = sum(cp.parameter_memory_req(n, dtype) for dtype, n in params.items())
+    assert memory == pytest.approx(record["weight_bytes"] / GIB)
+    # Nothing to read: the count from the config llm-d already holds, as transformers counts it.
+    from_config = capcache.llmd.get_model_params_fallback("nobody/nothing", opt_config())
+    assert from_config == capcache.estimate(opt_config())["parameters"]
+    assert sum(from_config.values()) == 125_239_296
+    # Nothing at all: None, as the plan's contract says.
+    assert capcache.llmd.get_model_params_fallback("nobody/nothing", None) is None
+
+
+@pytest.mark.parametrize("path", CONFIGS, ids=lambda p: p.stem)
+def test_infer_dtype_from_config_is_a_name_llmd_prices(path: Path) -> None:
+    import types as pytypes
+
+    config = json.loads(path.read_text())
+    dtype = capcache.llmd.infer_dtype_from_config(config)
+    width = cp.precision_to_byte(dtype)  # raises for a name llm-d does not know
+    assert width > 0
+    if "quantization_config" not in config:
+        # Where llm-d reads a dtype itself, it gets the same width.
+        llmd_dtype = cp._extract_dtype_from_config(pytypes.SimpleNamespace(**config))
+        if llmd_dtype is not None:
+            assert width == cp.precision_to_byte(llmd_dtype), (dtype, llmd_dtype)
+    # A transformers-like object answers as its dict does.
+    assert capcache.llmd.infer_dtype_from_config(pytypes.SimpleNamespace(**config)) == dtype
+
+
+def test_infer_dtype_from_quantization_configs() -> None:
+    cases = [
+        ({"quant_method": "fp8", "fmt": "e4m3"}, 1.0),
+        ({"quant_method": "gptq", "bits": 4}, 0.5),
+        ({"quant_method": "awq", "bits": 8}, 1.0),
+        ({"quant_method": "mxfp4"}, 4.25 / 8),
+        ({"quant_method": "compressed-tensors", "config_groups": {"group_0": {"weights": {"num_bits": 8, "type": "float"}}}}, 1.0),
+        ({"quant_method": "compressed-tensors", "config_groups": {"group_0": {"weights": {"num_bits": 4, "type": "int"}}}}, 0.5),
+        ({"quant_method": "bitsandbytes", "load_in_4bit": True}, 0.5),
+    ]
+    for quant, width in cases:
+        dtype = capcache.llmd.infer_dtype_from_config({"torch_dtype": "bfloat16", "quantization_config": quant})
+        assert cp.precision_to_byte(dtype) == pytest.approx(width), (quant, dtype)
+    assert capcache.llmd.infer_dtype_from_config({}) == "F32"
+    assert capcache.llmd.infer_dtype_from_config({"text_config": {"torch_dtype": "float16"}}) == "F16"
+
+
+def test_gguf_block_types_reach_llmd_as_bytes() -> None:
+    # 10 Q4_K blocks (256 elements in 144 bytes each) and 100 F32 elements.
+    record = {"parameters": {"Q4_K": 2560, "F32": 100}, "total": 2660, "weight_bytes": 1440 + 400}
+    with pytest.raises(ValueError):
+        cp.precision_to_byte("Q4_K")
+    params = capcache.llmd.planner_parameters(record)
+    assert params == {"F32": 100, "U8": 1440}
+    assert sum(cp.parameter_memory_req(n, d) for d, n in params.items()) == pytest.approx(1840 / GIB)
+    config = capcache.llmd.Config.from_record({**record, "dtype": "Q4_K", "architecture": {"num_hidden_layers": 2}})
+    assert cp.precision_to_byte(config.torch_dtype) == 2, "the KV cache dtype llama.cpp uses"
+
+
+def test_install_checks_the_planner_version(monkeypatch: pytest.MonkeyPatch, hub: Hub) -> None:
+    from importlib import metadata
+
+    version = metadata.version("llm-d-planner")
+    low, high = capcache.llmd.SUPPORTED_PLANNER
+    assert low <= capcache.llmd._version_tuple(version) < high, version
+    monkeypatch.setattr(capcache.llmd, "SUPPORTED_PLANNER", ((9, 0), (10, 0)))
+    with pytest.raises(capcache.llmd.UnsupportedPlannerError, match=version):
+        capcache.llmd.install(endpoint=hub.url)
+    assert not capcache.llmd.installed()
+    capcache.llmd.install(endpoint=hub.url, force=True)
+    try:
+        assert capcache.llmd.installed()
+    finally:
+        capcache.llmd.uninstall()
+    assert capcache.llmd._version_tuple("0.4.0rc1") == (0, 4, 0)

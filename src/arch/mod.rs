@@ -154,11 +154,20 @@ pub struct Estimate {
     pub approximate: bool,
     /// Of `logical`, the routed experts' parameters (0 for a dense model).
     pub routed: u64,
-    /// MoE models: the parameters one token uses ([`crate::count::active`]).
+    /// MoE models: the parameters one token uses ([`active`]).
     pub active: Option<u64>,
     /// What a checkpoint may store beyond the predicted layout: the tied head stored anyway,
     /// buffers older transformers saved.
     pub may_also_store: Vec<(&'static str, u64)>,
+}
+
+/// The parameters one token uses: `logical - routed x (1 - k/E)`, i.e. `logical - routed +
+/// routed x k / E` in 128-bit integers, the quotient rounded down (exact when the routed
+/// parameters are E equal experts). `None` when k or E is unknown, k is 0 or above E.
+pub fn active(logical: u64, routed: u64, per_token: Option<u64>, experts: u64) -> Option<u64> {
+    let k = per_token.filter(|k| *k >= 1 && *k <= experts)?;
+    let used = u128::from(routed).checked_mul(u128::from(k))?.checked_div(u128::from(experts))?;
+    u64::try_from(u128::from(logical.checked_sub(routed)?).checked_add(used)?).ok()
 }
 
 /// Runs the config strategy on a parsed `config.json`.
@@ -179,9 +188,11 @@ pub fn estimate(config: &Value) -> Result<Estimate, ArchError> {
             .map(|p| p.elements().ok_or(ArchError::Overflow))
             .collect::<Result<Vec<u64>, ArchError>>()?,
     )?;
-    let active = m.facts.moe.as_ref().and_then(|moe| {
-        crate::count::active(logical, routed, moe.experts_per_token, moe.num_experts).filter(|_| routed > 0)
-    });
+    let active = m
+        .facts
+        .moe
+        .as_ref()
+        .and_then(|moe| active(logical, routed, moe.experts_per_token, moe.num_experts).filter(|_| routed > 0));
     let mut may_also_store = Vec::new();
     // The head a tied model may store anyway: the shape of the embedding table, the first
     // [vocab, width] parameter.
@@ -337,5 +348,22 @@ mod tests {
         let m = model(&base).unwrap();
         let experts = m.params.iter().find(|p| p.name == "mlp.experts.down_proj").unwrap();
         assert_eq!(experts.repeat, 2);
+    }
+}
+
+#[cfg(test)]
+mod active_tests {
+    use super::active;
+
+    #[test]
+    fn active_is_the_shared_part_plus_k_of_e_routed_rounded_down() {
+        // 100 shared + 8 experts of 10, 2 used: 100 + 80 * 2 / 8.
+        assert_eq!(active(180, 80, Some(2), 8), Some(120));
+        // Not a multiple of E: routed * k / E rounded down, in 128 bits.
+        assert_eq!(active(1000, 1000, Some(3), 7), Some(428));
+        assert_eq!(active(u64::MAX, u64::MAX, Some(3), 7), u64::try_from(u128::from(u64::MAX) * 3 / 7).ok());
+        assert_eq!(active(180, 80, None, 8), None);
+        assert_eq!(active(180, 80, Some(9), 8), None);
+        assert_eq!(active(180, 80, Some(0), 8), None);
     }
 }

@@ -131,6 +131,7 @@ pub fn build(args: &BuildArgs) -> anyhow::Result<u8> {
     let _lock = lock::acquire(&args.sqlite, &now)?;
     let mut store = SqliteStore::open(&args.sqlite)?;
     store.set_now(clock);
+    store.trust_imports(args.trust_seed);
     // A fresh store starts from the last published cache: the records and failures of this shard
     // it lacks, streamed.
     let mine = |id: &str| shard.is_none_or(|(k, n)| batch::shard_of(id, n) == k);

@@ -5,7 +5,7 @@ use std::io::Read;
 use std::path::PathBuf;
 
 use anyhow::Context;
-use capcache::id::{self, ModelId};
+use capcache::id::{ModelId, cut};
 use capcache::list::parse_list;
 use capcache::store::json::Section;
 use capcache::store::read::Found;
@@ -25,7 +25,9 @@ fn queries(args: &[String]) -> anyhow::Result<Vec<Query>> {
     let mut out = Vec::new();
     for arg in args {
         if arg != "-" {
-            out.push(ModelId::parse(arg).map(|id| (id, None)).map_err(|e| (arg.clone(), e.to_string())));
+            // The text is echoed in the answer: cut, as every message quotes input.
+            let echo = |e: capcache::id::IdError| (cut(arg).into_owned(), e.to_string());
+            out.push(ModelId::parse(arg).map(|id| (id, None)).map_err(echo));
             continue;
         }
         let mut bytes = Vec::new();
@@ -39,15 +41,11 @@ fn queries(args: &[String]) -> anyhow::Result<Vec<Query>> {
         }
         let mut lines: Vec<(usize, Query)> =
             list.entries.into_iter().map(|e| (e.line, Ok((e.id, e.revision)))).collect();
-        lines.extend(list.bad.into_iter().map(|b| {
-            (
-                b.line,
-                Err((
-                    b.text.trim().chars().take(id::QUOTE_CHARS).collect(),
-                    format!("stdin line {}: {}", b.line, b.error),
-                )),
-            )
-        }));
+        lines.extend(
+            list.bad.into_iter().map(|b| {
+                (b.line, Err((cut(b.text.trim()).into_owned(), format!("stdin line {}: {}", b.line, b.error))))
+            }),
+        );
         lines.sort_by_key(|(line, _)| *line);
         out.extend(lines.into_iter().map(|(_, q)| q));
     }
@@ -187,7 +185,7 @@ fn one(
                         "  last build      failed {}: {}: {} (the record above is kept)",
                         text::printable(&f.at),
                         f.outcome,
-                        text::printable(&f.message.chars().take(id::QUOTE_CHARS).collect::<String>())
+                        text::printable(&cut(&f.message))
                     )?;
                 }
             }

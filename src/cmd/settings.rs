@@ -206,6 +206,7 @@ pub fn hub_settings(args: &HubArgs) -> HubSettings {
     s.token = hf.token(args.token.as_deref()).map(|(t, _)| t);
     s.max_in_flight = args.max_in_flight;
     s.retry.max_attempts = args.attempts.max(1);
+    s.allow_insecure_token = args.allow_insecure_token;
     s
 }
 
@@ -301,7 +302,7 @@ pub fn chain(args: &ChainArgs, source: &SourceArgs) -> anyhow::Result<Options> {
         }
         #[cfg(feature = "download")]
         {
-            opts.download = Some(download_settings(args, source)?);
+            opts.download = Some(download_settings(args)?);
         }
         #[cfg(not(feature = "download"))]
         bail!("--allow-download: this capcache was built without the `download` feature");
@@ -323,12 +324,10 @@ pub fn chain(args: &ChainArgs, source: &SourceArgs) -> anyhow::Result<Options> {
 }
 
 #[cfg(feature = "download")]
-fn download_settings(args: &ChainArgs, source: &SourceArgs) -> anyhow::Result<capcache::strategy::download::Settings> {
+fn download_settings(args: &ChainArgs) -> anyhow::Result<capcache::strategy::download::Settings> {
     let hf = Hf::from_env();
     let cache_dir = hf.hub_cache.as_ref().map(|c| c.value.clone());
     Ok(capcache::strategy::download::Settings {
-        endpoint: hf.endpoint(source.hub.endpoint.as_deref()),
-        token: hf.token(source.hub.token.as_deref()).map(|(t, _)| t),
         cache_dir: cache_dir.context("no cache folder: set HF_HUB_CACHE or HF_HOME (or HOME)")?,
         max_bytes: args.max_download_bytes,
         delete_after: args.delete_after_download,

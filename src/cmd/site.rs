@@ -1,50 +1,47 @@
-//! `capcache site OUT [--db PATH]`: reads the cache (streamed from a db.json or a SQLite store,
-//! or the embedded copy) into [`capcache::site::Site`] and writes the static site.
+//! `capcache site OUT [--db PATH]`: reads the cache (a db.json, a SQLite store page by page, or
+//! the embedded copy) into [`capcache::site::Site`] and writes the static site.
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::Context;
+use capcache::id::ModelId;
 use capcache::site::Site;
-use capcache::store::json::{Entry, Section, for_each_entry};
+use capcache::store::json::Section;
 use capcache::store::read::ReadStore;
 
-use super::db::{self, DbOrigin};
+use super::db;
 
 /// `capcache site`.
 pub fn site(out: &Path, db_path: Option<PathBuf>, json: bool) -> anyhow::Result<u8> {
     let started = Instant::now();
     let (store, origin) = db::open(db_path)?;
     let mut site = Site::new();
-    match (&store, &origin) {
-        // A db.json file is streamed rather than held whole.
-        (ReadStore::Json(_), DbOrigin::File(path, _)) => {
-            drop(store);
-            for_each_entry(path, |id, entry| {
-                match entry {
-                    Entry::Model(r) => site.add_model(&id, &r),
-                    Entry::Failure(f) => site.add_failure(&id, &f),
-                }
-                Ok(())
-            })?;
-        }
-        (ReadStore::Json(text), DbOrigin::Embedded) => {
-            let idx = text.index()?;
-            for (id, raw) in idx.entries(Section::Models) {
-                site.add_model(id, &text.decode(id, raw)?);
-            }
-            for (id, raw) in idx.entries(Section::Failures) {
-                site.add_failure(id, &text.decode(id, raw)?);
-            }
-        }
-        (ReadStore::Sqlite(s), _) => {
+    // Ids are checked as every reader of a store checks them (the pages would show any safely).
+    let valid =
+        |id: &str| ModelId::parse(id).map(drop).with_context(|| format!("{origin} holds an entry under an invalid id"));
+    match &store {
+        ReadStore::Sqlite(s) => {
             for row in s.models() {
                 let (id, r) = row?;
+                valid(&id)?;
                 site.add_model(&id, &r);
             }
             for row in s.failures() {
                 let (id, f) = row?;
+                valid(&id)?;
                 site.add_failure(&id, &f);
+            }
+        }
+        ReadStore::Json(text) => {
+            let idx = text.index()?;
+            for (id, raw) in idx.entries(Section::Models) {
+                valid(id)?;
+                site.add_model(id, &text.decode(id, raw)?);
+            }
+            for (id, raw) in idx.entries(Section::Failures) {
+                valid(id)?;
+                site.add_failure(id, &text.decode(id, raw)?);
             }
         }
     }

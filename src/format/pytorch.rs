@@ -142,8 +142,11 @@ fn zip_checkpoint(r: &dyn ReadAt, mut w: Window) -> Result<Vec<PickledTensor>, C
             found: e.name.clone(),
         });
     }
+    // Records are looked up as miniz looks them up: ASCII case ignored.
+    let find = |name: &str| entries.iter().find(|e| e.name.eq_ignore_ascii_case(name));
     let pkl_name = format!("{prefix}data.pkl");
-    let pkl = entries.iter().find(|e| e.name == pkl_name).ok_or_else(|| ZipError::NoEntry(pkl_name.clone()))?;
+    let pkl = find(&pkl_name).filter(|e| !e.is_dir).ok_or_else(|| ZipError::NoEntry(pkl_name.clone()))?;
+
     if pkl.method != 0 {
         return Err(ZipError::Compressed { name: pkl.name.clone(), method: pkl.method }.into());
     }
@@ -168,10 +171,13 @@ fn zip_checkpoint(r: &dyn ReadAt, mut w: Window) -> Result<Vec<PickledTensor>, C
         return Err(CheckpointError::PickleCrc { expected: pkl.crc32, found });
     }
     let tensors = pickle::parse(data)?.tensors()?;
-    let records: BTreeMap<&str, &zip::CdEntry> = entries.iter().map(|e| (e.name.as_str(), e)).collect();
+    if find(&format!("{prefix}version")).or_else(|| find(&format!("{prefix}.data/version"))).is_none() {
+        return Err(ZipError::NoEntry(format!("{prefix}version")).into());
+    }
+    let records: BTreeMap<String, &zip::CdEntry> = entries.iter().map(|e| (e.name.to_ascii_lowercase(), e)).collect();
     for (key, (_, _, bytes)) in storages(&tensors)? {
         let record = format!("{prefix}data/{key}");
-        let Some(e) = records.get(record.as_str()) else {
+        let Some(e) = records.get(&record.to_ascii_lowercase()) else {
             return Err(CheckpointError::MissingRecord { key: key.to_owned(), record });
         };
         if e.method != 0 {
@@ -209,11 +215,10 @@ fn central_directory(r: &dyn ReadAt, w: &Window, size: u64) -> Result<Vec<zip::C
     if bytes.len() as u64 != cd.size {
         return Err(ZipError::CdPastEnd { offset: cd.offset, size: cd.size, file_size: size }.into());
     }
-    let entries = zip::entries(&bytes, size)?;
-    if entries.len() as u64 != cd.entries {
-        return Err(ZipError::EntryCount { declared: cd.entries, found: entries.len() as u64 }.into());
+    if cd.entries.saturating_mul(46) > cd.size {
+        return Err(ZipError::EntryCount { declared: cd.entries, size: cd.size }.into());
     }
-    Ok(entries)
+    Ok(zip::entries(&bytes, cd.entries, size)?)
 }
 
 /// `n` bytes at `at`, from `tail` (the file's bytes from `tail_start` on) when it holds them.

@@ -15,8 +15,8 @@ pub enum ZipError {
     Zip64PastEnd { offset: u64, file_size: u64 },
     #[error("a multi-disk zip (or a corrupt end record): its disk numbers or entry counts disagree")]
     Multidisk,
-    #[error("the central directory holds {found} entries, the end record says {declared}")]
-    EntryCount { declared: u64, found: u64 },
+    #[error("the end record declares {declared} entries, more than its {size}-byte central directory can hold")]
+    EntryCount { declared: u64, size: u64 },
     #[error("malformed ZIP64 end record")]
     BadZip64,
     #[error("malformed central directory entry")]
@@ -114,6 +114,9 @@ pub fn eocd(tail: &[u8], file_size: u64) -> Result<Eocd, ZipError> {
         if z64 >= file_size {
             return Err(ZipError::Zip64PastEnd { offset: z64, file_size });
         }
+        if u32_at(tail, at - 20 + 16) != Some(1) {
+            return Err(ZipError::Multidisk); // the locator's total number of disks
+        }
         return Ok(Eocd::Zip64At(z64));
     }
     eocd32(tail, file_size)
@@ -165,6 +168,8 @@ pub struct CdEntry {
     pub size: u64,
     pub local_offset: u64,
     pub crc32: u32,
+    /// Marked a directory (a name ending in `/`, or the MS-DOS directory attribute).
+    pub is_dir: bool,
 }
 
 /// The CRC-32 (IEEE, as zip uses it) of `data`.
@@ -187,12 +192,12 @@ pub fn crc32(data: &[u8]) -> u32 {
     !data.iter().fold(!0u32, |c, b| TABLE[((c ^ u32::from(*b)) & 0xff) as usize] ^ (c >> 8))
 }
 
-/// Every entry of a central directory, which must be exactly a run of well-formed entries, each
-/// with its data inside the file.
-pub fn entries(cd: &[u8], file_size: u64) -> Result<Vec<CdEntry>, ZipError> {
+/// The `count` entries a central directory declares, each well formed with its data inside the
+/// file (bytes after them are ignored, as miniz, torch's zip reader, ignores them).
+pub fn entries(cd: &[u8], count: u64, file_size: u64) -> Result<Vec<CdEntry>, ZipError> {
     let mut out = Vec::new();
     let mut at = 0usize;
-    while at < cd.len() {
+    for _ in 0..count {
         let (entry, next) = entry_at(cd, at, file_size)?;
         out.push(entry);
         at = next;
@@ -212,7 +217,12 @@ fn entry_at(cd: &[u8], at: usize, file_size: u64) -> Result<(CdEntry, usize), Zi
     let name_len = u16_at(cd, at + 28).ok_or(ZipError::BadCdEntry)? as usize;
     let extra_len = u16_at(cd, at + 30).ok_or(ZipError::BadCdEntry)? as usize;
     let comment_len = u16_at(cd, at + 32).ok_or(ZipError::BadCdEntry)? as usize;
+    let disk_start = u16_at(cd, at + 34).ok_or(ZipError::BadCdEntry)?;
+    let external = u32_at(cd, at + 38).ok_or(ZipError::BadCdEntry)?;
     let local32 = u32_at(cd, at + 42).ok_or(ZipError::BadCdEntry)?;
+    if disk_start > 1 {
+        return Err(ZipError::Multidisk);
+    }
     let name = cd.get(at + 46..at + 46 + name_len).ok_or(ZipError::BadCdEntry)?;
     let extra = cd.get(at + 46 + name_len..at + 46 + name_len + extra_len).ok_or(ZipError::BadCdEntry)?;
     let next = at + 46 + name_len + extra_len + comment_len;
@@ -236,7 +246,8 @@ fn entry_at(cd: &[u8], at: usize, file_size: u64) -> Result<(CdEntry, usize), Zi
     if local_offset.checked_add(size).is_none_or(|end| end > file_size) {
         return Err(ZipError::EntryPastEnd { name, offset: local_offset, size, file_size });
     }
-    Ok((CdEntry { name, method, size, local_offset, crc32 }, next))
+    let is_dir = name.ends_with('/') || external & 0x10 != 0;
+    Ok((CdEntry { name, method, size, local_offset, crc32, is_dir }, next))
 }
 
 /// Finds the first entry whose name ends with `suffix` in central directory bytes.
@@ -298,8 +309,8 @@ mod tests {
         let e = find_entry(&cd, "data.pkl", 10_000).unwrap();
         assert_eq!((e.name.as_str(), e.size, e.local_offset), ("archive/data.pkl", 100, 5000));
         assert!(matches!(find_entry(&cd, "data.pkl", 5050), Err(ZipError::EntryPastEnd { .. })));
-        assert_eq!(entries(&cd, 10_000).unwrap().len(), 1);
-        assert_eq!(entries(&cd[..50], 10_000), Err(ZipError::BadCdEntry));
+        assert_eq!(entries(&cd, 1, 10_000).unwrap().len(), 1);
+        assert_eq!(entries(&cd[..50], 1, 10_000), Err(ZipError::BadCdEntry));
         assert_eq!(crc32(b"123456789"), 0xCBF4_3926);
         assert_eq!(find_entry(&cd, "other.pkl", 10_000), Err(ZipError::NoEntry("other.pkl".into())));
     }

@@ -62,6 +62,7 @@ pub struct Site {
     rows: Vec<(String, String)>,
     models: Vec<ShardEntry>,
     failures: Vec<ShardEntry>,
+    strategies: Table,
     dtypes: Table,
     quants: Table,
     orgs: BTreeMap<String, u64>,
@@ -102,7 +103,12 @@ const ORG_SUGGESTIONS: usize = 500;
 
 impl Site {
     pub fn new() -> Site {
-        Site::default()
+        let mut site = Site::default();
+        // The known strategies in chain order; a name a newer capcache wrote joins after them.
+        for s in Strategy::ALL {
+            site.strategies.code(Some(s.as_str()));
+        }
+        site
     }
 
     /// Adds a model's record.
@@ -120,7 +126,7 @@ impl Site {
                 flags |= bit;
             }
         }
-        let strategy = Strategy::ALL.iter().position(|s| *s == record.strategy).unwrap_or(0);
+        let strategy = self.strategies.code(Some(record.strategy.as_str())) - 1;
         let row = serde_json::json!([
             id,
             strategy,
@@ -192,7 +198,6 @@ impl Site {
         let mut orgs: Vec<(&String, &u64)> = self.orgs.iter().collect();
         orgs.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
         orgs.truncate(ORG_SUGGESTIONS);
-        let strategies: Vec<&str> = Strategy::ALL.iter().map(|s| s.as_str()).collect();
         let meta = serde_json::json!({
             "format": 1,
             "models": self.models.len(),
@@ -200,7 +205,7 @@ impl Site {
             "shards": shards,
             "chunks": chunks.len(),
             "chunk_rows": data::CHUNK_ROWS,
-            "strategies": strategies,
+            "strategies": self.strategies.names,
             "dtypes": self.dtypes.names,
             "quantizations": self.quants.names,
             "organisations": orgs,

@@ -310,6 +310,17 @@
   var KV_DTYPES = [["auto", "model dtype", 0], ["fp32", "FP32", 4], ["fp16", "FP16", 2], ["bf16", "BF16", 2],
     ["fp8", "FP8", 1]];
 
+  // GPU memory sizes to count GPUs in, GiB.
+  var GPU_SIZES = [16, 24, 32, 40, 48, 80, 96, 141, 192];
+
+  // Tensor-parallel degrees for the heads: those dividing the attention heads and, unless the
+  // attention is latent (MLA), the KV heads.
+  function tpDegrees(arch) {
+    var heads = arch.num_attention_heads, kvHeads = arch.num_key_value_heads;
+    if (!isNum(heads) || heads < 1) return [];
+    return divisors(heads).filter(function (d) { return !isNum(kvHeads) || arch.mla || kvHeads % d === 0; });
+  }
+
   function modelPage(meta, id) {
     var shard = "m/" + hex4(idHash(id) & (meta.shards - 1));
     return load(shard).then(function (data) {
@@ -436,6 +447,8 @@
     var ctx = positiveInt(params.get("ctx"), maxPos ? Math.min(maxPos, 4096) : 4096, 100000000);
     var batch = positiveInt(params.get("batch"), 1, 1000000);
     var kvName = params.get("kv") || "auto";
+    var gpu = params.get("gpu") || "80";
+    if (GPU_SIZES.indexOf(Number(gpu)) < 0) gpu = "80";
     if (!KV_DTYPES.some(function (k) { return k[0] === kvName; })) kvName = "auto";
 
     var ctxIn = el("input", { id: "ctx", name: "ctx", type: "number", min: 1, max: 100000000, step: 1, value: ctx, inputmode: "numeric" });
@@ -444,12 +457,17 @@
       var label = k[0] === "auto" ? "Model dtype" + (rec.dtype ? " (" + rec.dtype + ")" : "") : k[1];
       return el("option", { value: k[0], selected: k[0] === kvName }, label);
     }));
+    var gpuIn = el("select", { id: "gpu", name: "gpu" }, GPU_SIZES.map(function (g) {
+      return el("option", { value: String(g), selected: String(g) === gpu }, g + " GiB");
+    }));
     var form = el("form", { class: "calc", "aria-label": "GPU memory calculator" },
       el("div", { class: "field" }, el("label", { for: "ctx" }, "Context length (tokens)"), ctxIn),
       el("div", { class: "field" }, el("label", { for: "batch" }, "Batch size (sequences)"), batchIn),
-      el("div", { class: "field" }, el("label", { for: "kv" }, "KV-cache dtype"), kvIn));
+      el("div", { class: "field" }, el("label", { for: "kv" }, "KV-cache dtype"), kvIn),
+      el("div", { class: "field" }, el("label", { for: "gpu" }, "GPU memory"), gpuIn));
     form.addEventListener("submit", function (e) { e.preventDefault(); });
     var out = el("output", { id: "need", for: "ctx batch kv", class: "need", "aria-live": "polite" });
+    var gpus = el("p", { id: "gpus", class: "gpus" });
     var chart = el("div", { class: "chart-box" });
     var notes = el("ul", { class: "notes" });
     var link = el("p", { class: "share" });
@@ -462,6 +480,7 @@
       if (c === null || b === null) {
         out.textContent = "Enter a whole number of tokens (1 to 100,000,000) and sequences (1 to 1,000,000).";
         clear(chart);
+        gpus.textContent = "";
         return;
       }
       var per = rec.kv_cache_bytes_per_token;
@@ -478,6 +497,12 @@
       var parts = [["Weights", rec.weight_bytes, "seg-weights"], ["KV cache", kvBytes, "seg-kv"]];
       if (state > 0) parts.push(["Recurrent state", state, "seg-state"]);
       clear(chart).appendChild(bar(parts, total));
+      var gpuBytes = Number(gpuIn.value) * Math.pow(2, 30);
+      var n = Math.ceil(total / gpuBytes);
+      var fit = tpDegrees(arch).filter(function (d) { return d >= n; })[0];
+      gpus.textContent = "With " + gpuIn.value + " GiB GPUs: at least " + n + (n === 1 ? " GPU" : " GPUs") +
+        (fit ? "; the smallest tensor-parallel degree that fits and divides the heads is " + fit + "."
+          : tpDegrees(arch).length ? "; no tensor-parallel degree that divides the heads is that large: add pipeline parallelism." : ".");
       if (!isNum(per)) add(notes, el("li", null, "No KV cache is known for this model (no usable config.json)."));
       var lt = arch.layer_types || {};
       if (lt.sliding_attention && isNum(arch.sliding_window) && c > arch.sliding_window) {
@@ -492,7 +517,7 @@
         add(notes, el("li", null, "The config's max_position_embeddings is " + int(maxPos) + " tokens."));
       }
       add(notes, el("li", null, "Activations, CUDA graphs and the inference engine's own buffers come on top."));
-      var q = { model: id, ctx: c, batch: b, kv: kvSel === "auto" ? "" : kvSel };
+      var q = { model: id, ctx: c, batch: b, kv: kvSel === "auto" ? "" : kvSel, gpu: gpuIn.value === "80" ? "" : gpuIn.value };
       clear(link).appendChild(el("a", { href: href(q), id: "share" }, "Link to this answer"));
       replaceAddress(q);
     }
@@ -500,7 +525,7 @@
     form.addEventListener("change", compute);
     var s = section("calculator", "GPU memory calculator",
       el("p", null, "Memory for the weights plus the KV cache of a batch of sequences of a given length."),
-      form, el("p", { class: "answer" }, out), chart, notes, link);
+      form, el("p", { class: "answer" }, out), gpus, chart, notes, link);
     compute();
     return s;
   }
@@ -532,7 +557,7 @@
       return section("parallel", "Tensor parallelism", el("p", null, "The number of attention heads is not known."));
     }
     var degrees = divisors(heads);
-    var both = degrees.filter(function (d) { return !isNum(kvHeads) || arch.mla || kvHeads % d === 0; });
+    var both = tpDegrees(arch);
     var body = el("tbody");
     degrees.forEach(function (d) {
       var kvCell;

@@ -98,7 +98,14 @@ impl<S: Source> Source for CachedSource<S> {
         self.upstream.parallelism()
     }
 
-    fn hold_slot(&self) -> Option<Box<dyn Send>> {
-        self.upstream.hold_slot()
+    fn fetch_file(
+        &self,
+        snap: &Snapshot,
+        path: &str,
+        max: u64,
+        out: &mut dyn std::io::Write,
+        deadline: Deadline,
+    ) -> Result<super::Fetched, SourceError> {
+        self.upstream.fetch_file(snap, path, max, out, deadline)
     }
 }

@@ -116,7 +116,7 @@ impl LocalSource {
                 path: dir.display().to_string(),
                 message,
             })?;
-            return Ok(Snapshot { id: id.clone(), sha, files, hub_parameters: None });
+            return Ok(Snapshot::new(id.clone(), sha, files, None));
         }
         let (org, name) = id.parts();
         let plain = self.root.join(org).join(name);
@@ -129,7 +129,7 @@ impl LocalSource {
             message,
         })?;
         let sha = fingerprint(&plain, &files);
-        Ok(Snapshot { id: id.clone(), sha, files, hub_parameters: None })
+        Ok(Snapshot::new(id.clone(), sha, files, None))
     }
 
     /// The commit a `refs/{revision}` file names, `None` when there is no such file.

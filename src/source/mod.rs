@@ -5,6 +5,8 @@
 
 pub mod cached;
 pub mod error;
+#[cfg(feature = "download")]
+pub mod hf_cache;
 pub mod hub;
 pub mod local;
 
@@ -59,17 +61,44 @@ pub struct Snapshot {
     pub id: ModelId,
     /// The commit sha every file is read at (a local folder without one: its folder name).
     pub sha: String,
-    /// Repository-relative paths of the snapshot's files.
+    /// Repository-relative paths of the snapshot's files (not to be changed once [`has`](Self::has)
+    /// has been asked: its index is built from them once).
     pub files: Vec<String>,
     /// The Hub's own `safetensors` parameter counts, when the source is the Hub and it has them.
     pub hub_parameters: Option<BTreeMap<String, u64>>,
+    /// `files` in a hashed set, built on first use: a repository lists up to [`MAX_REPO_FILES`]
+    /// files and a strategy may look up as many names (diffusers components), so a look-up must
+    /// not be a scan.
+    pub index: FileIndex,
 }
 
 impl Snapshot {
+    pub fn new(
+        id: ModelId,
+        sha: String,
+        files: Vec<String>,
+        hub_parameters: Option<BTreeMap<String, u64>>,
+    ) -> Snapshot {
+        Snapshot { id, sha, files, hub_parameters, index: FileIndex::default() }
+    }
+
+    /// Whether the snapshot has the file `path` (a hashed look-up).
     pub fn has(&self, path: &str) -> bool {
-        self.files.iter().any(|f| f == path)
+        self.index.0.get_or_init(|| self.files.iter().cloned().collect()).contains(path)
     }
 }
+
+/// A snapshot's files in a hashed set (see [`Snapshot::index`]); equal whatever it holds.
+#[derive(Debug, Clone, Default)]
+pub struct FileIndex(std::sync::OnceLock<std::collections::HashSet<String>>);
+
+impl PartialEq for FileIndex {
+    fn eq(&self, _: &FileIndex) -> bool {
+        true
+    }
+}
+
+impl Eq for FileIndex {}
 
 /// Bytes read from a range of a file, with the file's total size.
 #[derive(Debug, Clone)]
@@ -128,11 +157,36 @@ pub trait Source: Send + Sync {
         4
     }
 
-    /// Holds one of the source's request slots (its per-host limit) for work done outside it, such
-    /// as a download through another client; given back on drop. `None` where there is no limit.
-    fn hold_slot(&self) -> Option<Box<dyn Send>> {
-        None
+    /// Streams the whole of a file into `out`: at most `max` bytes (more is
+    /// [`SourceError::TooLarge`], cut off as it arrives), within the model's `deadline`, through the
+    /// source's per-host limit and byte counters. One attempt at the body: a failure part-way
+    /// leaves `out` holding part of the file, for the caller to throw away.
+    fn fetch_file(
+        &self,
+        snap: &Snapshot,
+        path: &str,
+        max: u64,
+        out: &mut dyn std::io::Write,
+        deadline: Deadline,
+    ) -> Result<Fetched, SourceError> {
+        let _ = (max, out, deadline);
+        Err(SourceError::Io {
+            id: snap.id.to_string(),
+            path: path.into(),
+            message: "this source has nothing to download".into(),
+        })
     }
+}
+
+/// What a whole-file transfer learned from the server, unchecked: the caller validates it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Fetched {
+    /// Bytes written.
+    pub bytes: u64,
+    /// The file's ETag (`X-Linked-Etag` for a file stored with LFS: its SHA-256), quotes removed.
+    pub etag: Option<String>,
+    /// The commit the server says it answered from (`X-Repo-Commit`).
+    pub commit: Option<String>,
 }
 
 /// Request and byte counters, shared by every thread using a source.

@@ -13,6 +13,7 @@ use super::StoreError;
 #[derive(Debug)]
 pub struct StoreLock {
     _file: File,
+    /// The lock file held (beside the store's canonical path).
     pub path: PathBuf,
 }
 

@@ -88,6 +88,8 @@ pub struct SqliteStore {
     path: PathBuf,
     /// The clock stored times are checked against (seconds since the epoch).
     now: u64,
+    /// Whether imported records count as checked by this store ([`SqliteStore::trust_imports`]).
+    trust_imports: bool,
 }
 
 impl SqliteStore {
@@ -118,7 +120,7 @@ impl SqliteStore {
             conn.busy_timeout(std::time::Duration::from_secs(10))
         };
         harden().map_err(|e| sq(path, e))?;
-        let store = SqliteStore { conn, path: path.to_owned(), now: validate::now() };
+        let store = SqliteStore { conn, path: path.to_owned(), now: validate::now(), trust_imports: false };
         let version = store.version()?;
         if version > MIGRATIONS.len() as i64 {
             return Err(StoreError::SqliteTooNew {
@@ -193,6 +195,13 @@ impl SqliteStore {
     /// a build's `--now`, when later.
     pub fn set_now(&mut self, now: u64) {
         self.now = now;
+    }
+
+    /// Whether records imported from now on count as checked (`checked_at` their `resolved_at`),
+    /// so a build keeps them while their commit is unchanged. By default they do not (an empty
+    /// `checked_at`): another store's record may lie consistently, and a build resolves it once.
+    pub fn trust_imports(&mut self, trust: bool) {
+        self.trust_imports = trust;
     }
 
     /// The clock stored times are checked against.
@@ -397,9 +406,9 @@ impl SqliteStore {
     /// 64 MiB, so a large import writes each page to the journal about once.
     pub fn bulk(&mut self) -> Result<Bulk<'_>, StoreError> {
         self.conn.pragma_update(None, "cache_size", -65536).map_err(|e| sq(&self.path, e))?;
-        let now = self.now;
+        let (now, trusted) = (self.now, self.trust_imports);
         let tx = self.conn.transaction().map_err(|e| sq(&self.path, e))?;
-        Ok(Bulk { tx, path: &self.path, now })
+        Ok(Bulk { tx, path: &self.path, now, trusted })
     }
 }
 
@@ -408,6 +417,7 @@ pub struct Bulk<'s> {
     tx: rusqlite::Transaction<'s>,
     path: &'s Path,
     now: u64,
+    trusted: bool,
 }
 
 impl Bulk<'_> {
@@ -417,11 +427,10 @@ impl Bulk<'_> {
     }
 
     /// Adds a record unless the store has one for `id`; says whether it was added. Its
-    /// `checked_at` is its `resolved_at`.
+    /// `checked_at` is its `resolved_at` when imports are trusted, else empty (never checked here).
     pub fn add_model(&self, id: &str, record: &Record) -> Result<bool, StoreError> {
-        upsert_model(&self.tx, id, record, &record.resolved_at, Conflict::Keep)
-            .map(|n| n > 0)
-            .map_err(|e| sq(self.path, e))
+        let checked_at = if self.trusted { record.resolved_at.as_str() } else { "" };
+        upsert_model(&self.tx, id, record, checked_at, Conflict::Keep).map(|n| n > 0).map_err(|e| sq(self.path, e))
     }
 
     /// Adds a failure unless the store has one for `id`; says whether it was added.

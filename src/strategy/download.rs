@@ -1,28 +1,35 @@
 //! `download` (opt-in, `--allow-download`; the `download` cargo feature): the last resort for repos
 //! that cannot be read by range. Fetches the weight files the range strategies would have read,
-//! through the `hf-hub` crate into the standard Hugging Face cache
-//! (`{cache}/models--{org}--{name}/snapshots/{sha}/`), so files already there are not fetched again
-//! and what is fetched is reused by transformers and vLLM; then counts them with the same parsers,
-//! read locally.
+//! and the small JSON files beside them, through the model's own source (its per-host limit, byte
+//! counters, retries, token policy and the model's deadline) into the standard Hugging Face cache
+//! ([`hf_cache`]: `{cache}/models--{org}--{name}/{blobs,snapshots/{sha},refs/{branch}}`), so files
+//! already there are not fetched again and what is fetched is reused by transformers and vLLM;
+//! then counts them with the same parsers, read locally and charged to the model's budget.
 //!
-//! Nothing the server says is trusted further than it can be checked: the sizes it lists are summed
-//! with overflow checks and compared with `max_bytes` and the free disk space (which must be
-//! readable: the check fails closed) before any byte moves; a transfer that runs past what was
-//! listed is cut off. Concurrent models share one disk reservation, each file holds one of the
-//! source's request slots (the per-host limit) and its bytes are counted with the source's, and
-//! `delete_after` removes only the blobs this download created.
+//! Nothing the server says becomes a path or is trusted further than it can be checked: the
+//! snapshot folder is named by the pinned commit (and a server answering from another commit is
+//! refused), each blob by the SHA-256 of the bytes received (checked against an LFS file's ETag
+//! when the server gives one), each link by a repository path already validated. The sizes it
+//! lists are summed with overflow checks and compared with `max_bytes` and the free disk space
+//! (which must be readable: the check fails closed) before any byte moves; a transfer that runs
+//! past what was listed is cut off. Concurrent models share one disk reservation, and
+//! `delete_after` removes only the links and blobs this download created.
 
 use std::collections::HashSet;
+use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
-use super::reader::Budget;
+use sha2::Digest;
+
 use super::{Ctx, Found, Miss, gguf, pytorch, safetensors};
 use crate::record::Outcome;
-use crate::source::hub::Token;
+use crate::source::hf_cache::{BlobName, Commit, ModelCache};
 use crate::source::local::LocalSource;
-use crate::source::{Deadline, Source};
+use crate::source::{Source, SourceError};
+
+/// Attempts at one file whose transfer fails part-way for a reason worth retrying.
+const ATTEMPTS: u32 = 3;
 
 /// Reports download progress (the CLI draws a line per model, or logs).
 pub trait Progress: Send + Sync {
@@ -58,9 +65,7 @@ impl Drop for Reservation<'_> {
 /// Where and how much to download.
 #[derive(Clone)]
 pub struct Settings {
-    pub endpoint: String,
-    pub token: Option<Token>,
-    /// The hub cache folder (`$HF_HOME/hub`).
+    /// The hub cache folder (`HF_HUB_CACHE`, else `$HF_HOME/hub`): nothing outside it is written.
     pub cache_dir: PathBuf,
     /// Refuse downloads larger than this (per model).
     pub max_bytes: u64,
@@ -73,8 +78,6 @@ pub struct Settings {
 impl std::fmt::Debug for Settings {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Settings")
-            .field("endpoint", &self.endpoint)
-            .field("token", &self.token)
             .field("cache_dir", &self.cache_dir)
             .field("max_bytes", &self.max_bytes)
             .field("delete_after", &self.delete_after)
@@ -93,18 +96,14 @@ fn files_to_fetch(ctx: &Ctx, gguf_prefer: Option<&str>) -> Result<Vec<String>, M
         .or_else(|_| pytorch::weight_files(ctx))
         .or_else(|_| gguf::choose(ctx, gguf_prefer).map(|(_, files, _)| files))
         .map_err(|_| Miss::absent("no weight files to download"))?;
-    let dirs: Vec<&str> = weights.iter().map(|w| w.rsplit_once('/').map_or("", |(d, _)| d)).collect();
-    let mut out: Vec<String> = ctx
-        .snap
-        .files
-        .iter()
-        .filter(|f| f.ends_with(".json"))
-        .filter(|f| {
-            let dir = f.rsplit_once('/').map_or("", |(d, _)| d);
-            dir.is_empty() || dirs.contains(&dir)
-        })
-        .cloned()
-        .collect();
+    let dirs: HashSet<&str> = weights.iter().map(|w| w.rsplit_once('/').map_or("", |(d, _)| d)).collect();
+    let mut out: Vec<String> = Vec::new();
+    for f in ctx.snap.files.iter().filter(|f| f.ends_with(".json")) {
+        ctx.check_deadline("the files to download")?;
+        if dirs.contains(f.rsplit_once('/').map_or("", |(d, _)| d)) || !f.contains('/') {
+            out.push(f.clone());
+        }
+    }
     out.extend(weights);
     out.sort();
     out.dedup();
@@ -162,183 +161,215 @@ fn existing_ancestor(path: &Path) -> PathBuf {
     p
 }
 
+/// What this run put into the cache, so that a failure or `delete_after` removes exactly that.
+#[derive(Default)]
+struct Made {
+    links: Vec<(String, BlobName)>,
+    blobs: Vec<BlobName>,
+}
+
+impl Made {
+    fn undo(&self, cache: &ModelCache, commit: &Commit) {
+        for (path, blob) in &self.links {
+            cache.unlink(commit, path, blob);
+        }
+        for blob in &self.blobs {
+            cache.remove_blob_if_unused(blob);
+        }
+    }
+}
+
 pub fn run(ctx: &Ctx, settings: &Settings, gguf_prefer: Option<&str>) -> Result<Found, Miss> {
     let id = ctx.snap.id.as_str();
-    let (org, name) = ctx.snap.id.parts();
-    let model_dir = settings.cache_dir.join(format!("models--{org}--{name}"));
-    let snapshot_dir = model_dir.join("snapshots").join(&ctx.snap.sha);
+    let commit = Commit::parse(&ctx.snap.sha)
+        .ok_or_else(|| failed(format!("{id}: the pinned revision is not a commit sha; not downloading")))?;
     let files = files_to_fetch(ctx, gguf_prefer)?;
-    let missing: Vec<&String> = files.iter().filter(|f| !snapshot_dir.join(f).exists()).collect();
-    let paths: Vec<&str> = missing.iter().map(|f| f.as_str()).collect();
-    let sizes = ctx.file_sizes(&paths)?;
+    let local = LocalSource::new(&settings.cache_dir);
+    let mut missing: Vec<&str> = Vec::new();
+    for f in &files {
+        ctx.check_deadline("the files to download")?;
+        if local.cached_file(ctx.snap, f).is_none() {
+            missing.push(f);
+        }
+    }
+    let sizes = ctx.file_sizes(&missing)?;
     let total =
         check_size(id, missing.len(), sizes.iter().try_fold(0u64, |a, s| a.checked_add(*s)), settings.max_bytes)?;
-    let mut fetched = Vec::new();
-    let mut created_blobs = HashSet::new();
+    let io = |what: &str, e: std::io::Error| failed(format!("{id}: {what} in {}: {e}", settings.cache_dir.display()));
+    let probe = existing_ancestor(&settings.cache_dir);
+    let _reservation = match missing.is_empty() {
+        true => None,
+        false => Some(reserve(&settings.disk, id, total, fs4::available_space(&probe), &probe)?),
+    };
+    let cache =
+        ModelCache::open(&settings.cache_dir, &ctx.snap.id).map_err(|e| io("cannot open the model's folder", e))?;
+    let mut made = Made::default();
     if !missing.is_empty() {
-        let probe = existing_ancestor(&settings.cache_dir);
-        let _reservation = reserve(&settings.disk, id, total, fs4::available_space(&probe), &probe)?;
-        let blobs_before = blobs(&model_dir);
         tracing::info!(model = id, files = missing.len(), bytes = total, "downloading");
         let line = settings.progress.as_ref().map(|p| p.start(id, missing.len(), total));
-        let result = fetch(ctx, settings, &missing, total, line.clone(), &mut fetched);
+        let result = fetch_all(ctx, &cache, &commit, &missing, &sizes, line.as_deref(), &mut made);
         if let Some(line) = &line {
             line.finish();
         }
-        created_blobs = blobs(&model_dir).difference(&blobs_before).cloned().collect();
         if let Err(miss) = result {
-            remove_fetched(&model_dir, &snapshot_dir, &fetched, &created_blobs);
+            made.undo(&cache, &commit);
             return Err(miss);
         }
     }
-    let found = count_local(ctx, &settings.cache_dir, gguf_prefer);
+    // The branch asked for now names this commit, as huggingface_hub records it: offline tools
+    // (HF_HUB_OFFLINE, transformers) find the snapshot by `main`.
+    if let Err(e) = cache.write_ref(ctx.revision, &commit) {
+        made.undo(&cache, &commit);
+        return Err(io(&format!("cannot write refs/{}", ctx.revision), e));
+    }
+    let found = count_local(ctx, &local, gguf_prefer);
     if settings.delete_after {
-        remove_fetched(&model_dir, &snapshot_dir, &fetched, &created_blobs);
+        made.undo(&cache, &commit);
     }
     let mut found = found?;
-    found.counts.notes.push(if fetched.is_empty() {
+    found.counts.notes.push(if made.links.is_empty() {
         format!("counted from files already in {}", settings.cache_dir.display())
     } else {
-        format!("downloaded {} files ({total} bytes) into {}", fetched.len(), settings.cache_dir.display())
+        format!("downloaded {} files ({total} bytes) into {}", made.links.len(), settings.cache_dir.display())
     });
     Ok(found)
 }
 
-/// Downloads `missing` through hf-hub, each file in one of the source's request slots, cut off
-/// when more than `total` bytes arrive.
-fn fetch(
+/// Fetches each missing file into a blob and links it into the snapshot.
+fn fetch_all(
     ctx: &Ctx,
-    settings: &Settings,
-    missing: &[&String],
-    total: u64,
-    line: Option<Arc<dyn ProgressLine>>,
-    fetched: &mut Vec<String>,
+    cache: &ModelCache,
+    commit: &Commit,
+    missing: &[&str],
+    sizes: &[u64],
+    line: Option<&dyn ProgressLine>,
+    made: &mut Made,
 ) -> Result<(), Miss> {
     let id = ctx.snap.id.as_str();
-    let (org, name) = ctx.snap.id.parts();
-    let mut builder =
-        hf_hub::HFClientBuilder::new().endpoint(settings.endpoint.clone()).cache_dir(settings.cache_dir.clone());
-    if let Some(t) = &settings.token {
-        builder = builder.token(t.expose());
-    }
-    let client = builder.build().map_err(|e| failed(format!("{id}: {e}")))?;
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .map_err(|e| failed(format!("{id}: cannot start the download runtime: {e}")))?;
-    let repo = client.model(org, name);
-    let meter = Arc::new(Meter {
-        limit: total,
-        done: AtomicU64::new(0),
-        seen: Mutex::new(Default::default()),
-        over: AtomicBool::new(false),
-        stop: tokio::sync::Notify::new(),
-        line,
-    });
-    let mut counted = 0;
-    for f in missing {
-        let _slot = ctx.source.hold_slot();
-        let download = repo
-            .download_file()
-            .filename(f.as_str())
-            .revision(ctx.snap.sha.clone())
-            .progress(Arc::clone(&meter))
-            .send();
-        let result = runtime.block_on(async {
-            tokio::select! {
-                r = download => Some(r),
-                () = meter.stop.notified() => None,
-            }
-        });
-        let done = meter.done.load(Ordering::Relaxed);
-        ctx.source.counters().add(1, done - counted);
-        counted = done;
-        match result {
-            Some(Ok(_)) => fetched.push((*f).clone()),
-            Some(Err(e)) => return Err(failed(format!("{id}: downloading {f}: {e}"))),
-            None => {
-                return Err(Miss::new(
-                    Outcome::DownloadTooLarge,
-                    format!("{id}: the server sent more than the {total} bytes it listed for {f}; download stopped"),
-                ));
-            }
+    for (path, size) in missing.iter().zip(sizes) {
+        let (tmp, blob) = fetch_retried(ctx, cache, path, *size, line)?;
+        let io = |e: std::io::Error| failed(format!("{id}: storing {path} in {}: {e}", cache.dir().display()));
+        if cache.store_blob(tmp, &blob).map_err(io)? {
+            made.blobs.push(blob.clone());
+        }
+        if cache.link(commit, path, &blob).map_err(io)? {
+            made.links.push(((*path).to_owned(), blob));
         }
     }
     Ok(())
 }
 
-/// Counts what hf-hub reports downloaded against the limit, and feeds the progress line.
-struct Meter {
-    limit: u64,
-    done: AtomicU64,
-    /// Bytes reported so far per file (hf-hub reports cumulative figures).
-    seen: Mutex<std::collections::HashMap<String, u64>>,
-    over: AtomicBool,
-    stop: tokio::sync::Notify,
-    line: Option<Arc<dyn ProgressLine>>,
-}
-
-impl hf_hub::progress::ProgressHandler for Meter {
-    fn on_progress(&self, event: &hf_hub::progress::ProgressEvent) {
-        use hf_hub::progress::{DownloadEvent, ProgressEvent};
-        let ProgressEvent::Download(DownloadEvent::Progress { files }) = event else { return };
-        let mut seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
-        for f in files {
-            let last = seen.entry(f.filename.clone()).or_default();
-            if f.bytes_completed > *last {
-                let delta = f.bytes_completed - *last;
-                *last = f.bytes_completed;
-                if let Some(line) = &self.line {
-                    line.advance(delta);
-                }
-                if self.done.fetch_add(delta, Ordering::Relaxed) + delta > self.limit
-                    && !self.over.swap(true, Ordering::Relaxed)
-                {
-                    self.stop.notify_one();
-                }
+/// One file into a temp blob, retried from its start when the transfer breaks part-way.
+fn fetch_retried(
+    ctx: &Ctx,
+    cache: &ModelCache,
+    path: &str,
+    size: u64,
+    line: Option<&dyn ProgressLine>,
+) -> Result<(tempfile::NamedTempFile, BlobName), Miss> {
+    let mut attempt = 1;
+    loop {
+        match fetch_one(ctx, cache, path, size, line) {
+            Err(Fail::Source(e)) if e.is_retryable() && attempt < ATTEMPTS && !ctx.budget.deadline.passed() => {
+                tracing::warn!(model = %ctx.snap.id, path, error = %e, "download broken off; starting the file again");
+                attempt += 1;
             }
-        }
-    }
-}
-
-/// The blobs of a model folder of the cache.
-fn blobs(model_dir: &Path) -> HashSet<PathBuf> {
-    std::fs::read_dir(model_dir.join("blobs")).into_iter().flatten().flatten().map(|e| e.path()).collect()
-}
-
-/// Removes the snapshot links this run made, and the blobs it created that no other snapshot
-/// (another revision of the same model) links to.
-fn remove_fetched(model_dir: &Path, snapshot_dir: &Path, fetched: &[String], created: &HashSet<PathBuf>) {
-    for f in fetched {
-        let _ = std::fs::remove_file(snapshot_dir.join(f));
-    }
-    let mut linked = HashSet::new();
-    let mut stack = vec![model_dir.join("snapshots")];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
-            let p = e.path();
-            if p.is_dir() && !p.is_symlink() {
-                stack.push(p);
-            } else if let Ok(target) = std::fs::canonicalize(&p) {
-                linked.insert(target);
+            Err(Fail::Source(SourceError::TooLarge { .. })) => {
+                return Err(Miss::new(
+                    Outcome::DownloadTooLarge,
+                    format!(
+                        "{}: the server sent more than the {size} bytes it listed for {path}; download stopped",
+                        ctx.snap.id
+                    ),
+                ));
             }
-        }
-    }
-    for blob in created {
-        let canonical = std::fs::canonicalize(blob).unwrap_or_else(|_| blob.clone());
-        if !linked.contains(&canonical) {
-            let _ = std::fs::remove_file(blob);
+            Err(Fail::Source(e)) => return Err(e.into()),
+            Err(Fail::Miss(m)) => return Err(m),
+            Ok(done) => return Ok(done),
         }
     }
 }
 
-/// Counts the snapshot in the cache with the range strategies, reading local files.
-fn count_local(ctx: &Ctx, cache_dir: &Path, gguf_prefer: Option<&str>) -> Result<Found, Miss> {
-    let local = LocalSource::new(cache_dir);
-    let snap = local.snapshot(&ctx.snap.id, &ctx.snap.sha, Deadline::NONE).map_err(Miss::from)?;
-    let budget = Budget::new(Deadline::NONE, u64::MAX);
-    let local_ctx = Ctx { source: &local, snap: &snap, budget: &budget, ..*ctx };
+enum Fail {
+    Source(SourceError),
+    Miss(Miss),
+}
+
+/// One attempt at one file: streamed into a temp file among the blobs while its SHA-256 is
+/// computed; then checked (its size as listed, the commit the server answered from, an LFS
+/// ETag against the digest).
+fn fetch_one(
+    ctx: &Ctx,
+    cache: &ModelCache,
+    path: &str,
+    size: u64,
+    line: Option<&dyn ProgressLine>,
+) -> Result<(tempfile::NamedTempFile, BlobName), Fail> {
+    let id = ctx.snap.id.as_str();
+    let bad = |message: String| Fail::Miss(failed(format!("{id}: {path}: {message}")));
+    let mut tmp =
+        cache.temp_blob().map_err(|e| bad(format!("cannot make a temp file in {}: {e}", cache.dir().display())))?;
+    let (fetched, digest) = {
+        let mut sink = Sink { out: std::io::BufWriter::new(tmp.as_file_mut()), hash: sha2::Sha256::new(), line };
+        let fetched =
+            ctx.source.fetch_file(ctx.snap, path, size, &mut sink, ctx.budget.deadline).map_err(Fail::Source)?;
+        sink.out.flush().map_err(|e| bad(format!("writing {}: {e}", cache.dir().display())))?;
+        let digest: [u8; 32] = sink.hash.finalize().into();
+        (fetched, digest)
+    };
+    let blob = BlobName::from_digest(&digest);
+    if fetched.bytes != size {
+        return Err(bad(format!("the server sent {} bytes of a file it listed as {size}", fetched.bytes)));
+    }
+    if let Some(c) = fetched.commit.as_deref().filter(|c| *c != ctx.snap.sha) {
+        return Err(bad(format!(
+            "the server answered from commit {}, not the pinned {}; not stored",
+            quote(c),
+            ctx.snap.sha
+        )));
+    }
+    if let Some(etag) = fetched.etag.as_deref().map(|e| e.trim_start_matches("W/").trim_matches('"'))
+        && etag.len() == 64
+        && etag.bytes().all(|b| b.is_ascii_hexdigit())
+        && !etag.eq_ignore_ascii_case(blob.as_str())
+    {
+        return Err(bad(format!("the bytes received have SHA-256 {}, the server's ETag says {etag}", blob.as_str())));
+    }
+    Ok((tmp, blob))
+}
+
+/// `s` quoted, at most 80 characters of it (a server's text in a message).
+fn quote(s: &str) -> String {
+    let cut: String = s.chars().take(80).collect();
+    if cut.len() < s.len() { format!("{cut:?}...") } else { format!("{cut:?}") }
+}
+
+/// Where a transfer's bytes go: the temp blob, the digest, the progress line.
+struct Sink<'a, W: Write> {
+    out: W,
+    hash: sha2::Sha256,
+    line: Option<&'a dyn ProgressLine>,
+}
+
+impl<W: Write> Write for Sink<'_, W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.out.write(buf)?;
+        self.hash.update(&buf[..n]);
+        if let Some(line) = self.line {
+            line.advance(n as u64);
+        }
+        Ok(n)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.out.flush()
+    }
+}
+
+/// Counts the snapshot in the cache with the range strategies, reading local files within the
+/// model's deadline and budget.
+fn count_local(ctx: &Ctx, local: &LocalSource, gguf_prefer: Option<&str>) -> Result<Found, Miss> {
+    let snap = local.snapshot(&ctx.snap.id, &ctx.snap.sha, ctx.budget.deadline).map_err(Miss::from)?;
+    let local_ctx = Ctx { source: local, snap: &snap, ..*ctx };
     safetensors::run(&local_ctx)
         .or_else(|_| pytorch::run(&local_ctx))
         .or_else(|_| gguf::run(&local_ctx, gguf_prefer))
@@ -375,33 +406,5 @@ mod tests {
         let unknown = reserve(&pool, "e/f", 1, Err(std::io::Error::other("statvfs failed")), p).err().unwrap();
         assert!(unknown.message.contains("cannot tell"), "{}", unknown.message);
         assert!(existing_ancestor(Path::new("/definitely/not/here/at/all")).exists());
-    }
-
-    #[test]
-    fn only_blobs_this_run_created_and_no_other_snapshot_links_are_removed() {
-        let dir = tempfile::tempdir().unwrap();
-        let model = dir.path().join("models--o--m");
-        let blobs_dir = model.join("blobs");
-        std::fs::create_dir_all(&blobs_dir).unwrap();
-        for b in ["old", "new", "shared"] {
-            std::fs::write(blobs_dir.join(b), b).unwrap();
-        }
-        let snap = |rev: &str, file: &str, blob: &str| {
-            let d = model.join("snapshots").join(rev);
-            std::fs::create_dir_all(&d).unwrap();
-            std::os::unix::fs::symlink(blobs_dir.join(blob), d.join(file)).unwrap();
-        };
-        snap("r1", "a.safetensors", "old");
-        snap("r1", "b.safetensors", "new");
-        snap("r1", "c.safetensors", "shared");
-        snap("r2", "c.safetensors", "shared");
-        let created: HashSet<PathBuf> = [blobs_dir.join("new"), blobs_dir.join("shared")].into();
-        let fetched = ["b.safetensors".to_owned(), "c.safetensors".to_owned()];
-        remove_fetched(&model, &model.join("snapshots/r1"), &fetched, &created);
-        assert!(blobs_dir.join("old").exists(), "a blob that was there before stays");
-        assert!(!blobs_dir.join("new").exists());
-        assert!(blobs_dir.join("shared").exists(), "another revision links it");
-        assert!(model.join("snapshots/r1/a.safetensors").exists());
-        assert!(!model.join("snapshots/r1/b.safetensors").exists());
     }
 }

@@ -31,7 +31,7 @@ impl OneConfig {
 
 impl Source for OneConfig {
     fn snapshot(&self, id: &ModelId, _: &str, _: Deadline) -> Result<Snapshot, SourceError> {
-        Ok(Snapshot { id: id.clone(), sha: REVISION.into(), files: vec!["config.json".into()], hub_parameters: None })
+        Ok(Snapshot::new(id.clone(), REVISION.into(), vec!["config.json".into()], None))
     }
 
     fn read_range(

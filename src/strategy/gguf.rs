@@ -65,6 +65,7 @@ impl Set {
 pub fn choose(ctx: &Ctx, prefer: Option<&str>) -> Result<(String, Vec<String>, Vec<String>), Miss> {
     let mut sets: BTreeMap<String, Set> = BTreeMap::new();
     for f in ctx.snap.files.iter().filter(|f| f.ends_with(".gguf")) {
+        ctx.check_deadline("the GGUF files")?;
         let base = f.rsplit('/').next().unwrap_or(f);
         if base.to_lowercase().starts_with("mmproj") {
             continue;
@@ -80,7 +81,7 @@ pub fn choose(ctx: &Ctx, prefer: Option<&str>) -> Result<(String, Vec<String>, V
         return Err(Miss::absent(format!("no GGUF files in {}", ctx.place())));
     }
     let names: Vec<&String> = sets.keys().collect();
-    let list = |v: &[&String]| v.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ");
+    let list = |v: &[&String]| crate::names::some(v);
     let chosen = match prefer {
         Some(p) => {
             let p = p.to_lowercase();
@@ -128,7 +129,7 @@ pub fn run(ctx: &Ctx, prefer: Option<&str>) -> Result<Found, Miss> {
     if !others.is_empty() {
         counts.notes.push(format!(
             "GGUF {chosen} chosen (highest precision, or --gguf); also in the repo: {}",
-            others.join(", ")
+            crate::names::some(&others)
         ));
     }
     Ok(Found { architecture: architecture(&first_metadata, &headers), ..Found::exact(counts, files) })

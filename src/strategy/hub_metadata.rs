@@ -30,20 +30,13 @@ pub fn run(ctx: &Ctx) -> Result<Found, Miss> {
     }
     if !c.unknown_dtypes.is_empty() {
         let list: Vec<&str> = c.unknown_dtypes.iter().map(String::as_str).collect();
-        c.notes.push(format!("unknown dtypes {}: their bytes are not in weight_bytes", list.join(", ")));
+        c.notes.push(format!("unknown dtypes {}: their bytes are not in weight_bytes", crate::names::some(&list)));
     }
     c.logical = match ctx.config.map(arch::estimate) {
         Some(Ok(est)) if !est.approximate => {
             c.notes.push(
                 "logical_parameters from the config strategy (the Hub metadata has per-dtype totals only)".into(),
             );
-            let quantized = matches!(ctx.config.map(arch::quant::quantization), Some(Ok(Some(_))));
-            if !quantized && est.logical != c.total {
-                c.notes.push(format!(
-                    "the checkpoint stores {} elements where transformers counts {} parameters (tied weights stored twice, buffers, or extra tensors)",
-                    c.total, est.logical
-                ));
-            }
             c.routed = est.routed;
             est.logical
         }

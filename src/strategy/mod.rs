@@ -97,6 +97,8 @@ impl Options {
 pub struct Ctx<'a> {
     pub source: &'a dyn Source,
     pub snap: &'a Snapshot,
+    /// The revision asked for (a branch, tag or the commit itself), which `snap` pins.
+    pub revision: &'a str,
     pub config: Option<&'a Value>,
     pub count: CountOptions,
     pub budget: &'a Budget,
@@ -198,14 +200,15 @@ pub fn resolve(
     let budget = budget(opts);
     isolated(id.as_str(), now, || {
         let snap = source.snapshot(id, revision, budget.deadline).map_err(|e| failure(Miss::from(e), vec![], now))?;
-        chain(source, &snap, opts, now, &budget)
+        chain(source, &snap, revision, opts, now, &budget)
     })
 }
 
-/// Runs the chain on a snapshot pinned already (e.g. from a listing), isolated as [`resolve`] is.
+/// Runs the chain on a snapshot pinned already from a listing (the default branch, `main`),
+/// isolated as [`resolve`] is.
 pub fn resolve_snapshot(source: &dyn Source, snap: &Snapshot, opts: &Options, now: &str) -> Result<Record, Failure> {
     let budget = budget(opts);
-    isolated(snap.id.as_str(), now, || chain(source, snap, opts, now, &budget))
+    isolated(snap.id.as_str(), now, || chain(source, snap, "main", opts, now, &budget))
 }
 
 fn budget(opts: &Options) -> Budget {
@@ -236,10 +239,17 @@ fn failure(miss: Miss, tried: Vec<Tried>, now: &str) -> Failure {
 }
 
 /// The chain on a pinned snapshot.
-fn chain(source: &dyn Source, snap: &Snapshot, opts: &Options, now: &str, budget: &Budget) -> Result<Record, Failure> {
+fn chain(
+    source: &dyn Source,
+    snap: &Snapshot,
+    revision: &str,
+    opts: &Options,
+    now: &str,
+    budget: &Budget,
+) -> Result<Record, Failure> {
     let mut tried = Vec::new();
     let mut warnings = Vec::new();
-    let base = Ctx { source, snap, config: None, count: CountOptions::default(), budget };
+    let base = Ctx { source, snap, revision, config: None, count: CountOptions::default(), budget };
     // A gated repo's files need a token, but its Hub metadata is public: the chain goes on so that
     // `hub-metadata` can still answer, and the first file read stops it.
     let mut config_fatal = None;
@@ -314,6 +324,7 @@ fn read_config(ctx: &Ctx) -> Result<Option<Value>, Miss> {
         return Ok(None);
     }
     let bytes = ctx.read_small("config.json", MAX_CONFIG_BYTES)?;
+    ctx.charge_json("config.json", &bytes)?;
     crate::arch::json::parse(&bytes)
         .map(Some)
         .map_err(|e| Miss::new(Outcome::InvalidConfig, format!("config.json: {e}")))

@@ -2,7 +2,8 @@
 //! deadline and a cap on the bytes read across all its files, shards and split parts, and on the
 //! tensors parsed from them, at [`TENSOR_COST`] bytes each), either a
 //! small file whole ([`Ctx::read_small`]) or a weight file by range through a [`FileReader`], the
-//! [`ReadAt`] the format parsers pull bytes from. A failed read keeps its typed cause, so the
+//! [`ReadAt`] the format parsers pull bytes from; JSON read into a tree is charged per value
+//! ([`Ctx::charge_json`]). A failed read keeps its typed cause, so the
 //! strategy reports `rate-limited` or `too-large`, not a parser's "could not read".
 
 use std::cell::RefCell;
@@ -17,6 +18,36 @@ use crate::source::{Deadline, SourceError};
 /// owned values, its places in the lists that check and count it), rounded up. Charged to the
 /// model's budget, so that a header of many tiny tensors cannot cost several times what was read.
 pub const TENSOR_COST: u64 = 256;
+
+/// What a parsed JSON value holds in memory beyond its bytes in the file (a `serde_json::Value`,
+/// its slot in an array or a map entry, its key), rounded up: a JSON file read into a tree is
+/// charged this much per value on top of its bytes, so that `[0,0,0,...]` cannot cost many times
+/// what was read.
+pub const JSON_VALUE_COST: u64 = 64;
+
+/// At most how many values (and keys) a JSON text holds, counted without parsing: one, plus one
+/// per `,`, `:`, `[` and `{` outside strings. Pure, linear, and indifferent to whether the text is
+/// valid JSON (or Python's, with `NaN`): a bound to charge before any tree is built.
+pub fn json_values_at_most(bytes: &[u8]) -> u64 {
+    let (mut n, mut in_string, mut escaped) = (1u64, false, false);
+    for &b in bytes {
+        if in_string {
+            match b {
+                _ if escaped => escaped = false,
+                b'\\' => escaped = true,
+                b'"' => in_string = false,
+                _ => {}
+            }
+        } else {
+            match b {
+                b'"' => in_string = true,
+                b',' | b':' | b'[' | b'{' => n += 1,
+                _ => {}
+            }
+        }
+    }
+    n
+}
 
 /// What one model may spend.
 #[derive(Debug)]
@@ -86,6 +117,28 @@ impl Ctx<'_> {
         }
     }
 
+    /// The model's deadline, checked inside a loop over a count a file or a server chose: a miss
+    /// (`timeout`) once it has passed, naming `what` the loop was doing.
+    pub fn check_deadline(&self, what: &str) -> Result<(), Miss> {
+        match self.budget.deadline.passed() {
+            true => Err(SourceError::Deadline { id: self.snap.id.to_string(), path: what.into() }.into()),
+            false => Ok(()),
+        }
+    }
+
+    /// Charges the tree `bytes` (JSON from `path`) will become, at [`JSON_VALUE_COST`] a value, to
+    /// the budget before it is parsed; or says the model is over it.
+    pub fn charge_json(&self, path: &str, bytes: &[u8]) -> Result<(), Miss> {
+        let values = json_values_at_most(bytes);
+        match self.budget.take(values.saturating_mul(JSON_VALUE_COST)) {
+            true => Ok(()),
+            false => Err(self.budget.over(format!(
+                "{}: the {values} JSON values of {path} (at {JSON_VALUE_COST} bytes each)",
+                self.snap.id.as_str()
+            ))),
+        }
+    }
+
     /// How many tensors the budget has left room for.
     pub fn tensors_left(&self) -> usize {
         usize::try_from(self.budget.left() / TENSOR_COST).unwrap_or(usize::MAX)
@@ -144,5 +197,30 @@ impl ReadAt for FileReader<'_> {
         let result = ctx.source.read_range(ctx.snap, self.path, offset, len, ctx.budget.deadline);
         ctx.budget.refund(len - result.as_ref().map_or(0, |r| (r.bytes.len() as u64).min(len)));
         result.map(|r| Chunk { bytes: r.bytes, file_size: r.file_size }).map_err(|e: SourceError| self.fail(e.into()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_values_are_bounded_without_parsing() {
+        for (text, values) in
+            [("{}", 2), ("[1,2,3]", 4), (r#"{"a":1,"b":[2,3]}"#, 7), (r#"{"a,b:[{":"\\","c":NaN}"#, 5)]
+        {
+            let parsed = json_values_at_most(text.as_bytes());
+            assert_eq!(parsed, values, "{text}");
+        }
+        // Never fewer than serde_json's tree holds (values plus keys).
+        let v: serde_json::Value = serde_json::from_str(r#"{"x":[[],[1,{"y":null}]],"z":"[,"}"#).unwrap();
+        fn count(v: &serde_json::Value) -> u64 {
+            1 + match v {
+                serde_json::Value::Array(a) => a.iter().map(count).sum(),
+                serde_json::Value::Object(o) => o.values().map(|v| 1 + count(v)).sum(),
+                _ => 0,
+            }
+        }
+        assert!(json_values_at_most(v.to_string().as_bytes()) >= count(&v));
     }
 }

@@ -3,7 +3,7 @@
 
 use super::{Ctx, Found};
 use crate::arch;
-use crate::count::{self, Counts};
+use crate::count::Counts;
 use crate::record::{Architecture, Record, Strategy, Tried};
 
 /// The dominant dtype by elements.
@@ -20,7 +20,7 @@ fn active(counts: &Counts, architecture: Option<&Architecture>, warnings: &mut V
     } else if moe.experts_per_token.is_none() {
         "the config does not say how many experts a token uses"
     } else {
-        match count::active(counts.logical, counts.routed, moe.experts_per_token, moe.num_experts) {
+        match crate::arch::active(counts.logical, counts.routed, moe.experts_per_token, moe.num_experts) {
             Some(n) => return Some(n),
             None => "its experts per token are not between 1 and the number of experts",
         }
@@ -71,8 +71,19 @@ pub fn assemble(
         match arch::estimate(config) {
             Ok(est) => {
                 cross_check.insert(Strategy::Config, est.logical);
-                if est.logical != counts.logical {
-                    let approx = if est.approximate { " (approximate: unknown architecture)" } else { "" };
+                let approx = if est.approximate { " (approximate: unknown architecture)" } else { "" };
+                if name == Strategy::HubMetadata {
+                    // The Hub gives per-dtype totals only, so this record's logical count is the
+                    // config's own: the estimate is checked against the Hub's stored total instead,
+                    // which quantized weights (packed, with scales) make incomparable.
+                    let quantized = matches!(arch::quant::quantization(config), Ok(Some(_)));
+                    if !quantized && est.logical != counts.total {
+                        warnings.push(format!(
+                            "the config strategy counts {}{approx}, the Hub's metadata {} stored elements (tied weights stored twice, buffers, or extra tensors)",
+                            est.logical, counts.total
+                        ));
+                    }
+                } else if est.logical != counts.logical {
                     warnings.push(format!(
                         "the config strategy counts {}{approx}, the checkpoint {}",
                         est.logical, counts.logical

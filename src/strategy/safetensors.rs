@@ -95,10 +95,12 @@ fn weight_files(ctx: &Ctx) -> Result<Vec<WeightFile>, Miss> {
     if files.is_empty() && snap.has("model_index.json") {
         // diffusers: one folder per component.
         let bytes = ctx.read_small("model_index.json", 1 << 20)?;
+        ctx.charge_json("model_index.json", &bytes)?;
         let v: serde_json::Value = serde_json::from_slice(&bytes).map_err(|e| Miss::invalid("model_index.json", e))?;
         let components: Vec<&String> =
             v.as_object().map(|o| o.iter().filter(|(_, v)| v.is_array()).map(|(k, _)| k).collect()).unwrap_or_default();
         for comp in components {
+            ctx.check_deadline("model_index.json's components")?;
             if check_repo_path(comp).is_err() {
                 continue;
             }
@@ -112,9 +114,11 @@ fn weight_files(ctx: &Ctx) -> Result<Vec<WeightFile>, Miss> {
     if snap.has("modules.json") && !files.is_empty() && module_weights {
         // sentence-transformers: Dense layers live in their own module folders.
         let bytes = ctx.read_small("modules.json", 1 << 20)?;
+        ctx.charge_json("modules.json", &bytes)?;
         let modules: Vec<serde_json::Value> =
             serde_json::from_slice(&bytes).map_err(|e| Miss::invalid("modules.json", e))?;
         for m in modules {
+            ctx.check_deadline("modules.json's modules")?;
             let (Some(path), Some(kind)) =
                 (m.get("path").and_then(|p| p.as_str()), m.get("type").and_then(|t| t.as_str()))
             else {

@@ -69,6 +69,14 @@ pub fn corpus() -> Vec<Case> {
             "mlp_only_layers",
         ),
         case(
+            "config-8m-values",
+            // 16 MB of `0,`: a tree of 8 million values (hundreds of MB as serde_json Values),
+            // charged to the budget before it is built.
+            |r| r.bytes("config.json", format!("[{}0]", "0,".repeat(8_000_000))),
+            "too-large",
+            "JSON values of config.json",
+        ),
+        case(
             "config-hidden-size-as-text",
             |r| r.bytes("config.json", r#"{"model_type":"llama","hidden_size":"4096"}"#),
             "invalid-config",

@@ -107,6 +107,10 @@ pub struct Faults {
     pub throttle: Option<u64>,
     /// Weight files are listed (tree listing, `X-Linked-Size`) as this many bytes, whatever they hold.
     pub listed_size: Option<u64>,
+    /// Every file's `ETag` and `X-Linked-Etag` say this instead (a lying mirror: `../../x`).
+    pub etag: Option<String>,
+    /// `/resolve` answers' `X-Repo-Commit` says this instead of the repository's commit.
+    pub repo_commit: Option<String>,
 }
 
 /// What the model listing says about a repository besides its files.
@@ -912,7 +916,9 @@ fn authorized(req: &Request, state: &State) -> Result<(), Reply> {
 }
 
 fn etag(state: &State, repo: &Repo, path: &str) -> String {
-    if repo.faults.etag_changes {
+    if let Some(e) = &repo.faults.etag {
+        e.clone()
+    } else if repo.faults.etag_changes {
         let mut c = state.etag_counter.lock().unwrap();
         *c += 1;
         format!("\"{}-{c}\"", sha_of(path))
@@ -943,11 +949,15 @@ fn resolve(req: &Request, state: &State, repo: &Repo, model: &str, segs: &[Strin
             .header("Location", location)
             .header("X-Linked-Size", repo.faults.listed_size.unwrap_or(body.len()).to_string())
             .header("X-Linked-Etag", etag(state, repo, &path))
-            .header("X-Repo-Commit", repo.sha.clone());
+            .header("X-Repo-Commit", repo_commit(repo));
         reply.content_length = reply.body.len() as u64;
         return reply;
     }
-    serve_file(req, repo, body, state, model, &path).header("X-Repo-Commit", repo.sha.clone())
+    serve_file(req, repo, body, state, model, &path).header("X-Repo-Commit", repo_commit(repo))
+}
+
+fn repo_commit(repo: &Repo) -> String {
+    repo.faults.repo_commit.clone().unwrap_or_else(|| repo.sha.clone())
 }
 
 fn cdn(req: &Request, state: &State, repo: &Repo, model: &str, segs: &[String], query: &str) -> Reply {

@@ -28,7 +28,7 @@ pub fn layout(i: usize) -> usize {
 
 /// The most requests a model of each layout may cost on a first build: the API call, config.json,
 /// then per weight file a `/resolve` redirect and the CDN read (and the index for shards).
-pub const MIN_REQUESTS: [usize; 3] = [2, 4, 9];
+pub const MAX_REQUESTS: [usize; 3] = [2, 4, 9];
 
 pub fn id(i: usize) -> String {
     format!("org{}/model-{i}", i % 7)

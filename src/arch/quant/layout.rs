@@ -38,11 +38,12 @@ pub fn stored_layout(model: &Model, dtype: &str, scheme: Option<&Scheme>) -> Res
         let mats = n.over(rows.times(cols)?.max(1))?;
         let groups = |group: Option<u64>| cols.over_ceil(group.unwrap_or(cols).max(1));
         match scheme {
-            Scheme::Fp8 { block, per_channel } => {
+            Scheme::Fp8 { block, per_channel, block_scales_at_model_dtype } => {
                 put(&mut out, "F8_E4M3", n)?;
                 match block {
                     Some((bo, bi)) => {
-                        put(&mut out, "F32", mats.times(rows.over_ceil(*bo)?)?.times(cols.over_ceil(*bi)?)?)?
+                        let scales = if *block_scales_at_model_dtype { dtype } else { "F32" };
+                        put(&mut out, scales, mats.times(rows.over_ceil(*bo)?)?.times(cols.over_ceil(*bi)?)?)?
                     }
                     None if *per_channel => put(&mut out, dtype, mats.times(rows)?)?,
                     None => put(&mut out, "F32", mats)?,
@@ -55,8 +56,14 @@ pub fn stored_layout(model: &Model, dtype: &str, scheme: Option<&Scheme>) -> Res
                 put(&mut out, "I32", mats.times(packed.plus(zeros)?)?)?;
                 put(&mut out, "F16", mats.times(g)?.times(rows)?)?;
                 if *g_idx {
-                    put(&mut out, "I32", mats.times(cols)?)?;
+                    // Fused gate/up experts are two linears to a quantizer: two g_idx.
+                    let linears = if p.name.ends_with("gate_up_proj") { 2 } else { 1 };
+                    put(&mut out, "I32", mats.times(cols)?.times(linears)?)?;
                 }
+            }
+            Scheme::Int8 => {
+                put(&mut out, "I8", n)?;
+                put(&mut out, dtype, mats.times(rows)?)?;
             }
             Scheme::CompressedPacked { bits, group } => {
                 put(&mut out, "I32", n.times(*bits)?.over(32)?)?;

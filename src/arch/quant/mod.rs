@@ -24,8 +24,12 @@ use crate::record::Quantization;
 /// A quantization scheme, as far as the stored layout goes.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Scheme {
-    /// FP8 weights (`F8_E4M3`) with per-tensor, per-channel or block scales.
-    Fp8 { block: Option<(u64, u64)>, per_channel: bool },
+    /// FP8 weights (`F8_E4M3`) with per-tensor, per-channel or block scales (block scales in
+    /// `F32` as DeepSeek's `weight_scale_inv`, or at the model dtype as compressed-tensors'
+    /// `weight_scale`).
+    Fp8 { block: Option<(u64, u64)>, per_channel: bool, block_scales_at_model_dtype: bool },
+    /// compressed-tensors int-quantized: `I8` weights with per-channel scales at the model dtype.
+    Int8,
     /// GPTQ / AWQ: packed `I32` qweight, qzeros, `F16` scales, GPTQ `g_idx`.
     PackedInt { bits: u64, group: Option<u64>, g_idx: bool },
     /// compressed-tensors pack-quantized: `weight_packed` `I32`, `weight_scale`, `weight_shape`.
@@ -131,8 +135,13 @@ pub fn scheme(config: &Value) -> Result<Option<Scheme>, ArchError> {
     let group = q.group_size.and_then(|g| u64::try_from(g).ok());
     let bits = q.bits.unwrap_or(4);
     let format = q.format.as_deref();
+    let fp8 = |block, per_channel, block_scales_at_model_dtype| Scheme::Fp8 {
+        block,
+        per_channel,
+        block_scales_at_model_dtype,
+    };
     Ok(Some(match q.method.as_str() {
-        "fp8" | "fbgemm_fp8" => Scheme::Fp8 { block: weight_block_size(config)?, per_channel: false },
+        "fp8" | "fbgemm_fp8" => fp8(weight_block_size(config)?, false, false),
         "gptq" => Scheme::PackedInt { bits, group, g_idx: true },
         "awq" => Scheme::PackedInt { bits, group, g_idx: false },
         "bitsandbytes" if bits == 8 => Scheme::Bnb8,
@@ -140,9 +149,32 @@ pub fn scheme(config: &Value) -> Result<Option<Scheme>, ArchError> {
         "mxfp4" => Scheme::Mxfp4,
         "compressed-tensors" if format == Some("pack-quantized") => Scheme::CompressedPacked { bits, group },
         "compressed-tensors" if format == Some("nvfp4-pack-quantized") => Scheme::Nvfp4,
-        "compressed-tensors" if bits == 8 => Scheme::Fp8 { block: None, per_channel: true },
+        "compressed-tensors" if bits == 8 && format == Some("int-quantized") => Scheme::Int8,
+        "compressed-tensors" if bits == 8 => match compressed_block(config)? {
+            Some(block) => fp8(Some(block), false, true),
+            None => fp8(None, true, false),
+        },
         _ => return Ok(None),
     }))
+}
+
+/// The `block_structure` of a compressed-tensors config group whose weights use the `block`
+/// strategy.
+fn compressed_block(config: &Value) -> Result<Option<(u64, u64)>, ArchError> {
+    let Some((q, _)) = quantization_config(config)? else { return Ok(None) };
+    let Some(groups) = q.sub("config_groups")? else { return Ok(None) };
+    let Some(weights) = groups.first_sub()?.map(|g| g.sub("weights")).transpose()?.flatten() else { return Ok(None) };
+    if weights.s("strategy")? != Some("block") {
+        return Ok(None);
+    }
+    match weights.list("block_structure")?.as_deref() {
+        Some([rows, cols]) => Ok(Some((*rows, *cols))),
+        _ => Err(weights.invalid(
+            "block_structure",
+            weights.get("block_structure").unwrap_or(&Value::Null),
+            "expected two block sizes",
+        )),
+    }
 }
 
 /// What counting a checkpoint's tensors needs from its config's quantization: the bits of a

@@ -116,7 +116,7 @@ impl ApiModel {
                 Err(e) => warn!(model = %id, "{e}; skipped"),
             }
         }
-        Some(Snapshot { id: id.clone(), sha, files, hub_parameters: self.safetensors.map(|s| s.parameters.0) })
+        Some(Snapshot::new(id.clone(), sha, files, self.safetensors.map(|s| s.parameters.0)))
     }
 }
 

@@ -5,7 +5,7 @@
 //! model's own, bodies read up to a cap or a prefix, and error statuses mapped to typed errors
 //! (`X-Error-Code` first).
 
-use std::io::Read;
+use std::io::{Read, Write};
 use std::time::{Duration, Instant};
 
 use reqwest::blocking::Response;
@@ -26,6 +26,8 @@ pub(super) struct Answer {
     pub(super) resp: Response,
     pub(super) linked_size: Option<u64>,
     pub(super) linked_etag: Option<String>,
+    /// `X-Repo-Commit` of the first answer that had one (the `/resolve` answer, before a redirect).
+    pub(super) commit: Option<String>,
     /// When reading its body must be over.
     until: Until,
     _permit: Permit,
@@ -82,10 +84,11 @@ impl HubSource {
         range: Option<(u64, u64)>,
         deadline: Deadline,
     ) -> Result<Answer, SourceError> {
-        self.send_hops(id, what, method, url, range, deadline, true)
+        self.send_hops(id, what, method, url, range, deadline, true, self.request_timeout)
     }
 
-    /// [`send`](Self::send), or with `follow` false, the first answer, a redirect included.
+    /// [`send`](Self::send), or with `follow` false, the first answer, a redirect included; the
+    /// request (its hops, the wait for a host slot, and its body) within `timeout`.
     #[allow(clippy::too_many_arguments)]
     pub(super) fn send_hops(
         &self,
@@ -96,16 +99,21 @@ impl HubSource {
         range: Option<(u64, u64)>,
         deadline: Deadline,
         follow: bool,
+        timeout: Duration,
     ) -> Result<Answer, SourceError> {
-        let until = Until::new(self.request_timeout, deadline);
+        let until = Until::new(timeout, deadline);
         let mut url = url;
         let mut linked_size = None;
         let mut linked_etag = None;
+        let mut commit = None;
         for _ in 0..=MAX_REDIRECTS {
             if until.left().is_zero() {
-                return Err(until.expired(id, what, self.request_timeout));
+                return Err(until.expired(id, what, timeout));
             }
-            let permit = self.limiter.acquire(url.host_str().unwrap_or(""), url.port_or_known_default());
+            let permit = self
+                .limiter
+                .acquire(url.host_str().unwrap_or(""), url.port_or_known_default(), until.at)
+                .ok_or_else(|| until.expired(id, what, timeout))?;
             let mut req = self
                 .client
                 .request(method.clone(), url.clone())
@@ -121,16 +129,13 @@ impl HubSource {
             }
             debug!(method = %method, path = %url.path(), range = ?range, "request");
             let resp = req.send().map_err(|e| {
-                if until.left().is_zero() {
-                    until.expired(id, what, self.request_timeout)
-                } else {
-                    network(id, what, &e)
-                }
+                if until.left().is_zero() { until.expired(id, what, timeout) } else { network(id, what, &e) }
             })?;
             self.counters.add(1, 0);
             let status = resp.status();
+            commit = commit.or_else(|| header_str(resp.headers(), "x-repo-commit"));
             if status.is_redirection() && !follow {
-                return Ok(Answer { resp, linked_size, linked_etag, until, _permit: permit });
+                return Ok(Answer { resp, linked_size, linked_etag, commit, until, _permit: permit });
             }
             if status.is_redirection() {
                 let headers = resp.headers();
@@ -149,7 +154,7 @@ impl HubSource {
                 continue;
             }
             if status.is_success() || status == StatusCode::RANGE_NOT_SATISFIABLE {
-                return Ok(Answer { resp, linked_size, linked_etag, until, _permit: permit });
+                return Ok(Answer { resp, linked_size, linked_etag, commit, until, _permit: permit });
             }
             return Err(classify(status, resp.headers(), id, what, self.token.is_some()));
         }
@@ -239,6 +244,60 @@ impl HubSource {
             }
             Limit::AtMost(_) => Ok(body),
         }
+    }
+}
+
+impl HubSource {
+    /// Streams a body into `out` within the request's time: at most `max` bytes (more is
+    /// `TooLarge`, cut off as it arrives, or before a byte when its `Content-Length` says so);
+    /// counts the bytes. A body that ends before its `Content-Length` is a network error.
+    pub(super) fn copy_body(
+        &self,
+        ans: Answer,
+        max: u64,
+        out: &mut dyn Write,
+        id: &str,
+        what: &str,
+        timeout: Duration,
+    ) -> Result<u64, SourceError> {
+        let Answer { mut resp, until, .. } = ans;
+        let expected = resp.content_length();
+        if let Some(len) = expected.filter(|len| *len > max) {
+            return Err(SourceError::TooLarge { id: id.into(), path: what.into(), size: len, cap: max });
+        }
+        let mut chunk = vec![0u8; 256 << 10];
+        let mut done = 0u64;
+        loop {
+            if until.left().is_zero() {
+                return Err(until.expired(id, what, timeout));
+            }
+            let room = max.saturating_add(1).saturating_sub(done).min(chunk.len() as u64) as usize;
+            let n = match resp.read(&mut chunk[..room.max(1)]) {
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(_) if until.left().is_zero() => return Err(until.expired(id, what, timeout)),
+                Err(e) => {
+                    let message = format!("reading the body after {done} bytes: {e}");
+                    return Err(SourceError::Network { id: id.into(), path: what.into(), message });
+                }
+            };
+            self.counters.add(0, n as u64);
+            done += n as u64;
+            if done > max {
+                return Err(SourceError::TooLarge { id: id.into(), path: what.into(), size: done, cap: max });
+            }
+            out.write_all(&chunk[..n]).map_err(|e| SourceError::Io {
+                id: id.into(),
+                path: what.into(),
+                message: format!("writing: {e}"),
+            })?;
+        }
+        if let Some(len) = expected.filter(|len| *len != done) {
+            let message = format!("body ended after {done} of {len} bytes");
+            return Err(SourceError::Network { id: id.into(), path: what.into(), message });
+        }
+        Ok(done)
     }
 }
 

@@ -34,13 +34,16 @@ pub use settings::{HubSettings, Token};
 pub use url::encode;
 use url::encode_path;
 
-use super::{Counters, Deadline, MAX_REPO_FILES, RangeRead, Snapshot, Source, SourceError};
+use super::{Counters, Deadline, Fetched, MAX_REPO_FILES, RangeRead, Snapshot, Source, SourceError};
 use crate::id::{ModelId, check_repo_path};
 
 /// The largest API answer read (the file list of a big repository).
 const MAX_API_BYTES: u64 = 32 << 20;
 /// Pages of a tree listing followed.
 const MAX_TREE_PAGES: usize = 1000;
+/// The slowest transfer a whole-file download is given time for (bytes a second): its request
+/// timeout grows by a second per this many bytes, and never runs past the model's deadline.
+const MIN_DOWNLOAD_RATE: u64 = 1 << 20;
 
 /// A file entry of a tree listing.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -67,6 +70,12 @@ impl HubSource {
             .map_err(|e| format!("invalid endpoint {:?}: {e}", settings.endpoint))?;
         if !matches!(endpoint.scheme(), "http" | "https") || endpoint.host_str().is_none() {
             return Err(format!("invalid endpoint {:?}: expected http(s)://host", settings.endpoint));
+        }
+        if settings.token.is_some() && !settings.allow_insecure_token && !settings::token_safe_at(&endpoint) {
+            return Err(format!(
+                "refusing to send the token over plain http:// to {}: anyone on the way could read it; use https, or allow it explicitly (--allow-insecure-token)",
+                endpoint.host_str().unwrap_or("?")
+            ));
         }
         let client = Client::builder()
             .redirect(reqwest::redirect::Policy::none())
@@ -115,7 +124,7 @@ impl HubSource {
 
     fn check_etag(&self, snap: &Snapshot, path: &str, etag: Option<String>) -> Result<(), SourceError> {
         let Some(etag) = etag else { return Ok(()) };
-        let mut etags = self.etags.lock().expect("etag map lock");
+        let mut etags = self.etags.lock().unwrap_or_else(|p| p.into_inner());
         let key = (snap.sha.clone(), format!("{}/{path}", snap.id));
         match etags.get(&key) {
             Some(first) if *first != etag => Err(SourceError::EtagChanged {
@@ -193,7 +202,16 @@ impl Source for HubSource {
         let what = format!("/{id}/resolve/{}/{}", encode(revision), encode_path(probe));
         let ids = id.as_str();
         let head = self.with_retry(ids, &what, deadline, || {
-            let ans = self.send_hops(ids, &what, &Method::HEAD, self.url(&what), None, deadline, false)?;
+            let ans = self.send_hops(
+                ids,
+                &what,
+                &Method::HEAD,
+                self.url(&what),
+                None,
+                deadline,
+                false,
+                self.request_timeout,
+            )?;
             Ok(header_str(ans.resp.headers(), "x-repo-commit"))
         });
         match head {
@@ -324,10 +342,30 @@ impl Source for HubSource {
         self.limiter.per_host
     }
 
-    fn hold_slot(&self) -> Option<Box<dyn Send>> {
-        Some(Box::new(
-            self.limiter.acquire(self.endpoint.host_str().unwrap_or(""), self.endpoint.port_or_known_default()),
-        ))
+    fn fetch_file(
+        &self,
+        snap: &Snapshot,
+        path: &str,
+        max: u64,
+        out: &mut dyn std::io::Write,
+        deadline: Deadline,
+    ) -> Result<Fetched, SourceError> {
+        let id = snap.id.as_str();
+        // A whole file takes longer than one small request: its time grows with its size (at
+        // MIN_DOWNLOAD_RATE), never past the model's deadline.
+        let timeout = self.request_timeout.saturating_add(Duration::from_secs(max / MIN_DOWNLOAD_RATE));
+        let ans = self.with_retry(id, path, deadline, || {
+            let url = self.resolve_url(snap, path);
+            let ans = self.send_hops(id, path, &Method::GET, url, None, deadline, true, timeout)?;
+            match ans.resp.status() {
+                StatusCode::OK => Ok(ans),
+                s => Err(SourceError::Http { id: id.into(), path: path.into(), status: s.as_u16() }),
+            }
+        })?;
+        let etag = ans.linked_etag.clone().or_else(|| header_str(ans.resp.headers(), ETAG.as_str()));
+        let commit = ans.commit.clone();
+        let bytes = self.copy_body(ans, max, out, id, path, timeout)?;
+        Ok(Fetched { bytes, etag, commit })
     }
 }
 

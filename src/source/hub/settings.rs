@@ -1,5 +1,5 @@
 //! What a Hub source is built from: the endpoint, the access token (redacted in every `Debug`
-//! form), the per-host limit, the retry policy and the timeouts. The CLI resolves them from flags
+//! form, and sent over plain `http://` only to a loopback host unless allowed explicitly), the per-host limit, the retry policy and the timeouts. The CLI resolves them from flags
 //! and the environment; the library reads no environment variables.
 
 use std::time::Duration;
@@ -37,6 +37,9 @@ pub struct HubSettings {
     pub connect_timeout: Duration,
     /// Longest time one request may take, from connecting to the end of its body.
     pub request_timeout: Duration,
+    /// Send the token over plain `http://` to a host that is not loopback (refused otherwise:
+    /// anyone on the path could read it).
+    pub allow_insecure_token: bool,
 }
 
 impl HubSettings {
@@ -48,8 +51,17 @@ impl HubSettings {
             retry: RetryPolicy::default(),
             connect_timeout: Duration::from_secs(10),
             request_timeout: Duration::from_secs(60),
+            allow_insecure_token: false,
         }
     }
+}
+
+/// Whether a token may go to `endpoint`: over https, or to a loopback host.
+pub(super) fn token_safe_at(endpoint: &reqwest::Url) -> bool {
+    let host = endpoint.host_str().unwrap_or("").trim_start_matches('[').trim_end_matches(']');
+    endpoint.scheme() == "https"
+        || host.eq_ignore_ascii_case("localhost")
+        || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
 }
 
 #[cfg(test)]
