@@ -35,7 +35,12 @@ for f in tests/fixtures/configs/*.json; do
   add "$id" "$work/config.json"
 done
 add sentence-transformers/all-MiniLM-L6-v2 tests/fixtures/downloaded/all-MiniLM-L6-v2/.
-cargo build --release --quiet
+# CAPCACHE: the binary to build with [this checkout's release build]; any build of this checkout
+# writes the same bytes.
+if [ -z "${CAPCACHE:-}" ]; then
+  cargo build --release --quiet
+  CAPCACHE=./target/release/capcache
+fi
 # --now keeps the stamps stable: a rebuild of unchanged inputs is byte-identical.
-./target/release/capcache build --models "$list" --source "$mirror" --sqlite "$work/capcache.sqlite" \
+"$CAPCACHE" build --models "$list" --source "$mirror" --sqlite "$work/capcache.sqlite" \
   --db db.json --refresh --now 2026-11-26T00:00:00Z "$@"
