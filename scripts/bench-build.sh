@@ -27,7 +27,7 @@ trap cleanup EXIT
 venv=target/bench-venv
 if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c "import huggingface_hub, hf_mem" 2>/dev/null; then
   python3 -m venv "$venv"
-  "$venv/bin/pip" install --quiet --disable-pip-version-check huggingface_hub hf-mem
+  "$venv/bin/pip" install --quiet --disable-pip-version-check huggingface_hub hf-mem==0.5.6
 fi
 cargo build --release --quiet --bin capcache --example fixture_hub
 
