@@ -22,6 +22,30 @@ use clap::Parser;
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 
+/// Runs `work` on a thread of its own with the GIL released, while the interpreter's thread
+/// checks for signals every 20 ms: Ctrl-C raises `KeyboardInterrupt` at once instead of after the
+/// last request. The abandoned work runs to its end in the background (within the model's
+/// deadline; what it writes, `update`'s install, is atomic) and its result is dropped.
+fn interruptible<T: Send + 'static>(py: Python<'_>, work: impl FnOnce() -> T + Send + 'static) -> PyResult<T> {
+    use std::sync::mpsc::TryRecvError;
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::Builder::new().name("capcache".into()).spawn(move || {
+        let _ = tx.send(work());
+    })?;
+    loop {
+        match rx.try_recv() {
+            Ok(value) => return Ok(value),
+            Err(TryRecvError::Empty) => {
+                py.detach(|| std::thread::sleep(std::time::Duration::from_millis(20)));
+                py.check_signals()?;
+            }
+            Err(TryRecvError::Disconnected) => {
+                return Err(error(py, None, anyhow::anyhow!("capcache panicked; this is a bug")));
+            }
+        }
+    }
+}
+
 /// Runs the command line on `argv` (the program name first) and returns its exit code.
 #[pyfunction]
 fn main(py: Python<'_>, argv: Vec<OsString>) -> u8 {
@@ -80,10 +104,10 @@ fn update(
     else {
         unreachable!("the arguments name the update command");
     };
-    let done = py.detach(|| -> anyhow::Result<String> {
+    let done = interruptible(py, move || -> anyhow::Result<String> {
         let (outcome, path) = cmd::update::install(&args)?;
         Ok(cmd::update::outcome_json(&outcome, &path).to_string())
-    });
+    })?;
     done.map_err(|e| error(py, None, e))
 }
 
@@ -122,13 +146,13 @@ fn resolve(
     else {
         unreachable!("the arguments name the resolve command");
     };
-    let outcome = py.detach(|| -> anyhow::Result<Result<String, String>> {
+    let outcome = interruptible(py, move || -> anyhow::Result<Result<String, String>> {
         let (id, outcome) = cmd::resolve::resolve_record(&model, &revision, &source, &chain)?;
         Ok(match outcome {
             Ok(record) => Ok(cmd::resolve::record_value(id.as_str(), &record)?.to_string()),
             Err(failure) => Err(cmd::resolve::failure_value(id.as_str(), &failure)?.to_string()),
         })
-    });
+    })?;
     match outcome.map_err(|e| error(py, Some(model_id), e))? {
         Ok(record) => Ok(record),
         Err(failure) => {

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import _thread
 import ast
 import inspect
 import json
@@ -38,14 +39,17 @@ def test_get_answers_from_the_db_inside_the_package() -> None:
 
 def test_get_reads_the_db_argument_then_capcache_db(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     db = json.loads((ROOT / "db.json").read_text())
-    db["models"][OPT]["total"] = 7
+    # A record told apart by its commit (stores are checked: a total that is not the sum of the
+    # parameters would be refused).
+    mark = "f" * 40
+    db["models"][OPT]["revision"] = mark
     mine = tmp_path / "mine.json"
     mine.write_text(json.dumps(db))
-    assert capcache.get(OPT, db=mine)["total"] == 7
-    assert capcache.get(OPT, db=str(mine))["total"] == 7
-    assert capcache.get(OPT)["total"] != 7
+    assert capcache.get(OPT, db=mine)["revision"] == mark
+    assert capcache.get(OPT, db=str(mine))["revision"] == mark
+    assert capcache.get(OPT)["revision"] != mark
     monkeypatch.setenv("CAPCACHE_DB", str(mine))
-    assert capcache.get(OPT)["total"] == 7
+    assert capcache.get(OPT)["revision"] == mark
     empty = tmp_path / "empty.json"
     empty.write_text(json.dumps({"schema": 1, "models": {}, "failures": {}}))
     assert capcache.get(OPT, db=empty) is None, "the argument wins over $CAPCACHE_DB"
@@ -291,3 +295,16 @@ def test_stubs_match_the_extension() -> None:
     public = {n for n in dir(_native) if not n.startswith("_") and callable(getattr(_native, n))}
     assert public == set(stubbed)
     assert (Path(capcache.__file__).parent / "py.typed").exists()
+
+
+def test_ctrl_c_interrupts_a_slow_resolve_at_once(slow_hub: str) -> None:
+    # Five requests of 200 ms each; a Ctrl-C (SIGINT to the main thread) after 0.2 s must not
+    # wait for the last of them.
+    timer = threading.Timer(0.2, _thread.interrupt_main)
+    start = time.monotonic()
+    timer.start()
+    with pytest.raises(KeyboardInterrupt):
+        capcache.resolve(OPT, endpoint=slow_hub)
+    elapsed = time.monotonic() - start
+    timer.join()
+    assert elapsed < 0.6, elapsed
