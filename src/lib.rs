@@ -18,6 +18,7 @@ pub mod count;
 pub mod diff;
 pub mod discover;
 pub mod dtype;
+pub mod file;
 pub mod fnv;
 pub mod format;
 pub mod id;

@@ -80,7 +80,7 @@ pub fn read_config(path: &Path) -> anyhow::Result<(Vec<u8>, PathBuf)> {
         bail!("{}: the folder has no config.json", path.display());
     }
     // A regular file under the cap, opened without waiting (a FIFO or /dev/zero is refused at once).
-    let bytes = capcache::store::file::read_regular(&file, MAX_CONFIG_BYTES)
+    let bytes = capcache::file::read_regular(&file, MAX_CONFIG_BYTES)
         .with_context(|| format!("cannot read {}", file.display()))?;
     Ok((bytes, file))
 }

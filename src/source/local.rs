@@ -72,7 +72,7 @@ impl LocalSource {
         let io = |message: String| SourceError::Io { id: snap.id.to_string(), path: path.into(), message };
         check_repo_path(path).map_err(io)?;
         let full = self.snapshot_dir(snap)?.join(path);
-        let file = open_regular(&full).map_err(|e| {
+        let file = crate::file::open_regular(&full, u64::MAX).map_err(|e| {
             if e.kind() == std::io::ErrorKind::NotFound {
                 SourceError::EntryNotFound { id: snap.id.to_string(), path: path.into() }
             } else {
@@ -142,7 +142,7 @@ impl LocalSource {
         if check_repo_path(revision).is_err() {
             return Err(bad("unsafe revision"));
         }
-        let file = match open_regular(&cache.join("refs").join(revision)) {
+        let file = match crate::file::open_regular(&cache.join("refs").join(revision), u64::MAX) {
             Ok(f) => f,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
             Err(e) => return Err(bad(&format!("unreadable: {}", e.kind()))),
@@ -158,34 +158,6 @@ impl LocalSource {
         }
         Ok(Some(sha.to_owned()))
     }
-}
-
-/// Opens `path` for reading if it is a regular file (following symlinks, as HF cache snapshots
-/// link to blobs), without blocking on a FIFO.
-fn open_regular(path: &Path) -> std::io::Result<File> {
-    let meta = std::fs::metadata(path)?;
-    if !meta.is_file() {
-        return Err(std::io::Error::new(std::io::ErrorKind::InvalidInput, "not a regular file"));
-    }
-    let mut options = std::fs::OpenOptions::new();
-    options.read(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        // Swapped for a FIFO between the check and the open: still no hang.
-        options.custom_flags(libc_o_nonblock());
-    }
-    let file = options.open(path)?;
-    if !file.metadata()?.is_file() {
-        return Err(std::io::Error::new(std::io::ErrorKind::InvalidInput, "not a regular file"));
-    }
-    Ok(file)
-}
-
-/// `O_NONBLOCK` on Linux and the BSDs (no libc dependency for one constant).
-#[cfg(unix)]
-const fn libc_o_nonblock() -> i32 {
-    if cfg!(any(target_os = "linux", target_os = "android")) { 0o4000 } else { 0x0004 }
 }
 
 impl Source for LocalSource {

@@ -265,7 +265,7 @@ pub fn for_each_entry_at(
     mut on: impl FnMut(String, Entry) -> Result<(), StoreError>,
 ) -> Result<(), StoreError> {
     let open = || {
-        let file = super::file::open_regular(path, super::file::MAX_STORE_BYTES)
+        let file = crate::file::open_regular(path, crate::file::MAX_STORE_BYTES)
             .map_err(|source| StoreError::Read { path: path.to_owned(), source })?;
         Ok(serde_json::Deserializer::from_reader(std::io::BufReader::with_capacity(1 << 16, file)))
     };
@@ -319,9 +319,9 @@ impl Text {
         Text { text, path: path.to_owned() }
     }
 
-    /// Reads a `db.json` (a regular file of at most [`super::file::MAX_STORE_BYTES`]).
+    /// Reads a `db.json` (a regular file of at most [`crate::file::MAX_STORE_BYTES`]).
     pub fn read(path: &Path) -> Result<Text, StoreError> {
-        let bytes = super::file::read_regular(path, super::file::MAX_STORE_BYTES)
+        let bytes = crate::file::read_regular(path, crate::file::MAX_STORE_BYTES)
             .map_err(|source| StoreError::Read { path: path.to_owned(), source })?;
         let text = String::from_utf8(bytes).map_err(|e| StoreError::Parse {
             path: path.to_owned(),

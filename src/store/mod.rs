@@ -6,7 +6,6 @@
 
 pub mod canonical;
 pub mod embedded;
-pub mod file;
 pub mod import;
 pub mod json;
 pub mod lock;
@@ -98,7 +97,7 @@ impl Stats {
 /// what is not a regular file refused there).
 pub fn is_sqlite(path: &Path) -> bool {
     let mut magic = [0u8; 16];
-    file::open_regular(path, u64::MAX)
+    crate::file::open_regular(path, u64::MAX)
         .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut magic))
         .is_ok_and(|()| &magic == b"SQLite format 3\0")
 }

@@ -1,5 +1,6 @@
-//! Opening a file a user named (`get --db`, a `--seed`, a merge input, `estimate`'s config): only a
-//! regular file, with a size cap, and never a wait. The path is opened with `O_NONBLOCK` (a FIFO
+//! Opening a file capcache reads whole or by range (`get --db`, a `--seed`, a merge input,
+//! `estimate`'s config, a local model folder's files, following symlinks as HF cache snapshots
+//! link to blobs): only a regular file, with a size cap, and never a wait. The path is opened with `O_NONBLOCK` (a FIFO
 //! opens at once instead of waiting for a writer) and the open file checked with `fstat`, so a
 //! FIFO, a device (`/dev/zero`) or a folder is refused at once, whatever was swapped in between.
 
