@@ -36,7 +36,8 @@ FROM ${RUNTIME_IMAGE}
 RUN apt-get update \
  && apt-get install -y --no-install-recommends ca-certificates bash \
  && rm -rf /var/lib/apt/lists/* \
- && useradd --system --uid 10001 --user-group --create-home --home-dir /var/lib/capcache capcache
+ && groupadd --system --gid 10001 capcache \
+ && useradd --system --uid 10001 --gid 10001 --create-home --home-dir /var/lib/capcache capcache
 COPY --from=builder /usr/local/bin/capcache /usr/local/bin/capcache
 COPY --chmod=0755 scripts/refresh-db.sh /usr/local/bin/refresh-db.sh
 COPY models.txt db.json /usr/share/capcache/
