@@ -82,6 +82,9 @@ cleanup() {
 }
 trap cleanup EXIT
 cleanup
+# Each run imports its base images anew (about 2 GB): the previous run's images go first, so the
+# store holds one run's. Cargo's cache mount (under TMPDIR) keeps a rerun's compile incremental.
+pm image prune --all --force >/dev/null
 
 # A minimal Debian root file system, once ($1: folder, $2: extra packages).
 rootfs() {
