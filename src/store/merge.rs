@@ -12,7 +12,8 @@ use std::path::{Path, PathBuf};
 use super::canonical::CanonicalWriter;
 use super::sqlite::SqliteStore;
 use super::validate::time_of;
-use super::{StoreError, import, is_sqlite, stale};
+use super::{StoreError, import, is_sqlite};
+use crate::stale;
 use crate::record::Record;
 
 /// The stores to merge: SQLite stores read in place, db.json files imported into scratch stores

@@ -12,7 +12,8 @@ use std::path::Path;
 
 use super::canonical::CanonicalWriter;
 use super::json;
-use super::{StoreError, stale};
+use super::StoreError;
+use crate::stale;
 
 /// What a publish did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
