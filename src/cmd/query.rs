@@ -303,7 +303,9 @@ pub fn list(filter: Option<&str>, json: bool, failures: bool, db_path: Option<Pa
         let key = id.to_lowercase();
         let mark = match (row["record"].as_bool() == Some(true), outcome.get(&key)) {
             (_, None) => String::new(),
-            (true, Some(f)) => format!("  [failed {}: {}; earlier record kept]", f.outcome.label(), text::printable(&f.at)),
+            (true, Some(f)) => {
+                format!("  [failed {}: {}; earlier record kept]", f.outcome.label(), text::printable(&f.at))
+            }
             (false, Some(f)) => format!("  [failed {}: {}; no record]", f.outcome.label(), text::printable(&f.at)),
         };
         std::io::Write::write_all(&mut out, format!("{}{mark}\n", text::printable(id)).as_bytes())?;

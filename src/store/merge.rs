@@ -13,8 +13,8 @@ use super::canonical::CanonicalWriter;
 use super::sqlite::SqliteStore;
 use super::validate::time_of;
 use super::{StoreError, import, is_sqlite};
-use crate::stale;
 use crate::record::Record;
+use crate::stale;
 
 /// The stores to merge: SQLite stores read in place, db.json files imported into scratch stores
 /// in a temp folder (removed with this value), so that every input is an id-ordered stream

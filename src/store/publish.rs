@@ -10,9 +10,9 @@ use std::io::{BufWriter, Read, Seek, Write};
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
+use super::StoreError;
 use super::canonical::CanonicalWriter;
 use super::json;
-use super::StoreError;
 use crate::stale;
 
 /// What a publish did.
