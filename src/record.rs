@@ -40,6 +40,15 @@ macro_rules! string_enum {
                 !matches!(self, $name::Other(_))
             }
 
+            /// How text output shows the value: its name, marked when this capcache does not
+            /// know it (JSON output keeps the bare name).
+            pub fn label(self) -> std::borrow::Cow<'static, str> {
+                match self {
+                    $name::Other(name) => format!("{name} (unknown to this capcache)").into(),
+                    known => known.as_str().into(),
+                }
+            }
+
             /// The value named `s`: a known one, else `Other(s)` when `s` may be a name at all.
             pub fn read(s: &str) -> Result<$name, String> {
                 match $name::ALL.iter().copied().find(|v| v.as_str() == s) {
@@ -571,6 +580,7 @@ mod tests {
         assert_eq!(o.severity(), Severity::Invalid);
         let s: Strategy = serde_json::from_str("\"onnx\"").unwrap();
         assert_eq!((s.as_str(), s.to_string()), ("onnx", "onnx".to_owned()));
+        assert_eq!((s.label(), Strategy::Config.label()), ("onnx (unknown to this capcache)".into(), "config".into()));
         // Interned: the same name is the same value.
         assert_eq!(serde_json::from_str::<Strategy>("\"onnx\"").unwrap(), s);
         for bad in ["", "Has Space", "\\u001b[2J", &"x".repeat(MAX_NAME + 1)] {

@@ -37,11 +37,11 @@ pub fn record(id: &str, r: &Record) -> String {
     // a Hub commit: say so beside it.
     let local = if r.source == Some(crate::record::Origin::Local) { " (local snapshot, not a Hub commit)" } else { "" };
     let _ = writeln!(s, "  revision        {}{local}", printable(&r.revision));
-    let _ = writeln!(s, "  strategy        {} ({kind})", r.strategy);
+    let _ = writeln!(s, "  strategy        {} ({kind})", r.strategy.label());
     let source = match (r.source, &r.endpoint) {
-        (Some(o), Some(e)) => format!("{o} ({})", printable(e)),
+        (Some(o), Some(e)) => format!("{} ({})", o.label(), printable(e)),
         (Some(o), None) if o == crate::record::Origin::Hub => format!("{o} ({})", crate::source::DEFAULT_ENDPOINT),
-        (Some(o), None) => o.to_string(),
+        (Some(o), None) => o.label().into_owned(),
         (None, _) => "not recorded".into(),
     };
     let _ = writeln!(s, "  source          {source}");
@@ -113,7 +113,7 @@ pub fn record(id: &str, r: &Record) -> String {
     }
     for t in &r.tried {
         let msg = t.message.as_deref().map(|m| format!(" ({})", printable(m))).unwrap_or_default();
-        let _ = writeln!(s, "  tried           {}: {}{msg}", t.strategy, t.outcome);
+        let _ = writeln!(s, "  tried           {}: {}{msg}", t.strategy.label(), t.outcome.label());
     }
     for w in &r.warnings {
         let _ = writeln!(s, "  warning         {}", printable(w));
@@ -124,10 +124,10 @@ pub fn record(id: &str, r: &Record) -> String {
 
 /// The summary of a failure.
 pub fn failure(id: &str, f: &Failure) -> String {
-    let mut s = format!("{}: {} ({})\n", printable(id), f.outcome, printable(&f.message));
+    let mut s = format!("{}: {} ({})\n", printable(id), f.outcome.label(), printable(&f.message));
     for t in &f.tried {
         let msg = t.message.as_deref().map(|m| format!(": {}", printable(m))).unwrap_or_default();
-        let _ = writeln!(s, "  {}: {}{msg}", t.strategy, t.outcome);
+        let _ = writeln!(s, "  {}: {}{msg}", t.strategy.label(), t.outcome.label());
     }
     s
 }
