@@ -321,6 +321,10 @@ pub struct Record {
     /// plus some of these.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub may_also_store: Vec<MayAlsoStore>,
+    /// Adapter-only repositories (a PEFT adapter, no model weights of their own): the record counts
+    /// the adapter's tensors, which are loaded on top of `adapter.base_model`; absent for a model.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub adapter: Option<Adapter>,
     /// Bytes of the stored weights.
     pub weight_bytes: u64,
     /// The checkpoint's main dtype.
@@ -357,6 +361,19 @@ pub struct MayAlsoStore {
     pub what: String,
     /// Their elements.
     pub parameters: u64,
+}
+
+/// The adapter an adapter-only repository holds, as its `adapter_config.json` describes it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct Adapter {
+    /// `base_model_name_or_path`: the model the adapter is loaded on (a Hub id, or a path on the
+    /// publisher's machine); null when the file does not say, or says it in a form not kept (not
+    /// a string, over 512 bytes).
+    #[serde(default)]
+    pub base_model: Option<String>,
+    /// `peft_type` (`LORA`, `IA3`, ...), when the file says.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub peft_type: Option<String>,
 }
 
 /// Chain options a record remembers.

@@ -45,6 +45,11 @@ pub fn record(id: &str, r: &Record) -> String {
         (None, _) => "not recorded".into(),
     };
     let _ = writeln!(s, "  source          {source}");
+    if let Some(a) = &r.adapter {
+        let kind = a.peft_type.as_deref().map_or(Cow::Borrowed("PEFT"), printable);
+        let base = a.base_model.as_deref().map_or(Cow::Borrowed("not named"), printable);
+        let _ = writeln!(s, "  adapter         {kind}, not a model; base model {base}");
+    }
     let dtypes: Vec<Cow<str>> = r.parameters.keys().map(|d| printable(d)).collect();
     let width = dtypes.iter().map(|d| d.len()).max().unwrap_or(0);
     for (i, (dtype, n)) in dtypes.iter().zip(r.parameters.values()).enumerate() {
@@ -157,6 +162,7 @@ mod tests {
         let a = r.architecture.get_or_insert_with(Default::default);
         a.model_type = Some(evil.into());
         a.architectures = vec![evil.into()];
+        r.adapter = Some(crate::record::Adapter { base_model: Some(evil.into()), peft_type: Some(evil.into()) });
         let text = record(evil, &r);
         assert!(!text.chars().any(|c| c.is_control() && c != '\n'), "{text}");
         assert_eq!(text.lines().filter(|l| l.starts_with("  total ")).count(), 1, "{text}");

@@ -42,6 +42,11 @@ fn records_name_their_source_and_a_folder_is_called_a_folder() {
     assert_eq!(text["source"], "hub");
     let summary = capcache::summary::record("o/m", &r);
     assert!(summary.contains(&format!("revision        {}\n", r.revision)), "a Hub commit, as is: {summary}");
+    // Credentials an endpoint URL carries never reach the record (records are published).
+    let with_secret = hub.url.replacen("http://", "http://user:s3cret@", 1);
+    let r = resolve_with(&HubSource::new(HubSettings::new(&with_secret)).unwrap(), "o/m").unwrap();
+    assert_eq!(r.endpoint.as_deref(), Some(hub.url.trim_end_matches('/')));
+    assert!(!serde_json::to_string(&r).unwrap().contains("s3cret"));
 
     let dir = tempfile::tempdir().unwrap();
     let model = dir.path().join("facebook/opt-125m");
@@ -132,4 +137,84 @@ fn tensors_held_twice_are_never_summed_into_an_exact_record() {
     .unwrap();
     assert_eq!(r.parameters, expected);
     let _ = per_dtype(&ts);
+}
+
+#[test]
+fn an_adapter_only_repository_is_recorded_as_an_adapter_of_its_base_model() {
+    let hub = FixtureHub::start();
+    let lora = [
+        t("base_model.model.model.layers.0.self_attn.q_proj.lora_A.weight", "BF16", &[8, 64]),
+        t("base_model.model.model.layers.0.self_attn.q_proj.lora_B.weight", "BF16", &[64, 8]),
+    ];
+    let adapter_config = r#"{"base_model_name_or_path": "meta-llama/Llama-3.1-8B", "peft_type": "LORA", "r": 8}"#;
+    // The base model's config.json beside it, as some adapter repositories keep it.
+    let base_config = std::fs::read(support::fixtures().join("configs/meta-llama__Llama-3.1-8B.json")).unwrap();
+    hub.add(
+        "o/lora",
+        Repo::new("o/lora")
+            .bytes("adapter_config.json", adapter_config)
+            .bytes("adapter_model.safetensors", safetensors_file(&lora))
+            .bytes("config.json", base_config.clone()),
+    );
+    let r = resolve(&hub, "o/lora").unwrap();
+    assert_eq!((r.strategy, r.exact, r.total, r.logical_parameters), (Strategy::Safetensors, true, 1024, 1024));
+    assert_eq!(r.parameters, per_dtype(&lora));
+    let a = r.adapter.as_ref().expect("recorded as an adapter");
+    assert_eq!((a.base_model.as_deref(), a.peft_type.as_deref()), (Some("meta-llama/Llama-3.1-8B"), Some("LORA")));
+    assert!(r.cross_check.is_empty(), "the base model's config is no check of an adapter: {:?}", r.cross_check);
+    assert_eq!(r.dtype.as_deref(), Some("BF16"), "the adapter's own dtype");
+    assert!(r.warnings.iter().any(|w| w.contains("an adapter (LORA), not a model")), "{:?}", r.warnings);
+    let json = serde_json::to_value(&r).unwrap();
+    assert_eq!(json["adapter"], serde_json::json!({"base_model": "meta-llama/Llama-3.1-8B", "peft_type": "LORA"}));
+    let summary = capcache::summary::record("o/lora", &r);
+    assert!(summary.contains("adapter         LORA, not a model; base model meta-llama/Llama-3.1-8B"), "{summary}");
+
+    // The Hub's metadata of an adapter counts the adapter: its logical count is not the base model's estimate.
+    hub.with_repo("o/lora", |r| *r = r.clone().api_safetensors(&per_dtype(&lora)));
+    let r = resolve(&hub, "o/lora").unwrap();
+    assert_eq!((r.strategy, r.total, r.logical_parameters), (Strategy::HubMetadata, 1024, 1024));
+    assert!(r.adapter.is_some());
+
+    // Adapter weights that cannot be read make no estimate of the base model in the adapter's name.
+    hub.add(
+        "o/lora-empty",
+        Repo::new("o/lora-empty")
+            .bytes("adapter_config.json", adapter_config)
+            .bytes("adapter_model.safetensors", safetensors_file(&[]))
+            .bytes("config.json", base_config.clone()),
+    );
+    let f = resolve(&hub, "o/lora-empty").unwrap_err();
+    let config = f.tried.iter().find(|t| t.strategy == Strategy::Config).unwrap();
+    assert!(config.message.as_deref().unwrap().contains("adapter-only"), "{f:?}");
+
+    // A pickled adapter, whose config names its base in a hostile or a wrong form.
+    let bin = std::fs::read(gpt2_tied().join("pytorch_model.bin")).unwrap();
+    let evil = r#"{"base_model_name_or_path": "evil\u001b[2J\nbase", "peft_type": ["LORA"]}"#;
+    hub.add(
+        "o/lora-bin",
+        Repo::new("o/lora-bin").bytes("adapter_config.json", evil).bytes("adapter_model.bin", bin.clone()),
+    );
+    let r = resolve(&hub, "o/lora-bin").unwrap();
+    assert_eq!((r.strategy, r.files.as_slice()), (Strategy::Pytorch, ["adapter_model.bin".to_owned()].as_slice()));
+    let a = r.adapter.as_ref().unwrap();
+    assert_eq!((a.base_model.as_deref(), a.peft_type.as_deref()), (Some("evil\u{1b}[2J\nbase"), None));
+    assert!(r.warnings.iter().any(|w| w.contains("peft_type is not a string")), "{:?}", r.warnings);
+    let summary = capcache::summary::record("o/lora-bin", &r);
+    assert!(summary.contains("adapter         PEFT, not a model; base model evil\\u{1b}[2J\\nbase"), "{summary}");
+    let long = format!(r#"{{"base_model_name_or_path": "{}"}}"#, "x".repeat(513));
+    hub.with_repo("o/lora-bin", |r| *r = r.clone().bytes("adapter_config.json", long));
+    let r = resolve(&hub, "o/lora-bin").unwrap();
+    assert_eq!(r.adapter.as_ref().unwrap().base_model, None, "over the cap: not kept");
+
+    // A model's weights beside an adapter make a model, and the adapter is not summed into it.
+    hub.add(
+        "o/merged",
+        Repo::new("o/merged")
+            .bytes("adapter_config.json", adapter_config)
+            .bytes("adapter_model.safetensors", safetensors_file(&lora))
+            .bytes("adapter_model.bin", bin.clone())
+            .bytes("model.pt", bin),
+    );
+    let r = resolve(&hub, "o/merged").unwrap();
+    assert_eq!((r.adapter.as_ref(), r.files.as_slice()), (None, ["model.pt".to_owned()].as_slice()), "{r:?}");
 }

@@ -6,6 +6,7 @@
 //! ([`Limits`], enforced by [`reader`]), and a panic while resolving it becomes its
 //! `internal-error` failure instead of taking the process down.
 
+mod adapter;
 mod checkpoint;
 mod config;
 #[cfg(feature = "download")]
@@ -28,7 +29,7 @@ use serde_json::Value;
 use self::reader::Budget;
 use crate::count::{CountOptions, Counts};
 use crate::id::ModelId;
-use crate::record::{Failure, MadeWith, Origin, Outcome, Record, Severity, Strategy, Tried};
+use crate::record::{Adapter, Failure, MadeWith, Origin, Outcome, Record, Severity, Strategy, Tried};
 use crate::source::{Deadline, Snapshot, Source, SourceError};
 
 /// The largest `config.json` read.
@@ -100,6 +101,9 @@ pub struct Ctx<'a> {
     /// The revision asked for (a branch, tag or the commit itself), which `snap` pins.
     pub revision: &'a str,
     pub config: Option<&'a Value>,
+    /// The adapter an adapter-only repository holds (its tensors are the adapter's, its
+    /// `config.json` the base model's).
+    pub adapter: Option<&'a Adapter>,
     pub count: CountOptions,
     pub budget: &'a Budget,
 }
@@ -249,7 +253,7 @@ fn chain(
 ) -> Result<Record, Failure> {
     let mut tried = Vec::new();
     let mut warnings = Vec::new();
-    let base = Ctx { source, snap, revision, config: None, count: CountOptions::default(), budget };
+    let base = Ctx { source, snap, revision, config: None, adapter: None, count: CountOptions::default(), budget };
     // A gated repo's files need a token, but its Hub metadata is public: the chain goes on so that
     // `hub-metadata` can still answer, and the first file read stops it.
     let mut config_fatal = None;
@@ -267,7 +271,22 @@ fn chain(
             None
         }
     };
-    let ctx = Ctx { config: config.as_ref(), count: CountOptions::from_config(config.as_ref()), ..base };
+    let adapter = match adapter::read(&base) {
+        Ok(a) => a,
+        Err(miss) if miss.severity == Severity::Transient => return Err(failure(miss, tried, now)),
+        Err(miss) => {
+            warnings.push(format!("adapter_config.json unusable: {}", miss.message));
+            if miss.severity == Severity::Fatal {
+                config_fatal.get_or_insert(miss);
+            }
+            Some((Adapter::default(), None))
+        }
+    };
+    warnings.extend(adapter.as_ref().and_then(|(_, w)| w.clone()));
+    let adapter = adapter.map(|(a, _)| a);
+    // An adapter's tensors are its own: the base model's config neither ties nor packs them.
+    let count = if adapter.is_some() { CountOptions::default() } else { CountOptions::from_config(config.as_ref()) };
+    let ctx = Ctx { config: config.as_ref(), adapter: adapter.as_ref(), count, ..base };
     let mut stopped = None;
     for &name in &opts.strategies {
         if name == Strategy::Download && !opts.allows_download() {

@@ -1,7 +1,7 @@
 //! `safetensors`: the JSON header of each weight file, read by range: `model.safetensors`, the
 //! shards of `model.safetensors.index.json`, `consolidated.safetensors` (Mistral), diffusers
 //! components (`model_index.json`), sentence-transformers Dense modules (`modules.json`), and
-//! adapter repos. One range request per file, sized from the tensor count the index (for shards) or
+//! adapter-only repos' `adapter_model.safetensors`. One range request per file, sized from the tensor count the index (for shards) or
 //! the config's architecture (for a single file) predicts, else small; a second only for the rest
 //! of a longer header, so the bytes read stay close to the header's. Shards are read side by side.
 
@@ -132,7 +132,7 @@ fn weight_files(ctx: &Ctx) -> Result<Vec<WeightFile>, Miss> {
             }
         }
     }
-    if files.is_empty() && snap.has("adapter_model.safetensors") {
+    if files.is_empty() && ctx.adapter.is_some() && snap.has("adapter_model.safetensors") {
         files.push(WeightFile { path: "adapter_model.safetensors".into(), tensors: None });
     }
     if files.is_empty() {
