@@ -40,6 +40,8 @@ fn records_name_their_source_and_a_folder_is_called_a_folder() {
     assert_eq!(r.endpoint.as_deref(), Some(hub.url.trim_end_matches('/')), "not the default endpoint: named");
     let text = serde_json::to_value(&r).unwrap();
     assert_eq!(text["source"], "hub");
+    let summary = capcache::summary::record("o/m", &r);
+    assert!(summary.contains(&format!("revision        {}\n", r.revision)), "a Hub commit, as is: {summary}");
     // Credentials an endpoint URL carries never reach the record (records are published).
     let with_secret = hub.url.replacen("http://", "http://user:s3cret@", 1);
     let r = resolve_with(&HubSource::new(HubSettings::new(&with_secret)).unwrap(), "o/m").unwrap();
@@ -58,6 +60,8 @@ fn records_name_their_source_and_a_folder_is_called_a_folder() {
     assert!(lines.iter().any(|l| l == "a local folder has no Hub metadata"), "{lines:?}");
     let summary = capcache::summary::record("facebook/opt-125m", &r);
     assert!(summary.contains("source          local"), "{summary}");
+    let revision = format!("revision        {} (local snapshot, not a Hub commit)\n", r.revision);
+    assert!(summary.contains(&revision), "a folder's revision is not presented as a Hub commit: {summary}");
 }
 
 #[test]
