@@ -288,7 +288,8 @@ impl Db {
 /// One model's facts.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Record {
-    /// The commit sha the facts were read at.
+    /// The commit sha the facts were read at. For `source: local` it is the folder's snapshot name
+    /// (in the shipped db.json a SHA-1 of the snapshot's files), not a Hub commit.
     pub revision: String,
     /// Where the files were read: `hub` or `local` (absent in records made before capcache said).
     #[serde(default, skip_serializing_if = "Option::is_none")]

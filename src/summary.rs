@@ -33,7 +33,10 @@ pub fn record(id: &str, r: &Record) -> String {
     let mut s = String::new();
     let kind = if r.exact { "exact" } else { "estimate" };
     let _ = writeln!(s, "{}", printable(id));
-    let _ = writeln!(s, "  revision        {}", printable(&r.revision));
+    // A local folder's revision is its snapshot's name (the shipped db's: a hash of the files), never
+    // a Hub commit: say so beside it.
+    let local = if r.source == Some(crate::record::Origin::Local) { " (local snapshot, not a Hub commit)" } else { "" };
+    let _ = writeln!(s, "  revision        {}{local}", printable(&r.revision));
     let _ = writeln!(s, "  strategy        {} ({kind})", r.strategy.label());
     let source = match (r.source, &r.endpoint) {
         (Some(o), Some(e)) => format!("{} ({})", o.label(), printable(e)),

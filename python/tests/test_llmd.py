@@ -74,6 +74,7 @@ def test_planner_functions_on_capcache(hub: Hub, on_capcache: None) -> None:
     assert cp.model_total_params(OPT) == sum(expected_opt_parameters().values())
     assert cp.get_safetensors_metadata_from_hf(OPT).parameter_count == expected_opt_parameters()
     assert cp.get_model_info_from_hf(OPT).safetensors.total == record["total"]
+    assert cp.get_model_info_from_hf(OPT).sha == record["revision"]  # a Hub record's commit
     assert cp.model_memory_req(OPT, config) == record["weight_bytes"] / GIB
     assert cp.per_gpu_model_memory_required(OPT, config, tp=2) == record["weight_bytes"] / GIB / 2
     kv = cp.KVCacheDetail(OPT, config, context_len=2048, batch_size=4)
