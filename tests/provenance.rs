@@ -218,3 +218,67 @@ fn an_adapter_only_repository_is_recorded_as_an_adapter_of_its_base_model() {
     let r = resolve(&hub, "o/merged").unwrap();
     assert_eq!((r.adapter.as_ref(), r.files.as_slice()), (None, ["model.pt".to_owned()].as_slice()), "{r:?}");
 }
+
+#[test]
+fn diffusers_components_stored_as_variants_or_pickles_are_counted_or_named() {
+    let hub = FixtureHub::start();
+    let index = r#"{"_class_name": "StableDiffusionPipeline", "text_encoder": ["transformers", "CLIPTextModel"],
+        "unet": ["diffusers", "UNet2DConditionModel"], "vae": ["diffusers", "AutoencoderKL"],
+        "scheduler": ["diffusers", "PNDMScheduler"], "tokenizer": ["transformers", "CLIPTokenizer"]}"#;
+    let text_encoder = [t("text_model.embeddings.token_embedding.weight", "F32", &[20, 25])];
+    let (unet_a, unet_b) =
+        ([t("conv_in.weight", "F16", &[32, 4, 3, 3])], [t("conv_out.weight", "F16", &[4, 32, 3, 3])]);
+    let unet_index = serde_json::json!({"metadata": {}, "weight_map": {
+        "conv_in.weight": "diffusion_pytorch_model.fp16-00001-of-00002.safetensors",
+        "conv_out.weight": "diffusion_pytorch_model.fp16-00002-of-00002.safetensors"}});
+    let vae_bin = std::fs::read(gpt2_tied().join("pytorch_model.bin")).unwrap();
+    let pipeline = Repo::new("o/pipeline")
+        .bytes("model_index.json", index)
+        .bytes("text_encoder/model.safetensors", safetensors_file(&text_encoder))
+        .bytes("unet/diffusion_pytorch_model.safetensors.index.fp16.json", unet_index.to_string())
+        .bytes("unet/diffusion_pytorch_model.fp16-00001-of-00002.safetensors", safetensors_file(&unet_a))
+        .bytes("unet/diffusion_pytorch_model.fp16-00002-of-00002.safetensors", safetensors_file(&unet_b))
+        .bytes("unet/diffusion_pytorch_model.non_ema.safetensors", safetensors_file(&[t("x", "F32", &[1])]))
+        .bytes("vae/diffusion_pytorch_model.bin", vae_bin.clone())
+        .bytes("scheduler/scheduler_config.json", "{}")
+        .bytes("tokenizer/vocab.json", "{}");
+    hub.add("o/pipeline", pipeline.clone());
+    let r = resolve(&hub, "o/pipeline").unwrap();
+    // 500 + 2 x 1,152 + gpt2-tied's 140,288: every component, the unet's shards once each.
+    let vae = 140_288;
+    assert_eq!((r.strategy, r.exact), (Strategy::Safetensors, true));
+    assert_eq!(r.total, 500 + 2 * 1_152 + vae, "{r:?}");
+    assert_eq!(r.parameters, BTreeMap::from([("F16".to_owned(), 2_304), ("F32".to_owned(), 500 + vae)]));
+    assert_eq!(
+        r.files,
+        [
+            "text_encoder/model.safetensors",
+            "unet/diffusion_pytorch_model.fp16-00001-of-00002.safetensors",
+            "unet/diffusion_pytorch_model.fp16-00002-of-00002.safetensors",
+            "vae/diffusion_pytorch_model.bin",
+        ]
+    );
+    assert!(
+        r.warnings.iter().any(|w| w.contains("unet: its fp16 variant counted") && w.contains("non_ema")),
+        "{:?}",
+        r.warnings
+    );
+    // With default weights beside the variant, the default is counted and the variant is not added.
+    let unet = [t("conv_in.weight", "F32", &[32, 4, 3, 3]), t("conv_out.weight", "F32", &[4, 32, 3, 3])];
+    hub.add(
+        "o/pipeline-default",
+        pipeline.clone().bytes("unet/diffusion_pytorch_model.safetensors", safetensors_file(&unet)),
+    );
+    let r = resolve(&hub, "o/pipeline-default").unwrap();
+    assert_eq!(r.parameters, BTreeMap::from([("F32".to_owned(), 500 + 2_304 + vae)]));
+    assert!(r.warnings.iter().all(|w| !w.contains("variant")), "{:?}", r.warnings);
+    // A component in a form no strategy reads: no exact record of the rest, and the failure names it.
+    let mut onnx = pipeline;
+    onnx.files.retain(|path, _| !path.starts_with("vae/"));
+    hub.add("o/pipeline-onnx", onnx.bytes("vae/model.onnx", vec![0u8; 64]));
+    let f = resolve(&hub, "o/pipeline-onnx").unwrap_err();
+    let st = f.tried.iter().find(|t| t.strategy == Strategy::Safetensors).unwrap();
+    assert_eq!(st.outcome, "invalid-file", "{f:?}");
+    assert!(st.message.as_deref().unwrap().contains("vae (vae/model.onnx)"), "{f:?}");
+    assert!(f.message.contains("vae/model.onnx"), "the failure says what was left out: {f:?}");
+}

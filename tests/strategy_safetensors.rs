@@ -402,4 +402,17 @@ fn verify_takes_the_routed_experts_from_the_headers_when_the_hub_metadata_lies()
     assert_eq!(r.active_parameters, Some(active), "routed experts from the headers too: {:?}", r.warnings);
     assert_eq!(r.cross_check[&Strategy::HubMetadata], 70_000);
     assert!(r.warnings.iter().any(|w| w.contains("every number here is from the headers")), "{:?}", r.warnings);
+
+    // When the Hub's stored counts agree with the headers, the record stays the Hub's, and what
+    // the Hub cannot say (the logical count, the routed experts) is read from the headers too,
+    // not estimated from the config.
+    let truth: BTreeMap<String, u64> = serde_json::from_value(expected["parameters"].clone()).unwrap();
+    hub.with_repo(id, |r| *r = r.clone().api_safetensors(&truth));
+    let trusting = resolve(&hub, id, &Options::default()).unwrap();
+    assert_ne!(trusting.active_parameters, Some(active), "without --verify: the config's routed experts");
+    let r = resolve(&hub, id, &Options { verify: true, ..Options::default() }).unwrap();
+    assert_eq!((r.strategy, r.total), (Strategy::HubMetadata, expected["total"].as_u64().unwrap()));
+    assert_eq!((r.logical_parameters, r.active_parameters), (logical, Some(active)), "{:?}", r.warnings);
+    assert_eq!(r.cross_check[&Strategy::Safetensors], r.total);
+    assert!(r.warnings.iter().all(|w| !w.contains("logical_parameters from the config")), "{:?}", r.warnings);
 }

@@ -9,6 +9,7 @@
 mod adapter;
 mod checkpoint;
 mod config;
+mod diffusers;
 #[cfg(feature = "download")]
 pub mod download;
 pub mod estimate;

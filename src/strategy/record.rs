@@ -133,14 +133,22 @@ pub fn assemble(
 }
 
 /// The record of a `hub-metadata` answer checked against the safetensors headers (`--verify`).
-/// When they agree, the Hub's record with the headers' total beside it; when they disagree, the
-/// headers' record (every number from the headers) with the Hub's total beside it and a warning
-/// saying so; when the headers cannot be read, the Hub's record and why it was not verified.
+/// When they agree, the Hub's record, with what the Hub cannot give (the logical count and the
+/// routed experts behind `active_parameters`) read from the headers instead of estimated from the
+/// config, and the headers' total beside it; when they disagree, the headers' record (every number
+/// from the headers) with the Hub's total beside it and a warning saying so; when the headers
+/// cannot be read, the Hub's record and why it was not verified.
 pub fn verified(ctx: &Ctx, hub: Found, tried: Vec<Tried>, warnings: Vec<String>, now: &str) -> Record {
     let mut rec = assemble(ctx, Strategy::HubMetadata, hub, tried.clone(), warnings.clone(), now);
     match super::safetensors::run(ctx) {
-        Ok(found) if found.counts.parameters == rec.parameters => {
-            rec.cross_check.insert(Strategy::Safetensors, found.counts.total);
+        Ok(mut agreed) if agreed.counts.parameters == rec.parameters => {
+            // The headers' counts are the Hub's where the Hub gives any (parameters, total, bytes).
+            agreed.counts.notes.push(
+                "the safetensors headers agree with the Hub metadata; logical_parameters and the routed experts are read from them (--verify)".into(),
+            );
+            let total = agreed.counts.total;
+            let mut rec = assemble(ctx, Strategy::HubMetadata, agreed, tried, warnings, now);
+            rec.cross_check.insert(Strategy::Safetensors, total);
             rec
         }
         Ok(found) => {
