@@ -88,6 +88,27 @@ fn skipped_list_lines_are_counted_in_the_summary() {
 }
 
 #[test]
+fn a_build_without_a_model_list_says_how_to_write_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let (code, _, stderr) = run(capcache(dir.path()).args(["build", "--endpoint", "http://127.0.0.1:9", "--now", NOW]));
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("no model list at models.txt"), "{stderr}");
+    assert!(stderr.contains("one model id a line") && stderr.contains("--models FILE"), "{stderr}");
+    assert!(!dir.path().join("db.json").exists(), "nothing is written");
+}
+
+#[test]
+fn a_resolve_that_cannot_reach_the_hub_says_what_to_check() {
+    // Nothing listens on port 9 of loopback: the connection is refused at once.
+    let dir = tempfile::tempdir().unwrap();
+    let (code, _, stderr) =
+        run(capcache(dir.path()).args(["resolve", "org/model", "--endpoint", "http://127.0.0.1:9", "--attempts", "1"]));
+    assert_eq!(code, 1, "{stderr}");
+    assert!(stderr.contains("network-error"), "{stderr}");
+    assert!(stderr.contains("HTTPS_PROXY") && stderr.contains("`capcache get` answers from the cache"), "{stderr}");
+}
+
+#[test]
 fn the_download_strategy_without_allow_download_names_the_flag() {
     let dir = tempfile::tempdir().unwrap();
     let (code, _, stderr) = run(capcache(dir.path()).args(["resolve", "org/model", "--strategies", "config,download"]));

@@ -33,7 +33,13 @@ fn parse_shard(s: &str) -> anyhow::Result<(u64, u64)> {
 
 /// The model list, after reporting its bad lines.
 fn read_list(path: &Path) -> anyhow::Result<ModelList> {
-    let bytes = fs_err::read(path).context("cannot read the model list")?;
+    let bytes = match fs_err::read(path) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => bail!(
+            "no model list at {}: write one model id a line there (`org/name`, optionally `@revision`), or give --models FILE",
+            path.display()
+        ),
+        read => read.context("cannot read the model list")?,
+    };
     let list = parse_list(bytes);
     for b in &list.bad {
         eprintln!("{}:{}: skipped: {}", path.display(), b.line, b.error);
