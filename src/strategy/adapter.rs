@@ -3,7 +3,8 @@
 //! loaded on top of a base model, so the record counts them as an adapter's and names the base
 //! (`base_model_name_or_path`); the repository's `config.json`, if any, describes the base model,
 //! so it neither estimates nor cross-checks the adapter. A repository holding a model's weights
-//! beside an adapter is the model (its adapter files are not summed into it).
+//! beside an adapter is the model (its adapter files are not summed into it). A GGUF file whose
+//! metadata says it is an adapter is recorded as one too.
 
 use serde_json::Value;
 
@@ -43,12 +44,36 @@ pub fn read(ctx: &Ctx) -> Result<Option<(Adapter, Option<String>)>, Miss> {
             Some("adapter_config.json is missing: the base model is unknown".into()),
         )));
     }
+    from_config(ctx).map(Some)
+}
+
+/// What the repository's `adapter_config.json` says of its adapter, and why it could not be used
+/// (a warning) when it could not.
+pub fn from_config(ctx: &Ctx) -> Result<(Adapter, Option<String>), Miss> {
     let bytes = ctx.read_small("adapter_config.json", MAX_CONFIG_BYTES)?;
     ctx.charge_json("adapter_config.json", &bytes)?;
-    Ok(Some(match crate::arch::json::parse(&bytes) {
+    Ok(match crate::arch::json::parse(&bytes) {
         Ok(v) => describe(&v),
         Err(e) => (Adapter::default(), Some(format!("adapter_config.json unusable: {e}"))),
-    }))
+    })
+}
+
+/// The adapter a GGUF file holds when its metadata says it is one (`general.type` `adapter`, as
+/// llama.cpp's `convert_lora_to_gguf.py` writes it), described by the repository's
+/// `adapter_config.json` when it has one, else by the file (`adapter.type`, e.g. `lora`).
+pub fn of_gguf(ctx: &Ctx, metadata: &[(String, String)]) -> Result<Option<(Adapter, Option<String>)>, Miss> {
+    let get = |key: &str| metadata.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str());
+    if get("general.type") != Some("adapter") {
+        return Ok(None);
+    }
+    let (mut adapter, warning) = match ctx.snap.has("adapter_config.json") {
+        true => from_config(ctx)?,
+        false => (Adapter::default(), Some("no adapter_config.json: the base model is unknown".into())),
+    };
+    if adapter.peft_type.is_none() {
+        adapter.peft_type = get("adapter.type").filter(|t| t.len() <= MAX_FIELD).map(str::to_owned);
+    }
+    Ok(Some((adapter, warning)))
 }
 
 /// The adapter `adapter_config.json` describes, and a warning for each field it gives in a form
