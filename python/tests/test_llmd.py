@@ -42,6 +42,23 @@ def opt_record(hub: Hub) -> dict:
     return capcache.resolve(OPT, endpoint=hub.url)
 
 
+def test_a_local_record_gives_no_hub_commit(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, no_python_network: None) -> None:
+    """The shipped db's records were read from a local folder: their revision is the snapshot's
+    name, so llm-d's ModelInfo gets no ``sha`` (a Hub commit) from them."""
+    db = json.loads((ROOT / "db.json").read_text())
+    assert db["models"][OPT]["source"] == "local"
+    path = tmp_path / "db.json"
+    path.write_text(json.dumps(db))
+    monkeypatch.setenv("CAPCACHE_DB", str(path))
+    capcache.llmd.install(prefer_exact=False)
+    try:
+        info = cp.get_model_info_from_hf(OPT)
+    finally:
+        capcache.llmd.uninstall()
+    assert info.sha is None
+    assert info.safetensors.total == db["models"][OPT]["total"]
+
+
 def test_llmd_alone_fails_for_opt(hub: Hub, tmp_path: Path) -> None:
     """The failures capcache exists for, with llm-d asking the fixture hub as it asks the Hub."""
     script = textwrap.dedent(
