@@ -281,6 +281,29 @@ fn diffusers_components_stored_as_variants_or_pickles_are_counted_or_named() {
     assert_eq!(st.outcome, "invalid-file", "{f:?}");
     assert!(st.message.as_deref().unwrap().contains("vae (vae/model.onnx)"), "{f:?}");
     assert!(f.message.contains("vae/model.onnx"), "the failure says what was left out: {f:?}");
+
+    // A single diffusers model at the root (a ControlNet), stored only as its fp16 variant.
+    let config = r#"{"_class_name": "ControlNetModel", "_diffusers_version": "0.30.0"}"#;
+    let net = [t("conv_in.weight", "F16", &[32, 4, 3, 3])];
+    hub.add(
+        "o/controlnet",
+        Repo::new("o/controlnet")
+            .bytes("config.json", config)
+            .bytes("diffusion_pytorch_model.fp16.safetensors", safetensors_file(&net)),
+    );
+    let r = resolve(&hub, "o/controlnet").unwrap();
+    assert_eq!((r.strategy, r.exact, r.total), (Strategy::Safetensors, true, 1_152), "{r:?}");
+    assert!(r.warnings.iter().any(|w| w.contains("the model: its fp16 variant counted")), "{:?}", r.warnings);
+    // Its default .bin beside an fp16 .bin: the default, once (not both summed).
+    hub.add(
+        "o/vae-bins",
+        Repo::new("o/vae-bins")
+            .bytes("config.json", config)
+            .bytes("diffusion_pytorch_model.bin", vae_bin.clone())
+            .bytes("diffusion_pytorch_model.fp16.bin", vae_bin),
+    );
+    let r = resolve(&hub, "o/vae-bins").unwrap();
+    assert_eq!((r.total, r.files.as_slice()), (vae, ["diffusion_pytorch_model.bin".to_owned()].as_slice()));
 }
 
 /// A GGUF v3 file of F32 tensors with string metadata.

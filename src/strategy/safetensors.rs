@@ -98,13 +98,17 @@ pub fn weight_paths(ctx: &Ctx) -> Result<Vec<String>, Miss> {
 }
 
 /// The weight files to read, and notes on what was chosen among several forms.
-fn weight_files(ctx: &Ctx) -> Result<(Vec<WeightFile>, Vec<String>), Miss> {
+fn weight_files(ctx: &Ctx) -> Result<super::diffusers::Weights, Miss> {
     let snap = ctx.snap;
     let mut files = folder_weights(ctx, "", &["model.safetensors", "consolidated.safetensors"])?.unwrap_or_default();
     let mut notes = Vec::new();
     if files.is_empty() && snap.has("model_index.json") {
         // diffusers: one folder per component.
         (files, notes) = super::diffusers::weight_files(ctx)?;
+    } else if files.is_empty()
+        && let Some(root) = super::diffusers::root_weights(ctx)?
+    {
+        (files, notes) = root;
     }
     let module_weights = snap.files.iter().any(|f| f.contains('/') && f.ends_with("/model.safetensors"));
     if snap.has("modules.json") && !files.is_empty() && module_weights {
