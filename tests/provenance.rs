@@ -206,6 +206,15 @@ fn an_adapter_only_repository_is_recorded_as_an_adapter_of_its_base_model() {
     let r = resolve(&hub, "o/lora-bin").unwrap();
     assert_eq!(r.adapter.as_ref().unwrap().base_model, None, "over the cap: not kept");
 
+    // A diffusers LoRA (no adapter_config.json): an adapter of an unnamed base, never the model.
+    hub.add("o/sd-lora", Repo::new("o/sd-lora").bytes("pytorch_lora_weights.safetensors", safetensors_file(&lora)));
+    hub.add("o/sd-lora-bin", Repo::new("o/sd-lora-bin").bytes("pytorch_lora_weights.bin", bin.clone()));
+    for id in ["o/sd-lora", "o/sd-lora-bin"] {
+        let r = resolve(&hub, id).unwrap();
+        assert_eq!(r.adapter, Some(capcache::record::Adapter::default()), "{id}: {r:?}");
+        assert!(r.warnings.iter().any(|w| w.contains("the base model is unknown")), "{id}: {:?}", r.warnings);
+    }
+
     // A model's weights beside an adapter make a model, and the adapter is not summed into it.
     hub.add(
         "o/merged",

@@ -1,5 +1,6 @@
 //! Adapter-only repositories: a PEFT adapter (`adapter_model.safetensors` or `adapter_model.bin`,
-//! described by `adapter_config.json`) with no weights of a model of its own. Its tensors are
+//! described by `adapter_config.json`; diffusers' `pytorch_lora_weights.*`) with no weights of a
+//! model of its own. Its tensors are
 //! loaded on top of a base model, so the record counts them as an adapter's and names the base
 //! (`base_model_name_or_path`); the repository's `config.json`, if any, describes the base model,
 //! so it neither estimates nor cross-checks the adapter. A repository holding a model's weights
@@ -11,8 +12,9 @@ use serde_json::Value;
 use super::{Ctx, Miss};
 use crate::record::Adapter;
 
-/// The adapter's weight files, as PEFT names them.
-pub const WEIGHTS: &[&str] = &["adapter_model.safetensors", "adapter_model.bin"];
+/// An adapter's weight files, as PEFT names them, and as diffusers names a pipeline's LoRA.
+pub const WEIGHTS: &[&str] =
+    &["adapter_model.safetensors", "adapter_model.bin", "pytorch_lora_weights.safetensors", "pytorch_lora_weights.bin"];
 
 /// The largest `adapter_config.json` read (PEFT writes about 1 KB).
 const MAX_CONFIG_BYTES: u64 = 1 << 20;
@@ -125,6 +127,7 @@ mod tests {
         for not in [
             "adapter_model.safetensors",
             "adapter_model.bin",
+            "pytorch_lora_weights.bin",
             "training_args.bin",
             "rng_state_0.pth",
             "x/model.safetensors",

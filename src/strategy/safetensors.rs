@@ -2,7 +2,7 @@
 //! shards of `model.safetensors.index.json`, `consolidated.safetensors` (Mistral), diffusers
 //! components (`model_index.json`, chosen by [`super::diffusers`]; a component stored only as a
 //! `.bin` is read as the `pytorch` strategy reads it), sentence-transformers Dense modules
-//! (`modules.json`), and adapter-only repos' `adapter_model.safetensors`. One range request per
+//! (`modules.json`), and adapter-only repos' adapter weights. One range request per
 //! file, sized from the tensor count the index (for shards) or the config's architecture (for a
 //! single file) predicts, else small; a second only for the rest of a longer header, so the bytes
 //! read stay close to the header's. Shards are read side by side.
@@ -132,8 +132,9 @@ fn weight_files(ctx: &Ctx) -> Result<super::diffusers::Weights, Miss> {
             }
         }
     }
-    if files.is_empty() && ctx.adapter.is_some() && snap.has("adapter_model.safetensors") {
-        files.push(WeightFile { path: "adapter_model.safetensors".into(), tensors: None, pickle: false });
+    if files.is_empty() && ctx.adapter.is_some() {
+        let adapter = super::adapter::WEIGHTS.iter().filter(|w| w.ends_with(".safetensors") && snap.has(w));
+        files.extend(adapter.map(|w| WeightFile { path: (*w).to_owned(), tensors: None, pickle: false }));
     }
     if files.is_empty() {
         return Err(Miss::absent(format!("no safetensors weights in {}", ctx.place())));
