@@ -361,6 +361,12 @@ fn a_gguf_adapter_is_recorded_as_an_adapter() {
     let r = resolve(&hub, "o/lora-gguf").unwrap();
     let a = r.adapter.as_ref().unwrap();
     assert_eq!((a.base_model.as_deref(), a.peft_type.as_deref()), (Some("meta-llama/Llama-3.2-1B"), Some("LORA")));
+    // An adapter_config.json over its cap costs the base model's name, not the record.
+    let huge = format!(r#"{{"base_model_name_or_path": "x", "pad": "{}"}}"#, " ".repeat(2 << 20));
+    hub.with_repo("o/lora-gguf", |r| *r = r.clone().bytes("adapter_config.json", huge));
+    let r = resolve(&hub, "o/lora-gguf").unwrap();
+    assert_eq!(r.adapter.as_ref().map(|a| a.base_model.clone()), Some(None), "{r:?}");
+    assert!(r.warnings.iter().any(|w| w.starts_with("adapter_config.json unusable")), "{:?}", r.warnings);
     // A model's GGUF is no adapter.
     let model = [("general.architecture", "llama"), ("general.type", "model")];
     hub.add("o/model-gguf", Repo::new("o/model-gguf").bytes("m-f32.gguf", gguf_file(&model, &tensors)));

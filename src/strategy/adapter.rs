@@ -1,11 +1,10 @@
 //! Adapter-only repositories: a PEFT adapter (`adapter_model.safetensors` or `adapter_model.bin`,
 //! described by `adapter_config.json`; diffusers' `pytorch_lora_weights.*`) with no weights of a
-//! model of its own. Its tensors are
-//! loaded on top of a base model, so the record counts them as an adapter's and names the base
-//! (`base_model_name_or_path`); the repository's `config.json`, if any, describes the base model,
-//! so it neither estimates nor cross-checks the adapter. A repository holding a model's weights
-//! beside an adapter is the model (its adapter files are not summed into it). A GGUF file whose
-//! metadata says it is an adapter is recorded as one too.
+//! model of its own. Its tensors are loaded on top of a base model, so the record counts them as
+//! an adapter's and names the base (`base_model_name_or_path`); the repository's `config.json`,
+//! if any, describes the base model, so it neither estimates nor cross-checks the adapter. A
+//! repository holding a model's weights beside an adapter is the model (its adapter files are not
+//! summed into it). A GGUF file whose metadata says it is an adapter is recorded as one too.
 
 use serde_json::Value;
 
@@ -69,7 +68,11 @@ pub fn of_gguf(ctx: &Ctx, metadata: &[(String, String)]) -> Result<Option<(Adapt
         return Ok(None);
     }
     let (mut adapter, warning) = match ctx.snap.has("adapter_config.json") {
-        true => from_config(ctx)?,
+        true => match from_config(ctx) {
+            Ok(described) => described,
+            Err(miss) if miss.stops() => return Err(miss),
+            Err(miss) => (Adapter::default(), Some(format!("adapter_config.json unusable: {}", miss.message))),
+        },
         false => (Adapter::default(), Some("no adapter_config.json: the base model is unknown".into())),
     };
     if adapter.peft_type.is_none() {
