@@ -33,15 +33,23 @@ pub fn record(id: &str, r: &Record) -> String {
     let mut s = String::new();
     let kind = if r.exact { "exact" } else { "estimate" };
     let _ = writeln!(s, "{}", printable(id));
-    let _ = writeln!(s, "  revision        {}", printable(&r.revision));
-    let _ = writeln!(s, "  strategy        {} ({kind})", r.strategy);
+    // A local folder's revision is its snapshot's name (the shipped db's: a hash of the files), never
+    // a Hub commit: say so beside it.
+    let local = if r.source == Some(crate::record::Origin::Local) { " (local snapshot, not a Hub commit)" } else { "" };
+    let _ = writeln!(s, "  revision        {}{local}", printable(&r.revision));
+    let _ = writeln!(s, "  strategy        {} ({kind})", r.strategy.label());
     let source = match (r.source, &r.endpoint) {
-        (Some(o), Some(e)) => format!("{o} ({})", printable(e)),
+        (Some(o), Some(e)) => format!("{} ({})", o.label(), printable(e)),
         (Some(o), None) if o == crate::record::Origin::Hub => format!("{o} ({})", crate::source::DEFAULT_ENDPOINT),
-        (Some(o), None) => o.to_string(),
+        (Some(o), None) => o.label().into_owned(),
         (None, _) => "not recorded".into(),
     };
     let _ = writeln!(s, "  source          {source}");
+    if let Some(a) = &r.adapter {
+        let kind = a.peft_type.as_deref().map_or(Cow::Borrowed("PEFT"), printable);
+        let base = a.base_model.as_deref().map_or(Cow::Borrowed("not named"), printable);
+        let _ = writeln!(s, "  adapter         {kind}, not a model; base model {base}");
+    }
     let dtypes: Vec<Cow<str>> = r.parameters.keys().map(|d| printable(d)).collect();
     let width = dtypes.iter().map(|d| d.len()).max().unwrap_or(0);
     for (i, (dtype, n)) in dtypes.iter().zip(r.parameters.values()).enumerate() {
@@ -110,7 +118,7 @@ pub fn record(id: &str, r: &Record) -> String {
     }
     for t in &r.tried {
         let msg = t.message.as_deref().map(|m| format!(" ({})", printable(m))).unwrap_or_default();
-        let _ = writeln!(s, "  tried           {}: {}{msg}", t.strategy, t.outcome);
+        let _ = writeln!(s, "  tried           {}: {}{msg}", t.strategy.label(), t.outcome.label());
     }
     for w in &r.warnings {
         let _ = writeln!(s, "  warning         {}", printable(w));
@@ -121,10 +129,10 @@ pub fn record(id: &str, r: &Record) -> String {
 
 /// The summary of a failure.
 pub fn failure(id: &str, f: &Failure) -> String {
-    let mut s = format!("{}: {} ({})\n", printable(id), f.outcome, printable(&f.message));
+    let mut s = format!("{}: {} ({})\n", printable(id), f.outcome.label(), printable(&f.message));
     for t in &f.tried {
         let msg = t.message.as_deref().map(|m| format!(": {}", printable(m))).unwrap_or_default();
-        let _ = writeln!(s, "  {}: {}{msg}", t.strategy, t.outcome);
+        let _ = writeln!(s, "  {}: {}{msg}", t.strategy.label(), t.outcome.label());
     }
     s
 }
@@ -154,6 +162,7 @@ mod tests {
         let a = r.architecture.get_or_insert_with(Default::default);
         a.model_type = Some(evil.into());
         a.architectures = vec![evil.into()];
+        r.adapter = Some(crate::record::Adapter { base_model: Some(evil.into()), peft_type: Some(evil.into()) });
         let text = record(evil, &r);
         assert!(!text.chars().any(|c| c.is_control() && c != '\n'), "{text}");
         assert_eq!(text.lines().filter(|l| l.starts_with("  total ")).count(), 1, "{text}");

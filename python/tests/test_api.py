@@ -121,6 +121,21 @@ def test_resolve_stays_offline_under_hf_hub_offline(hub: Hub, monkeypatch: pytes
     assert capcache.params_by_dtype("fixtures/llama-bf16", endpoint=hub.url) is None
 
 
+def test_errors_name_python_keywords_not_command_line_flags(hub: Hub, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(capcache.CapcacheError) as e:
+        capcache.resolve(OPT, endpoint=hub.url, allow_download=True)
+    assert "allow_download=True" in str(e.value) and "--" not in str(e.value), str(e.value)
+    monkeypatch.delenv("HF_HUB_OFFLINE")
+    # A gated model: the failure's message names the keyword the caller can pass.
+    with pytest.raises(capcache.GatedRepoError) as gated:
+        capcache.resolve("gated/llama", endpoint=hub.url)
+    assert "token=" in str(gated.value) and "--token" not in str(gated.value), str(gated.value)
+    with pytest.raises(capcache.CapcacheError) as bad:
+        capcache.resolve(OPT, endpoint=hub.url, strategies=["download"])
+    assert "allow_download=True" in str(bad.value) and "--" not in str(bad.value), str(bad.value)
+
+
 def test_resolve_revision_and_strategies(hub: Hub) -> None:
     sha = capcache.resolve(OPT, endpoint=hub.url)["revision"]
     assert capcache.resolve(OPT, endpoint=hub.url, revision=sha)["revision"] == sha

@@ -184,7 +184,7 @@ fn one(
                     outln!(
                         "  last build      failed {}: {}: {} (the record above is kept)",
                         text::printable(&f.at),
-                        f.outcome,
+                        f.outcome.label(),
                         text::printable(&cut(&f.message))
                     )?;
                 }
@@ -303,8 +303,10 @@ pub fn list(filter: Option<&str>, json: bool, failures: bool, db_path: Option<Pa
         let key = id.to_lowercase();
         let mark = match (row["record"].as_bool() == Some(true), outcome.get(&key)) {
             (_, None) => String::new(),
-            (true, Some(f)) => format!("  [failed {}: {}; earlier record kept]", f.outcome, text::printable(&f.at)),
-            (false, Some(f)) => format!("  [failed {}: {}; no record]", f.outcome, text::printable(&f.at)),
+            (true, Some(f)) => {
+                format!("  [failed {}: {}; earlier record kept]", f.outcome.label(), text::printable(&f.at))
+            }
+            (false, Some(f)) => format!("  [failed {}: {}; no record]", f.outcome.label(), text::printable(&f.at)),
         };
         std::io::Write::write_all(&mut out, format!("{}{mark}\n", text::printable(id)).as_bytes())?;
     }

@@ -12,9 +12,10 @@ use std::io::{BufWriter, Read, Seek, Write};
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
+use super::StoreError;
 use super::canonical::CanonicalWriter;
 use super::json;
-use super::{StoreError, stale};
+use crate::stale;
 
 /// What a publish did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]

@@ -601,6 +601,7 @@ pub(crate) mod tests {
             logical_parameters: 22713216,
             active_parameters: None,
             may_also_store: Vec::new(),
+            adapter: None,
             weight_bytes: 90856960,
             dtype: Some("F32".into()),
             files: vec!["model.safetensors".into()],

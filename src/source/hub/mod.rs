@@ -333,9 +333,16 @@ impl Source for HubSource {
         crate::record::Origin::Hub
     }
 
+    /// The endpoint as records name it: without credentials a URL may carry (`user:password@`), a
+    /// query or a fragment, which records are published with.
     fn endpoint(&self) -> Option<String> {
-        let at = self.endpoint.as_str().trim_end_matches('/');
-        (at != super::DEFAULT_ENDPOINT).then(|| at.to_owned())
+        let mut url = self.endpoint.clone();
+        let _ = url.set_username("");
+        let _ = url.set_password(None);
+        url.set_query(None);
+        url.set_fragment(None);
+        let at = url.as_str().trim_end_matches('/').to_owned();
+        (at != super::DEFAULT_ENDPOINT).then_some(at)
     }
 
     fn parallelism(&self) -> usize {
