@@ -20,8 +20,10 @@ models (tests/support/hub.rs), for benchmarks, demos and the Python tests.
 
 Options:
   --models N            serve N synthetic models (default 200)
-  --population P        `mixed` (three layouts, the default) or `safetensors` (Llama-3.3-70B FP8 in 30
-                        shards with and without the Hub's metadata, and the real MiniLM, in turn)
+  --population P        `mixed` (three safetensors layouts, the default), `formats` (those, a real
+                        OPT-125m `.bin` and a real GGUF file, one model in five each) or
+                        `safetensors` (Llama-3.3-70B FP8 in 30 shards with and without the Hub's
+                        metadata, and the real MiniLM, in turn)
   --latency-ms MS       added to every request (default 20)
   --list PATH           write the served ids there, one a line (a models.txt); PATH must not exist
   --dir DIR             serve only the {org}/{name}/ folders of DIR
@@ -114,10 +116,13 @@ fn main() {
             ids.push(id);
         }
         (hub, ids)
-    } else if population == "safetensors" {
-        support::world::safetensors_world(models, latency)
     } else {
-        support::world::world(models, latency)
+        match population.as_str() {
+            "safetensors" => support::world::safetensors_world(models, latency),
+            "formats" => support::world::formats_world(models, latency),
+            "mixed" => support::world::world(models, latency),
+            other => usage(&format!("--population takes mixed, formats or safetensors, got {other:?}")),
+        }
     };
     for (id, repo) in datasets {
         hub.add_dataset(&id, repo);

@@ -104,31 +104,45 @@ struct Cursor<'r> {
 impl Cursor<'_> {
     /// Makes `[pos, pos + n)` available.
     fn need(&mut self, n: u64) -> Result<&[u8], GgufError> {
-        let end = self.pos.checked_add(n).ok_or(GgufError::Truncated(self.file_size))?;
-        if end > self.file_size {
-            return Err(GgufError::Truncated(self.file_size));
-        }
+        let file_size = self.file_size;
+        let Some(end) = self.pos.checked_add(n).filter(|end| *end <= file_size) else {
+            return Err(GgufError::Truncated(file_size));
+        };
         if end > MAX_HEADER_BYTES {
             return Err(GgufError::HeaderTooLarge);
         }
-        self.w.get(self.pos, n, None)?.ok_or(GgufError::Truncated(self.file_size))
+        match self.w.get(self.pos, n, None) {
+            Ok(Some(bytes)) => Ok(bytes),
+            Ok(None) => Err(GgufError::Truncated(file_size)),
+            Err(e) => Err(e.into()),
+        }
     }
     fn take(&mut self, n: u64) -> Result<Vec<u8>, GgufError> {
         let v = self.need(n)?.to_vec();
         self.pos += n;
         Ok(v)
     }
+    /// `N` bytes, copied (no allocation: metadata arrays hold tens of thousands of strings, each
+    /// behind a length).
+    fn array<const N: usize>(&mut self) -> Result<[u8; N], GgufError> {
+        let b: [u8; N] = self.need(N as u64)?.try_into().expect("N bytes");
+        self.pos += N as u64;
+        Ok(b)
+    }
     fn skip(&mut self, n: u64) -> Result<(), GgufError> {
-        let end =
-            self.pos.checked_add(n).filter(|e| *e <= self.file_size).ok_or(GgufError::Truncated(self.file_size))?;
-        self.pos = end;
-        Ok(())
+        match self.pos.checked_add(n).filter(|e| *e <= self.file_size) {
+            Some(end) => {
+                self.pos = end;
+                Ok(())
+            }
+            None => Err(GgufError::Truncated(self.file_size)),
+        }
     }
     fn u32(&mut self) -> Result<u32, GgufError> {
-        Ok(u32::from_le_bytes(self.take(4)?.try_into().expect("4 bytes")))
+        self.array().map(u32::from_le_bytes)
     }
     fn u64(&mut self) -> Result<u64, GgufError> {
-        Ok(u64::from_le_bytes(self.take(8)?.try_into().expect("8 bytes")))
+        self.array().map(u64::from_le_bytes)
     }
     fn string_len(&mut self, cap: u64) -> Result<u64, GgufError> {
         let at = self.pos;
@@ -180,7 +194,10 @@ fn value(c: &mut Cursor, t: u32, depth: u32) -> Result<Option<String>, GgufError
             let elem = c.u32()?;
             let n = c.u64()?;
             match fixed_size(elem) {
-                Some(size) => c.skip(n.checked_mul(size).ok_or(GgufError::Truncated(c.file_size))?)?,
+                Some(size) => match n.checked_mul(size) {
+                    Some(bytes) => c.skip(bytes)?,
+                    None => return Err(GgufError::Truncated(c.file_size)),
+                },
                 None => {
                     if n > c.file_size {
                         return Err(GgufError::TooMany { what: "array elements", n, cap: c.file_size });
@@ -220,7 +237,7 @@ fn value(c: &mut Cursor, t: u32, depth: u32) -> Result<Option<String>, GgufError
 pub fn parse(r: &dyn ReadAt, first_chunk: u64) -> Result<Header, GgufError> {
     let w = Window::open(r, 0, first_chunk.max(64))?;
     let mut c = Cursor { file_size: w.file_size(), w, pos: 0 };
-    let magic: [u8; 4] = c.take(4)?.try_into().expect("4 bytes");
+    let magic: [u8; 4] = c.array()?;
     if &magic != b"GGUF" {
         return Err(GgufError::BadMagic(magic));
     }
