@@ -34,9 +34,11 @@ Options:
   --gated ID            ID's files need --token
   --token T             the token gated repositories accept
   --rate-limited ID     answer every request for ID with 429 and a Retry-After of an hour
+  --cdn-url URL         redirect to the CDN at URL (a front for it) instead of its own listener
   -h, --help            print this
 
-Any other id is not found. Prints its URL on the first line of stdout and runs until killed.
+Any other id is not found. Prints its URL on the first line of stdout, its CDN listener's URL on the
+second, and runs until killed.
 GET /_fixture/stats gives requests and bytes served; GET /_fixture/reset clears them.
 ";
 
@@ -69,6 +71,7 @@ fn main() {
     let mut gated = Vec::new();
     let mut rate_limited = Vec::new();
     let mut token = None;
+    let mut cdn_url = None;
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         let mut value = || args.next().unwrap_or_else(|| usage(&format!("{a} needs a value")));
@@ -98,6 +101,7 @@ fn main() {
             "--gated" => gated.push(value()),
             "--rate-limited" => rate_limited.push(value()),
             "--token" => token = Some(value()),
+            "--cdn-url" => cdn_url = Some(value()),
             other => usage(&format!("unknown argument {other:?}")),
         }
     }
@@ -145,6 +149,9 @@ fn main() {
     if let Some(token) = token {
         hub.set_token(&token);
     }
+    if let Some(url) = cdn_url {
+        hub.set_cdn_base(&url);
+    }
     if let Some(path) = list {
         // Never over a file that exists: `--list models.txt` in the checkout would replace the
         // project's own list.
@@ -157,7 +164,7 @@ fn main() {
             usage(&format!("--list {path}: {e} (give a path that does not exist yet)"));
         }
     }
-    println!("{}", hub.url);
+    println!("{}\n{}", hub.url, hub.cdn_url);
     std::io::Write::flush(&mut std::io::stdout()).expect("stdout");
     loop {
         std::thread::sleep(Duration::from_secs(3600));

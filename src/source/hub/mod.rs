@@ -77,13 +77,15 @@ impl HubSource {
                 endpoint.host_str().unwrap_or("?")
             ));
         }
-        let client = Client::builder()
+        let mut builder = Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .connect_timeout(settings.connect_timeout)
             .timeout(settings.request_timeout)
-            .user_agent(concat!("capcache/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|e| format!("cannot build the HTTP client: {e}"))?;
+            .user_agent(concat!("capcache/", env!("CARGO_PKG_VERSION")));
+        if settings.http2_prior_knowledge {
+            builder = builder.http2_prior_knowledge();
+        }
+        let client = builder.build().map_err(|e| format!("cannot build the HTTP client: {e}"))?;
         Ok(HubSource {
             client,
             endpoint,
