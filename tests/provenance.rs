@@ -206,6 +206,15 @@ fn an_adapter_only_repository_is_recorded_as_an_adapter_of_its_base_model() {
     let r = resolve(&hub, "o/lora-bin").unwrap();
     assert_eq!(r.adapter.as_ref().unwrap().base_model, None, "over the cap: not kept");
 
+    // A diffusers LoRA (no adapter_config.json): an adapter of an unnamed base, never the model.
+    hub.add("o/sd-lora", Repo::new("o/sd-lora").bytes("pytorch_lora_weights.safetensors", safetensors_file(&lora)));
+    hub.add("o/sd-lora-bin", Repo::new("o/sd-lora-bin").bytes("pytorch_lora_weights.bin", bin.clone()));
+    for id in ["o/sd-lora", "o/sd-lora-bin"] {
+        let r = resolve(&hub, id).unwrap();
+        assert_eq!(r.adapter, Some(capcache::record::Adapter::default()), "{id}: {r:?}");
+        assert!(r.warnings.iter().any(|w| w.contains("the base model is unknown")), "{id}: {:?}", r.warnings);
+    }
+
     // A model's weights beside an adapter make a model, and the adapter is not summed into it.
     hub.add(
         "o/merged",
@@ -281,4 +290,85 @@ fn diffusers_components_stored_as_variants_or_pickles_are_counted_or_named() {
     assert_eq!(st.outcome, "invalid-file", "{f:?}");
     assert!(st.message.as_deref().unwrap().contains("vae (vae/model.onnx)"), "{f:?}");
     assert!(f.message.contains("vae/model.onnx"), "the failure says what was left out: {f:?}");
+
+    // A single diffusers model at the root (a ControlNet), stored only as its fp16 variant.
+    let config = r#"{"_class_name": "ControlNetModel", "_diffusers_version": "0.30.0"}"#;
+    let net = [t("conv_in.weight", "F16", &[32, 4, 3, 3])];
+    hub.add(
+        "o/controlnet",
+        Repo::new("o/controlnet")
+            .bytes("config.json", config)
+            .bytes("diffusion_pytorch_model.fp16.safetensors", safetensors_file(&net)),
+    );
+    let r = resolve(&hub, "o/controlnet").unwrap();
+    assert_eq!((r.strategy, r.exact, r.total), (Strategy::Safetensors, true, 1_152), "{r:?}");
+    assert!(r.warnings.iter().any(|w| w.contains("the model: its fp16 variant counted")), "{:?}", r.warnings);
+    // Its default .bin beside an fp16 .bin: the default, once (not both summed).
+    hub.add(
+        "o/vae-bins",
+        Repo::new("o/vae-bins")
+            .bytes("config.json", config)
+            .bytes("diffusion_pytorch_model.bin", vae_bin.clone())
+            .bytes("diffusion_pytorch_model.fp16.bin", vae_bin),
+    );
+    let r = resolve(&hub, "o/vae-bins").unwrap();
+    assert_eq!((r.total, r.files.as_slice()), (vae, ["diffusion_pytorch_model.bin".to_owned()].as_slice()));
+}
+
+/// A GGUF v3 file of F32 tensors with string metadata.
+fn gguf_file(kv: &[(&str, &str)], tensors: &[(&str, &[u64])]) -> Vec<u8> {
+    let string = |v: &mut Vec<u8>, s: &str| {
+        v.extend_from_slice(&(s.len() as u64).to_le_bytes());
+        v.extend_from_slice(s.as_bytes());
+    };
+    let mut v = b"GGUF".to_vec();
+    v.extend_from_slice(&3u32.to_le_bytes());
+    v.extend_from_slice(&(tensors.len() as u64).to_le_bytes());
+    v.extend_from_slice(&(kv.len() as u64).to_le_bytes());
+    for (k, value) in kv {
+        string(&mut v, k);
+        v.extend_from_slice(&8u32.to_le_bytes());
+        string(&mut v, value);
+    }
+    let mut offset = 0u64;
+    for (name, dims) in tensors {
+        string(&mut v, name);
+        v.extend_from_slice(&(dims.len() as u32).to_le_bytes());
+        dims.iter().for_each(|d| v.extend_from_slice(&d.to_le_bytes()));
+        v.extend_from_slice(&0u32.to_le_bytes());
+        v.extend_from_slice(&offset.to_le_bytes());
+        offset += (dims.iter().product::<u64>() * 4).div_ceil(32) * 32;
+    }
+    v.resize(v.len().div_ceil(32) * 32 + offset as usize, 0);
+    v
+}
+
+#[test]
+fn a_gguf_adapter_is_recorded_as_an_adapter() {
+    let hub = FixtureHub::start();
+    let kv = [("general.architecture", "llama"), ("general.type", "adapter"), ("adapter.type", "lora")];
+    let tensors: [(&str, &[u64]); 2] =
+        [("blk.0.attn_q.weight.lora_a", &[64, 8]), ("blk.0.attn_q.weight.lora_b", &[8, 64])];
+    hub.add("o/lora-gguf", Repo::new("o/lora-gguf").bytes("lora-f32.gguf", gguf_file(&kv, &tensors)));
+    let r = resolve(&hub, "o/lora-gguf").unwrap();
+    assert_eq!((r.strategy, r.total), (Strategy::Gguf, 1024));
+    let a = r.adapter.as_ref().expect("the file says it is an adapter");
+    assert_eq!((a.base_model.as_deref(), a.peft_type.as_deref()), (None, Some("lora")));
+    assert!(r.warnings.iter().any(|w| w.contains("the base model is unknown")), "{:?}", r.warnings);
+    // Beside PEFT's own files, adapter_config.json names the base.
+    let config = r#"{"base_model_name_or_path": "meta-llama/Llama-3.2-1B", "peft_type": "LORA"}"#;
+    hub.with_repo("o/lora-gguf", |r| *r = r.clone().bytes("adapter_config.json", config));
+    let r = resolve(&hub, "o/lora-gguf").unwrap();
+    let a = r.adapter.as_ref().unwrap();
+    assert_eq!((a.base_model.as_deref(), a.peft_type.as_deref()), (Some("meta-llama/Llama-3.2-1B"), Some("LORA")));
+    // An adapter_config.json over its cap costs the base model's name, not the record.
+    let huge = format!(r#"{{"base_model_name_or_path": "x", "pad": "{}"}}"#, " ".repeat(2 << 20));
+    hub.with_repo("o/lora-gguf", |r| *r = r.clone().bytes("adapter_config.json", huge));
+    let r = resolve(&hub, "o/lora-gguf").unwrap();
+    assert_eq!(r.adapter.as_ref().map(|a| a.base_model.clone()), Some(None), "{r:?}");
+    assert!(r.warnings.iter().any(|w| w.starts_with("adapter_config.json unusable")), "{:?}", r.warnings);
+    // A model's GGUF is no adapter.
+    let model = [("general.architecture", "llama"), ("general.type", "model")];
+    hub.add("o/model-gguf", Repo::new("o/model-gguf").bytes("m-f32.gguf", gguf_file(&model, &tensors)));
+    assert_eq!(resolve(&hub, "o/model-gguf").unwrap().adapter, None);
 }

@@ -154,7 +154,7 @@ def planner_parameters(record: Dict[str, Any]) -> Dict[str, int]:
     as they are; the elements of block-quantized types it cannot price (GGUF's ``Q4_K``, ...)
     as the bytes they occupy, under ``U8`` (the record's ``weight_bytes`` less the bytes of the
     other dtypes), so that llm-d's memory is the checkpoint's."""
-    params = {dtype: int(n) for dtype, n in record["parameters"].items()}
+    params = {dtype: int(n) for dtype, n in capcache.model_record(record)["parameters"].items()}
     unpriced = [d for d in params if not _llmd_accepts(d)]
     if not unpriced:
         return params

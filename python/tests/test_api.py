@@ -275,6 +275,29 @@ def test_exceptions_are_huggingface_hubs_too(hub: Hub) -> None:
     assert type(again) is capcache.GatedRepoError and again.model_id == "gated/llama" and again.outcome == "gated"
 
 
+def test_an_adapter_is_never_counted_as_the_model(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    import capcache.llmd
+
+    # An exact record of an adapter-only repository, as capcache records one.
+    record = capcache.get(OPT)
+    assert record is not None
+    adapter = {k: v for k, v in record.items() if k != "id"}
+    adapter["adapter"] = {"base_model": OPT, "peft_type": "LORA"}
+    db = tmp_path / "db.json"
+    db.write_text(json.dumps({"schema": 1, "models": {"someone/opt-lora": adapter}, "failures": {}}))
+    monkeypatch.setenv("CAPCACHE_DB", str(db))
+    found = capcache.get("someone/opt-lora")
+    assert found is not None and found["adapter"]["base_model"] == OPT, "the record itself is served"
+    with pytest.raises(capcache.CapcacheError) as e:
+        capcache.model_record(found)
+    assert e.value.outcome == "adapter" and f"adapter (LORA) of {OPT}" in str(e.value), str(e.value)
+    assert capcache.model_record(capcache.get(OPT) or {}) is not None, "a model's record passes"
+    with caplog.at_level("WARNING", logger="capcache"):
+        assert capcache.params_by_dtype("someone/opt-lora", prefer_exact=False) is None
+    assert "count the base model" in caplog.text
+    assert capcache.llmd.get_model_params_fallback("someone/opt-lora", None) is None
+
+
 @pytest.mark.parametrize("model", ["nobody/nothing", "gated/llama", "broken/weights"])
 def test_params_by_dtype_is_none_when_nothing_can_count_the_model(hub: Hub, empty_db: Path, monkeypatch: pytest.MonkeyPatch, model: str) -> None:
     monkeypatch.setenv("CAPCACHE_DB", str(empty_db))

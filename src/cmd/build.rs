@@ -14,7 +14,7 @@ use capcache::discover::listing::{self, BUILD_FIELDS};
 use capcache::discover::query::ListingQuery;
 use capcache::list::{Entry, ModelList, parse_list};
 use capcache::source::hub::HubSource;
-use capcache::store::publish::publish;
+use capcache::store::publish::{Stamp, publish_again};
 use capcache::store::sqlite::SqliteStore;
 use capcache::store::{import, json, lock};
 use capcache::{summary, text, time};
@@ -174,7 +174,7 @@ pub fn build(args: &BuildArgs) -> anyhow::Result<u8> {
     };
     let progress = Progress::new(entries.len() as u64);
     let periodic = Periodic::new(args.export_every, entries.len());
-    let (summary, export_error) = std::thread::scope(|scope| {
+    let (summary, (export_error, mut last)) = std::thread::scope(|scope| {
         let exporter = (args.export_every > 0).then(|| scope.spawn(|| periodic.run(&args.sqlite, &args.db)));
         let on_done = |ev: Event| {
             progress.record(&ev);
@@ -182,9 +182,11 @@ pub fn build(args: &BuildArgs) -> anyhow::Result<u8> {
         };
         let summary = batch::build(source.as_ref(), &entries, &store, &opts, &on_done);
         periodic.stop();
-        let export_error =
-            exporter.and_then(|h| h.join().unwrap_or_else(|_| Some(anyhow::anyhow!("the exporter panicked"))));
-        (summary, export_error)
+        let exported = match exporter {
+            Some(h) => h.join().unwrap_or_else(|_| (Some(anyhow::anyhow!("the exporter panicked")), None)),
+            None => (None, None),
+        };
+        (summary, exported)
     });
     let summary = summary?;
     progress.finish();
@@ -197,7 +199,7 @@ pub fn build(args: &BuildArgs) -> anyhow::Result<u8> {
     if let Some(e) = export_error {
         eprintln!("warning: a periodic export failed: {}", super::error_text(&e));
     }
-    let changed = publish(&args.db, |w| store.write_canonical(w))
+    let changed = publish_again(&args.db, &mut last, |w| store.write_canonical(w))
         .with_context(|| {
             format!(
                 "every result is kept in {sqlite}: `capcache export --sqlite {sqlite} --db PATH` writes them \
@@ -276,17 +278,18 @@ impl Periodic {
         self.wake.notify_one();
     }
 
-    /// The exporter thread; returns the first export error.
-    fn run(&self, sqlite: &Path, db: &Path) -> Option<anyhow::Error> {
+    /// The exporter thread; returns the first export error, and what the last export left at `db`.
+    fn run(&self, sqlite: &Path, db: &Path) -> (Option<anyhow::Error>, Option<Stamp>) {
         let mut first_error = None;
         let mut exported_at = 0;
         let mut not_before = Instant::now();
+        let mut last = None;
         loop {
             let mut s = self.lock();
             loop {
                 let (finished, stop) = *s;
                 if stop {
-                    return first_error;
+                    return (first_error, last);
                 }
                 let due = finished >= exported_at + self.every && finished < self.total;
                 let wait = not_before.saturating_duration_since(Instant::now());
@@ -303,7 +306,7 @@ impl Periodic {
             drop(s);
             let started = Instant::now();
             let result = SqliteStore::open_read_only(sqlite)
-                .and_then(|store| publish(db, |w| store.write_canonical(w)))
+                .and_then(|store| publish_again(db, &mut last, |w| store.write_canonical(w)))
                 .map_err(anyhow::Error::from);
             not_before = Instant::now() + started.elapsed() * 9;
             if let Err(e) = result {

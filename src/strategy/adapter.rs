@@ -1,17 +1,19 @@
 //! Adapter-only repositories: a PEFT adapter (`adapter_model.safetensors` or `adapter_model.bin`,
-//! described by `adapter_config.json`) with no weights of a model of its own. Its tensors are
-//! loaded on top of a base model, so the record counts them as an adapter's and names the base
-//! (`base_model_name_or_path`); the repository's `config.json`, if any, describes the base model,
-//! so it neither estimates nor cross-checks the adapter. A repository holding a model's weights
-//! beside an adapter is the model (its adapter files are not summed into it).
+//! described by `adapter_config.json`; diffusers' `pytorch_lora_weights.*`) with no weights of a
+//! model of its own. Its tensors are loaded on top of a base model, so the record counts them as
+//! an adapter's and names the base (`base_model_name_or_path`); the repository's `config.json`,
+//! if any, describes the base model, so it neither estimates nor cross-checks the adapter. A
+//! repository holding a model's weights beside an adapter is the model (its adapter files are not
+//! summed into it). A GGUF file whose metadata says it is an adapter is recorded as one too.
 
 use serde_json::Value;
 
 use super::{Ctx, Miss};
 use crate::record::Adapter;
 
-/// The adapter's weight files, as PEFT names them.
-pub const WEIGHTS: &[&str] = &["adapter_model.safetensors", "adapter_model.bin"];
+/// An adapter's weight files, as PEFT names them, and as diffusers names a pipeline's LoRA.
+pub const WEIGHTS: &[&str] =
+    &["adapter_model.safetensors", "adapter_model.bin", "pytorch_lora_weights.safetensors", "pytorch_lora_weights.bin"];
 
 /// The largest `adapter_config.json` read (PEFT writes about 1 KB).
 const MAX_CONFIG_BYTES: u64 = 1 << 20;
@@ -43,12 +45,40 @@ pub fn read(ctx: &Ctx) -> Result<Option<(Adapter, Option<String>)>, Miss> {
             Some("adapter_config.json is missing: the base model is unknown".into()),
         )));
     }
+    from_config(ctx).map(Some)
+}
+
+/// What the repository's `adapter_config.json` says of its adapter, and why it could not be used
+/// (a warning) when it could not.
+pub fn from_config(ctx: &Ctx) -> Result<(Adapter, Option<String>), Miss> {
     let bytes = ctx.read_small("adapter_config.json", MAX_CONFIG_BYTES)?;
     ctx.charge_json("adapter_config.json", &bytes)?;
-    Ok(Some(match crate::arch::json::parse(&bytes) {
+    Ok(match crate::arch::json::parse(&bytes) {
         Ok(v) => describe(&v),
         Err(e) => (Adapter::default(), Some(format!("adapter_config.json unusable: {e}"))),
-    }))
+    })
+}
+
+/// The adapter a GGUF file holds when its metadata says it is one (`general.type` `adapter`, as
+/// llama.cpp's `convert_lora_to_gguf.py` writes it), described by the repository's
+/// `adapter_config.json` when it has one, else by the file (`adapter.type`, e.g. `lora`).
+pub fn of_gguf(ctx: &Ctx, metadata: &[(String, String)]) -> Result<Option<(Adapter, Option<String>)>, Miss> {
+    let get = |key: &str| metadata.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str());
+    if get("general.type") != Some("adapter") {
+        return Ok(None);
+    }
+    let (mut adapter, warning) = match ctx.snap.has("adapter_config.json") {
+        true => match from_config(ctx) {
+            Ok(described) => described,
+            Err(miss) if miss.stops() => return Err(miss),
+            Err(miss) => (Adapter::default(), Some(format!("adapter_config.json unusable: {}", miss.message))),
+        },
+        false => (Adapter::default(), Some("no adapter_config.json: the base model is unknown".into())),
+    };
+    if adapter.peft_type.is_none() {
+        adapter.peft_type = get("adapter.type").filter(|t| t.len() <= MAX_FIELD).map(str::to_owned);
+    }
+    Ok(Some((adapter, warning)))
 }
 
 /// The adapter `adapter_config.json` describes, and a warning for each field it gives in a form
@@ -100,6 +130,7 @@ mod tests {
         for not in [
             "adapter_model.safetensors",
             "adapter_model.bin",
+            "pytorch_lora_weights.bin",
             "training_args.bin",
             "rng_state_0.pth",
             "x/model.safetensors",

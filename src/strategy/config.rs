@@ -52,5 +52,6 @@ pub fn run(ctx: &Ctx) -> Result<Found, Miss> {
         approximate: est.approximate,
         files: vec!["config.json".into()],
         architecture: None,
+        adapter: None,
     })
 }

@@ -4,7 +4,8 @@
 //! `model.safetensors.index.fp16.json`, `pytorch_model.fp16.bin`) counts that variant, and the
 //! record says so. A component whose folder holds weights in no form read here (ONNX, Flax,
 //! `.ckpt`) makes the strategy miss, naming it: a pipeline is never counted without one of its
-//! parts. Folders without weights (schedulers, tokenizers) are no components to count.
+//! parts. Folders without weights (schedulers, tokenizers) are no components to count. A single
+//! diffusers model stored at the root (`diffusion_pytorch_model.*`) is chosen the same way.
 
 use std::collections::{BTreeSet, HashMap};
 
@@ -28,8 +29,11 @@ const PICKLES: &[Form] =
 /// File endings of weights in forms this strategy does not read.
 const OTHER_WEIGHTS: &[&str] = &[".ckpt", ".pt", ".pth", ".onnx", ".onnx_data", ".msgpack", ".h5", ".pb", ".gguf"];
 
+/// Weight files to count, and notes on the variants counted.
+pub type Weights = (Vec<WeightFile>, Vec<String>);
+
 /// The files to count for the pipeline, and notes on the variants counted.
-pub fn weight_files(ctx: &Ctx) -> Result<(Vec<WeightFile>, Vec<String>), Miss> {
+pub fn weight_files(ctx: &Ctx) -> Result<Weights, Miss> {
     let bytes = ctx.read_small("model_index.json", 1 << 20)?;
     ctx.charge_json("model_index.json", &bytes)?;
     let v: serde_json::Value = serde_json::from_slice(&bytes).map_err(|e| Miss::invalid("model_index.json", e))?;
@@ -81,7 +85,29 @@ enum Chosen {
     NoWeights,
 }
 
-/// The weights of one component folder `dir` holding `names`.
+/// `dir`'s files' prefix (`""` for the root).
+fn prefix(dir: &str) -> String {
+    if dir.is_empty() { String::new() } else { format!("{dir}/") }
+}
+
+/// A diffusers model stored at the root (a VAE, a ControlNet: `diffusion_pytorch_model.*` beside
+/// its `config.json`, no `model_index.json`), chosen as a component's weights are; `None` when the
+/// root holds no such file.
+pub fn root_weights(ctx: &Ctx) -> Result<Option<Weights>, Miss> {
+    let names: Vec<&str> = ctx.snap.files.iter().map(String::as_str).filter(|f| !f.contains('/')).collect();
+    if !names.iter().any(|n| n.starts_with("diffusion_pytorch_model.")) {
+        return Ok(None);
+    }
+    match component(ctx, "", &names)? {
+        Chosen::Files(files, note) => Ok(Some((files, note.into_iter().collect()))),
+        Chosen::Unreadable(what) => {
+            Err(Miss::invalid(&crate::names::some(&what), "a diffusers model stored in no form capcache reads"))
+        }
+        Chosen::NoWeights => Ok(None),
+    }
+}
+
+/// The weights of one component folder `dir` (`""`: the root) holding `names`.
 fn component(ctx: &Ctx, dir: &str, names: &[&str]) -> Result<Chosen, Miss> {
     for form in SAFETENSORS.iter().chain(PICKLES) {
         let index = format!("{}{}.index.json", form.stem, form.ext);
@@ -101,7 +127,8 @@ fn component(ctx: &Ctx, dir: &str, names: &[&str]) -> Result<Chosen, Miss> {
                 true => String::new(),
                 false => format!("; also stored as {}", crate::names::some(&others)),
             };
-            let note = format!("{dir}: its {first} variant counted (no default weights{besides})");
+            let whose = if dir.is_empty() { "the model" } else { dir };
+            let note = format!("{whose}: its {first} variant counted (no default weights{besides})");
             return Ok(Chosen::Files(files, Some(note)));
         }
     }
@@ -109,14 +136,14 @@ fn component(ctx: &Ctx, dir: &str, names: &[&str]) -> Result<Chosen, Miss> {
         [".safetensors", ".bin"].iter().chain(OTHER_WEIGHTS).any(|e| n.ends_with(e))
             || (n.contains(".safetensors.index") || n.contains(".bin.index"))
     };
-    let other: Vec<String> = names.iter().filter(weights).map(|n| format!("{dir}/{n}")).collect();
+    let other: Vec<String> = names.iter().filter(weights).map(|n| format!("{}{n}", prefix(dir))).collect();
     Ok(if other.is_empty() { Chosen::NoWeights } else { Chosen::Unreadable(other) })
 }
 
 /// The files of `form` in `dir`: the shards `index` names, else `single`, else none.
 fn stored(ctx: &Ctx, dir: &str, form: &Form, index: &str, single: &str) -> Result<Option<Vec<WeightFile>>, Miss> {
     let pickle = form.ext == ".bin";
-    let index = format!("{dir}/{index}");
+    let index = format!("{}{index}", prefix(dir));
     if ctx.snap.has(&index) {
         let mut shards = shards_of(ctx, &index)?;
         for s in &mut shards {
@@ -124,7 +151,7 @@ fn stored(ctx: &Ctx, dir: &str, form: &Form, index: &str, single: &str) -> Resul
         }
         return Ok(Some(shards));
     }
-    let single = format!("{dir}/{single}");
+    let single = format!("{}{single}", prefix(dir));
     Ok(ctx.snap.has(&single).then(|| vec![WeightFile { path: single, tensors: None, pickle }]))
 }
 

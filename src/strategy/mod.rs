@@ -119,6 +119,8 @@ pub struct Found {
     /// Architecture facts the weight files themselves carry (GGUF metadata), for repos without a
     /// `config.json`.
     pub architecture: Option<crate::record::Architecture>,
+    /// The adapter the weight files themselves say they are (a GGUF adapter).
+    pub adapter: Option<Adapter>,
 }
 
 impl Ctx<'_> {
@@ -135,7 +137,7 @@ impl Ctx<'_> {
 impl Found {
     /// An exact answer read from weight files.
     pub fn exact(counts: Counts, files: Vec<String>) -> Found {
-        Found { counts, exact: true, approximate: false, files, architecture: None }
+        Found { counts, exact: true, approximate: false, files, architecture: None, adapter: None }
     }
 }
 

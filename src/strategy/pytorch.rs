@@ -1,5 +1,5 @@
 //! `pytorch`: PyTorch checkpoints (`pytorch_model.bin`, the shards of its index, other root
-//! `*.bin` / `*.pt` / `*.pth` weights; `adapter_model.bin` only in an adapter-only repository),
+//! `*.bin` / `*.pt` / `*.pth` weights; an adapter's `.bin` only in an adapter-only repository),
 //! each read by range through [`crate::format::pytorch`]
 //! (`data.pkl`'s tensors, checked against what the file holds), counted together.
 

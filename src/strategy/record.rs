@@ -37,7 +37,7 @@ pub fn assemble(
     mut warnings: Vec<String>,
     now: &str,
 ) -> Record {
-    let Found { counts, exact, approximate, files, architecture: from_weights } = found;
+    let Found { counts, exact, approximate, files, architecture: from_weights, adapter } = found;
     warnings.extend(counts.notes.iter().cloned());
     // A config with invalid values is not used for facts (one warning says why).
     let (described, config_dtype) = match ctx
@@ -60,7 +60,7 @@ pub fn assemble(
     };
     // An adapter's numbers are its own tensors': the config (the base model's, if any) gives
     // neither their dtype nor a count to check them against, and they route no experts.
-    let adapter = ctx.adapter.cloned();
+    let adapter = adapter.or_else(|| ctx.adapter.cloned());
     if let Some(a) = &adapter {
         let kind = a.peft_type.as_deref().map(|t| format!(" ({t})")).unwrap_or_default();
         let base = a.base_model.as_deref().map_or("an unnamed base model".into(), |b| format!("{b:?}"));

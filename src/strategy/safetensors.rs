@@ -2,7 +2,7 @@
 //! shards of `model.safetensors.index.json`, `consolidated.safetensors` (Mistral), diffusers
 //! components (`model_index.json`, chosen by [`super::diffusers`]; a component stored only as a
 //! `.bin` is read as the `pytorch` strategy reads it), sentence-transformers Dense modules
-//! (`modules.json`), and adapter-only repos' `adapter_model.safetensors`. One range request per
+//! (`modules.json`), and adapter-only repos' adapter weights. One range request per
 //! file, sized from the tensor count the index (for shards) or the config's architecture (for a
 //! single file) predicts, else small; a second only for the rest of a longer header, so the bytes
 //! read stay close to the header's. Shards are read side by side.
@@ -98,13 +98,17 @@ pub fn weight_paths(ctx: &Ctx) -> Result<Vec<String>, Miss> {
 }
 
 /// The weight files to read, and notes on what was chosen among several forms.
-fn weight_files(ctx: &Ctx) -> Result<(Vec<WeightFile>, Vec<String>), Miss> {
+fn weight_files(ctx: &Ctx) -> Result<super::diffusers::Weights, Miss> {
     let snap = ctx.snap;
     let mut files = folder_weights(ctx, "", &["model.safetensors", "consolidated.safetensors"])?.unwrap_or_default();
     let mut notes = Vec::new();
     if files.is_empty() && snap.has("model_index.json") {
         // diffusers: one folder per component.
         (files, notes) = super::diffusers::weight_files(ctx)?;
+    } else if files.is_empty()
+        && let Some(root) = super::diffusers::root_weights(ctx)?
+    {
+        (files, notes) = root;
     }
     let module_weights = snap.files.iter().any(|f| f.contains('/') && f.ends_with("/model.safetensors"));
     if snap.has("modules.json") && !files.is_empty() && module_weights {
@@ -128,8 +132,9 @@ fn weight_files(ctx: &Ctx) -> Result<(Vec<WeightFile>, Vec<String>), Miss> {
             }
         }
     }
-    if files.is_empty() && ctx.adapter.is_some() && snap.has("adapter_model.safetensors") {
-        files.push(WeightFile { path: "adapter_model.safetensors".into(), tensors: None, pickle: false });
+    if files.is_empty() && ctx.adapter.is_some() {
+        let adapter = super::adapter::WEIGHTS.iter().filter(|w| w.ends_with(".safetensors") && snap.has(w));
+        files.extend(adapter.map(|w| WeightFile { path: (*w).to_owned(), tensors: None, pickle: false }));
     }
     if files.is_empty() {
         return Err(Miss::absent(format!("no safetensors weights in {}", ctx.place())));
