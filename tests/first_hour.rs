@@ -259,6 +259,25 @@ fn failures_are_marked_in_list_and_shown_beside_an_older_record() {
 }
 
 #[test]
+fn a_failure_of_ones_own_build_shows_beside_the_shipped_record() {
+    // A user's build failed for a shipped model (offline, gated): ./db.json holds the failure only.
+    let dir = tempfile::tempdir().unwrap();
+    let failure =
+        serde_json::json!({"outcome": "offline", "message": "not in the local cache", "at": "2026-12-01T00:00:00Z"});
+    let db = serde_json::json!({"schema": 1, "models": {}, "failures": {"Qwen/Qwen3-0.6B": failure}});
+    std::fs::write(dir.path().join("db.json"), serde_json::to_string_pretty(&db).unwrap()).unwrap();
+    let (code, out, stderr) = run(capcache(dir.path()).args(["get", "qwen/qwen3-0.6b"]));
+    assert_eq!(code, 0, "{stderr}");
+    assert!(out.contains("from            the db.json built into capcache"), "{out}");
+    assert!(
+        out.contains("last build      failed 2026-12-01T00:00:00Z: offline: not in the local cache (the record above is kept, in db.json"),
+        "{out}"
+    );
+    let (_, out, _) = run(capcache(dir.path()).args(["get", "Qwen/Qwen3-0.6B", "--json"]));
+    assert_eq!(serde_json::from_str::<serde_json::Value>(&out).unwrap()["failure"]["outcome"], "offline");
+}
+
+#[test]
 fn a_corrupt_local_db_json_is_skipped_with_a_warning_not_fatal() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("db.json"), "{not json").unwrap();

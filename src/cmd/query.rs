@@ -7,11 +7,12 @@ use std::path::PathBuf;
 use anyhow::Context;
 use capcache::id::{ModelId, cut};
 use capcache::list::parse_list;
+use capcache::record::Failure;
 use capcache::store::json::Section;
 use capcache::store::read::Found;
 use capcache::{summary, text};
 
-use super::db::{self, Layer, Layers};
+use super::db::{self, DbOrigin, Layer, Layers};
 use super::resolve::print_record;
 
 /// One id asked for: valid (with the revision a models.txt line asked for), or the text and why
@@ -173,22 +174,36 @@ fn one(
                 ),
                 _ => {}
             }
-            let newer = layer.store.failures(&[id.as_str()])?.pop().flatten().map(|(_, f)| f).filter(|f| {
-                let at = |t: &str| capcache::time::parse_rfc3339(t).unwrap_or(0);
-                at(&f.at) > at(&record.resolved_at)
-            });
+            // The newest failure newer than the record, in any layer: a user's own build that
+            // failed (offline, gated) leaves its failure in ./db.json beside the shipped record.
+            let at = |t: &str| capcache::time::parse_rfc3339(t).unwrap_or(0);
+            let mut newer: Option<(Failure, &DbOrigin)> = None;
+            for l in &layers.0 {
+                if let Some((_, f)) = l.store.failures(&[id.as_str()])?.pop().flatten()
+                    && at(&f.at) > at(&record.resolved_at)
+                    && newer.as_ref().is_none_or(|(n, _)| at(&f.at) > at(&n.at))
+                {
+                    newer = Some((f, &l.origin));
+                }
+            }
             if !json {
                 print_record(&id, &record, false)?;
                 outln!("  from            {origin}")?;
-                if let Some(f) = &newer {
+                if let Some((f, failed_in)) = &newer {
+                    let place = if failed_in.to_string() == origin.to_string() {
+                        String::new()
+                    } else {
+                        format!(", in {failed_in}")
+                    };
                     outln!(
-                        "  last build      failed {}: {}: {} (the record above is kept)",
+                        "  last build      failed {}: {}: {} (the record above is kept{place})",
                         text::printable(&f.at),
                         f.outcome.label(),
                         text::printable(&cut(&f.message))
                     )?;
                 }
             }
+            let newer = newer.map(|(f, _)| f);
             let mut value = serde_json::to_value(&record)?;
             value["id"] = id.into();
             value["db"] = origin.to_string().into();
