@@ -186,6 +186,20 @@ fn get_reads_the_projects_own_models_txt_skipping_discover_lines_with_a_note() {
 }
 
 #[test]
+fn several_misses_end_with_one_tally_instead_of_a_hint_each() {
+    let dir = tempfile::tempdir().unwrap();
+    let (code, _, stderr) = get_stdin(dir.path(), "facebook/opt-125m\norg/missing-1\norg/missing-2\n".into(), false);
+    assert_eq!(code, 1, "{stderr}");
+    assert_eq!(stderr.matches("is not in").count(), 2, "{stderr}");
+    assert!(!stderr.contains("To add it"), "{stderr}");
+    assert!(stderr.contains("1 of 3 ids answered; 2 not in the cache: `capcache resolve ID`"), "{stderr}");
+    // One id alone keeps its own hint.
+    let (code, _, stderr) = run(capcache(dir.path()).args(["get", "org/missing-1"]));
+    assert_eq!(code, 1, "{stderr}");
+    assert!(stderr.contains("To add it: `capcache resolve org/missing-1`"), "{stderr}");
+}
+
+#[test]
 fn a_revision_in_the_list_is_honoured() {
     let dir = tempfile::tempdir().unwrap();
     let (_, out, _) = run(capcache(dir.path()).args(["get", "facebook/opt-125m", "--json"]));
