@@ -109,6 +109,15 @@ fn a_resolve_that_cannot_reach_the_hub_says_what_to_check() {
 }
 
 #[test]
+fn the_command_list_says_estimate_takes_a_folder_too() {
+    let dir = tempfile::tempdir().unwrap();
+    let (code, out, stderr) = run(capcache(dir.path()).arg("--help"));
+    assert_eq!(code, 0, "{stderr}");
+    let line = out.lines().find(|l| l.trim_start().starts_with("estimate")).unwrap_or_default();
+    assert!(line.contains("or a model folder's"), "{out}");
+}
+
+#[test]
 fn the_download_strategy_without_allow_download_names_the_flag() {
     let dir = tempfile::tempdir().unwrap();
     let (code, _, stderr) = run(capcache(dir.path()).args(["resolve", "org/model", "--strategies", "config,download"]));
