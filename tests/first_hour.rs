@@ -106,6 +106,21 @@ fn a_resolve_that_cannot_reach_the_hub_says_what_to_check() {
     assert_eq!(code, 1, "{stderr}");
     assert!(stderr.contains("network-error"), "{stderr}");
     assert!(stderr.contains("HTTPS_PROXY") && stderr.contains("`capcache get` answers from the cache"), "{stderr}");
+
+    // Its kin: a build whose models failed that way says it once, at the end.
+    std::fs::write(dir.path().join("models.txt"), "org/a\norg/b\n").unwrap();
+    let (code, _, stderr) =
+        run(capcache(dir.path()).args(["build", "--endpoint", "http://127.0.0.1:9", "--attempts", "1", "--now", NOW]));
+    assert_eq!(code, 1, "{stderr}");
+    assert_eq!(stderr.matches("HTTPS_PROXY").count(), 1, "{stderr}");
+    assert!(stderr.contains("the next run tries them again"), "{stderr}");
+    // And every command whose error comes from the Hub client.
+    for (args, exit) in [(&["update"][..], 2), (&["discover", "--author", "org"], 1)] {
+        let (code, _, stderr) =
+            run(capcache(dir.path()).args(args).args(["--endpoint", "http://127.0.0.1:9", "--attempts", "1"]));
+        assert_eq!(code, exit, "{args:?}: {stderr}");
+        assert!(stderr.contains("network error") && stderr.contains("HTTPS_PROXY"), "{args:?}: {stderr}");
+    }
 }
 
 #[test]
