@@ -282,6 +282,10 @@ fn failures_are_marked_in_list_and_shown_beside_an_older_record() {
         "{out}"
     );
     assert!(out.contains("org/gone  [failed not-found: 2026-12-01T00:00:00Z; no record]"), "{out}");
+    assert!(stderr.contains("2 of 2 models failed in their last build"), "{stderr}");
+    // With no failure at all, the unmarked list says so too.
+    let (_, out, stderr) = run(capcache(dir.path()).args(["list", "--failures"]));
+    assert!(stderr.contains(&format!("0 of {} models failed", out.lines().count())), "{stderr}");
     let (_, out, _) = run(capcache(dir.path()).args(["list", "--failures", "--db", "mine.json", "--json"]));
     let rows: Vec<serde_json::Value> = serde_json::from_str(&out).unwrap();
     assert_eq!(rows.len(), 2, "{out}");

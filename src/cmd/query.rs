@@ -342,6 +342,10 @@ pub fn list(filter: Option<&str>, json: bool, failures: bool, db_path: Option<Pa
         };
         std::io::Write::write_all(&mut out, format!("{}{mark}\n", text::printable(id)).as_bytes())?;
     }
+    std::io::Write::flush(&mut out)?;
+    // A list with no mark could mean anything: say how many failed (to stderr, as notes go).
+    let marked = rows.iter().filter(|r| r.get("failure").is_some()).count();
+    eprintln!("{marked} of {} models failed in their last build (marked [failed ...])", rows.len());
     Ok(0)
 }
 
