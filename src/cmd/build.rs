@@ -33,7 +33,13 @@ fn parse_shard(s: &str) -> anyhow::Result<(u64, u64)> {
 
 /// The model list, after reporting its bad lines.
 fn read_list(path: &Path) -> anyhow::Result<ModelList> {
-    let bytes = fs_err::read(path).context("cannot read the model list")?;
+    let bytes = match fs_err::read(path) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => bail!(
+            "no model list at {}: write one model id a line there (`org/name`, optionally `@revision`), or give --models FILE",
+            path.display()
+        ),
+        read => read.context("cannot read the model list")?,
+    };
     let list = parse_list(bytes);
     for b in &list.bad {
         eprintln!("{}:{}: skipped: {}", path.display(), b.line, b.error);
@@ -378,6 +384,10 @@ fn report(s: &Summary, run: &Run, json_out: bool) -> anyhow::Result<()> {
         );
     }
     eprintln!("  {} {}", run.db.display(), if run.changed { "written" } else { "unchanged" });
+    // Once, not per model: what to do when models failed on the way to the Hub.
+    if let Some(step) = s.failed_by_outcome.keys().find_map(|o| super::resolve::next_step(*o)) {
+        eprintln!("{step} The failed models keep their earlier records; the next run tries them again.");
+    }
     Ok(())
 }
 

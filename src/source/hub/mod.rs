@@ -71,6 +71,16 @@ impl HubSource {
         if !matches!(endpoint.scheme(), "http" | "https") || endpoint.host_str().is_none() {
             return Err(format!("invalid endpoint {:?}: expected http(s)://host", settings.endpoint));
         }
+        // Request paths are appended to the endpoint: after a query or fragment they would be
+        // part of it, and every request would miss.
+        if endpoint.query().is_some() || endpoint.fragment().is_some() {
+            return Err(format!(
+                "invalid endpoint {}://{}{}: it may not have a query (?) or a fragment (#)",
+                endpoint.scheme(),
+                endpoint.host_str().unwrap_or("?"),
+                endpoint.path().trim_end_matches('/')
+            ));
+        }
         if settings.token.is_some() && !settings.allow_insecure_token && !settings::token_safe_at(&endpoint) {
             return Err(format!(
                 "refusing to send the token over plain http:// to {}: anyone on the way could read it; use https, or allow it explicitly (--allow-insecure-token)",
