@@ -103,7 +103,7 @@ pub enum Command {
         #[command(flatten)]
         chain: ChainArgs,
     },
-    /// Count a local config.json with the config strategy (nothing is downloaded).
+    /// Count a local config.json, or a model folder's, with the config strategy (nothing is downloaded).
     Estimate {
         /// Path to a config.json, or a model folder holding one.
         config: PathBuf,

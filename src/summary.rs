@@ -58,6 +58,9 @@ pub fn record(id: &str, r: &Record) -> String {
     }
     let _ = writeln!(s, "  total           {}", thousands(r.total));
     let _ = writeln!(s, "  logical params  {}", thousands(r.logical_parameters));
+    if let Some(active) = r.active_parameters {
+        let _ = writeln!(s, "  active params   {} (per token: the routed experts chosen)", thousands(active));
+    }
     let _ = writeln!(s, "  weight memory   {}", gib_gb(r.weight_bytes));
     if let Some(dtype) = &r.dtype {
         let _ = writeln!(s, "  dtype           {}", printable(dtype));
@@ -140,6 +143,20 @@ pub fn failure(id: &str, f: &Failure) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_mixture_of_experts_shows_its_active_parameters_and_a_dense_model_none() {
+        let db: crate::record::Db = serde_json::from_str(crate::store::embedded::TEXT).unwrap();
+        let (moe, dense): (Vec<_>, Vec<_>) = db.models.iter().partition(|(_, r)| r.active_parameters.is_some());
+        assert!(!moe.is_empty() && !dense.is_empty(), "the shipped db has both kinds");
+        for (id, r) in moe {
+            let n = thousands(r.active_parameters.unwrap());
+            assert!(record(id, r).contains(&format!("  active params   {n} ")), "{id}");
+        }
+        for (id, r) in dense {
+            assert!(!record(id, r).contains("active params"), "{id}");
+        }
+    }
 
     #[test]
     fn formats_numbers() {

@@ -384,6 +384,10 @@ fn report(s: &Summary, run: &Run, json_out: bool) -> anyhow::Result<()> {
         );
     }
     eprintln!("  {} {}", run.db.display(), if run.changed { "written" } else { "unchanged" });
+    // Once, not per model: what to do when models failed on the way to the Hub.
+    if let Some(step) = s.failed_by_outcome.keys().find_map(|o| super::resolve::next_step(*o)) {
+        eprintln!("{step} The failed models keep their earlier records; the next run tries them again.");
+    }
     Ok(())
 }
 

@@ -64,16 +64,19 @@ pub fn get(args: &[String], json: bool, db_path: Option<PathBuf>) -> anyhow::Res
     let single = args.len() == 1 && args[0] != "-";
     let mut code = 0u8;
     let mut objects = Vec::new();
+    let (mut answered, mut missing) = (0usize, 0usize);
     for (i, query) in queries.iter().enumerate() {
         let (value, c) = match query {
             Ok((id, revision)) => {
                 let (f, layer) = found.next().expect("one answer per valid id");
-                let asked = Asked { id: id.as_str(), revision: revision.as_deref() };
+                let asked = Asked { id: id.as_str(), revision: revision.as_deref(), several: queries.len() > 1 };
                 one(f, asked, &layers, layer, &mut known, json)?
             }
             Err((text, why)) => invalid(text, why, &layers, &mut known, json)?,
         };
         code = code.max(c);
+        missing += usize::from(value["error"] == "not-found");
+        answered += usize::from(c == 0);
         if json {
             objects.push(value);
         } else if i + 1 < queries.len() && c == 0 {
@@ -83,6 +86,16 @@ pub fn get(args: &[String], json: bool, db_path: Option<PathBuf>) -> anyhow::Res
     if json {
         let out = if single { objects.pop().unwrap_or_default() } else { serde_json::Value::Array(objects) };
         outln!("{}", serde_json::to_string_pretty(&out)?)?;
+    } else if queries.len() > 1 && code != 0 {
+        // One tally instead of a hint per miss: a whole models.txt may miss hundreds.
+        let mut tally = format!("{answered} of {} ids answered", queries.len());
+        if missing > 0 {
+            tally += &format!(
+                "; {missing} not in the cache: `capcache resolve ID` shows one's facts now, and `capcache build` \
+                 on a models.txt naming them adds them"
+            );
+        }
+        eprintln!("{tally}.");
     }
     Ok(code)
 }
@@ -91,6 +104,8 @@ pub fn get(args: &[String], json: bool, db_path: Option<PathBuf>) -> anyhow::Res
 struct Asked<'a> {
     id: &'a str,
     revision: Option<&'a str>,
+    /// One of several ids: a miss leaves what to do to the tally at the end.
+    several: bool,
 }
 
 /// Whether a record of commit `sha` answers for `revision`: `Some` when the revision is a commit
@@ -236,7 +251,9 @@ fn one(
                     let close: Vec<_> = close.iter().map(|id| text::printable(id)).collect();
                     eprintln!("Did you mean: {}?", close.join(", "));
                 }
-                eprintln!("To add it: {hint}.");
+                if !asked.several {
+                    eprintln!("To add it: {hint}.");
+                }
             }
             let value = serde_json::json!({
                 "id": query, "error": "not-found", "message": message, "did_you_mean": close, "hint": hint,
@@ -325,6 +342,10 @@ pub fn list(filter: Option<&str>, json: bool, failures: bool, db_path: Option<Pa
         };
         std::io::Write::write_all(&mut out, format!("{}{mark}\n", text::printable(id)).as_bytes())?;
     }
+    std::io::Write::flush(&mut out)?;
+    // A list with no mark could mean anything: say how many failed (to stderr, as notes go).
+    let marked = rows.iter().filter(|r| r.get("failure").is_some()).count();
+    eprintln!("{marked} of {} models failed in their last build (marked [failed ...])", rows.len());
     Ok(0)
 }
 

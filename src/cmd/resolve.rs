@@ -74,8 +74,9 @@ pub fn resolve(model: &str, revision: &str, json: bool, source: &SourceArgs, cha
 }
 
 /// What to do about a failure whose cause is not the model but the way to the Hub (the other
-/// outcomes' messages say what to do themselves: a gated model's names the token).
-fn next_step(outcome: Outcome) -> Option<&'static str> {
+/// outcomes' messages say what to do themselves: a gated model's names the token). `resolve`
+/// prints it after a failure, and every command after an error from the Hub client.
+pub fn next_step(outcome: Outcome) -> Option<&'static str> {
     match outcome {
         Outcome::NetworkError | Outcome::Timeout | Outcome::ServerError | Outcome::RateLimited => Some(
             "The Hub could not be reached or answered: check the network (behind a proxy set HTTPS_PROXY; \
