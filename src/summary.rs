@@ -23,6 +23,11 @@ pub fn thousands(n: u64) -> String {
     out
 }
 
+/// `n` and a noun, plural unless `n` is 1: `1 model`, `2 models` (nouns taking an `s`).
+pub fn count_of(n: u64, noun: &str) -> String {
+    format!("{n} {noun}{}", if n == 1 { "" } else { "s" })
+}
+
 /// Bytes as `x.xx GiB (y.yy GB)`.
 pub fn gib_gb(bytes: u64) -> String {
     format!("{:.2} GiB ({:.2} GB)", bytes as f64 / (1u64 << 30) as f64, bytes as f64 / 1e9)
@@ -164,6 +169,10 @@ mod tests {
         assert_eq!(thousands(999), "999");
         assert_eq!(thousands(125239296), "125,239,296");
         assert_eq!(gib_gb(1 << 30), "1.00 GiB (1.07 GB)");
+        assert_eq!(
+            (count_of(1, "model"), count_of(0, "line"), count_of(2, "model")),
+            ("1 model".into(), "0 lines".into(), "2 models".into())
+        );
     }
 
     #[test]

@@ -84,7 +84,7 @@ fn skipped_list_lines_are_counted_in_the_summary() {
     let (code, _, stderr) = run(capcache(dir.path()).args(["build", "--endpoint", &hub.url, "--now", NOW]));
     assert_eq!(code, 1, "{stderr}");
     assert!(stderr.contains("models.txt:2: skipped"), "{stderr}");
-    assert!(stderr.contains("1 lines of the model list skipped"), "{stderr}");
+    assert!(stderr.contains("1 line of the model list skipped"), "{stderr}");
 }
 
 #[test]

@@ -351,8 +351,8 @@ fn report(s: &Summary, run: &Run, json_out: bool) -> anyhow::Result<()> {
     }
     let resolved: u64 = s.resolved_by_strategy.values().sum();
     eprintln!(
-        "{} models in {:.1}s: {resolved} resolved, {} unchanged, {} failed{}",
-        s.models,
+        "{} in {:.1}s: {resolved} resolved, {} unchanged, {} failed{}",
+        summary::count_of(s.models as u64, "model"),
         s.wall_seconds,
         s.unchanged,
         s.failed(),
@@ -369,7 +369,10 @@ fn report(s: &Summary, run: &Run, json_out: bool) -> anyhow::Result<()> {
     }
     let bad_list_lines = run.bad_lines - run.discovered.iter().filter(|d| d.error.is_some()).count();
     if bad_list_lines > 0 {
-        eprintln!("  {bad_list_lines} lines of the model list skipped (reported above with their line numbers)");
+        eprintln!(
+            "  {} of the model list skipped (reported above with their line numbers)",
+            summary::count_of(bad_list_lines as u64, "line")
+        );
     }
     for d in run.discovered.iter().filter(|d| d.error.is_some()) {
         eprintln!("  listing query failed: {}", d.query);
@@ -383,7 +386,8 @@ fn report(s: &Summary, run: &Run, json_out: bool) -> anyhow::Result<()> {
             summary::thousands(run.listing_requests)
         );
     }
-    eprintln!("  {} {}", run.db.display(), if run.changed { "written" } else { "unchanged" });
+    // Not "unchanged": the periodic exports of a long or interrupted build may have written it.
+    eprintln!("  {} {}", run.db.display(), if run.changed { "written" } else { "already up to date" });
     // Once, not per model: what to do when models failed on the way to the Hub.
     if let Some(step) = s.failed_by_outcome.keys().find_map(|o| super::resolve::next_step(*o)) {
         eprintln!("{step} The failed models keep their earlier records; the next run tries them again.");
