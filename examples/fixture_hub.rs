@@ -20,8 +20,10 @@ models (tests/support/hub.rs), for benchmarks, demos and the Python tests.
 
 Options:
   --models N            serve N synthetic models (default 200)
-  --population P        `mixed` (three layouts, the default) or `safetensors` (Llama-3.3-70B FP8 in 30
-                        shards with and without the Hub's metadata, and the real MiniLM, in turn)
+  --population P        `mixed` (three safetensors layouts, the default), `formats` (those, a real
+                        OPT-125m `.bin` and a real GGUF file, one model in five each) or
+                        `safetensors` (Llama-3.3-70B FP8 in 30 shards with and without the Hub's
+                        metadata, and the real MiniLM, in turn)
   --latency-ms MS       added to every request (default 20)
   --list PATH           write the served ids there, one a line (a models.txt); PATH must not exist
   --dir DIR             serve only the {org}/{name}/ folders of DIR
@@ -32,9 +34,11 @@ Options:
   --gated ID            ID's files need --token
   --token T             the token gated repositories accept
   --rate-limited ID     answer every request for ID with 429 and a Retry-After of an hour
+  --cdn-url URL         redirect to the CDN at URL (a front for it) instead of its own listener
   -h, --help            print this
 
-Any other id is not found. Prints its URL on the first line of stdout and runs until killed.
+Any other id is not found. Prints its URL on the first line of stdout, its CDN listener's URL on the
+second, and runs until killed.
 GET /_fixture/stats gives requests and bytes served; GET /_fixture/reset clears them.
 ";
 
@@ -67,6 +71,7 @@ fn main() {
     let mut gated = Vec::new();
     let mut rate_limited = Vec::new();
     let mut token = None;
+    let mut cdn_url = None;
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         let mut value = || args.next().unwrap_or_else(|| usage(&format!("{a} needs a value")));
@@ -96,6 +101,7 @@ fn main() {
             "--gated" => gated.push(value()),
             "--rate-limited" => rate_limited.push(value()),
             "--token" => token = Some(value()),
+            "--cdn-url" => cdn_url = Some(value()),
             other => usage(&format!("unknown argument {other:?}")),
         }
     }
@@ -114,10 +120,13 @@ fn main() {
             ids.push(id);
         }
         (hub, ids)
-    } else if population == "safetensors" {
-        support::world::safetensors_world(models, latency)
     } else {
-        support::world::world(models, latency)
+        match population.as_str() {
+            "safetensors" => support::world::safetensors_world(models, latency),
+            "formats" => support::world::formats_world(models, latency),
+            "mixed" => support::world::world(models, latency),
+            other => usage(&format!("--population takes mixed, formats or safetensors, got {other:?}")),
+        }
     };
     for (id, repo) in datasets {
         hub.add_dataset(&id, repo);
@@ -140,6 +149,9 @@ fn main() {
     if let Some(token) = token {
         hub.set_token(&token);
     }
+    if let Some(url) = cdn_url {
+        hub.set_cdn_base(&url);
+    }
     if let Some(path) = list {
         // Never over a file that exists: `--list models.txt` in the checkout would replace the
         // project's own list.
@@ -152,7 +164,7 @@ fn main() {
             usage(&format!("--list {path}: {e} (give a path that does not exist yet)"));
         }
     }
-    println!("{}", hub.url);
+    println!("{}\n{}", hub.url, hub.cdn_url);
     std::io::Write::flush(&mut std::io::stdout()).expect("stdout");
     loop {
         std::thread::sleep(Duration::from_secs(3600));

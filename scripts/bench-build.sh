@@ -8,7 +8,7 @@
 #      get_safetensors_metadata and a loop of hf-mem (PyPI; it only speaks to huggingface.co, so its
 #      requests are pointed at the fixture hub by an httpx hook).
 # Reports wall time, requests and bytes, and the ratios per model. The most requests the hub saw in
-# flight at once is printed too (capcache's per-host limit is --max-in-flight, 16 by default).
+# flight at once is printed too (capcache's per-host limit is --max-in-flight, 32 by default).
 #
 #   scripts/bench-build.sh [MODELS] [LATENCY_MS] [RUNS]     (default: 51 20 3; the median of RUNS is reported)
 # Needs python3 with pip (PyPI): huggingface_hub and hf-mem go into target/bench-venv. Builds release

@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Rebuilds the db.json shipped in this repository (and compiled into the binary) from what can be
-# reached without the Hub: a local mirror made of the real config.json files under
-# tests/fixtures/configs/ and the real all-MiniLM-L6-v2 checkpoint (scripts/fetch-fixtures.sh).
-# Those entries say how they were made: `config` (estimate) for config-only models, `safetensors`
-# (exact) for MiniLM. On a machine that reaches the Hub, scripts/refresh-db.sh replaces this with
-# exact records for the whole models.txt.
+# reached without the Hub: a local mirror made of the config.json copies listed in
+# data/configs/SOURCES.tsv (each with where it was copied from and its sha256; tests/shipped_sources.rs
+# checks the list against the files) and the real all-MiniLM-L6-v2 checkpoint
+# (scripts/fetch-fixtures.sh). Those entries say how they were made: `config` (estimate) for
+# config-only models, `safetensors` (exact) for MiniLM, all with `source: local`. On a machine that
+# reaches the Hub, scripts/refresh-db.sh replaces this with exact records for the whole models.txt.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -29,11 +30,11 @@ add() { # id, then the files of its snapshot
   mv "$stage" "$model/snapshots/$sha"
   echo "$id" >> "$list"
 }
-for f in tests/fixtures/configs/*.json; do
-  id=$(basename "$f" .json | sed 's/__/\//')
-  cp "$f" "$work/config.json"
+# One line a copy: file, hub_id, then its provenance (see the header line of the manifest).
+while IFS=$'\t' read -r file id _; do
+  cp "$file" "$work/config.json"
   add "$id" "$work/config.json"
-done
+done < <(tail -n +2 data/configs/SOURCES.tsv)
 add sentence-transformers/all-MiniLM-L6-v2 tests/fixtures/downloaded/all-MiniLM-L6-v2/.
 # CAPCACHE: the binary to build with [this checkout's release build]; any build of this checkout
 # writes the same bytes.

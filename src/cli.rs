@@ -103,7 +103,7 @@ pub enum Command {
         #[command(flatten)]
         chain: ChainArgs,
     },
-    /// Count a local config.json with the config strategy (nothing is downloaded).
+    /// Count a local config.json, or a model folder's, with the config strategy (nothing is downloaded).
     Estimate {
         /// Path to a config.json, or a model folder holding one.
         config: PathBuf,
@@ -368,7 +368,7 @@ pub struct HubArgs {
     #[arg(long, value_name = "TOKEN")]
     pub token: Option<String>,
     /// Requests in flight per host (1 to 256).
-    #[arg(long, default_value_t = 16, value_name = "N",
+    #[arg(long, default_value_t = 32, value_name = "N",
           value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=256))]
     pub max_in_flight: usize,
     /// Attempts per request for transient errors (429, 5xx, resets, timeouts), the first included
@@ -380,6 +380,10 @@ pub struct HubArgs {
     /// this: anyone on the way could read it).
     #[arg(long)]
     pub allow_insecure_token: bool,
+    /// Speak HTTP/2 from the first byte to a plain http:// endpoint (h2c, for benchmarks behind
+    /// an HTTP/2 front; https negotiates HTTP/2 by itself).
+    #[arg(long, hide = true)]
+    pub http2_prior_knowledge: bool,
 }
 
 /// Which strategies to run.

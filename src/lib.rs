@@ -27,6 +27,7 @@ pub mod names;
 pub mod record;
 pub mod site;
 pub mod source;
+pub mod stale;
 pub mod store;
 pub mod strategy;
 pub mod summary;

@@ -40,6 +40,15 @@ macro_rules! string_enum {
                 !matches!(self, $name::Other(_))
             }
 
+            /// How text output shows the value: its name, marked when this capcache does not
+            /// know it (JSON output keeps the bare name).
+            pub fn label(self) -> std::borrow::Cow<'static, str> {
+                match self {
+                    $name::Other(name) => format!("{name} (unknown to this capcache)").into(),
+                    known => known.as_str().into(),
+                }
+            }
+
             /// The value named `s`: a known one, else `Other(s)` when `s` may be a name at all.
             pub fn read(s: &str) -> Result<$name, String> {
                 match $name::ALL.iter().copied().find(|v| v.as_str() == s) {
@@ -279,7 +288,8 @@ impl Db {
 /// One model's facts.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Record {
-    /// The commit sha the facts were read at.
+    /// The commit sha the facts were read at. For `source: local` it is the folder's snapshot name
+    /// (in the shipped db.json a SHA-1 of the snapshot's files), not a Hub commit.
     pub revision: String,
     /// Where the files were read: `hub` or `local` (absent in records made before capcache said).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -311,6 +321,10 @@ pub struct Record {
     /// plus some of these.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub may_also_store: Vec<MayAlsoStore>,
+    /// Adapter-only repositories (a PEFT adapter, no model weights of their own): the record counts
+    /// the adapter's tensors, which are loaded on top of `adapter.base_model`; absent for a model.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub adapter: Option<Adapter>,
     /// Bytes of the stored weights.
     pub weight_bytes: u64,
     /// The checkpoint's main dtype.
@@ -347,6 +361,19 @@ pub struct MayAlsoStore {
     pub what: String,
     /// Their elements.
     pub parameters: u64,
+}
+
+/// The adapter an adapter-only repository holds, as its `adapter_config.json` describes it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct Adapter {
+    /// `base_model_name_or_path`: the model the adapter is loaded on (a Hub id, or a path on the
+    /// publisher's machine); null when the file does not say, or says it in a form not kept (not
+    /// a string, over 512 bytes).
+    #[serde(default)]
+    pub base_model: Option<String>,
+    /// `peft_type` (`LORA`, `IA3`, ...), when the file says.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub peft_type: Option<String>,
 }
 
 /// Chain options a record remembers.
@@ -570,6 +597,7 @@ mod tests {
         assert_eq!(o.severity(), Severity::Invalid);
         let s: Strategy = serde_json::from_str("\"onnx\"").unwrap();
         assert_eq!((s.as_str(), s.to_string()), ("onnx", "onnx".to_owned()));
+        assert_eq!((s.label(), Strategy::Config.label()), ("onnx (unknown to this capcache)".into(), "config".into()));
         // Interned: the same name is the same value.
         assert_eq!(serde_json::from_str::<Strategy>("\"onnx\"").unwrap(), s);
         for bad in ["", "Has Space", "\\u001b[2J", &"x".repeat(MAX_NAME + 1)] {

@@ -23,6 +23,11 @@ pub fn thousands(n: u64) -> String {
     out
 }
 
+/// `n` and a noun, plural unless `n` is 1: `1 model`, `2 models` (nouns taking an `s`).
+pub fn count_of(n: u64, noun: &str) -> String {
+    format!("{n} {noun}{}", if n == 1 { "" } else { "s" })
+}
+
 /// Bytes as `x.xx GiB (y.yy GB)`.
 pub fn gib_gb(bytes: u64) -> String {
     format!("{:.2} GiB ({:.2} GB)", bytes as f64 / (1u64 << 30) as f64, bytes as f64 / 1e9)
@@ -33,15 +38,23 @@ pub fn record(id: &str, r: &Record) -> String {
     let mut s = String::new();
     let kind = if r.exact { "exact" } else { "estimate" };
     let _ = writeln!(s, "{}", printable(id));
-    let _ = writeln!(s, "  revision        {}", printable(&r.revision));
-    let _ = writeln!(s, "  strategy        {} ({kind})", r.strategy);
+    // A local folder's revision is its snapshot's name (the shipped db's: a hash of the files), never
+    // a Hub commit: say so beside it.
+    let local = if r.source == Some(crate::record::Origin::Local) { " (local snapshot, not a Hub commit)" } else { "" };
+    let _ = writeln!(s, "  revision        {}{local}", printable(&r.revision));
+    let _ = writeln!(s, "  strategy        {} ({kind})", r.strategy.label());
     let source = match (r.source, &r.endpoint) {
-        (Some(o), Some(e)) => format!("{o} ({})", printable(e)),
+        (Some(o), Some(e)) => format!("{} ({})", o.label(), printable(e)),
         (Some(o), None) if o == crate::record::Origin::Hub => format!("{o} ({})", crate::source::DEFAULT_ENDPOINT),
-        (Some(o), None) => o.to_string(),
+        (Some(o), None) => o.label().into_owned(),
         (None, _) => "not recorded".into(),
     };
     let _ = writeln!(s, "  source          {source}");
+    if let Some(a) = &r.adapter {
+        let kind = a.peft_type.as_deref().map_or(Cow::Borrowed("PEFT"), printable);
+        let base = a.base_model.as_deref().map_or(Cow::Borrowed("not named"), printable);
+        let _ = writeln!(s, "  adapter         {kind}, not a model; base model {base}");
+    }
     let dtypes: Vec<Cow<str>> = r.parameters.keys().map(|d| printable(d)).collect();
     let width = dtypes.iter().map(|d| d.len()).max().unwrap_or(0);
     for (i, (dtype, n)) in dtypes.iter().zip(r.parameters.values()).enumerate() {
@@ -50,6 +63,9 @@ pub fn record(id: &str, r: &Record) -> String {
     }
     let _ = writeln!(s, "  total           {}", thousands(r.total));
     let _ = writeln!(s, "  logical params  {}", thousands(r.logical_parameters));
+    if let Some(active) = r.active_parameters {
+        let _ = writeln!(s, "  active params   {} (per token: the routed experts chosen)", thousands(active));
+    }
     let _ = writeln!(s, "  weight memory   {}", gib_gb(r.weight_bytes));
     if let Some(dtype) = &r.dtype {
         let _ = writeln!(s, "  dtype           {}", printable(dtype));
@@ -110,7 +126,7 @@ pub fn record(id: &str, r: &Record) -> String {
     }
     for t in &r.tried {
         let msg = t.message.as_deref().map(|m| format!(" ({})", printable(m))).unwrap_or_default();
-        let _ = writeln!(s, "  tried           {}: {}{msg}", t.strategy, t.outcome);
+        let _ = writeln!(s, "  tried           {}: {}{msg}", t.strategy.label(), t.outcome.label());
     }
     for w in &r.warnings {
         let _ = writeln!(s, "  warning         {}", printable(w));
@@ -121,10 +137,10 @@ pub fn record(id: &str, r: &Record) -> String {
 
 /// The summary of a failure.
 pub fn failure(id: &str, f: &Failure) -> String {
-    let mut s = format!("{}: {} ({})\n", printable(id), f.outcome, printable(&f.message));
+    let mut s = format!("{}: {} ({})\n", printable(id), f.outcome.label(), printable(&f.message));
     for t in &f.tried {
         let msg = t.message.as_deref().map(|m| format!(": {}", printable(m))).unwrap_or_default();
-        let _ = writeln!(s, "  {}: {}{msg}", t.strategy, t.outcome);
+        let _ = writeln!(s, "  {}: {}{msg}", t.strategy.label(), t.outcome.label());
     }
     s
 }
@@ -134,11 +150,29 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_mixture_of_experts_shows_its_active_parameters_and_a_dense_model_none() {
+        let db: crate::record::Db = serde_json::from_str(crate::store::embedded::TEXT).unwrap();
+        let (moe, dense): (Vec<_>, Vec<_>) = db.models.iter().partition(|(_, r)| r.active_parameters.is_some());
+        assert!(!moe.is_empty() && !dense.is_empty(), "the shipped db has both kinds");
+        for (id, r) in moe {
+            let n = thousands(r.active_parameters.unwrap());
+            assert!(record(id, r).contains(&format!("  active params   {n} ")), "{id}");
+        }
+        for (id, r) in dense {
+            assert!(!record(id, r).contains("active params"), "{id}");
+        }
+    }
+
+    #[test]
     fn formats_numbers() {
         assert_eq!(thousands(0), "0");
         assert_eq!(thousands(999), "999");
         assert_eq!(thousands(125239296), "125,239,296");
         assert_eq!(gib_gb(1 << 30), "1.00 GiB (1.07 GB)");
+        assert_eq!(
+            (count_of(1, "model"), count_of(0, "line"), count_of(2, "model")),
+            ("1 model".into(), "0 lines".into(), "2 models".into())
+        );
     }
 
     #[test]
@@ -154,6 +188,7 @@ mod tests {
         let a = r.architecture.get_or_insert_with(Default::default);
         a.model_type = Some(evil.into());
         a.architectures = vec![evil.into()];
+        r.adapter = Some(crate::record::Adapter { base_model: Some(evil.into()), peft_type: Some(evil.into()) });
         let text = record(evil, &r);
         assert!(!text.chars().any(|c| c.is_control() && c != '\n'), "{text}");
         assert_eq!(text.lines().filter(|l| l.starts_with("  total ")).count(), 1, "{text}");

@@ -84,7 +84,52 @@ fn skipped_list_lines_are_counted_in_the_summary() {
     let (code, _, stderr) = run(capcache(dir.path()).args(["build", "--endpoint", &hub.url, "--now", NOW]));
     assert_eq!(code, 1, "{stderr}");
     assert!(stderr.contains("models.txt:2: skipped"), "{stderr}");
-    assert!(stderr.contains("1 lines of the model list skipped"), "{stderr}");
+    assert!(stderr.contains("1 line of the model list skipped"), "{stderr}");
+}
+
+#[test]
+fn a_build_without_a_model_list_says_how_to_write_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let (code, _, stderr) = run(capcache(dir.path()).args(["build", "--endpoint", "http://127.0.0.1:9", "--now", NOW]));
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("no model list at models.txt"), "{stderr}");
+    assert!(stderr.contains("one model id a line") && stderr.contains("--models FILE"), "{stderr}");
+    assert!(!dir.path().join("db.json").exists(), "nothing is written");
+}
+
+#[test]
+fn a_resolve_that_cannot_reach_the_hub_says_what_to_check() {
+    // Nothing listens on port 9 of loopback: the connection is refused at once.
+    let dir = tempfile::tempdir().unwrap();
+    let (code, _, stderr) =
+        run(capcache(dir.path()).args(["resolve", "org/model", "--endpoint", "http://127.0.0.1:9", "--attempts", "1"]));
+    assert_eq!(code, 1, "{stderr}");
+    assert!(stderr.contains("network-error"), "{stderr}");
+    assert!(stderr.contains("HTTPS_PROXY") && stderr.contains("`capcache get` answers from the cache"), "{stderr}");
+
+    // Its kin: a build whose models failed that way says it once, at the end.
+    std::fs::write(dir.path().join("models.txt"), "org/a\norg/b\n").unwrap();
+    let (code, _, stderr) =
+        run(capcache(dir.path()).args(["build", "--endpoint", "http://127.0.0.1:9", "--attempts", "1", "--now", NOW]));
+    assert_eq!(code, 1, "{stderr}");
+    assert_eq!(stderr.matches("HTTPS_PROXY").count(), 1, "{stderr}");
+    assert!(stderr.contains("the next run tries them again"), "{stderr}");
+    // And every command whose error comes from the Hub client.
+    for (args, exit) in [(&["update"][..], 2), (&["discover", "--author", "org"], 1)] {
+        let (code, _, stderr) =
+            run(capcache(dir.path()).args(args).args(["--endpoint", "http://127.0.0.1:9", "--attempts", "1"]));
+        assert_eq!(code, exit, "{args:?}: {stderr}");
+        assert!(stderr.contains("network error") && stderr.contains("HTTPS_PROXY"), "{args:?}: {stderr}");
+    }
+}
+
+#[test]
+fn the_command_list_says_estimate_takes_a_folder_too() {
+    let dir = tempfile::tempdir().unwrap();
+    let (code, out, stderr) = run(capcache(dir.path()).arg("--help"));
+    assert_eq!(code, 0, "{stderr}");
+    let line = out.lines().find(|l| l.trim_start().starts_with("estimate")).unwrap_or_default();
+    assert!(line.contains("or a model folder's"), "{out}");
 }
 
 #[test]
@@ -165,6 +210,20 @@ fn get_reads_the_projects_own_models_txt_skipping_discover_lines_with_a_note() {
 }
 
 #[test]
+fn several_misses_end_with_one_tally_instead_of_a_hint_each() {
+    let dir = tempfile::tempdir().unwrap();
+    let (code, _, stderr) = get_stdin(dir.path(), "facebook/opt-125m\norg/missing-1\norg/missing-2\n".into(), false);
+    assert_eq!(code, 1, "{stderr}");
+    assert_eq!(stderr.matches("is not in").count(), 2, "{stderr}");
+    assert!(!stderr.contains("To add it"), "{stderr}");
+    assert!(stderr.contains("1 of 3 ids answered; 2 not in the cache: `capcache resolve ID`"), "{stderr}");
+    // One id alone keeps its own hint.
+    let (code, _, stderr) = run(capcache(dir.path()).args(["get", "org/missing-1"]));
+    assert_eq!(code, 1, "{stderr}");
+    assert!(stderr.contains("To add it: `capcache resolve org/missing-1`"), "{stderr}");
+}
+
+#[test]
 fn a_revision_in_the_list_is_honoured() {
     let dir = tempfile::tempdir().unwrap();
     let (_, out, _) = run(capcache(dir.path()).args(["get", "facebook/opt-125m", "--json"]));
@@ -223,6 +282,10 @@ fn failures_are_marked_in_list_and_shown_beside_an_older_record() {
         "{out}"
     );
     assert!(out.contains("org/gone  [failed not-found: 2026-12-01T00:00:00Z; no record]"), "{out}");
+    assert!(stderr.contains("2 of 2 models failed in their last build"), "{stderr}");
+    // With no failure at all, the unmarked list says so too.
+    let (_, out, stderr) = run(capcache(dir.path()).args(["list", "--failures"]));
+    assert!(stderr.contains(&format!("0 of {} models failed", out.lines().count())), "{stderr}");
     let (_, out, _) = run(capcache(dir.path()).args(["list", "--failures", "--db", "mine.json", "--json"]));
     let rows: Vec<serde_json::Value> = serde_json::from_str(&out).unwrap();
     assert_eq!(rows.len(), 2, "{out}");
@@ -235,6 +298,25 @@ fn failures_are_marked_in_list_and_shown_beside_an_older_record() {
     assert!(out.contains("last build      failed 2026-12-01T00:00:00Z: network-error"), "{out}");
     let (_, out, _) = run(capcache(dir.path()).args(["get", "facebook/opt-125m", "--db", "mine.json", "--json"]));
     assert_eq!(serde_json::from_str::<serde_json::Value>(&out).unwrap()["failure"]["outcome"], "network-error");
+}
+
+#[test]
+fn a_failure_of_ones_own_build_shows_beside_the_shipped_record() {
+    // A user's build failed for a shipped model (offline, gated): ./db.json holds the failure only.
+    let dir = tempfile::tempdir().unwrap();
+    let failure =
+        serde_json::json!({"outcome": "offline", "message": "not in the local cache", "at": "2026-12-01T00:00:00Z"});
+    let db = serde_json::json!({"schema": 1, "models": {}, "failures": {"Qwen/Qwen3-0.6B": failure}});
+    std::fs::write(dir.path().join("db.json"), serde_json::to_string_pretty(&db).unwrap()).unwrap();
+    let (code, out, stderr) = run(capcache(dir.path()).args(["get", "qwen/qwen3-0.6b"]));
+    assert_eq!(code, 0, "{stderr}");
+    assert!(out.contains("from            the db.json built into capcache"), "{out}");
+    assert!(
+        out.contains("last build      failed 2026-12-01T00:00:00Z: offline: not in the local cache (the record above is kept, in db.json"),
+        "{out}"
+    );
+    let (_, out, _) = run(capcache(dir.path()).args(["get", "Qwen/Qwen3-0.6B", "--json"]));
+    assert_eq!(serde_json::from_str::<serde_json::Value>(&out).unwrap()["failure"]["outcome"], "offline");
 }
 
 #[test]

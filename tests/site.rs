@@ -73,6 +73,11 @@ fn browser() -> Option<&'static Path> {
 
 /// The document of `page` (a file in `site` plus its query) after its scripts ran.
 fn dom(chromium: &Path, site: &Path, page: &str) -> String {
+    dom_with(chromium, site, page, &[])
+}
+
+/// [`dom`] with more Chromium flags (a window size, a colour scheme).
+fn dom_with(chromium: &Path, site: &Path, page: &str, flags: &[&str]) -> String {
     let profile = tempfile::tempdir().unwrap();
     let url = format!("file://{}/{page}", site.display());
     let mut child = Command::new(chromium)
@@ -87,6 +92,7 @@ fn dom(chromium: &Path, site: &Path, page: &str) -> String {
             "--virtual-time-budget=10000",
             "--dump-dom",
         ])
+        .args(flags)
         .arg(format!("--user-data-dir={}", profile.path().display()))
         .arg(&url)
         .stdout(Stdio::piped())
@@ -329,6 +335,60 @@ fn the_site_shows_models_searches_calculates_and_says_what_is_missing() {
     assert!(evil.contains("&lt;/script&gt;&lt;script&gt;document.title='pwned'&lt;/script&gt;&lt;img src=x"));
     assert!(!evil_id.contains("<img"), "{evil_id}");
     assert!(text_of(evil_id, "not-found").contains("<img src=x onerror=alert(1)>"));
+}
+
+/// The checks of tests/site/a11y-check.js on `page` of `site`, read back from the document.
+fn a11y_report(chromium: &Path, site: &Path, page: &str, flags: &[&str]) -> Value {
+    let dom = dom_with(chromium, site, page, flags);
+    let text = text_of(&dom, "a11y-report").replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&");
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{page}: the report is not JSON ({e}): {text}"))
+}
+
+#[test]
+fn the_site_works_from_the_keyboard_with_enough_contrast_in_both_schemes_and_on_a_narrow_screen() {
+    let Some(chromium) = browser() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let (site, _) = small_site(dir.path());
+    // The harness: the site's own page with the checking script loaded after site.js (the page's
+    // Content-Security-Policy allows scripts from its own folder only, so it is a file there).
+    let index = std::fs::read_to_string(site.join("index.html")).unwrap();
+    let harness = index.replace(
+        "<script src=\"site.js\" defer></script>",
+        "<script src=\"site.js\" defer></script><script src=\"a11y-check.js\" defer></script>",
+    );
+    assert_ne!(harness, index, "index.html loads site.js as the harness expects");
+    std::fs::write(site.join("a11y.html"), harness).unwrap();
+    std::fs::copy(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/site/a11y-check.js"), site.join("a11y-check.js"))
+        .unwrap();
+    let pages = [
+        "a11y.html",
+        "a11y.html?q=qwen&moe=no",
+        "a11y.html?model=mistralai/Mixtral-8x7B-v0.1&ctx=8192&batch=4&kv=fp8&gpu=16",
+        "a11y.html?model=nobody/nothing",
+        "a11y.html?model=gated/model",
+    ];
+    // The light scheme on a desktop window, the dark one on a phone's.
+    let schemes: [(&str, &[&str], bool); 2] = [
+        ("light", &["--window-size=1280,900"], false),
+        ("dark", &["--window-size=360,800", "--force-dark-mode", "--blink-settings=preferredColorScheme=0"], true),
+    ];
+    for (scheme, flags, dark) in schemes {
+        for page in pages {
+            let r = a11y_report(chromium, &site, page, flags);
+            let at = format!("{page} ({scheme}): {r}");
+            assert_eq!(r["dark"], dark, "the colour scheme asked for: {at}");
+            assert!(r["texts"].as_u64().unwrap() >= 5, "text was checked: {at}");
+            assert!(r["controls"].as_u64().unwrap() >= 2, "controls were checked: {at}");
+            for list in ["lowContrast", "unlabeled", "unfocusable", "noFocusStyle", "positiveTabindex", "pointerOnly"] {
+                assert_eq!(r[list], json!([]), "{list}: {at}");
+            }
+            assert!(
+                r["scrollWidth"].as_u64().unwrap() <= r["width"].as_u64().unwrap(),
+                "nothing scrolls sideways at {} px: {at}",
+                r["width"]
+            );
+        }
+    }
 }
 
 #[test]

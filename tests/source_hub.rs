@@ -322,6 +322,16 @@ fn a_token_never_goes_over_plain_http_to_another_host_unless_asked() {
 }
 
 #[test]
+fn an_endpoint_with_a_query_or_fragment_is_refused_before_any_request() {
+    for endpoint in ["https://mirror.example.com/hf?key=SECRET", "https://mirror.example.com/hf#SECRET"] {
+        let e = HubSource::new(HubSettings::new(endpoint)).err().unwrap_or_else(|| panic!("{endpoint}: accepted"));
+        assert!(e.contains("https://mirror.example.com/hf: it may not have a query"), "{e}");
+        assert!(!e.contains("SECRET"), "the query is not echoed: {e}");
+    }
+    assert!(HubSource::new(HubSettings::new("https://mirror.example.com/hf/")).is_ok(), "a path prefix is fine");
+}
+
+#[test]
 fn waiting_for_a_host_slot_stops_at_the_model_deadline() {
     let hub = hub_with("org/m", Faults { latency: Duration::from_secs(3), ..Faults::default() });
     let mut s = HubSettings::new(&hub.url);

@@ -374,3 +374,45 @@ fn a_transient_error_fails_the_model_instead_of_falling_back_to_an_estimate() {
     assert_eq!(f.outcome, "server-error", "{f:?}");
     assert!(f.tried.iter().all(|t| t.strategy != "config"), "no estimate replaces the exact answer: {:?}", f.tried);
 }
+
+#[test]
+fn verify_takes_the_routed_experts_from_the_headers_when_the_hub_metadata_lies() {
+    // A crafted Mixtral (scripts/make-weight-fixtures.py --packed; transformers' own count and
+    // active parameters in expected.json) whose Hub metadata and config both say the experts are
+    // half as wide as the checkpoint holds them: the Hub's record takes its logical and routed
+    // counts from that config, the headers' from the tensors.
+    let dir = support::fixtures().join("packed/mixtral-per-expert");
+    let expected: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("expected.json")).unwrap()).unwrap();
+    let mut config: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("config.json")).unwrap()).unwrap();
+    config["intermediate_size"] = 16.into();
+    let hub = FixtureHub::start();
+    let id = "o/moe-lies";
+    let lie = BTreeMap::from([("F16".to_owned(), 70_000u64)]);
+    hub.add(id, Repo::from_dir(id, &dir).bytes("config.json", config.to_string()).api_safetensors(&lie));
+    let trusting = resolve(&hub, id, &Options::default()).unwrap();
+    assert_eq!((trusting.strategy, trusting.total), (Strategy::HubMetadata, 70_000));
+    let (logical, active) = (expected["logical"].as_u64().unwrap(), expected["active"].as_u64().unwrap());
+    assert_ne!(trusting.active_parameters, Some(active), "the config's routed experts are not the checkpoint's");
+    let r = resolve(&hub, id, &Options { verify: true, ..Options::default() }).unwrap();
+    assert_eq!(r.strategy, "safetensors");
+    assert_eq!(r.total, expected["total"].as_u64().unwrap());
+    assert_eq!(r.logical_parameters, logical, "from the headers");
+    assert_eq!(r.active_parameters, Some(active), "routed experts from the headers too: {:?}", r.warnings);
+    assert_eq!(r.cross_check[&Strategy::HubMetadata], 70_000);
+    assert!(r.warnings.iter().any(|w| w.contains("every number here is from the headers")), "{:?}", r.warnings);
+
+    // When the Hub's stored counts agree with the headers, the record stays the Hub's, and what
+    // the Hub cannot say (the logical count, the routed experts) is read from the headers too,
+    // not estimated from the config.
+    let truth: BTreeMap<String, u64> = serde_json::from_value(expected["parameters"].clone()).unwrap();
+    hub.with_repo(id, |r| *r = r.clone().api_safetensors(&truth));
+    let trusting = resolve(&hub, id, &Options::default()).unwrap();
+    assert_ne!(trusting.active_parameters, Some(active), "without --verify: the config's routed experts");
+    let r = resolve(&hub, id, &Options { verify: true, ..Options::default() }).unwrap();
+    assert_eq!((r.strategy, r.total), (Strategy::HubMetadata, expected["total"].as_u64().unwrap()));
+    assert_eq!((r.logical_parameters, r.active_parameters), (logical, Some(active)), "{:?}", r.warnings);
+    assert_eq!(r.cross_check[&Strategy::Safetensors], r.total);
+    assert!(r.warnings.iter().all(|w| !w.contains("logical_parameters from the config")), "{:?}", r.warnings);
+}

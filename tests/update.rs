@@ -225,6 +225,10 @@ fn a_db_from_a_newer_capcache_installs_and_answers() {
     let (code, stdout, stderr) = run(capcache(dir.path()).args(["get", ONLY_PUBLISHED]));
     assert_eq!(code, 0, "{stderr}");
     assert!(stdout.contains("125,239,296"), "{stdout}");
+    assert!(
+        stdout.contains("future-strategy (unknown to this capcache): future-outcome (unknown to this capcache)"),
+        "the text output shows unknown names as unknown: {stdout}"
+    );
     let (code, v, _) = get(dir.path(), "published/failed-later");
     assert_eq!((code, v["failure"]["outcome"].as_str()), (1, Some("future-outcome")), "{v}");
 }

@@ -42,6 +42,7 @@ __all__ = [
     "best_record",
     "estimate",
     "get",
+    "model_record",
     "params_by_dtype",
     "resolve",
     "update",
@@ -186,10 +187,26 @@ def params_by_dtype(
     ``capcache`` logger).
     """
     try:
-        record = best_record(
-            model_id, token=token, endpoint=endpoint, allow_download=allow_download, prefer_exact=prefer_exact
+        record = model_record(
+            best_record(model_id, token=token, endpoint=endpoint, allow_download=allow_download, prefer_exact=prefer_exact)
         )
     except CapcacheError as e:
         _log.warning("cannot count %s: %s", model_id, e)
         return None
     return {dtype: int(n) for dtype, n in record["parameters"].items()}
+
+
+def model_record(record: Dict[str, Any]) -> Dict[str, Any]:
+    """``record`` when it counts a model; a :class:`CapcacheError` (outcome ``adapter``) when the
+    repository holds only an adapter (a LoRA and the like: the record's ``adapter`` field), whose
+    parameters are the adapter's, not the model's that loads it."""
+    adapter = record.get("adapter")
+    if adapter is None:
+        return record
+    base = adapter.get("base_model") or "a base model it does not name"
+    kind = f" ({adapter['peft_type']})" if adapter.get("peft_type") else ""
+    raise CapcacheError(
+        record.get("id"),
+        f"is an adapter{kind} of {base}, not a model: its {record.get('total')} parameters are the adapter's; count the base model",
+        outcome="adapter",
+    )

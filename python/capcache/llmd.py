@@ -154,7 +154,7 @@ def planner_parameters(record: Dict[str, Any]) -> Dict[str, int]:
     as they are; the elements of block-quantized types it cannot price (GGUF's ``Q4_K``, ...)
     as the bytes they occupy, under ``U8`` (the record's ``weight_bytes`` less the bytes of the
     other dtypes), so that llm-d's memory is the checkpoint's."""
-    params = {dtype: int(n) for dtype, n in record["parameters"].items()}
+    params = {dtype: int(n) for dtype, n in capcache.model_record(record)["parameters"].items()}
     unpriced = [d for d in params if not _llmd_accepts(d)]
     if not unpriced:
         return params
@@ -363,12 +363,14 @@ def get_model_config_from_hf(model_name: str, hf_token: Optional[str] = None) ->
 
 def get_model_info_from_hf(model_name: str, hf_token: Optional[str] = None) -> Any:
     """llm-d's ``get_model_info_from_hf``: a ``huggingface_hub.ModelInfo`` with capcache's
-    revision and parameters."""
+    revision and parameters. ``sha`` is a Hub commit: a record read from a local folder (the
+    shipped db's) has none, its revision being the folder snapshot's name."""
     from huggingface_hub import ModelInfo
 
     record = _record(model_name, hf_token)
     safetensors = {"parameters": dict(record["parameters"]), "total": record["total"]}
-    return ModelInfo(id=model_name, sha=record["revision"], safetensors=safetensors)  # type: ignore[no-untyped-call,unused-ignore]
+    sha = None if record.get("source") == "local" else record["revision"]
+    return ModelInfo(id=model_name, sha=sha, safetensors=safetensors)  # type: ignore[no-untyped-call,unused-ignore]
 
 
 _REPLACEMENTS: Dict[str, Callable[..., Any]] = {

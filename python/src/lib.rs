@@ -22,6 +22,9 @@ use clap::Parser;
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 
+mod spelling;
+use spelling::python_words;
+
 /// Runs `work` on a thread of its own with the GIL released, while the interpreter's thread
 /// checks for signals every 20 ms: Ctrl-C raises `KeyboardInterrupt` at once instead of after the
 /// last request. The abandoned work runs to its end in the background (within the model's
@@ -100,7 +103,7 @@ fn update(
         }
     }
     let cli::Command::Update(args) =
-        cli::Cli::try_parse_from(argv).map_err(|e| PyValueError::new_err(e.to_string()))?.command
+        cli::Cli::try_parse_from(argv).map_err(|e| PyValueError::new_err(python_words(&e.to_string())))?.command
     else {
         unreachable!("the arguments name the update command");
     };
@@ -142,7 +145,7 @@ fn resolve(
     }
     argv.extend(["--".into(), model_id.into()]);
     let cli::Command::Resolve { model, revision, source, chain, .. } =
-        cli::Cli::try_parse_from(argv).map_err(|e| PyValueError::new_err(e.to_string()))?.command
+        cli::Cli::try_parse_from(argv).map_err(|e| PyValueError::new_err(python_words(&e.to_string())))?.command
     else {
         unreachable!("the arguments name the resolve command");
     };
@@ -156,10 +159,26 @@ fn resolve(
     match outcome.map_err(|e| error(py, Some(model_id), e))? {
         Ok(record) => Ok(record),
         Err(failure) => {
-            let exc = PyModule::import(py, "capcache._errors")?.call_method1("from_failure", (failure,))?;
+            let exc =
+                PyModule::import(py, "capcache._errors")?.call_method1("from_failure", (python_failure(&failure),))?;
             Err(PyErr::from_value(exc))
         }
     }
+}
+
+/// A failure's JSON with its messages (the failure's and each tried strategy's) in Python's words.
+fn python_failure(failure: &str) -> String {
+    let Ok(mut v) = serde_json::from_str::<serde_json::Value>(failure) else { return failure.to_owned() };
+    let mut reword = |m: &mut serde_json::Value| {
+        if let Some(text) = m.as_str() {
+            *m = python_words(text).into();
+        }
+    };
+    v.get_mut("message").map(&mut reword);
+    for t in v.get_mut("tried").and_then(|t| t.as_array_mut()).into_iter().flatten() {
+        t.get_mut("message").map(&mut reword);
+    }
+    v.to_string()
 }
 
 /// The config strategy on a `config.json` file, as `capcache estimate --json` prints it.
@@ -186,7 +205,7 @@ fn estimate_config(py: Python<'_>, config: &str, origin: &str) -> PyResult<Strin
 /// A library error as a Python exception: a bad id or revision is a `ValueError`, an I/O error
 /// its `OSError` subclass, anything else a `capcache.CapcacheError` (with the CLI's message).
 fn error(py: Python<'_>, model_id: Option<&str>, e: anyhow::Error) -> PyErr {
-    let message = cmd::error_text(&e);
+    let message = python_words(&cmd::error_text(&e));
     if e.downcast_ref::<IdError>().is_some() {
         return PyValueError::new_err(message);
     }

@@ -121,6 +121,21 @@ def test_resolve_stays_offline_under_hf_hub_offline(hub: Hub, monkeypatch: pytes
     assert capcache.params_by_dtype("fixtures/llama-bf16", endpoint=hub.url) is None
 
 
+def test_errors_name_python_keywords_not_command_line_flags(hub: Hub, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(capcache.CapcacheError) as e:
+        capcache.resolve(OPT, endpoint=hub.url, allow_download=True)
+    assert "allow_download=True" in str(e.value) and "--" not in str(e.value), str(e.value)
+    monkeypatch.delenv("HF_HUB_OFFLINE")
+    # A gated model: the failure's message names the keyword the caller can pass.
+    with pytest.raises(capcache.GatedRepoError) as gated:
+        capcache.resolve("gated/llama", endpoint=hub.url)
+    assert "token=" in str(gated.value) and "--token" not in str(gated.value), str(gated.value)
+    with pytest.raises(capcache.CapcacheError) as bad:
+        capcache.resolve(OPT, endpoint=hub.url, strategies=["download"])
+    assert "allow_download=True" in str(bad.value) and "--" not in str(bad.value), str(bad.value)
+
+
 def test_resolve_revision_and_strategies(hub: Hub) -> None:
     sha = capcache.resolve(OPT, endpoint=hub.url)["revision"]
     assert capcache.resolve(OPT, endpoint=hub.url, revision=sha)["revision"] == sha
@@ -258,6 +273,29 @@ def test_exceptions_are_huggingface_hubs_too(hub: Hub) -> None:
         capcache.resolve(OPT, endpoint=hub.url, revision="no-such-branch")
     again = pickle.loads(pickle.dumps(gated.value))
     assert type(again) is capcache.GatedRepoError and again.model_id == "gated/llama" and again.outcome == "gated"
+
+
+def test_an_adapter_is_never_counted_as_the_model(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    import capcache.llmd
+
+    # An exact record of an adapter-only repository, as capcache records one.
+    record = capcache.get(OPT)
+    assert record is not None
+    adapter = {k: v for k, v in record.items() if k != "id"}
+    adapter["adapter"] = {"base_model": OPT, "peft_type": "LORA"}
+    db = tmp_path / "db.json"
+    db.write_text(json.dumps({"schema": 1, "models": {"someone/opt-lora": adapter}, "failures": {}}))
+    monkeypatch.setenv("CAPCACHE_DB", str(db))
+    found = capcache.get("someone/opt-lora")
+    assert found is not None and found["adapter"]["base_model"] == OPT, "the record itself is served"
+    with pytest.raises(capcache.CapcacheError) as e:
+        capcache.model_record(found)
+    assert e.value.outcome == "adapter" and f"adapter (LORA) of {OPT}" in str(e.value), str(e.value)
+    assert capcache.model_record(capcache.get(OPT) or {}) is not None, "a model's record passes"
+    with caplog.at_level("WARNING", logger="capcache"):
+        assert capcache.params_by_dtype("someone/opt-lora", prefer_exact=False) is None
+    assert "count the base model" in caplog.text
+    assert capcache.llmd.get_model_params_fallback("someone/opt-lora", None) is None
 
 
 @pytest.mark.parametrize("model", ["nobody/nothing", "gated/llama", "broken/weights"])

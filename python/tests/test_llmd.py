@@ -42,6 +42,23 @@ def opt_record(hub: Hub) -> dict:
     return capcache.resolve(OPT, endpoint=hub.url)
 
 
+def test_a_local_record_gives_no_hub_commit(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, no_python_network: None) -> None:
+    """The shipped db's records were read from a local folder: their revision is the snapshot's
+    name, so llm-d's ModelInfo gets no ``sha`` (a Hub commit) from them."""
+    db = json.loads((ROOT / "db.json").read_text())
+    assert db["models"][OPT]["source"] == "local"
+    path = tmp_path / "db.json"
+    path.write_text(json.dumps(db))
+    monkeypatch.setenv("CAPCACHE_DB", str(path))
+    capcache.llmd.install(prefer_exact=False)
+    try:
+        info = cp.get_model_info_from_hf(OPT)
+    finally:
+        capcache.llmd.uninstall()
+    assert info.sha is None
+    assert info.safetensors.total == db["models"][OPT]["total"]
+
+
 def test_llmd_alone_fails_for_opt(hub: Hub, tmp_path: Path) -> None:
     """The failures capcache exists for, with llm-d asking the fixture hub as it asks the Hub."""
     script = textwrap.dedent(
@@ -74,6 +91,7 @@ def test_planner_functions_on_capcache(hub: Hub, on_capcache: None) -> None:
     assert cp.model_total_params(OPT) == sum(expected_opt_parameters().values())
     assert cp.get_safetensors_metadata_from_hf(OPT).parameter_count == expected_opt_parameters()
     assert cp.get_model_info_from_hf(OPT).safetensors.total == record["total"]
+    assert cp.get_model_info_from_hf(OPT).sha == record["revision"]  # a Hub record's commit
     assert cp.model_memory_req(OPT, config) == record["weight_bytes"] / GIB
     assert cp.per_gpu_model_memory_required(OPT, config, tp=2) == record["weight_bytes"] / GIB / 2
     kv = cp.KVCacheDetail(OPT, config, context_len=2048, batch_size=4)

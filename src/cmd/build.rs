@@ -14,7 +14,7 @@ use capcache::discover::listing::{self, BUILD_FIELDS};
 use capcache::discover::query::ListingQuery;
 use capcache::list::{Entry, ModelList, parse_list};
 use capcache::source::hub::HubSource;
-use capcache::store::publish::publish;
+use capcache::store::publish::{Stamp, publish_again};
 use capcache::store::sqlite::SqliteStore;
 use capcache::store::{import, json, lock};
 use capcache::{summary, text, time};
@@ -33,7 +33,13 @@ fn parse_shard(s: &str) -> anyhow::Result<(u64, u64)> {
 
 /// The model list, after reporting its bad lines.
 fn read_list(path: &Path) -> anyhow::Result<ModelList> {
-    let bytes = fs_err::read(path).context("cannot read the model list")?;
+    let bytes = match fs_err::read(path) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => bail!(
+            "no model list at {}: write one model id a line there (`org/name`, optionally `@revision`), or give --models FILE",
+            path.display()
+        ),
+        read => read.context("cannot read the model list")?,
+    };
     let list = parse_list(bytes);
     for b in &list.bad {
         eprintln!("{}:{}: skipped: {}", path.display(), b.line, b.error);
@@ -168,7 +174,7 @@ pub fn build(args: &BuildArgs) -> anyhow::Result<u8> {
     };
     let progress = Progress::new(entries.len() as u64);
     let periodic = Periodic::new(args.export_every, entries.len());
-    let (summary, export_error) = std::thread::scope(|scope| {
+    let (summary, (export_error, mut last)) = std::thread::scope(|scope| {
         let exporter = (args.export_every > 0).then(|| scope.spawn(|| periodic.run(&args.sqlite, &args.db)));
         let on_done = |ev: Event| {
             progress.record(&ev);
@@ -176,9 +182,11 @@ pub fn build(args: &BuildArgs) -> anyhow::Result<u8> {
         };
         let summary = batch::build(source.as_ref(), &entries, &store, &opts, &on_done);
         periodic.stop();
-        let export_error =
-            exporter.and_then(|h| h.join().unwrap_or_else(|_| Some(anyhow::anyhow!("the exporter panicked"))));
-        (summary, export_error)
+        let exported = match exporter {
+            Some(h) => h.join().unwrap_or_else(|_| (Some(anyhow::anyhow!("the exporter panicked")), None)),
+            None => (None, None),
+        };
+        (summary, exported)
     });
     let summary = summary?;
     progress.finish();
@@ -191,7 +199,7 @@ pub fn build(args: &BuildArgs) -> anyhow::Result<u8> {
     if let Some(e) = export_error {
         eprintln!("warning: a periodic export failed: {}", super::error_text(&e));
     }
-    let changed = publish(&args.db, |w| store.write_canonical(w))
+    let changed = publish_again(&args.db, &mut last, |w| store.write_canonical(w))
         .with_context(|| {
             format!(
                 "every result is kept in {sqlite}: `capcache export --sqlite {sqlite} --db PATH` writes them \
@@ -270,17 +278,18 @@ impl Periodic {
         self.wake.notify_one();
     }
 
-    /// The exporter thread; returns the first export error.
-    fn run(&self, sqlite: &Path, db: &Path) -> Option<anyhow::Error> {
+    /// The exporter thread; returns the first export error, and what the last export left at `db`.
+    fn run(&self, sqlite: &Path, db: &Path) -> (Option<anyhow::Error>, Option<Stamp>) {
         let mut first_error = None;
         let mut exported_at = 0;
         let mut not_before = Instant::now();
+        let mut last = None;
         loop {
             let mut s = self.lock();
             loop {
                 let (finished, stop) = *s;
                 if stop {
-                    return first_error;
+                    return (first_error, last);
                 }
                 let due = finished >= exported_at + self.every && finished < self.total;
                 let wait = not_before.saturating_duration_since(Instant::now());
@@ -297,7 +306,7 @@ impl Periodic {
             drop(s);
             let started = Instant::now();
             let result = SqliteStore::open_read_only(sqlite)
-                .and_then(|store| publish(db, |w| store.write_canonical(w)))
+                .and_then(|store| publish_again(db, &mut last, |w| store.write_canonical(w)))
                 .map_err(anyhow::Error::from);
             not_before = Instant::now() + started.elapsed() * 9;
             if let Err(e) = result {
@@ -342,8 +351,8 @@ fn report(s: &Summary, run: &Run, json_out: bool) -> anyhow::Result<()> {
     }
     let resolved: u64 = s.resolved_by_strategy.values().sum();
     eprintln!(
-        "{} models in {:.1}s: {resolved} resolved, {} unchanged, {} failed{}",
-        s.models,
+        "{} in {:.1}s: {resolved} resolved, {} unchanged, {} failed{}",
+        summary::count_of(s.models as u64, "model"),
         s.wall_seconds,
         s.unchanged,
         s.failed(),
@@ -360,7 +369,10 @@ fn report(s: &Summary, run: &Run, json_out: bool) -> anyhow::Result<()> {
     }
     let bad_list_lines = run.bad_lines - run.discovered.iter().filter(|d| d.error.is_some()).count();
     if bad_list_lines > 0 {
-        eprintln!("  {bad_list_lines} lines of the model list skipped (reported above with their line numbers)");
+        eprintln!(
+            "  {} of the model list skipped (reported above with their line numbers)",
+            summary::count_of(bad_list_lines as u64, "line")
+        );
     }
     for d in run.discovered.iter().filter(|d| d.error.is_some()) {
         eprintln!("  listing query failed: {}", d.query);
@@ -374,7 +386,12 @@ fn report(s: &Summary, run: &Run, json_out: bool) -> anyhow::Result<()> {
             summary::thousands(run.listing_requests)
         );
     }
-    eprintln!("  {} {}", run.db.display(), if run.changed { "written" } else { "unchanged" });
+    // Not "unchanged": the periodic exports of a long or interrupted build may have written it.
+    eprintln!("  {} {}", run.db.display(), if run.changed { "written" } else { "already up to date" });
+    // Once, not per model: what to do when models failed on the way to the Hub.
+    if let Some(step) = s.failed_by_outcome.keys().find_map(|o| super::resolve::next_step(*o)) {
+        eprintln!("{step} The failed models keep their earlier records; the next run tries them again.");
+    }
     Ok(())
 }
 

@@ -36,6 +36,9 @@ pub fn discover(args: &DiscoverArgs) -> anyhow::Result<u8> {
         Ok(found) => found,
         Err(e) => {
             eprintln!("error: {e}");
+            if let Some(step) = super::resolve::next_step(e.outcome()) {
+                eprintln!("{step}");
+            }
             return Ok(1);
         }
     };

@@ -65,6 +65,10 @@ pub fn main(args: impl IntoIterator<Item = OsString>) -> u8 {
         Err(e) if is_broken_pipe(&e) => 0,
         Err(e) => {
             eprintln!("error: {}", error_text(&e));
+            let hub = e.chain().find_map(|c| c.downcast_ref::<crate::source::SourceError>());
+            if let Some(step) = hub.and_then(|h| resolve::next_step(h.outcome())) {
+                eprintln!("{step}");
+            }
             2
         }
     }

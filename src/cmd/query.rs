@@ -7,11 +7,12 @@ use std::path::PathBuf;
 use anyhow::Context;
 use capcache::id::{ModelId, cut};
 use capcache::list::parse_list;
+use capcache::record::Failure;
 use capcache::store::json::Section;
 use capcache::store::read::Found;
 use capcache::{summary, text};
 
-use super::db::{self, Layer, Layers};
+use super::db::{self, DbOrigin, Layer, Layers};
 use super::resolve::print_record;
 
 /// One id asked for: valid (with the revision a models.txt line asked for), or the text and why
@@ -63,16 +64,19 @@ pub fn get(args: &[String], json: bool, db_path: Option<PathBuf>) -> anyhow::Res
     let single = args.len() == 1 && args[0] != "-";
     let mut code = 0u8;
     let mut objects = Vec::new();
+    let (mut answered, mut missing) = (0usize, 0usize);
     for (i, query) in queries.iter().enumerate() {
         let (value, c) = match query {
             Ok((id, revision)) => {
                 let (f, layer) = found.next().expect("one answer per valid id");
-                let asked = Asked { id: id.as_str(), revision: revision.as_deref() };
+                let asked = Asked { id: id.as_str(), revision: revision.as_deref(), several: queries.len() > 1 };
                 one(f, asked, &layers, layer, &mut known, json)?
             }
             Err((text, why)) => invalid(text, why, &layers, &mut known, json)?,
         };
         code = code.max(c);
+        missing += usize::from(value["error"] == "not-found");
+        answered += usize::from(c == 0);
         if json {
             objects.push(value);
         } else if i + 1 < queries.len() && c == 0 {
@@ -82,6 +86,16 @@ pub fn get(args: &[String], json: bool, db_path: Option<PathBuf>) -> anyhow::Res
     if json {
         let out = if single { objects.pop().unwrap_or_default() } else { serde_json::Value::Array(objects) };
         outln!("{}", serde_json::to_string_pretty(&out)?)?;
+    } else if queries.len() > 1 && code != 0 {
+        // One tally instead of a hint per miss: a whole models.txt may miss hundreds.
+        let mut tally = format!("{answered} of {} ids answered", queries.len());
+        if missing > 0 {
+            tally += &format!(
+                "; {missing} not in the cache: `capcache resolve ID` shows one's facts now, and `capcache build` \
+                 on a models.txt naming them adds them"
+            );
+        }
+        eprintln!("{tally}.");
     }
     Ok(code)
 }
@@ -90,6 +104,8 @@ pub fn get(args: &[String], json: bool, db_path: Option<PathBuf>) -> anyhow::Res
 struct Asked<'a> {
     id: &'a str,
     revision: Option<&'a str>,
+    /// One of several ids: a miss leaves what to do to the tally at the end.
+    several: bool,
 }
 
 /// Whether a record of commit `sha` answers for `revision`: `Some` when the revision is a commit
@@ -173,22 +189,36 @@ fn one(
                 ),
                 _ => {}
             }
-            let newer = layer.store.failures(&[id.as_str()])?.pop().flatten().map(|(_, f)| f).filter(|f| {
-                let at = |t: &str| capcache::time::parse_rfc3339(t).unwrap_or(0);
-                at(&f.at) > at(&record.resolved_at)
-            });
+            // The newest failure newer than the record, in any layer: a user's own build that
+            // failed (offline, gated) leaves its failure in ./db.json beside the shipped record.
+            let at = |t: &str| capcache::time::parse_rfc3339(t).unwrap_or(0);
+            let mut newer: Option<(Failure, &DbOrigin)> = None;
+            for l in &layers.0 {
+                if let Some((_, f)) = l.store.failures(&[id.as_str()])?.pop().flatten()
+                    && at(&f.at) > at(&record.resolved_at)
+                    && newer.as_ref().is_none_or(|(n, _)| at(&f.at) > at(&n.at))
+                {
+                    newer = Some((f, &l.origin));
+                }
+            }
             if !json {
                 print_record(&id, &record, false)?;
                 outln!("  from            {origin}")?;
-                if let Some(f) = &newer {
+                if let Some((f, failed_in)) = &newer {
+                    let place = if failed_in.to_string() == origin.to_string() {
+                        String::new()
+                    } else {
+                        format!(", in {failed_in}")
+                    };
                     outln!(
-                        "  last build      failed {}: {}: {} (the record above is kept)",
+                        "  last build      failed {}: {}: {} (the record above is kept{place})",
                         text::printable(&f.at),
-                        f.outcome,
+                        f.outcome.label(),
                         text::printable(&cut(&f.message))
                     )?;
                 }
             }
+            let newer = newer.map(|(f, _)| f);
             let mut value = serde_json::to_value(&record)?;
             value["id"] = id.into();
             value["db"] = origin.to_string().into();
@@ -221,7 +251,9 @@ fn one(
                     let close: Vec<_> = close.iter().map(|id| text::printable(id)).collect();
                     eprintln!("Did you mean: {}?", close.join(", "));
                 }
-                eprintln!("To add it: {hint}.");
+                if !asked.several {
+                    eprintln!("To add it: {hint}.");
+                }
             }
             let value = serde_json::json!({
                 "id": query, "error": "not-found", "message": message, "did_you_mean": close, "hint": hint,
@@ -303,11 +335,17 @@ pub fn list(filter: Option<&str>, json: bool, failures: bool, db_path: Option<Pa
         let key = id.to_lowercase();
         let mark = match (row["record"].as_bool() == Some(true), outcome.get(&key)) {
             (_, None) => String::new(),
-            (true, Some(f)) => format!("  [failed {}: {}; earlier record kept]", f.outcome, text::printable(&f.at)),
-            (false, Some(f)) => format!("  [failed {}: {}; no record]", f.outcome, text::printable(&f.at)),
+            (true, Some(f)) => {
+                format!("  [failed {}: {}; earlier record kept]", f.outcome.label(), text::printable(&f.at))
+            }
+            (false, Some(f)) => format!("  [failed {}: {}; no record]", f.outcome.label(), text::printable(&f.at)),
         };
         std::io::Write::write_all(&mut out, format!("{}{mark}\n", text::printable(id)).as_bytes())?;
     }
+    std::io::Write::flush(&mut out)?;
+    // A list with no mark could mean anything: say how many failed (to stderr, as notes go).
+    let marked = rows.iter().filter(|r| r.get("failure").is_some()).count();
+    eprintln!("{marked} of {} models failed in their last build (marked [failed ...])", rows.len());
     Ok(0)
 }
 

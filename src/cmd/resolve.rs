@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, anyhow, bail};
 use capcache::id::{ModelId, check_revision};
-use capcache::record::{Failure, Record};
+use capcache::record::{Failure, Outcome, Record};
 use capcache::{arch, summary, time};
 use serde_json::Value;
 
@@ -65,8 +65,24 @@ pub fn resolve(model: &str, revision: &str, json: bool, source: &SourceArgs, cha
                 outln!("{}", serde_json::to_string_pretty(&failure_value(id.as_str(), &failure)?)?)?;
             }
             eprint!("could not resolve {}", summary::failure(id.as_str(), &failure));
+            if let Some(step) = next_step(failure.outcome) {
+                eprintln!("{step}");
+            }
             Ok(1)
         }
+    }
+}
+
+/// What to do about a failure whose cause is not the model but the way to the Hub (the other
+/// outcomes' messages say what to do themselves: a gated model's names the token). `resolve`
+/// prints it after a failure, and every command after an error from the Hub client.
+pub fn next_step(outcome: Outcome) -> Option<&'static str> {
+    match outcome {
+        Outcome::NetworkError | Outcome::Timeout | Outcome::ServerError | Outcome::RateLimited => Some(
+            "The Hub could not be reached or answered: check the network (behind a proxy set HTTPS_PROXY; \
+             for a mirror, HF_ENDPOINT) or try again later. `capcache get` answers from the cache with no network.",
+        ),
+        _ => None,
     }
 }
 

@@ -207,6 +207,7 @@ pub fn hub_settings(args: &HubArgs) -> HubSettings {
     s.max_in_flight = args.max_in_flight;
     s.retry.max_attempts = args.attempts.max(1);
     s.allow_insecure_token = args.allow_insecure_token;
+    s.http2_prior_knowledge = args.http2_prior_knowledge;
     s
 }
 

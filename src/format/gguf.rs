@@ -104,31 +104,73 @@ struct Cursor<'r> {
 impl Cursor<'_> {
     /// Makes `[pos, pos + n)` available.
     fn need(&mut self, n: u64) -> Result<&[u8], GgufError> {
-        let end = self.pos.checked_add(n).ok_or(GgufError::Truncated(self.file_size))?;
-        if end > self.file_size {
-            return Err(GgufError::Truncated(self.file_size));
-        }
+        let file_size = self.file_size;
+        let Some(end) = self.pos.checked_add(n).filter(|end| *end <= file_size) else {
+            return Err(GgufError::Truncated(file_size));
+        };
         if end > MAX_HEADER_BYTES {
             return Err(GgufError::HeaderTooLarge);
         }
-        self.w.get(self.pos, n, None)?.ok_or(GgufError::Truncated(self.file_size))
+        match self.w.get(self.pos, n, None) {
+            Ok(Some(bytes)) => Ok(bytes),
+            Ok(None) => Err(GgufError::Truncated(file_size)),
+            Err(e) => Err(e.into()),
+        }
     }
     fn take(&mut self, n: u64) -> Result<Vec<u8>, GgufError> {
         let v = self.need(n)?.to_vec();
         self.pos += n;
         Ok(v)
     }
+    /// `N` bytes, copied (no allocation: metadata arrays hold tens of thousands of strings, each
+    /// behind a length).
+    fn array<const N: usize>(&mut self) -> Result<[u8; N], GgufError> {
+        let b: [u8; N] = self.need(N as u64)?.try_into().expect("N bytes");
+        self.pos += N as u64;
+        Ok(b)
+    }
     fn skip(&mut self, n: u64) -> Result<(), GgufError> {
-        let end =
-            self.pos.checked_add(n).filter(|e| *e <= self.file_size).ok_or(GgufError::Truncated(self.file_size))?;
-        self.pos = end;
-        Ok(())
+        match self.pos.checked_add(n).filter(|e| *e <= self.file_size) {
+            Some(end) => {
+                self.pos = end;
+                Ok(())
+            }
+            None => Err(GgufError::Truncated(self.file_size)),
+        }
     }
     fn u32(&mut self) -> Result<u32, GgufError> {
-        Ok(u32::from_le_bytes(self.take(4)?.try_into().expect("4 bytes")))
+        self.array().map(u32::from_le_bytes)
     }
     fn u64(&mut self) -> Result<u64, GgufError> {
-        Ok(u64::from_le_bytes(self.take(8)?.try_into().expect("8 bytes")))
+        self.array().map(u64::from_le_bytes)
+    }
+    /// Skips up to `n` strings that lie wholly in the bytes already held, each within the caps
+    /// [`Cursor::string_len`] and [`Cursor::need`] check (a vocabulary is a hundred thousand
+    /// strings: one bounds check each, not a window look-up); returns how many. The first string
+    /// that is not held, or not within the caps, is left to the checked path.
+    fn skip_held_strings(&mut self, n: u64) -> u64 {
+        let held = self.w.held_from(self.pos);
+        let (mut at, mut done) = (0usize, 0u64);
+        while done < n {
+            let Some(len) = held.get(at..at + 8).map(|b| u64::from_le_bytes(b.try_into().expect("8 bytes"))) else {
+                break;
+            };
+            let end = (at as u64).checked_add(8).and_then(|e| e.checked_add(len));
+            match end {
+                Some(end)
+                    if len <= MAX_STRING
+                        && end <= held.len() as u64
+                        && self.pos + at as u64 + 8 <= MAX_HEADER_BYTES
+                        && self.pos + end <= self.file_size =>
+                {
+                    at = end as usize;
+                    done += 1;
+                }
+                _ => break,
+            }
+        }
+        self.pos += at as u64;
+        done
     }
     fn string_len(&mut self, cap: u64) -> Result<u64, GgufError> {
         let at = self.pos;
@@ -180,18 +222,27 @@ fn value(c: &mut Cursor, t: u32, depth: u32) -> Result<Option<String>, GgufError
             let elem = c.u32()?;
             let n = c.u64()?;
             match fixed_size(elem) {
-                Some(size) => c.skip(n.checked_mul(size).ok_or(GgufError::Truncated(c.file_size))?)?,
+                Some(size) => match n.checked_mul(size) {
+                    Some(bytes) => c.skip(bytes)?,
+                    None => return Err(GgufError::Truncated(c.file_size)),
+                },
                 None => {
                     if n > c.file_size {
                         return Err(GgufError::TooMany { what: "array elements", n, cap: c.file_size });
                     }
-                    for _ in 0..n {
+                    let mut left = n;
+                    while left > 0 {
                         if elem == 8 {
+                            left -= c.skip_held_strings(left);
+                            if left == 0 {
+                                break;
+                            }
                             let len = c.string_len(MAX_STRING)?;
                             c.skip(len)?;
                         } else {
                             value(c, elem, depth + 1)?;
                         }
+                        left -= 1;
                     }
                 }
             }
@@ -220,7 +271,7 @@ fn value(c: &mut Cursor, t: u32, depth: u32) -> Result<Option<String>, GgufError
 pub fn parse(r: &dyn ReadAt, first_chunk: u64) -> Result<Header, GgufError> {
     let w = Window::open(r, 0, first_chunk.max(64))?;
     let mut c = Cursor { file_size: w.file_size(), w, pos: 0 };
-    let magic: [u8; 4] = c.take(4)?.try_into().expect("4 bytes");
+    let magic: [u8; 4] = c.array()?;
     if &magic != b"GGUF" {
         return Err(GgufError::BadMagic(magic));
     }
@@ -363,6 +414,41 @@ mod tests {
         let mut v1 = b"GGUF".to_vec();
         v1.extend_from_slice(&1u32.to_le_bytes());
         assert_eq!(parse_bytes(&v1), Err(GgufError::Version(1)));
+    }
+
+    #[test]
+    fn string_arrays_are_skipped_alike_whatever_the_reads_hold() {
+        // A vocabulary of strings of varied lengths, then a key after it: read with a first chunk
+        // that splits the strings anywhere, and with one that holds the whole file.
+        let mut v = header(0, 2);
+        v.extend_from_slice(&5u64.to_le_bytes());
+        v.extend_from_slice(b"vocab");
+        v.extend_from_slice(&9u32.to_le_bytes());
+        v.extend_from_slice(&8u32.to_le_bytes());
+        v.extend_from_slice(&3000u64.to_le_bytes());
+        for i in 0..3000u64 {
+            v.extend_from_slice(&(i % 13).to_le_bytes());
+            v.extend(std::iter::repeat_n(b'a', (i % 13) as usize));
+        }
+        v.extend_from_slice(&1u64.to_le_bytes());
+        v.extend_from_slice(b"k");
+        v.extend_from_slice(&4u32.to_le_bytes());
+        v.extend_from_slice(&7u32.to_le_bytes());
+        for first in [64, 100, 777, v.len() as u64] {
+            let h = parse(&v.as_slice(), first).unwrap();
+            assert_eq!(h.get("k"), Some("7"), "first read {first}");
+        }
+        // Strings too many: the array runs into the key after it, and a name or a string too long
+        // is read at the same offset however the file is read.
+        let n_at = 4 + 4 + 8 + 8 + 8 + 5 + 4 + 4;
+        let key_len_at = v.len() as u64 - 8;
+        for n in [3001u64, 3002] {
+            let want = GgufError::StringTooLong(7 << 32 | 4, key_len_at);
+            v[n_at..n_at + 8].copy_from_slice(&n.to_le_bytes());
+            for first in [64, 777, v.len() as u64] {
+                assert_eq!(parse(&v.as_slice(), first).unwrap_err(), want, "{n} strings, first read {first}");
+            }
+        }
     }
 
     /// A header of tensors `(name, dims, ggml type, offset)`, then `data` bytes of data section.

@@ -81,6 +81,14 @@ impl<'r> Window<'r> {
         self.buf.get(usize::try_from(from).ok()?..usize::try_from(to).ok()?)
     }
 
+    /// The bytes held from `at` to the end of the run (empty when `at` is outside it).
+    pub fn held_from(&self, at: u64) -> &[u8] {
+        at.checked_sub(self.buf_start)
+            .and_then(|from| usize::try_from(from).ok())
+            .and_then(|from| self.buf.get(from..))
+            .unwrap_or_default()
+    }
+
     /// Reads the next chunk after the run (keeping the run), up to `limit` bytes held in all.
     /// False when nothing more can be read (end of file or of `limit`).
     pub fn grow(&mut self, limit: u64) -> Result<bool, ReadError> {

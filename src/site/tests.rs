@@ -22,6 +22,7 @@ fn record(i: usize) -> Record {
         logical_parameters: total,
         active_parameters: None,
         may_also_store: vec![],
+        adapter: None,
         weight_bytes: total * 2,
         dtype: Some("BF16".into()),
         files: vec!["model.safetensors".into()],

@@ -16,6 +16,12 @@ use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
 use crate::id::{ModelId, check_repo_path, check_revision};
+use crate::stale;
+
+/// How the temp files of unfinished downloads are named among the blobs: huggingface_hub names its
+/// own `{sha256}.incomplete`, which this never matches.
+const TEMP_PREFIX: &str = ".capcache-";
+const TEMP_SUFFIX: &str = ".incomplete";
 
 /// A commit sha: 40 (SHA-1) or 64 (SHA-256) lowercase hex digits.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -73,9 +79,13 @@ impl ModelCache {
         self.dir.join("blobs").join(blob.as_str())
     }
 
-    /// A new temp file among the blobs (`.capcache-*.incomplete`), removed on drop unless stored.
+    /// A new temp file among the blobs (`.capcache-{host}.{pid}.*.incomplete`), removed on drop
+    /// unless stored. What a killed download left there is swept first ([`stale::sweep`]: this
+    /// host's files whose process is gone, other hosts' after a day).
     pub fn temp_blob(&self) -> io::Result<tempfile::NamedTempFile> {
-        tempfile::Builder::new().prefix(".capcache-").suffix(".incomplete").tempfile_in(self.dir.join("blobs"))
+        let blobs = self.dir.join("blobs");
+        stale::sweep(&blobs, TEMP_PREFIX, TEMP_SUFFIX);
+        tempfile::Builder::new().prefix(&stale::owner_prefix(TEMP_PREFIX)).suffix(TEMP_SUFFIX).tempfile_in(blobs)
     }
 
     /// Stores a finished temp file as blob `name` (flushed to disk first). Returns whether it was
@@ -258,6 +268,26 @@ mod tests {
         assert!(!m.blob_path(&blob).exists());
         let leftovers: Vec<_> = std::fs::read_dir(cache.join("models--org--name/blobs")).unwrap().collect();
         assert!(leftovers.is_empty(), "{leftovers:?}");
+    }
+
+    #[test]
+    fn a_killed_downloads_temp_blob_is_swept_by_the_next_download() {
+        let root = tempfile::tempdir().unwrap();
+        let m = ModelCache::open(root.path(), &id()).unwrap();
+        let blobs = m.dir().join("blobs");
+        // What a killed process of this host left (a pid no process has), huggingface_hub's own
+        // unfinished download, and this process's live temp file.
+        let dead = blobs.join(format!("{TEMP_PREFIX}{}.4294967.abc{TEMP_SUFFIX}", stale::host()));
+        let theirs = blobs.join(format!("{}.incomplete", "e".repeat(64)));
+        std::fs::write(&dead, "half a blob").unwrap();
+        std::fs::write(&theirs, "half a blob").unwrap();
+        let live = m.temp_blob().unwrap();
+        let name = live.path().file_name().unwrap().to_str().unwrap().to_owned();
+        assert!(name.starts_with(&stale::owner_prefix(TEMP_PREFIX)) && name.ends_with(TEMP_SUFFIX), "{name}");
+        assert!(!dead.exists(), "the killed download's temp file is swept");
+        assert!(theirs.exists(), "huggingface_hub's own files are not capcache's to sweep");
+        let _second = m.temp_blob().unwrap();
+        assert!(live.path().exists(), "a live temp file of this process stays");
     }
 
     #[test]

@@ -8,7 +8,9 @@
 use std::borrow::Cow;
 use std::fmt;
 use std::marker::PhantomData;
+use std::ops::Range;
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 
 use serde::Deserialize;
 use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, Visitor};
@@ -301,10 +303,26 @@ pub fn read(path: &Path) -> Result<Db, StoreError> {
     Ok(db)
 }
 
-/// A database's text in memory, for look-ups: each use is one pass over it.
+/// A database's text in memory, for look-ups: the first [`Text::index`] is one pass over it, and
+/// later ones reuse where its entries were found (a `get` looks up the record, then the failure).
 pub struct Text {
     text: Cow<'static, str>,
     path: PathBuf,
+    spans: OnceLock<Spans>,
+}
+
+/// Where a checked text's entries are: each `(id, raw JSON)` as byte ranges of the text (an id
+/// with escapes, decoded, as its own string), per section, in file order.
+#[derive(Default)]
+struct Spans {
+    models: Vec<(Span, Range<usize>)>,
+    failures: Vec<(Span, Range<usize>)>,
+}
+
+/// An id: a range of the text, or, when the text spells it with escapes, decoded.
+enum Span {
+    At(Range<usize>),
+    Decoded(String),
 }
 
 /// The entries of a [`Text`], `(id, raw JSON)` in file order, borrowed from it.
@@ -316,7 +334,7 @@ pub struct Index<'a> {
 impl Text {
     /// Database text; `path` names it in errors.
     pub fn new(text: Cow<'static, str>, path: &Path) -> Text {
-        Text { text, path: path.to_owned() }
+        Text { text, path: path.to_owned(), spans: OnceLock::new() }
     }
 
     /// Reads a `db.json` (a regular file of at most [`crate::file::MAX_STORE_BYTES`]).
@@ -341,18 +359,42 @@ impl Text {
         walk_checked(&self.path, &|| Ok(serde_json::Deserializer::from_str(&self.text)), seed, visit)
     }
 
-    /// Every entry, undecoded.
+    /// Every entry, undecoded. The text is walked and checked once; later calls reuse the walk.
     pub fn index(&self) -> Result<Index<'_>, StoreError> {
-        let mut idx = Index { models: Vec::new(), failures: Vec::new() };
+        let spans = match self.spans.get() {
+            Some(spans) => spans,
+            None => {
+                let spans = self.spans()?;
+                self.spans.get_or_init(|| spans)
+            }
+        };
+        let text: &str = &self.text;
+        Ok(Index { models: entries(text, &spans.models), failures: entries(text, &spans.failures) })
+    }
+
+    /// One walk over the text: where each entry is.
+    fn spans(&self) -> Result<Spans, StoreError> {
+        let mut spans = Spans::default();
+        let base = self.text.as_ptr() as usize;
+        // Where a slice of the text starts in it (serde_json borrows ids without escapes and raw
+        // values from the text it reads).
+        let at = |s: &str| {
+            let start = s.as_ptr() as usize - base;
+            start..start + s.len()
+        };
         let raw = |_| PhantomData::<&RawValue>;
         self.walk(&raw, |section, id, raw: &RawValue| {
+            let id = match id {
+                Cow::Borrowed(id) => Span::At(at(id)),
+                Cow::Owned(id) => Span::Decoded(id),
+            };
             match section {
-                Section::Models => idx.models.push((id, raw.get())),
-                Section::Failures => idx.failures.push((id, raw.get())),
+                Section::Models => spans.models.push((id, at(raw.get()))),
+                Section::Failures => spans.failures.push((id, at(raw.get()))),
             }
             Ok(())
         })?;
-        Ok(idx)
+        Ok(spans)
     }
 
     /// What errors name this text by.
@@ -364,6 +406,20 @@ impl Text {
     pub fn decode<'a, T: Deserialize<'a>>(&self, id: &str, raw: &'a str) -> Result<T, StoreError> {
         decode(&self.path, id, raw)
     }
+}
+
+/// The entries at `spans` of `text`.
+fn entries<'a>(text: &'a str, spans: &'a [(Span, Range<usize>)]) -> Vec<(Cow<'a, str>, &'a str)> {
+    spans
+        .iter()
+        .map(|(id, raw)| {
+            let id = match id {
+                Span::At(r) => &text[r.clone()],
+                Span::Decoded(s) => s.as_str(),
+            };
+            (Cow::Borrowed(id), &text[raw.clone()])
+        })
+        .collect()
 }
 
 impl<'a> Index<'a> {
@@ -399,6 +455,15 @@ mod tests {
         assert_eq!(idx.find(Section::Models, "e/f"), None);
         assert_eq!(idx.find(Section::Failures, "E/F"), Some(("e/f", "{\"y\": \"z\"}")));
         assert_eq!(idx.entries(Section::Models).count(), 2);
+        // A second index reuses the first walk and answers alike, ids with escapes decoded.
+        let escaped =
+            Text::new(Cow::Borrowed("{\"schema\": 1, \"models\": {\"a\\/b\": 1, \"c/d\": 2}}"), Path::new("t"));
+        for _ in 0..2 {
+            let idx = escaped.index().unwrap();
+            assert_eq!(idx.find(Section::Models, "a/b"), Some(("a/b", "1")));
+            assert_eq!(idx.find(Section::Models, "C/D"), Some(("c/d", "2")));
+            assert_eq!(idx.entries(Section::Failures).count(), 0);
+        }
     }
 
     /// `text` in a file of a temp folder, and a walk over it that keeps nothing.

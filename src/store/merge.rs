@@ -12,8 +12,9 @@ use std::path::{Path, PathBuf};
 use super::canonical::CanonicalWriter;
 use super::sqlite::SqliteStore;
 use super::validate::time_of;
-use super::{StoreError, import, is_sqlite, stale};
+use super::{StoreError, import, is_sqlite};
 use crate::record::Record;
+use crate::stale;
 
 /// The stores to merge: SQLite stores read in place, db.json files imported into scratch stores
 /// in a temp folder (removed with this value), so that every input is an id-ordered stream

@@ -13,7 +13,6 @@ pub mod merge;
 pub mod publish;
 pub mod read;
 pub mod sqlite;
-mod stale;
 pub mod validate;
 
 use std::collections::BTreeMap;

@@ -1,7 +1,9 @@
 //! Publishing a `db.json` atomically: the canonical text is streamed into a temp file beside the
 //! target (created 0666 less the umask, as any file a program writes), compared with the current
 //! file (equal bytes leave it alone: "unchanged"), then fsynced and renamed over it. A current
-//! file that is not a valid database is refused and left untouched. Temp files are named after
+//! file that is not a valid database is refused and left untouched; a writer that publishes again
+//! and again (a build's periodic exports) skips that check while the file is still the one it
+//! wrote last ([`Stamp`]). Temp files are named after
 //! the process that writes them (`.db.json.{pid}.*.tmp`); those a killed process left behind are
 //! removed by the next write in the same folder ([`super::stale`]).
 
@@ -10,9 +12,10 @@ use std::io::{BufWriter, Read, Seek, Write};
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
+use super::StoreError;
 use super::canonical::CanonicalWriter;
 use super::json;
-use super::{StoreError, stale};
+use crate::stale;
 
 /// What a publish did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -23,9 +26,37 @@ pub struct Published {
     pub failures: u64,
 }
 
+/// What identifies a file as the one a publish wrote: device, inode, length and modification
+/// time (a file replaced or rewritten since has another inode or time).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Stamp {
+    dev: u64,
+    ino: u64,
+    len: u64,
+    mtime: (i64, i64),
+}
+
+impl Stamp {
+    fn of(meta: &std::fs::Metadata) -> Stamp {
+        use std::os::unix::fs::MetadataExt;
+        Stamp { dev: meta.dev(), ino: meta.ino(), len: meta.len(), mtime: (meta.mtime(), meta.mtime_nsec()) }
+    }
+}
+
 /// Writes the document `fill` produces to `path`, atomically, unless the bytes are unchanged.
 pub fn publish(
     path: &Path,
+    fill: impl FnOnce(&mut CanonicalWriter<BufWriter<&mut File>>) -> Result<(), StoreError>,
+) -> Result<Published, StoreError> {
+    publish_again(path, &mut None, fill)
+}
+
+/// [`publish`], for a writer that publishes to `path` again and again: `last` is what its last
+/// publish left there, and is updated. A current file that still is that one is not checked again
+/// (a database read and checked whole costs as much as writing it).
+pub fn publish_again(
+    path: &Path,
+    last: &mut Option<Stamp>,
     fill: impl FnOnce(&mut CanonicalWriter<BufWriter<&mut File>>) -> Result<(), StoreError>,
 ) -> Result<Published, StoreError> {
     let werr = |source| StoreError::Write { path: path.to_owned(), source };
@@ -48,18 +79,25 @@ pub fn publish(
     match File::open(path) {
         Ok(mut old) => {
             if same_bytes(tmp.as_file_mut(), &mut old).map_err(werr)? {
+                // These bytes are a database: the file needs no check next time either.
+                *last = old.metadata().ok().map(|m| Stamp::of(&m));
                 return Ok(published(false));
             }
+            let ours = last.is_some() && old.metadata().ok().map(|m| Stamp::of(&m)) == *last;
             drop(old);
             // Any database may be replaced, whatever the times it holds (a build's --now may be
             // later than this clock); anything else is left alone.
-            json::for_each_entry_at(path, u64::MAX, |_, _| Ok(()))?;
+            if !ours {
+                json::for_each_entry_at(path, u64::MAX, |_, _| Ok(()))?;
+            }
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
         Err(source) => return Err(StoreError::Read { path: path.to_owned(), source }),
     }
     tmp.as_file().sync_all().map_err(werr)?;
+    let written = tmp.as_file().metadata().map(|m| Stamp::of(&m)).ok();
     tmp.persist(path).map_err(|e| werr(e.error))?;
+    *last = written;
     if let Ok(d) = File::open(dir) {
         let _ = d.sync_all();
     }
@@ -130,6 +168,34 @@ mod tests {
             assert_eq!(std::fs::read_to_string(&path).unwrap(), text);
             assert!(temp_files(dir.path()).is_empty());
         }
+    }
+
+    #[test]
+    fn a_repeated_publish_skips_the_check_only_while_the_file_is_its_own() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("db.json");
+        let db = crate::store::embedded::load();
+        let mut last = None;
+        let again = |last: &mut Option<Stamp>, n: usize| {
+            publish_again(&path, last, |w| {
+                for (id, r) in db.models.iter().take(n) {
+                    w.model(id, r)?;
+                }
+                Ok(())
+            })
+        };
+        assert!(again(&mut last, 2).unwrap().changed);
+        assert!(last.is_some());
+        // Its own file: replaced without a check.
+        assert!(again(&mut last, db.models.len()).unwrap().changed);
+        // Someone else's file in its place (same length, written later): checked, and refused.
+        let len = std::fs::metadata(&path).unwrap().len() as usize;
+        let foreign = format!("{{\"name\": \"x\"{}}}", " ".repeat(len - 13));
+        assert_eq!(foreign.len(), len);
+        std::fs::remove_file(&path).unwrap();
+        std::fs::write(&path, &foreign).unwrap();
+        assert!(again(&mut last, 2).is_err());
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), foreign);
     }
 
     #[test]

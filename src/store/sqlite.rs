@@ -244,14 +244,16 @@ impl SqliteStore {
     pub fn put_record(&mut self, id: &str, record: &Record, checked_at: &str) -> Result<(), StoreError> {
         let tx = self.conn.transaction().map_err(|e| sq(&self.path, e))?;
         upsert_model(&tx, id, record, checked_at, Conflict::Replace).map_err(|e| sq(&self.path, e))?;
-        tx.execute("DELETE FROM failures WHERE id = ?1 COLLATE NOCASE", params![id]).map_err(|e| sq(&self.path, e))?;
+        tx.prepare_cached("DELETE FROM failures WHERE id = ?1 COLLATE NOCASE")
+            .and_then(|mut s| s.execute(params![id]))
+            .map_err(|e| sq(&self.path, e))?;
         tx.commit().map_err(|e| sq(&self.path, e))
     }
 
     /// Clears a model's failure (its record was confirmed current upstream).
     pub fn clear_failure(&mut self, id: &str) -> Result<(), StoreError> {
         let sql = "DELETE FROM failures WHERE id = ?1 COLLATE NOCASE";
-        self.conn.execute(sql, params![id]).map(drop).map_err(|e| sq(&self.path, e))
+        self.conn.prepare_cached(sql).and_then(|mut s| s.execute(params![id])).map(drop).map_err(|e| sq(&self.path, e))
     }
 
     /// Records a failure. A model's earlier good record is kept.
@@ -599,6 +601,7 @@ pub(crate) mod tests {
             logical_parameters: 22713216,
             active_parameters: None,
             may_also_store: Vec::new(),
+            adapter: None,
             weight_bytes: 90856960,
             dtype: Some("F32".into()),
             files: vec!["model.safetensors".into()],

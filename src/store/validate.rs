@@ -12,7 +12,7 @@
 //!   the reader's clock; they are compared as times ([`time_of`]), never as text.
 
 use std::collections::HashSet;
-use std::hash::{BuildHasher, Hasher, RandomState};
+use std::hash::{BuildHasher, BuildHasherDefault, Hasher, RandomState};
 
 use serde::Deserialize;
 use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
@@ -124,27 +124,61 @@ pub fn check_failure(id: &str, f: &Failure, now: u64) -> Result<(), RecordError>
 #[derive(Debug)]
 pub struct IdSet {
     keys: (RandomState, RandomState),
-    seen: HashSet<u128>,
+    seen: HashSet<u128, BuildHasherDefault<Prehashed>>,
 }
 
 impl Default for IdSet {
     fn default() -> IdSet {
-        IdSet { keys: (RandomState::new(), RandomState::new()), seen: HashSet::new() }
+        IdSet { keys: (RandomState::new(), RandomState::new()), seen: HashSet::default() }
     }
 }
 
 impl IdSet {
     /// Adds `id`; false when it (ignoring ASCII case) was already there.
     pub fn insert(&mut self, id: &str) -> bool {
+        // The id lowercased once, on the stack unless it is long, and hashed whole (a write per
+        // byte costs more than the rest of a db.json look-up's id checks).
+        let mut buf = [0u8; 128];
+        let long;
+        let lower: &[u8] = match buf.get_mut(..id.len()) {
+            Some(b) => {
+                b.copy_from_slice(id.as_bytes());
+                b.make_ascii_lowercase();
+                b
+            }
+            None => {
+                long = id.to_ascii_lowercase();
+                long.as_bytes()
+            }
+        };
         let hash = |k: &RandomState| {
             let mut h = k.build_hasher();
-            for b in id.bytes() {
-                h.write_u8(b.to_ascii_lowercase());
-            }
-            h.write_usize(id.len());
+            h.write(lower);
+            h.write_usize(lower.len());
             h.finish()
         };
-        self.seen.insert(u128::from(hash(&self.keys.0)) << 64 | u128::from(hash(&self.keys.1)))
+        let key = u128::from(hash(&self.keys.0)) << 64 | u128::from(hash(&self.keys.1));
+        self.seen.insert(key)
+    }
+}
+
+/// The hasher of [`IdSet`]'s table: its keys are keyed hashes already, so their low 64 bits
+/// serve as they are.
+#[derive(Debug, Default)]
+pub struct Prehashed(u64);
+
+impl Hasher for Prehashed {
+    fn write(&mut self, bytes: &[u8]) {
+        // Only u128 keys are hashed here; any other input still spreads.
+        for b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(*b);
+        }
+    }
+    fn write_u128(&mut self, n: u128) {
+        self.0 = n as u64;
+    }
+    fn finish(&self) -> u64 {
+        self.0
     }
 }
 

@@ -9,6 +9,11 @@ use crate::record::{MayAlsoStore, Outcome};
 
 pub fn run(ctx: &Ctx) -> Result<Found, Miss> {
     let Some(config) = ctx.config else { return Err(Miss::absent("no config.json")) };
+    if ctx.adapter.is_some() {
+        return Err(Miss::absent(
+            "an adapter-only repository: its config.json describes the base model, not the adapter",
+        ));
+    }
     let est = arch::estimate(config).map_err(|e| match e {
         ArchError::Unsupported(_) | ArchError::NoModelType => {
             Miss::new(Outcome::UnsupportedArchitecture, e.to_string())
@@ -47,5 +52,6 @@ pub fn run(ctx: &Ctx) -> Result<Found, Miss> {
         approximate: est.approximate,
         files: vec!["config.json".into()],
         architecture: None,
+        adapter: None,
     })
 }

@@ -132,7 +132,11 @@ pub fn run(ctx: &Ctx, prefer: Option<&str>) -> Result<Found, Miss> {
             crate::names::some(&others)
         ));
     }
-    Ok(Found { architecture: architecture(&first_metadata, &headers), ..Found::exact(counts, files) })
+    let adapter = super::adapter::of_gguf(ctx, &first_metadata)?.map(|(a, warning)| {
+        counts.notes.extend(warning);
+        a
+    });
+    Ok(Found { architecture: architecture(&first_metadata, &headers), adapter, ..Found::exact(counts, files) })
 }
 
 /// Each part says, in its own metadata, the place its name gives it: `split.no` (0-based) and

@@ -32,7 +32,12 @@ pub fn run(ctx: &Ctx) -> Result<Found, Miss> {
         let list: Vec<&str> = c.unknown_dtypes.iter().map(String::as_str).collect();
         c.notes.push(format!("unknown dtypes {}: their bytes are not in weight_bytes", crate::names::some(&list)));
     }
-    c.logical = match ctx.config.map(arch::estimate) {
+    let config = ctx.config.filter(|_| ctx.adapter.is_none());
+    c.logical = match config.map(arch::estimate) {
+        _ if ctx.adapter.is_some() => {
+            c.notes.push("logical_parameters are the adapter's stored elements".into());
+            c.total
+        }
         Some(Ok(est)) if !est.approximate => {
             c.notes.push(
                 "logical_parameters from the config strategy (the Hub metadata has per-dtype totals only)".into(),

@@ -6,8 +6,10 @@
 //! ([`Limits`], enforced by [`reader`]), and a panic while resolving it becomes its
 //! `internal-error` failure instead of taking the process down.
 
+mod adapter;
 mod checkpoint;
 mod config;
+mod diffusers;
 #[cfg(feature = "download")]
 pub mod download;
 pub mod estimate;
@@ -28,7 +30,7 @@ use serde_json::Value;
 use self::reader::Budget;
 use crate::count::{CountOptions, Counts};
 use crate::id::ModelId;
-use crate::record::{Failure, MadeWith, Origin, Outcome, Record, Severity, Strategy, Tried};
+use crate::record::{Adapter, Failure, MadeWith, Origin, Outcome, Record, Severity, Strategy, Tried};
 use crate::source::{Deadline, Snapshot, Source, SourceError};
 
 /// The largest `config.json` read.
@@ -100,6 +102,9 @@ pub struct Ctx<'a> {
     /// The revision asked for (a branch, tag or the commit itself), which `snap` pins.
     pub revision: &'a str,
     pub config: Option<&'a Value>,
+    /// The adapter an adapter-only repository holds (its tensors are the adapter's, its
+    /// `config.json` the base model's).
+    pub adapter: Option<&'a Adapter>,
     pub count: CountOptions,
     pub budget: &'a Budget,
 }
@@ -114,6 +119,8 @@ pub struct Found {
     /// Architecture facts the weight files themselves carry (GGUF metadata), for repos without a
     /// `config.json`.
     pub architecture: Option<crate::record::Architecture>,
+    /// The adapter the weight files themselves say they are (a GGUF adapter).
+    pub adapter: Option<Adapter>,
 }
 
 impl Ctx<'_> {
@@ -130,7 +137,7 @@ impl Ctx<'_> {
 impl Found {
     /// An exact answer read from weight files.
     pub fn exact(counts: Counts, files: Vec<String>) -> Found {
-        Found { counts, exact: true, approximate: false, files, architecture: None }
+        Found { counts, exact: true, approximate: false, files, architecture: None, adapter: None }
     }
 }
 
@@ -249,7 +256,7 @@ fn chain(
 ) -> Result<Record, Failure> {
     let mut tried = Vec::new();
     let mut warnings = Vec::new();
-    let base = Ctx { source, snap, revision, config: None, count: CountOptions::default(), budget };
+    let base = Ctx { source, snap, revision, config: None, adapter: None, count: CountOptions::default(), budget };
     // A gated repo's files need a token, but its Hub metadata is public: the chain goes on so that
     // `hub-metadata` can still answer, and the first file read stops it.
     let mut config_fatal = None;
@@ -267,7 +274,22 @@ fn chain(
             None
         }
     };
-    let ctx = Ctx { config: config.as_ref(), count: CountOptions::from_config(config.as_ref()), ..base };
+    let adapter = match adapter::read(&base) {
+        Ok(a) => a,
+        Err(miss) if miss.severity == Severity::Transient => return Err(failure(miss, tried, now)),
+        Err(miss) => {
+            warnings.push(format!("adapter_config.json unusable: {}", miss.message));
+            if miss.severity == Severity::Fatal {
+                config_fatal.get_or_insert(miss);
+            }
+            Some((Adapter::default(), None))
+        }
+    };
+    warnings.extend(adapter.as_ref().and_then(|(_, w)| w.clone()));
+    let adapter = adapter.map(|(a, _)| a);
+    // An adapter's tensors are its own: the base model's config neither ties nor packs them.
+    let count = if adapter.is_some() { CountOptions::default() } else { CountOptions::from_config(config.as_ref()) };
+    let ctx = Ctx { config: config.as_ref(), adapter: adapter.as_ref(), count, ..base };
     let mut stopped = None;
     for &name in &opts.strategies {
         if name == Strategy::Download && !opts.allows_download() {

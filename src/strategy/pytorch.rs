@@ -1,7 +1,9 @@
 //! `pytorch`: PyTorch checkpoints (`pytorch_model.bin`, the shards of its index, other root
-//! `*.bin` / `*.pt` / `*.pth` weights), each read by range through [`crate::format::pytorch`]
+//! `*.bin` / `*.pt` / `*.pth` weights; an adapter's `.bin` only in an adapter-only repository),
+//! each read by range through [`crate::format::pytorch`]
 //! (`data.pkl`'s tensors, checked against what the file holds), counted together.
 
+use super::adapter;
 use super::checkpoint::{self, EachFile};
 use super::{Ctx, Found, Miss};
 use crate::count;
@@ -33,14 +35,21 @@ pub fn weight_files(ctx: &Ctx) -> Result<Vec<String>, Miss> {
     let others: Vec<String> = snap
         .files
         .iter()
-        .filter(|f| !f.contains('/') && [".bin", ".pt", ".pth"].iter().any(|e| f.ends_with(e)))
-        .filter(|f| !NOT_WEIGHTS.contains(&f.as_str()) && !f.starts_with("rng_state"))
+        .filter(|f| root_checkpoint(f) && (ctx.adapter.is_some() || !adapter::WEIGHTS.contains(&f.as_str())))
         .cloned()
         .collect();
     if others.is_empty() {
         return Err(Miss::absent(format!("no PyTorch weights in {}", ctx.place())));
     }
     Ok(others)
+}
+
+/// Whether a root file may be a PyTorch checkpoint (not training state).
+pub(super) fn root_checkpoint(path: &str) -> bool {
+    !path.contains('/')
+        && [".bin", ".pt", ".pth"].iter().any(|e| path.ends_with(e))
+        && !NOT_WEIGHTS.contains(&path)
+        && !path.starts_with("rng_state")
 }
 
 /// The tensors of one checkpoint file.

@@ -1,5 +1,5 @@
 //! Assembling a record from a strategy's answer: dtype, architecture, KV cache, active
-//! parameters, the config cross-check, and notes.
+//! parameters, the config cross-check, an adapter's base model, and notes.
 
 use super::{Ctx, Found};
 use crate::arch;
@@ -37,7 +37,7 @@ pub fn assemble(
     mut warnings: Vec<String>,
     now: &str,
 ) -> Record {
-    let Found { counts, exact, approximate, files, architecture: from_weights } = found;
+    let Found { counts, exact, approximate, files, architecture: from_weights, adapter } = found;
     warnings.extend(counts.notes.iter().cloned());
     // A config with invalid values is not used for facts (one warning says why).
     let (described, config_dtype) = match ctx
@@ -58,7 +58,19 @@ pub fn assemble(
         Some(d) => (Some(d.architecture), d.state_elements_per_sequence),
         None => (from_weights, None),
     };
-    let active_parameters = active(&counts, architecture.as_ref(), &mut warnings);
+    // An adapter's numbers are its own tensors': the config (the base model's, if any) gives
+    // neither their dtype nor a count to check them against, and they route no experts.
+    let adapter = adapter.or_else(|| ctx.adapter.cloned());
+    if let Some(a) = &adapter {
+        let kind = a.peft_type.as_deref().map(|t| format!(" ({t})")).unwrap_or_default();
+        let base = a.base_model.as_deref().map_or("an unnamed base model".into(), |b| format!("{b:?}"));
+        warnings.push(format!(
+            "an adapter{kind}, not a model: parameters count the adapter's own tensors, loaded on top of {base}'s"
+        ));
+    }
+    let config_dtype = config_dtype.filter(|_| adapter.is_none());
+    let active_parameters =
+        if adapter.is_some() { None } else { active(&counts, architecture.as_ref(), &mut warnings) };
     let dtype = config_dtype.map(str::to_owned).or_else(|| dominant(&counts.parameters));
     // A block-quantized weight dtype (GGUF's Q4_K) is no KV cache dtype: use llama.cpp's default, F16.
     let kv_dtype =
@@ -66,6 +78,7 @@ pub fn assemble(
     let capacity = architecture.as_ref().map(|a| arch::info::capacity(a, state, kv_dtype)).unwrap_or_default();
     let mut cross_check = std::collections::BTreeMap::new();
     if name != Strategy::Config
+        && adapter.is_none()
         && let Some(config) = ctx.config
     {
         match arch::estimate(config) {
@@ -105,6 +118,7 @@ pub fn assemble(
         logical_parameters: counts.logical,
         active_parameters,
         may_also_store: counts.may_also_store,
+        adapter,
         weight_bytes: counts.weight_bytes,
         dtype,
         files,
@@ -119,14 +133,22 @@ pub fn assemble(
 }
 
 /// The record of a `hub-metadata` answer checked against the safetensors headers (`--verify`).
-/// When they agree, the Hub's record with the headers' total beside it; when they disagree, the
-/// headers' record (every number from the headers) with the Hub's total beside it and a warning
-/// saying so; when the headers cannot be read, the Hub's record and why it was not verified.
+/// When they agree, the Hub's record, with what the Hub cannot give (the logical count and the
+/// routed experts behind `active_parameters`) read from the headers instead of estimated from the
+/// config, and the headers' total beside it; when they disagree, the headers' record (every number
+/// from the headers) with the Hub's total beside it and a warning saying so; when the headers
+/// cannot be read, the Hub's record and why it was not verified.
 pub fn verified(ctx: &Ctx, hub: Found, tried: Vec<Tried>, warnings: Vec<String>, now: &str) -> Record {
     let mut rec = assemble(ctx, Strategy::HubMetadata, hub, tried.clone(), warnings.clone(), now);
     match super::safetensors::run(ctx) {
-        Ok(found) if found.counts.parameters == rec.parameters => {
-            rec.cross_check.insert(Strategy::Safetensors, found.counts.total);
+        Ok(mut agreed) if agreed.counts.parameters == rec.parameters => {
+            // The headers' counts are the Hub's where the Hub gives any (parameters, total, bytes).
+            agreed.counts.notes.push(
+                "the safetensors headers agree with the Hub metadata; logical_parameters and the routed experts are read from them (--verify)".into(),
+            );
+            let total = agreed.counts.total;
+            let mut rec = assemble(ctx, Strategy::HubMetadata, agreed, tried, warnings, now);
+            rec.cross_check.insert(Strategy::Safetensors, total);
             rec
         }
         Ok(found) => {

@@ -1,9 +1,11 @@
 //! `safetensors`: the JSON header of each weight file, read by range: `model.safetensors`, the
 //! shards of `model.safetensors.index.json`, `consolidated.safetensors` (Mistral), diffusers
-//! components (`model_index.json`), sentence-transformers Dense modules (`modules.json`), and
-//! adapter repos. One range request per file, sized from the tensor count the index (for shards) or
-//! the config's architecture (for a single file) predicts, else small; a second only for the rest
-//! of a longer header, so the bytes read stay close to the header's. Shards are read side by side.
+//! components (`model_index.json`, chosen by [`super::diffusers`]; a component stored only as a
+//! `.bin` is read as the `pytorch` strategy reads it), sentence-transformers Dense modules
+//! (`modules.json`), and adapter-only repos' adapter weights. One range request per
+//! file, sized from the tensor count the index (for shards) or the config's architecture (for a
+//! single file) predicts, else small; a second only for the rest of a longer header, so the bytes
+//! read stay close to the header's. Shards are read side by side.
 
 use super::checkpoint::{self, EachFile};
 use super::{Ctx, Found, Miss};
@@ -17,19 +19,25 @@ const SMALL_FIRST_READ: u64 = 16 << 10;
 const BYTES_PER_TENSOR: u64 = 192;
 
 /// A weight file to read, with the number of tensors an index says it holds.
-struct WeightFile {
-    path: String,
-    tensors: Option<usize>,
+pub(super) struct WeightFile {
+    pub path: String,
+    pub tensors: Option<usize>,
+    /// A PyTorch checkpoint (a diffusers component stored only as `.bin`), read as the `pytorch`
+    /// strategy reads one.
+    pub pickle: bool,
 }
 
 pub fn run(ctx: &Ctx) -> Result<Found, Miss> {
-    let files = weight_files(ctx)?;
-    let headers: Vec<Vec<TensorInfo>> =
-        ctx.each_file(&files, |f| read_header(ctx, &f.path, f.tensors).map(|h| h.tensors))?;
+    let (files, notes) = weight_files(ctx)?;
+    let headers: Vec<Vec<TensorInfo>> = ctx.each_file(&files, |f| match f.pickle {
+        true => super::pytorch::read_tensors(ctx, &f.path),
+        false => read_header(ctx, &f.path, f.tensors).map(|h| h.tensors),
+    })?;
     let paths: Vec<String> = files.into_iter().map(|f| f.path).collect();
     checkpoint::check(&paths, &headers, EachFile::HoldsTensors)?;
-    let counts =
+    let mut counts =
         count::count(headers.iter().flatten(), ctx.count).map_err(|e| Miss::invalid("safetensors headers", e))?;
+    counts.notes.extend(notes);
     Ok(Found::exact(counts, paths))
 }
 
@@ -50,10 +58,10 @@ pub fn read_header(ctx: &Ctx, path: &str, tensors: Option<usize>) -> Result<safe
 }
 
 /// Reads an index and lists its shards.
-fn shards_of(ctx: &Ctx, index_path: &str) -> Result<Vec<WeightFile>, Miss> {
+pub(super) fn shards_of(ctx: &Ctx, index_path: &str) -> Result<Vec<WeightFile>, Miss> {
     let bytes = ctx.read_small(index_path, index::MAX_INDEX_BYTES)?;
     let idx = index::parse(&bytes, index_path).map_err(|e| Miss::invalid(index_path, e))?;
-    Ok(idx.shards.into_iter().map(|(path, n)| WeightFile { path, tensors: Some(n) }).collect())
+    Ok(idx.shards.into_iter().map(|(path, n)| WeightFile { path, tensors: Some(n), pickle: false }).collect())
 }
 
 /// The weights of a folder (`""` for the root): its sharded index, else its single file.
@@ -66,7 +74,7 @@ fn folder_weights(ctx: &Ctx, dir: &str, names: &[&str]) -> Result<Option<Vec<Wei
         let file = format!("{dir}{name}");
         if ctx.snap.has(&file) {
             let tensors = if dir.is_empty() { expected_tensors(ctx) } else { None };
-            return Ok(Some(vec![WeightFile { path: file, tensors }]));
+            return Ok(Some(vec![WeightFile { path: file, tensors, pickle: false }]));
         }
     }
     Ok(None)
@@ -86,29 +94,21 @@ fn expected_tensors(ctx: &Ctx) -> Option<usize> {
 /// The weight files this strategy would read (after reading any index).
 #[cfg(feature = "download")]
 pub fn weight_paths(ctx: &Ctx) -> Result<Vec<String>, Miss> {
-    Ok(weight_files(ctx)?.into_iter().map(|f| f.path).collect())
+    Ok(weight_files(ctx)?.0.into_iter().map(|f| f.path).collect())
 }
 
-fn weight_files(ctx: &Ctx) -> Result<Vec<WeightFile>, Miss> {
+/// The weight files to read, and notes on what was chosen among several forms.
+fn weight_files(ctx: &Ctx) -> Result<super::diffusers::Weights, Miss> {
     let snap = ctx.snap;
     let mut files = folder_weights(ctx, "", &["model.safetensors", "consolidated.safetensors"])?.unwrap_or_default();
+    let mut notes = Vec::new();
     if files.is_empty() && snap.has("model_index.json") {
         // diffusers: one folder per component.
-        let bytes = ctx.read_small("model_index.json", 1 << 20)?;
-        ctx.charge_json("model_index.json", &bytes)?;
-        let v: serde_json::Value = serde_json::from_slice(&bytes).map_err(|e| Miss::invalid("model_index.json", e))?;
-        let components: Vec<&String> =
-            v.as_object().map(|o| o.iter().filter(|(_, v)| v.is_array()).map(|(k, _)| k).collect()).unwrap_or_default();
-        for comp in components {
-            ctx.check_deadline("model_index.json's components")?;
-            if check_repo_path(comp).is_err() {
-                continue;
-            }
-            let dir = format!("{comp}/");
-            if let Some(f) = folder_weights(ctx, &dir, &["diffusion_pytorch_model.safetensors", "model.safetensors"])? {
-                files.extend(f);
-            }
-        }
+        (files, notes) = super::diffusers::weight_files(ctx)?;
+    } else if files.is_empty()
+        && let Some(root) = super::diffusers::root_weights(ctx)?
+    {
+        (files, notes) = root;
     }
     let module_weights = snap.files.iter().any(|f| f.contains('/') && f.ends_with("/model.safetensors"));
     if snap.has("modules.json") && !files.is_empty() && module_weights {
@@ -132,8 +132,9 @@ fn weight_files(ctx: &Ctx) -> Result<Vec<WeightFile>, Miss> {
             }
         }
     }
-    if files.is_empty() && snap.has("adapter_model.safetensors") {
-        files.push(WeightFile { path: "adapter_model.safetensors".into(), tensors: None });
+    if files.is_empty() && ctx.adapter.is_some() {
+        let adapter = super::adapter::WEIGHTS.iter().filter(|w| w.ends_with(".safetensors") && snap.has(w));
+        files.extend(adapter.map(|w| WeightFile { path: (*w).to_owned(), tensors: None, pickle: false }));
     }
     if files.is_empty() {
         return Err(Miss::absent(format!("no safetensors weights in {}", ctx.place())));
@@ -142,5 +143,5 @@ fn weight_files(ctx: &Ctx) -> Result<Vec<WeightFile>, Miss> {
     // may repeat a folder; an index may name a module's file too).
     let mut seen = std::collections::HashSet::new();
     files.retain(|f| seen.insert(f.path.clone()));
-    Ok(files)
+    Ok((files, notes))
 }

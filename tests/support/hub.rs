@@ -349,6 +349,11 @@ impl FixtureHub {
     pub fn set_listing_link_base(&self, base: &str) {
         *self.state.listing_link_base.lock().unwrap() = Some(base.into());
     }
+    /// Redirects to the CDN point at `base` (a front for the CDN listener) instead of the
+    /// listener itself.
+    pub fn set_cdn_base(&self, base: &str) {
+        *self.state.cdn_base.lock().unwrap() = base.into();
+    }
     /// Requests to the model listing.
     pub fn listing_hits(&self) -> Vec<Hit> {
         self.log().into_iter().filter(|h| is_listing(&h.target)).collect()

@@ -1,6 +1,8 @@
 //! Populations of models for build tests and benchmarks: `mixed`, synthetic tiny llamas whose sizes
 //! depend on their index, in three layouts (Hub metadata, a single safetensors file, three shards);
-//! `safetensors`, real-sized checkpoints in turn (Llama-3.3-70B FP8 in 30 shards served from its
+//! `formats`, the same three layouts beside a real OPT-125m `.bin` (served from its skeleton) and a
+//! real GGUF file (`tiny-q8_0.gguf`), one model in five each; `safetensors`, real-sized checkpoints
+//! in turn (Llama-3.3-70B FP8 in 30 shards served from its
 //! headers, the same with the Hub's metadata, and the real all-MiniLM-L6-v2).
 
 use std::time::Duration;
@@ -74,6 +76,30 @@ pub fn world(n: usize, latency: Duration) -> (FixtureHub, Vec<String>) {
     let ids: Vec<String> = (0..n).map(id).collect();
     for (i, id) in ids.iter().enumerate() {
         hub.add(id, repo(id, i).faults(Faults { latency, ..Faults::default() }));
+    }
+    (hub, ids)
+}
+
+/// `n` models of the `formats` population on a new fixture hub, each answering after `latency`:
+/// model `i` is `mixed`'s model `i` when `i % 5 < 3`, the OPT-125m `.bin` when it is 3, and the GGUF
+/// file when it is 4 (the big files are shared, not copied, between the models).
+pub fn formats_world(n: usize, latency: Duration) -> (FixtureHub, Vec<String>) {
+    let hub = FixtureHub::start();
+    let opt = super::skeleton_repo("template/opt", &super::fixtures().join("pytorch/opt-125m-skeleton"));
+    let gguf = std::fs::read(super::fixtures().join("gguf/tiny-q8_0.gguf")).unwrap();
+    let gguf = Repo::new("template/gguf").bytes("model.gguf", gguf);
+    let faults = Faults { latency, ..Faults::default() };
+    let ids: Vec<String> = (0..n).map(id).collect();
+    for (i, id) in ids.iter().enumerate() {
+        let repo = match i % 5 {
+            3 | 4 => {
+                let mut repo = if i % 5 == 3 { &opt } else { &gguf }.clone();
+                repo.sha = super::hub::sha_of(id);
+                repo
+            }
+            _ => repo(id, i),
+        };
+        hub.add(id, repo.faults(faults.clone()));
     }
     (hub, ids)
 }

@@ -71,19 +71,31 @@ impl HubSource {
         if !matches!(endpoint.scheme(), "http" | "https") || endpoint.host_str().is_none() {
             return Err(format!("invalid endpoint {:?}: expected http(s)://host", settings.endpoint));
         }
+        // Request paths are appended to the endpoint: after a query or fragment they would be
+        // part of it, and every request would miss.
+        if endpoint.query().is_some() || endpoint.fragment().is_some() {
+            return Err(format!(
+                "invalid endpoint {}://{}{}: it may not have a query (?) or a fragment (#)",
+                endpoint.scheme(),
+                endpoint.host_str().unwrap_or("?"),
+                endpoint.path().trim_end_matches('/')
+            ));
+        }
         if settings.token.is_some() && !settings.allow_insecure_token && !settings::token_safe_at(&endpoint) {
             return Err(format!(
                 "refusing to send the token over plain http:// to {}: anyone on the way could read it; use https, or allow it explicitly (--allow-insecure-token)",
                 endpoint.host_str().unwrap_or("?")
             ));
         }
-        let client = Client::builder()
+        let mut builder = Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .connect_timeout(settings.connect_timeout)
             .timeout(settings.request_timeout)
-            .user_agent(concat!("capcache/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|e| format!("cannot build the HTTP client: {e}"))?;
+            .user_agent(concat!("capcache/", env!("CARGO_PKG_VERSION")));
+        if settings.http2_prior_knowledge {
+            builder = builder.http2_prior_knowledge();
+        }
+        let client = builder.build().map_err(|e| format!("cannot build the HTTP client: {e}"))?;
         Ok(HubSource {
             client,
             endpoint,
@@ -333,9 +345,16 @@ impl Source for HubSource {
         crate::record::Origin::Hub
     }
 
+    /// The endpoint as records name it: without credentials a URL may carry (`user:password@`), a
+    /// query or a fragment, which records are published with.
     fn endpoint(&self) -> Option<String> {
-        let at = self.endpoint.as_str().trim_end_matches('/');
-        (at != super::DEFAULT_ENDPOINT).then(|| at.to_owned())
+        let mut url = self.endpoint.clone();
+        let _ = url.set_username("");
+        let _ = url.set_password(None);
+        url.set_query(None);
+        url.set_fragment(None);
+        let at = url.as_str().trim_end_matches('/').to_owned();
+        (at != super::DEFAULT_ENDPOINT).then_some(at)
     }
 
     fn parallelism(&self) -> usize {

@@ -31,7 +31,9 @@ pub struct HubSettings {
     /// Base URL, e.g. `https://huggingface.co`.
     pub endpoint: String,
     pub token: Option<Token>,
-    /// Requests in flight per host.
+    /// Requests in flight per host (default 32: on the shard-heavy benchmark 1.3x faster than 16
+    /// at 20 and 100 ms a request, with the same requests; the Hub's rate limits count requests
+    /// per five minutes, whatever their concurrency, and 429s wait what they ask).
     pub max_in_flight: usize,
     pub retry: RetryPolicy,
     pub connect_timeout: Duration,
@@ -40,6 +42,9 @@ pub struct HubSettings {
     /// Send the token over plain `http://` to a host that is not loopback (refused otherwise:
     /// anyone on the path could read it).
     pub allow_insecure_token: bool,
+    /// Speak HTTP/2 from the first byte over plain `http://` (h2c with prior knowledge), for a
+    /// front that serves it. Over `https://` HTTP/2 is negotiated (ALPN) whatever this says.
+    pub http2_prior_knowledge: bool,
 }
 
 impl HubSettings {
@@ -47,11 +52,12 @@ impl HubSettings {
         HubSettings {
             endpoint: endpoint.into(),
             token: None,
-            max_in_flight: 16,
+            max_in_flight: 32,
             retry: RetryPolicy::default(),
             connect_timeout: Duration::from_secs(10),
             request_timeout: Duration::from_secs(60),
             allow_insecure_token: false,
+            http2_prior_knowledge: false,
         }
     }
 }

@@ -1,5 +1,6 @@
-//! What a killed capcache process leaves beside a store: temp files of a publish
-//! (`.db.json.{host}.{pid}.*.tmp`) and scratch folders of a merge (`.capcache-merge.{host}.{pid}.*`).
+//! What a killed capcache process leaves behind: temp files of a publish
+//! (`.db.json.{host}.{pid}.*.tmp`), scratch folders of a merge (`.capcache-merge.{host}.{pid}.*`) and
+//! unfinished downloads among a model's HF-cache blobs (`.capcache-{host}.{pid}.*.incomplete`).
 //! Each is named after the host and the process that made it ([`owner_prefix`]); the next writer in
 //! the folder removes its own host's whose process is gone, and, as a folder may be shared between
 //! hosts (shard pods publishing into one volume) whose pids it cannot see, another host's only when
