@@ -175,7 +175,9 @@ fn an_interrupted_download_leaves_no_file_under_its_real_name() {
         assert!(std::time::Instant::now() < deadline, "the download never started");
         std::thread::sleep(std::time::Duration::from_millis(10));
     };
-    std::process::Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
+    // SIGTERM, not SIGINT: a test run started in the background by a non-interactive shell
+    // inherits SIGINT ignored, and resolve (rightly) keeps a disposition it inherited.
+    std::process::Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
     child.wait().unwrap();
     let snapshot = home
         .path()
