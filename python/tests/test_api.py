@@ -9,6 +9,7 @@ import inspect
 import json
 import os
 import pickle
+import signal
 import threading
 import time
 from pathlib import Path
@@ -335,9 +336,13 @@ def test_stubs_match_the_extension() -> None:
     assert (Path(capcache.__file__).parent / "py.typed").exists()
 
 
-def test_ctrl_c_interrupts_a_slow_resolve_at_once(slow_hub: str) -> None:
+def test_ctrl_c_interrupts_a_slow_resolve_at_once(slow_hub: str, request: pytest.FixtureRequest) -> None:
     # Five requests of 200 ms each; a Ctrl-C (SIGINT to the main thread) after 0.2 s must not
-    # wait for the last of them.
+    # wait for the last of them. Python's own SIGINT handler, set here: an interpreter started with
+    # SIGINT ignored (a test run in the background of a non-interactive shell) has none, and
+    # interrupt_main would then do nothing.
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    request.addfinalizer(lambda: signal.signal(signal.SIGINT, previous))
     timer = threading.Timer(0.2, _thread.interrupt_main)
     start = time.monotonic()
     timer.start()
