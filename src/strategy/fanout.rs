@@ -83,7 +83,14 @@ mod tests {
         let calls = AtomicUsize::new(0);
         let e = map(&items, 2, |i| {
             calls.fetch_add(1, Ordering::Relaxed);
-            if *i == 3 { Err(Miss::absent("three")) } else { Ok(*i) }
+            // The others take a while, so the failure lands before one thread could run them all
+            // (instant items let the other thread finish the list while the failing one waits).
+            if *i == 3 {
+                Err(Miss::absent("three"))
+            } else {
+                std::thread::sleep(Duration::from_millis(10));
+                Ok(*i)
+            }
         })
         .unwrap_err();
         assert_eq!(e.message, "three");
