@@ -67,6 +67,9 @@ impl ModelCache {
         for d in ["blobs", "snapshots", "refs"] {
             subdir(&dir, d)?;
         }
+        // What a killed download of this model left among the blobs: this host's files whose
+        // process is gone, other hosts' after a day ([`stale::sweep`]).
+        stale::sweep(&dir.join("blobs"), TEMP_PREFIX, TEMP_SUFFIX);
         Ok(ModelCache { dir })
     }
 
@@ -80,12 +83,12 @@ impl ModelCache {
     }
 
     /// A new temp file among the blobs (`.capcache-{host}.{pid}.*.incomplete`), removed on drop
-    /// unless stored. What a killed download left there is swept first ([`stale::sweep`]: this
-    /// host's files whose process is gone, other hosts' after a day).
+    /// unless stored; [`ModelCache::open`] swept what killed downloads left.
     pub fn temp_blob(&self) -> io::Result<tempfile::NamedTempFile> {
-        let blobs = self.dir.join("blobs");
-        stale::sweep(&blobs, TEMP_PREFIX, TEMP_SUFFIX);
-        tempfile::Builder::new().prefix(&stale::owner_prefix(TEMP_PREFIX)).suffix(TEMP_SUFFIX).tempfile_in(blobs)
+        tempfile::Builder::new()
+            .prefix(&stale::owner_prefix(TEMP_PREFIX))
+            .suffix(TEMP_SUFFIX)
+            .tempfile_in(self.dir.join("blobs"))
     }
 
     /// Stores a finished temp file as blob `name` (flushed to disk first). Returns whether it was
@@ -273,20 +276,21 @@ mod tests {
     #[test]
     fn a_killed_downloads_temp_blob_is_swept_by_the_next_download() {
         let root = tempfile::tempdir().unwrap();
-        let m = ModelCache::open(root.path(), &id()).unwrap();
-        let blobs = m.dir().join("blobs");
+        let blobs = ModelCache::open(root.path(), &id()).unwrap().dir().join("blobs");
         // What a killed process of this host left (a pid no process has), huggingface_hub's own
         // unfinished download, and this process's live temp file.
         let dead = blobs.join(format!("{TEMP_PREFIX}{}.4294967.abc{TEMP_SUFFIX}", stale::host()));
         let theirs = blobs.join(format!("{}.incomplete", "e".repeat(64)));
         std::fs::write(&dead, "half a blob").unwrap();
         std::fs::write(&theirs, "half a blob").unwrap();
+        // The next download of the model opens its folder.
+        let m = ModelCache::open(root.path(), &id()).unwrap();
         let live = m.temp_blob().unwrap();
         let name = live.path().file_name().unwrap().to_str().unwrap().to_owned();
         assert!(name.starts_with(&stale::owner_prefix(TEMP_PREFIX)) && name.ends_with(TEMP_SUFFIX), "{name}");
         assert!(!dead.exists(), "the killed download's temp file is swept");
         assert!(theirs.exists(), "huggingface_hub's own files are not capcache's to sweep");
-        let _second = m.temp_blob().unwrap();
+        let _again = ModelCache::open(root.path(), &id()).unwrap();
         assert!(live.path().exists(), "a live temp file of this process stays");
     }
 
